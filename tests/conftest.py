@@ -1,0 +1,135 @@
+"""Shared fixtures: a real PostgreSQL warehouse, isolated from the demo's data.
+
+Tests run against the same embedded cluster as `make demo` but in their own database,
+`encore_test_<pid>`, created fresh for each pytest session and dropped after it (so two
+sessions never collide); `WAREHOUSE_URL` points everything (Python, dbt, Airflow) at it.
+Local state (Airflow home, model artifacts) goes to a temp folder. Set
+`ENCORE_TEST_WAREHOUSE_URL` to an admin URL to run the suite against another server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+TEST_DATABASE_PREFIX = "encore_test_"
+SMALL_WORLD = {"seed": 7, "n_users": 120, "n_tracks": 1500, "days": 75,
+               "end_date": dt.date(2026, 6, 1)}
+
+
+def _admin_url() -> str:
+    override = os.environ.get("ENCORE_TEST_WAREHOUSE_URL")
+    if override:
+        return override
+    from warehouse import embedded
+
+    return embedded.start().url
+
+
+def _maintenance_url(admin_url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(admin_url)._replace(path="/postgres").geturl()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _create_session_database(admin_url: str) -> str:
+    """Create this session's database, dropping those left by sessions that died."""
+    from urllib.parse import urlsplit
+
+    database = f"{TEST_DATABASE_PREFIX}{os.getpid()}"
+    with psycopg.connect(_maintenance_url(admin_url), autocommit=True) as conn:
+        names = conn.execute("select datname from pg_database where datname like %s",
+                             [f"{TEST_DATABASE_PREFIX}%"]).fetchall()
+        for (name,) in names:
+            suffix = name.removeprefix(TEST_DATABASE_PREFIX)
+            if name == database or (suffix.isdigit() and not _pid_alive(int(suffix))):
+                conn.execute(sql.SQL("drop database if exists {} with (force)").format(
+                    sql.Identifier(name)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+    return urlsplit(admin_url)._replace(path=f"/{database}").geturl()
+
+
+def _drop_database(admin_url: str, url: str) -> None:
+    from urllib.parse import urlsplit
+
+    database = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(_maintenance_url(admin_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(
+            sql.Identifier(database)))
+
+
+@pytest.fixture(scope="session")
+def state_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("encore-state")
+    os.environ["ENCORE_ARTIFACTS_DIR"] = str(home / "artifacts")
+    return home
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(state_home: Path) -> Iterator[str]:
+    """A fresh, bootstrapped test database; WAREHOUSE_URL points at it for the session."""
+    admin_url = _admin_url()
+    url = _create_session_database(admin_url)
+    previous = os.environ.get("WAREHOUSE_URL")
+    os.environ["WAREHOUSE_URL"] = url
+    from warehouse.bootstrap import bootstrap
+
+    with psycopg.connect(url) as conn:
+        bootstrap(conn)
+    yield url
+    _drop_database(admin_url, url)
+    if previous is None:
+        os.environ.pop("WAREHOUSE_URL", None)
+    else:
+        os.environ["WAREHOUSE_URL"] = previous
+
+
+@pytest.fixture
+def conn(warehouse_url: str) -> Iterator[psycopg.Connection]:
+    """A connection to the test warehouse, closed after the test."""
+    with psycopg.connect(warehouse_url) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def small_world_config():
+    from extract.synthetic import SyntheticConfig
+
+    return SyntheticConfig(**SMALL_WORLD)
+
+
+@pytest.fixture(scope="session")
+def loaded_warehouse(warehouse_url: str, small_world_config) -> str:
+    """The test warehouse with a small synthetic world in raw.*."""
+    from extract.synthetic_load import generate_and_load
+
+    with psycopg.connect(warehouse_url) as connection:
+        generate_and_load(connection, small_world_config)
+    return warehouse_url
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """`../shared/data` (or ENCORE_SHARED_DATA); skips where it is absent, as on a user's box."""
+    from warehouse.paths import shared_data_dir
+
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path} (set ENCORE_SHARED_DATA)")
+    return path

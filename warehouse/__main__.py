@@ -1,0 +1,72 @@
+"""`python -m warehouse start|stop|status|url|env|psql`: run the warehouse without Airflow."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+
+from warehouse import connections, embedded
+from warehouse.bootstrap import bootstrap
+
+
+def _start() -> int:
+    url = connections.ensure_warehouse()
+    with connections.connect() as conn:
+        bootstrap(conn)
+    where = "embedded" if connections.uses_embedded() else "WAREHOUSE_URL"
+    print(f"warehouse ready ({where}): {connections.redacted(url)}")
+    return 0
+
+
+def _stop() -> int:
+    if not connections.uses_embedded():
+        print("WAREHOUSE_URL is set: not stopping a server Encore does not own")
+        return 0
+    print("embedded warehouse stopped" if embedded.stop() else "embedded warehouse not running")
+    return 0
+
+
+def _status() -> int:
+    if not connections.uses_embedded():
+        print(f"using WAREHOUSE_URL: {connections.redacted(connections.warehouse_url())}")
+        return 0
+    srv = embedded.server()
+    running = embedded.is_running(srv)
+    print(f"embedded warehouse {'running' if running else 'stopped'}: {srv.url} "
+          f"(data {srv.data_dir})")
+    return 0 if running else 3
+
+
+def _env() -> int:
+    """Shell `export` lines for dbt and Airflow (eval "$(python -m warehouse env)")."""
+    for key, value in {**connections.dbt_env(), **connections.airflow_env()}.items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def _psql() -> int:
+    connections.ensure_warehouse()
+    psql = embedded.find_bin_dir() / "psql"
+    os.execv(str(psql), [str(psql), connections.warehouse_url(), *sys.argv[2:]])
+
+
+COMMANDS = {"start": _start, "stop": _stop, "status": _status, "url": None, "env": _env,
+            "psql": _psql}
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m warehouse", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    args, _ = parser.parse_known_args()
+    if args.command == "url":
+        print(connections.redacted(connections.warehouse_url()))
+        return 0
+    return COMMANDS[args.command]()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

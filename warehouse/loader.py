@@ -1,0 +1,140 @@
+"""Load polars frames into `raw.*` with COPY, one transaction per batch.
+
+A batch is identified by (table, source, logical date). Loading it deletes whatever that
+batch held before and copies the new rows in the same transaction, so a rerun replaces
+rather than duplicates, and a run killed half way leaves the previous batch intact.
+Rows that a source could not parse go to `raw_rejected.rows` with their reason, in the
+same transaction, so every input row ends up loaded or quarantined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from warehouse.raw_tables import RAW_SCHEMA, RawTable
+
+log = logging.getLogger(__name__)
+
+# Strings are always quoted and NULL is the unquoted empty field, so an empty string, a
+# literal "\N" and NULL all survive COPY as themselves.
+NULL_MARKER = ""
+
+
+class SchemaMismatch(ValueError):
+    """The frame does not carry exactly the table's declared columns and types."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    source: str
+    logical_date: dt.date
+    batch_id: uuid.UUID
+    rows_loaded: int
+    rows_replaced: int
+    rows_rejected: int
+
+
+def conform(frame: pl.DataFrame, table: RawTable) -> pl.DataFrame:
+    """Select the table's columns in order, casting where it is lossless; else raise."""
+    missing = [name for name in table.column_names if name not in frame.columns]
+    extra = [name for name in frame.columns if name not in table.column_names]
+    if missing or extra:
+        raise SchemaMismatch(
+            f"raw.{table.name}: frame columns differ from the declaration in "
+            f"warehouse/raw_tables.py (missing {missing}, unexpected {extra})"
+        )
+    try:
+        return frame.select(
+            pl.col(name).cast(dtype, strict=True) for name, dtype in table.polars_schema.items()
+        )
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+        raise SchemaMismatch(f"raw.{table.name}: a column cannot be cast: {exc}") from exc
+
+
+def _csv_bytes(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_csv(
+        buffer, include_header=False, null_value=NULL_MARKER, quote_style="non_numeric",
+        datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z", date_format="%Y-%m-%d",
+    )
+    return buffer.getvalue()
+
+
+def _copy_frame(cursor: psycopg.Cursor, target: sql.Composable, columns: list[str],
+                frame: pl.DataFrame, chunk_rows: int = 200_000) -> None:
+    statement = sql.SQL("copy {} ({}) from stdin with (format csv, null {})").format(
+        target, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Literal(NULL_MARKER)
+    )
+    with cursor.copy(statement) as copy:
+        for offset in range(0, frame.height, chunk_rows):
+            copy.write(_csv_bytes(frame.slice(offset, chunk_rows)))
+
+
+def load_batch(
+    conn: psycopg.Connection,
+    frame: pl.DataFrame,
+    table: RawTable,
+    *,
+    source: str,
+    logical_date: dt.date,
+    rejected: pl.DataFrame | None = None,
+) -> LoadResult:
+    """Replace the (table, source, logical_date) batch with `frame`, atomically.
+
+    `rejected` holds rows that failed parsing or checks: any columns plus a `_reason`
+    column; they are kept as JSON in `raw_rejected.rows` so nothing is dropped silently.
+    """
+    data = conform(frame, table)
+    batch_id = uuid.uuid4()
+    meta = [pl.lit(str(batch_id)).alias("_batch_id"), pl.lit(source).alias("_source"),
+            pl.lit(logical_date).alias("_logical_date")]
+    target = sql.SQL("{}.{}").format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("delete from {} where _source = %s and _logical_date = %s").format(target),
+            [source, logical_date],
+        )
+        replaced = cursor.rowcount
+        _copy_frame(cursor, target, [*data.columns, "_batch_id", "_source", "_logical_date"],
+                    data.with_columns(meta))
+        n_rejected = _quarantine(cursor, table, source, logical_date, batch_id, rejected)
+    result = LoadResult(table.name, source, logical_date, batch_id, data.height, replaced,
+                        n_rejected)
+    log.info("loaded raw.%s source=%s logical_date=%s rows=%d replaced=%d rejected=%d",
+             table.name, source, logical_date, data.height, replaced, n_rejected)
+    return result
+
+
+def _quarantine(cursor: psycopg.Cursor, table: RawTable, source: str, logical_date: dt.date,
+                batch_id: uuid.UUID, rejected: pl.DataFrame | None) -> int:
+    """Replace this batch's quarantined rows; returns how many were written."""
+    cursor.execute(
+        "delete from raw_rejected.rows where table_name = %s and _source = %s "
+        "and _logical_date = %s",
+        [table.name, source, logical_date],
+    )
+    if rejected is None or rejected.height == 0:
+        return 0
+    if "_reason" not in rejected.columns:
+        raise SchemaMismatch("rejected rows need a `_reason` column")
+    records = rejected.drop("_reason").cast(pl.String).to_dicts()
+    rows = pl.DataFrame({
+        "_batch_id": [str(batch_id)] * rejected.height,
+        "_source": [source] * rejected.height,
+        "_logical_date": [logical_date] * rejected.height,
+        "table_name": [table.name] * rejected.height,
+        "_reason": rejected["_reason"].cast(pl.String),
+        "record": [json.dumps(record, ensure_ascii=False) for record in records],
+    })
+    _copy_frame(cursor, sql.SQL("raw_rejected.rows"), rows.columns, rows)
+    return rejected.height
