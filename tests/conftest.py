@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
+
+from warehouse.runtime import airflow_settings
+
+# Airflow reads its configuration once, at first import: point it at a throwaway home
+# before any test imports it, so tests never touch the demo's Airflow state.
+AIRFLOW_TEST_HOME = Path(tempfile.mkdtemp(prefix="encore-airflow-test-"))
+os.environ.update({**airflow_settings(), "AIRFLOW_HOME": str(AIRFLOW_TEST_HOME)})
 
 TEST_DATABASE_PREFIX = "encore_test_"
 SMALL_WORLD = {"seed": 7, "n_users": 120, "n_tracks": 1500, "days": 75,
@@ -133,3 +142,10 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path} (set ENCORE_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """A migrated Airflow metadata database in the test's Airflow home."""
+    subprocess.run(["airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ)
+    return AIRFLOW_TEST_HOME

@@ -1,4 +1,4 @@
-"""`python -m warehouse start|stop|status|url|env|psql`: run the warehouse without Airflow."""
+"""`python -m warehouse start|stop|status|url|env|psql|report`: the warehouse without Airflow."""
 
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ def _status() -> int:
 
 def _env() -> int:
     """Shell `export` lines for dbt and Airflow (eval "$(python -m warehouse env)")."""
-    for key, value in {**connections.dbt_env(), **connections.airflow_env()}.items():
+    from warehouse.runtime import runtime_env
+
+    for key, value in runtime_env().items():
         print(f"export {key}={shlex.quote(value)}")
     return 0
 
@@ -53,8 +55,15 @@ def _psql() -> int:
     os.execv(str(psql), [str(psql), connections.warehouse_url(), *sys.argv[2:]])
 
 
+def _report() -> int:
+    from warehouse.report import print_report
+
+    print_report()
+    return 0
+
+
 COMMANDS = {"start": _start, "stop": _stop, "status": _status, "url": None, "env": _env,
-            "psql": _psql}
+            "psql": _psql, "report": _report}
 
 
 def main() -> int:

@@ -142,14 +142,16 @@ def _runner(account: pwd.struct_passwd | None) -> Callable[[], None] | None:
     return drop_privileges
 
 
-def _run(srv: EmbeddedServer, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
+def _run(
+    srv: EmbeddedServer, args: list[str], *, check: bool = True
+) -> subprocess.CompletedProcess:
     account = _service_account()
     env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
     if account is not None:
         env["HOME"] = str(srv.data_dir.parent)
     return subprocess.run(
         [str(srv.bin_dir / args[0]), *args[1:]],
-        preexec_fn=_runner(account),  # noqa: PLW1509 - drop root for initdb/pg_ctl
+        preexec_fn=_runner(account),  # drops root for initdb/pg_ctl
         env=env, capture_output=True, text=True, check=check,
     )
 

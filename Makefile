@@ -1,0 +1,67 @@
+# Encore: `make demo` runs the whole pipeline, `make test` runs the tests.
+# Both bootstrap what they need: uv (from PyPI, if missing), the locked environment, and the
+# embedded PostgreSQL warehouse. Nothing else has to be installed but Python 3.11+.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_HOME := .encore/uv
+UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+
+# Demo size (override: make demo USERS=500 TRACKS=3000 DAYS=90)
+USERS ?= 2000
+TRACKS ?= 10000
+DAYS ?= 120
+SEED ?= 42
+RUN_DATE ?= $(shell date -u +%F)
+
+ENV = eval "$$($(UV) run --frozen python -m warehouse env)"
+
+.PHONY: help setup warehouse demo test lint stop clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV_HOME)/bin/uv:
+	@echo "uv not found: installing it from PyPI into $(UV_HOME)"
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv
+
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+setup: .venv/.synced  ## install the locked environment
+
+warehouse: setup  ## start (or reuse) the warehouse and create its schemas
+	$(UV) run --frozen python -m warehouse start
+
+dbt-parse: setup
+	@$(ENV) && cd dbt_project && $(UV) run --frozen dbt parse --quiet
+
+airflow-db: setup
+	@$(ENV) && $(UV) run --frozen airflow db migrate > /dev/null
+
+demo: warehouse dbt-parse airflow-db  ## run the whole pipeline in Airflow and show the recommendations
+	@$(ENV) && $(UV) run --frozen airflow dags test encore_pipeline $(RUN_DATE) \
+	  --conf '{"users": $(USERS), "tracks": $(TRACKS), "days": $(DAYS), "seed": $(SEED)}' \
+	  > .encore/demo-dag-run.log 2>&1 \
+	  || { tail -n 60 .encore/demo-dag-run.log; echo "DAG run failed: full log in .encore/demo-dag-run.log"; exit 1; }
+	@$(ENV) && $(UV) run --frozen python -m warehouse report
+
+test: warehouse dbt-parse  ## run the test suite (real PostgreSQL, dbt, Airflow, LightGBM)
+	@$(ENV) && $(UV) run --frozen pytest
+
+lint: setup  ## ruff + sqlfluff
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen sqlfluff lint dbt_project/models
+
+stop:  ## stop the embedded warehouse
+	@if [ -x "$(UV)" ] && [ -d .venv ]; then $(UV) run --frozen python -m warehouse stop; fi
+
+clean: stop  ## remove all local state (warehouse data, Airflow home, models)
+	rm -rf .encore/postgres .encore/airflow .encore/artifacts dbt_project/target

@@ -1,0 +1,148 @@
+"""What a pipeline run left in the warehouse, for people: `python -m warehouse report`.
+
+Row counts per stage, the latest model against its baseline, the Airflow task timings of the
+latest run, a few users' recommendations read back through the serving view, and how to
+query them yourself. Read-only: it never changes the warehouse.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+
+from warehouse import connections
+
+# (stage, schema, table, optional filter) in pipeline order; identifiers from code only.
+STAGE_TABLES: tuple[tuple[str, str, str, str | None], ...] = (
+    ("raw", "raw", "synthetic_users", None),
+    ("raw", "raw", "synthetic_tracks", None),
+    ("raw", "raw", "synthetic_plays", None),
+    ("raw", "raw_rejected", "rows", None),
+    ("marts", "marts", "fct_plays", None),
+    ("marts", "marts", "fct_sessions", None),
+    ("marts", "marts", "fct_first_plays", None),
+    ("marts", "marts", "fct_first_plays", "repeat_30d is not null"),
+    ("marts", "marts", "fct_candidate_features", None),
+    ("ml", "ml", "scores", None),
+    ("serving", "serving", "recommendations", None),
+)
+
+SAMPLE_QUERY = """select rank, track_name, artist_name, genre,
+       round(score::numeric, 3) as score, reason
+from serving.user_recommendations
+where user_id = '{user_id}'
+order by rank;"""
+
+
+def _count(conn: psycopg.Connection, schema: str, table: str, where: str | None) -> int | None:
+    exists = conn.execute("select to_regclass(%s)", [f"{schema}.{table}"]).fetchone()
+    if not exists or exists[0] is None:
+        return None
+    query = sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema),
+                                                         sql.Identifier(table))
+    if where:
+        query = query + sql.SQL(" where ") + sql.SQL(where)  # constant filters from code only
+    row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+def stage_counts(conn: psycopg.Connection) -> Table:
+    table = Table(title="Rows per stage")
+    for column in ("stage", "table", "rows"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for stage, schema, name, where in STAGE_TABLES:
+        rows = _count(conn, schema, name, where)
+        label = f"{schema}.{name}" + (f" ({where})" if where else "")
+        table.add_row(stage, label, "missing" if rows is None else f"{rows:,}")
+    return table
+
+
+def model_summary(conn: psycopg.Connection) -> Table | None:
+    row = conn.execute(
+        "select model_version, train_rows, valid_rows, positive_rate, auc, baseline_auc, "
+        "log_loss, baseline_log_loss from ml.model_runs where status = 'succeeded' "
+        "order by trained_at desc limit 1").fetchone()
+    if row is None:
+        return None
+    version, train_rows, valid_rows, positive_rate, auc, base_auc, loss, base_loss = row
+    table = Table(title=f"Model {version} on the validation window")
+    for column in ("metric", "LightGBM", "baseline: track repeat rate", "difference"):
+        table.add_column(column, justify="right")
+    table.add_row("AUC", f"{auc:.4f}", f"{base_auc:.4f}", f"{auc - base_auc:+.4f}")
+    table.add_row("log loss", f"{loss:.4f}", f"{base_loss:.4f}", f"{loss - base_loss:+.4f}")
+    table.caption = (f"{train_rows:,} training pairs, {valid_rows:,} validation pairs, "
+                     f"positive rate {positive_rate:.1%}")
+    return table
+
+
+def task_timings(dag_id: str = "encore_pipeline") -> Table | None:
+    """Durations of the latest run's tasks, from Airflow's metadata database."""
+    try:
+        from airflow.models import DagRun, TaskInstance
+        from airflow.utils.session import create_session
+    except ImportError:
+        return None
+    with create_session() as session:
+        run = (session.query(DagRun).filter(DagRun.dag_id == dag_id)
+               .order_by(DagRun.start_date.desc()).first())
+        if run is None:
+            return None
+        instances = (session.query(TaskInstance)
+                     .filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
+                     .order_by(TaskInstance.start_date).all())
+        table = Table(title=f"Airflow run {run.run_id}: {run.state}")
+        for column in ("task", "state", "seconds"):
+            table.add_column(column, justify="right" if column == "seconds" else "left")
+        for ti in instances:
+            table.add_row(ti.task_id, str(ti.state), f"{ti.duration or 0:.1f}")
+        if run.start_date and run.end_date:
+            total = (run.end_date - run.start_date).total_seconds()
+            table.caption = f"whole run: {total:.0f} s"
+        return table
+
+
+def sample_recommendations(conn: psycopg.Connection, users: int = 3, top: int = 5) -> list[Table]:
+    user_ids = [row[0] for row in conn.execute(
+        "select user_id from serving.recommendations group by user_id "
+        "order by user_id limit %s", [users]).fetchall()]
+    tables = []
+    for user_id in user_ids:
+        table = Table(title=f"Top {top} for {user_id}")
+        for column in ("rank", "track", "artist", "genre", "score", "why"):
+            table.add_column(column)
+        for rank, track, artist, genre, score, reason in conn.execute(
+                "select rank, track_name, artist_name, genre, score, reason "
+                "from serving.user_recommendations where user_id = %s and rank <= %s "
+                "order by rank", [user_id, top]):
+            table.add_row(str(rank), track or "?", artist or "?", genre or "?", f"{score:.3f}",
+                          reason)
+        tables.append(table)
+    return tables
+
+
+def print_report(console: Console | None = None) -> None:
+    console = console or Console()
+    with connections.connect() as conn:
+        console.print(stage_counts(conn))
+        if timings := task_timings():
+            console.print(timings)
+        if summary := model_summary(conn):
+            console.print(summary)
+        samples = sample_recommendations(conn)
+        for table in samples:
+            console.print(table)
+    url = connections.redacted(connections.warehouse_url())
+    console.print(f"\n[bold]Query it yourself[/bold] (any PostgreSQL client): {url}")
+    example_user = samples[0].title.rsplit(" ", 1)[-1] if samples else "syn_u00001"
+    query = SAMPLE_QUERY.format(user_id=example_user.replace("'", "''"))
+    console.print(f"psql '{url}' <<'SQL'\n{query}\nSQL",
+                  markup=False, highlight=False)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    print_report()
