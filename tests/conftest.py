@@ -28,7 +28,8 @@ AIRFLOW_TEST_HOME = Path(tempfile.mkdtemp(prefix="encore-airflow-test-"))
 os.environ.update({**airflow_settings(), "AIRFLOW_HOME": str(AIRFLOW_TEST_HOME)})
 
 TEST_DATABASE_PREFIX = "encore_test_"
-SMALL_WORLD = {"seed": 7, "n_users": 120, "n_tracks": 1500, "days": 75,
+# Long enough for the model's split: 30 censored + 30 validation + a 30-day label gap.
+SMALL_WORLD = {"seed": 7, "n_users": 120, "n_tracks": 1500, "days": 120,
                "end_date": dt.date(2026, 6, 1)}
 
 

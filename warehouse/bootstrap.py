@@ -48,6 +48,10 @@ create table if not exists ml.model_runs (
     features jsonb,
     artifact_path text
 );
+-- Added after the first release: upgrade warehouses bootstrapped before them.
+alter table ml.model_runs add column if not exists user_auc double precision;
+alter table ml.model_runs add column if not exists baseline_user_auc double precision;
+alter table ml.model_runs add column if not exists metrics jsonb;
 
 create table if not exists ml.scores (
     model_version text not null,

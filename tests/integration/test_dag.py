@@ -61,7 +61,7 @@ def test_dag_parses_without_heavy_imports() -> None:
 def pipeline_run(warehouse_url: str, airflow_home: Path) -> str:
     """One real `airflow dags test` run of the whole pipeline on a small synthetic world."""
     env = {**os.environ, **dbt_env(), "WAREHOUSE_URL": warehouse_url}
-    conf = '{"users": 150, "tracks": 1500, "days": 80, "seed": 11}'
+    conf = '{"users": 150, "tracks": 1500, "days": 120, "seed": 11}'
     result = subprocess.run(
         ["airflow", "dags", "test", DAG_ID, "2026-06-01", "--conf", conf],
         capture_output=True, text=True, env=env, timeout=1500,
