@@ -1,8 +1,10 @@
 """Generate a synthetic world and land it in `raw.synthetic_*`.
 
-Dimensions (users, artists, tracks) are a snapshot per run, keyed by the run's logical
-date. Plays are partitioned by UTC day, one batch per day, so a rerun for the same window
-replaces each day instead of duplicating it, and days from earlier runs stay untouched.
+The synthetic world is a simulation, not an incremental feed: its plays depend on the whole
+window (a different end date simulates a different history). So it is a snapshot source:
+each run's world replaces the previous one in every raw.synthetic_* table, keyed by the
+run's logical date. A rerun for the same date and parameters reproduces it exactly, and
+worlds of different runs never mix.
 
 `python -m extract.synthetic_load --users 200 --tracks 2000 --days 90` runs it without Airflow.
 """
@@ -13,12 +15,16 @@ import argparse
 import datetime as dt
 import logging
 
-import polars as pl
 import psycopg
 
 from extract.synthetic import SyntheticConfig, SyntheticWorld, generate_world
 from warehouse.loader import load_batch
-from warehouse.raw_tables import SYNTHETIC_ARTISTS, SYNTHETIC_PLAYS, SYNTHETIC_TRACKS, SYNTHETIC_USERS
+from warehouse.raw_tables import (
+    SYNTHETIC_ARTISTS,
+    SYNTHETIC_PLAYS,
+    SYNTHETIC_TRACKS,
+    SYNTHETIC_USERS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +33,14 @@ SOURCE = "synthetic"
 
 def load_world(conn: psycopg.Connection, world: SyntheticWorld, *,
                logical_date: dt.date) -> dict[str, int]:
-    """Load every table of `world`; returns rows loaded per raw table."""
-    counts: dict[str, int] = {}
-    for frame, table in ((world.users, SYNTHETIC_USERS), (world.artists, SYNTHETIC_ARTISTS),
-                         (world.tracks, SYNTHETIC_TRACKS)):
-        counts[table.name] = load_batch(conn, frame, table, source=SOURCE,
-                                        logical_date=logical_date).rows_loaded
-    plays = world.plays.with_columns(pl.col("played_at").dt.date().alias("_day"))
-    total = 0
-    for (day,), part in plays.partition_by("_day", as_dict=True, maintain_order=True).items():
-        total += load_batch(conn, part.drop("_day"), SYNTHETIC_PLAYS, source=SOURCE,
-                            logical_date=day).rows_loaded
-    counts[SYNTHETIC_PLAYS.name] = total
-    return counts
+    """Load every table of `world`, replacing the previous world; rows loaded per table."""
+    tables = ((world.users, SYNTHETIC_USERS), (world.artists, SYNTHETIC_ARTISTS),
+              (world.tracks, SYNTHETIC_TRACKS), (world.plays, SYNTHETIC_PLAYS))
+    return {
+        table.name: load_batch(conn, frame, table, source=SOURCE, logical_date=logical_date,
+                               replace="source").rows_loaded
+        for frame, table in tables
+    }
 
 
 def generate_and_load(conn: psycopg.Connection, config: SyntheticConfig) -> dict[str, int]:

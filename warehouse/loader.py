@@ -3,6 +3,8 @@
 A batch is identified by (table, source, logical date). Loading it deletes whatever that
 batch held before and copies the new rows in the same transaction, so a rerun replaces
 rather than duplicates, and a run killed half way leaves the previous batch intact.
+Snapshot sources (each run delivers the whole dataset, like the synthetic world) replace
+every batch of their source instead (`replace="source"`).
 Rows that a source could not parse go to `raw_rejected.rows` with their reason, in the
 same transaction, so every input row ends up loaded or quarantined.
 """
@@ -15,6 +17,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
 import polars as pl
 import psycopg
@@ -88,8 +91,12 @@ def load_batch(
     source: str,
     logical_date: dt.date,
     rejected: pl.DataFrame | None = None,
+    replace: Literal["logical_date", "source"] = "logical_date",
 ) -> LoadResult:
     """Replace the (table, source, logical_date) batch with `frame`, atomically.
+
+    With `replace="source"` every earlier batch of the source is replaced: for snapshot
+    sources, whose each delivery supersedes the previous ones.
 
     `rejected` holds rows that failed parsing or checks: any columns plus a `_reason`
     column; they are kept as JSON in `raw_rejected.rows` so nothing is dropped silently.
@@ -100,10 +107,13 @@ def load_batch(
             pl.lit(logical_date).alias("_logical_date")]
     target = sql.SQL("{}.{}").format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
     with conn.transaction(), conn.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("delete from {} where _source = %s and _logical_date = %s").format(target),
-            [source, logical_date],
-        )
+        if replace == "source":
+            cursor.execute(sql.SQL("delete from {} where _source = %s").format(target), [source])
+        else:
+            cursor.execute(
+                sql.SQL("delete from {} where _source = %s and _logical_date = %s").format(target),
+                [source, logical_date],
+            )
         replaced = cursor.rowcount
         _copy_frame(cursor, target, [*data.columns, "_batch_id", "_source", "_logical_date"],
                     data.with_columns(meta))

@@ -110,3 +110,15 @@ def test_a_batch_that_fails_half_way_leaves_the_previous_one(conn: psycopg.Conne
     with pytest.raises(psycopg.Error):
         load_batch(conn, broken, SYNTHETIC_PLAYS, source="t_atomic", logical_date=DAY)
     assert batch_rows(conn, "t_atomic") == before
+
+
+def test_snapshot_sources_replace_all_their_batches(conn: psycopg.Connection) -> None:
+    load_batch(conn, plays(10), SYNTHETIC_PLAYS, source="t_snapshot", logical_date=DAY)
+    load_batch(conn, plays(7), SYNTHETIC_PLAYS, source="t_snapshot_other", logical_date=DAY)
+    later = DAY + dt.timedelta(days=3)
+    result = load_batch(conn, plays(4), SYNTHETIC_PLAYS, source="t_snapshot", logical_date=later,
+                        replace="source")
+    assert result.rows_replaced == 10
+    assert {row[4] for row in batch_rows(conn, "t_snapshot")} == {later}
+    assert len(batch_rows(conn, "t_snapshot")) == 4
+    assert len(batch_rows(conn, "t_snapshot_other")) == 7
