@@ -58,17 +58,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _create_session_database(admin_url: str) -> str:
-    """Create this session's database, dropping those left by sessions that died."""
+def _create_database(admin_url: str, suffix: str = "") -> str:
+    """Create a database for this session (`encore_test_<pid>[_suffix]`), first dropping the
+    ones that sessions which died left behind."""
     from urllib.parse import urlsplit
 
-    database = f"{TEST_DATABASE_PREFIX}{os.getpid()}"
+    database = f"{TEST_DATABASE_PREFIX}{os.getpid()}{'_' + suffix if suffix else ''}"
     with psycopg.connect(_maintenance_url(admin_url), autocommit=True) as conn:
         names = conn.execute("select datname from pg_database where datname like %s",
                              [f"{TEST_DATABASE_PREFIX}%"]).fetchall()
         for (name,) in names:
-            suffix = name.removeprefix(TEST_DATABASE_PREFIX)
-            if name == database or (suffix.isdigit() and not _pid_alive(int(suffix))):
+            owner_pid = name.removeprefix(TEST_DATABASE_PREFIX).split("_")[0]
+            if name == database or (owner_pid.isdigit() and not _pid_alive(int(owner_pid))):
                 conn.execute(sql.SQL("drop database if exists {} with (force)").format(
                     sql.Identifier(name)))
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
@@ -95,7 +96,7 @@ def state_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def warehouse_url(state_home: Path) -> Iterator[str]:
     """A fresh, bootstrapped test database; WAREHOUSE_URL points at it for the session."""
     admin_url = _admin_url()
-    url = _create_session_database(admin_url)
+    url = _create_database(admin_url)
     previous = os.environ.get("WAREHOUSE_URL")
     os.environ["WAREHOUSE_URL"] = url
     from warehouse.bootstrap import bootstrap
@@ -110,10 +111,32 @@ def warehouse_url(state_home: Path) -> Iterator[str]:
         os.environ["WAREHOUSE_URL"] = previous
 
 
+@pytest.fixture(scope="module")
+def module_warehouse_url(warehouse_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A bootstrapped database of the module's own, for tests that replace whole sources
+    (which would pull the data from under the session's `loaded_warehouse`)."""
+    from warehouse.bootstrap import bootstrap
+
+    admin_url = _admin_url()
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    url = _create_database(admin_url, suffix=module)
+    with psycopg.connect(url) as connection:
+        bootstrap(connection)
+    yield url
+    _drop_database(admin_url, url)
+
+
 @pytest.fixture
 def conn(warehouse_url: str) -> Iterator[psycopg.Connection]:
-    """A connection to the test warehouse, closed after the test."""
+    """A connection to the session's test warehouse, closed after the test."""
     with psycopg.connect(warehouse_url) as connection:
+        yield connection
+
+
+@pytest.fixture
+def module_conn(module_warehouse_url: str) -> Iterator[psycopg.Connection]:
+    """A connection to the module's own test warehouse."""
+    with psycopg.connect(module_warehouse_url) as connection:
         yield connection
 
 

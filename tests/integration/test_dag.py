@@ -58,9 +58,12 @@ def test_dag_parses_without_heavy_imports() -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(warehouse_url: str, airflow_home: Path) -> str:
+def pipeline_run(module_warehouse_url: str, airflow_home: Path) -> str:
     """One real `airflow dags test` run of the whole pipeline on a small synthetic world."""
-    env = {**os.environ, **dbt_env(), "WAREHOUSE_URL": warehouse_url}
+    warehouse_url = module_warehouse_url
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WAREHOUSE_URL", warehouse_url)
+        env = {**os.environ, **dbt_env()}
     conf = '{"users": 150, "tracks": 1500, "days": 120, "seed": 11}'
     result = subprocess.run(
         ["airflow", "dags", "test", DAG_ID, "2026-06-01", "--conf", conf],

@@ -30,7 +30,8 @@ def table_checksums(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
     return result
 
 
-def test_rerunning_the_same_date_reproduces_the_raw_tables(conn: psycopg.Connection) -> None:
+def test_rerunning_the_same_date_reproduces_the_raw_tables(module_conn: psycopg.Connection) -> None:
+    conn = module_conn
     world = generate_world(CONFIG)
     counts = generate_and_load(conn, CONFIG)
     first = table_checksums(conn)
@@ -45,7 +46,8 @@ def test_rerunning_the_same_date_reproduces_the_raw_tables(conn: psycopg.Connect
     assert table_checksums(conn) == first
 
 
-def test_a_later_world_replaces_the_earlier_one(conn: psycopg.Connection) -> None:
+def test_a_later_world_replaces_the_earlier_one(module_conn: psycopg.Connection) -> None:
+    conn = module_conn
     generate_and_load(conn, CONFIG)
     later = dataclasses.replace(CONFIG, end_date=CONFIG.end_date + dt.timedelta(days=5))
     counts = generate_and_load(conn, later)
