@@ -85,7 +85,7 @@ def train(
     positive_rate = float(split.train[LABEL].mean())
     evaluation = _evaluate(split.valid, y_valid, predicted, positive_rate)
 
-    trained_at = datetime.now(UTC).replace(microsecond=0)
+    trained_at = datetime.now(UTC)  # full precision: "latest" must never tie
     model_text = booster.model_to_string(num_iteration=best)
     run_id = uuid.uuid4()
     version = model_version(model_text, trained_at, run_id)

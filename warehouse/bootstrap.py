@@ -74,6 +74,18 @@ create table if not exists serving.recommendations (
     primary key (user_id, rank),
     unique (user_id, track_key)
 );
+
+-- The recommended tracks' titles, artists and genres, published in the same transaction as
+-- serving.recommendations: the serving view reads only serving tables, so rebuilding the
+-- marts (which drops and recreates them) never takes it away from clients.
+create table if not exists serving.tracks (
+    track_key text primary key,
+    track_name text,
+    artist_name text,
+    genre text,
+    model_version text not null,
+    generated_at timestamptz not null
+);
 """
 
 

@@ -23,7 +23,7 @@ PIPELINE_STEPS = ["prepare_warehouse", "generate_synthetic_listeners", "train_mo
 def dag():
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert bag.import_errors == {}, bag.import_errors
     return bag.get_dag(DAG_ID)
 

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
 import polars as pl
@@ -34,7 +32,6 @@ from ml.train import train
 
 pytestmark = pytest.mark.integration
 
-DB_PREFIX = "encore_test_ml_"
 N_USERS = 40
 FIRST_PLAYS_PER_USER = 150
 CANDIDATES_PER_USER = 30
@@ -77,39 +74,10 @@ FEATURE_DDL = ", ".join(
 # --------------------------------------------------------------------------- the database
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @pytest.fixture(scope="module")
-def ml_url(warehouse_url: str) -> Iterator[str]:
-    """A bootstrapped throwaway database on the test server, dropped afterwards."""
-    from warehouse.bootstrap import bootstrap
-
-    name = f"{DB_PREFIX}{os.getpid()}"
-    with psycopg.connect(warehouse_url, autocommit=True) as admin:
-        stale = admin.execute(
-            "select datname from pg_database where datname like %s", [f"{DB_PREFIX}%"]
-        ).fetchall()
-        for (old,) in stale:
-            suffix = old.removeprefix(DB_PREFIX)
-            if old == name or (suffix.isdigit() and not _pid_alive(int(suffix))):
-                admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(old)))
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = urlsplit(warehouse_url)._replace(path=f"/{name}").geturl()
-    with psycopg.connect(url) as conn:
-        bootstrap(conn)
-    yield url
-    with psycopg.connect(warehouse_url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+def ml_url(module_warehouse_url: str) -> str:
+    """A bootstrapped database of this module's own (dbt's marts live elsewhere)."""
+    return module_warehouse_url
 
 
 @pytest.fixture(scope="module")
@@ -123,10 +91,27 @@ def marts(ml_url: str) -> dict[str, pl.DataFrame]:
         )
         conn.execute(
             "create table marts.fct_candidate_features (user_id text not null,"
-            f" track_key text not null, candidate_source text not null, {FEATURE_DDL})"
+            f" track_key text not null, candidate_source text not null, as_of timestamptz,"
+            f" {FEATURE_DDL})"
         )
+        conn.execute("create table marts.fct_plays (user_id text, track_key text,"
+                     " played_at timestamptz)")
+        conn.execute("create table marts.dim_tracks (track_key text, track_name text,"
+                     " artist_name text, genre text)")
         _copy(conn, "fct_pair_features", pairs)
-        _copy(conn, "fct_candidate_features", candidates)
+        _copy(conn, "fct_candidate_features", candidates.with_columns(as_of=pl.lit(AS_OF)))
+        # What publish reads besides the scores: recent plays (for reasons) and track names.
+        listened = candidates.filter(pl.col("candidate_source") == "listened")
+        plays = pl.concat([
+            listened.select("user_id", "track_key",
+                            played_at=pl.lit(AS_OF - timedelta(days=days)))
+            for days in (2, 9)
+        ])
+        _copy(conn, "fct_plays", plays)
+        tracks = candidates.select("track_key", "genre").unique("track_key").with_columns(
+            track_name=pl.lit("Song ") + pl.col("track_key"), artist_name=pl.lit("Artist"))
+        _copy(conn, "dim_tracks", tracks.select("track_key", "track_name", "artist_name",
+                                                 "genre"))
     return {"pairs": pairs, "candidates": candidates}
 
 
@@ -149,6 +134,9 @@ def _copy(conn: psycopg.Connection, table: str, frame: pl.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------- the data
+
+
+AS_OF = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

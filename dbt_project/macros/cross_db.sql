@@ -1,0 +1,90 @@
+{#
+    Small cross-database helpers (PostgreSQL and Snowflake). dbt packages cannot be
+    installed in this environment, so the few helpers the models need live here.
+#}
+
+{# Microseconds since the Unix epoch as a bigint: exact for PostgreSQL timestamps, so
+   window frames "range between ... and 1 preceding" mean "strictly before". #}
+{% macro epoch_us(ts) -%}
+    {{ return(adapter.dispatch('epoch_us', 'encore')(ts)) }}
+{%- endmacro %}
+
+{# date_part returns float8 (fast; extract returns numeric): at today's epochs a double
+   holds the microseconds exactly and the cast rounds to the nearest integer. #}
+{% macro default__epoch_us(ts) -%}
+    cast(date_part('epoch', {{ ts }}) * 1000000 as bigint)
+{%- endmacro %}
+
+{% macro snowflake__epoch_us(ts) -%}
+    cast(date_part(epoch_microsecond, {{ ts }}) as bigint)
+{%- endmacro %}
+
+
+{# Microseconds in n days / minutes / seconds, rendered as an integer literal (window
+   frame offsets must be constants). n must be a number known at compile time. #}
+{% macro days_us(n) -%}
+    {{ (n | int) * 86400000000 }}
+{%- endmacro %}
+
+{% macro minutes_us(n) -%}
+    {{ (n | int) * 60000000 }}
+{%- endmacro %}
+
+{% macro seconds_us(n) -%}
+    {{ (n | int) * 1000000 }}
+{%- endmacro %}
+
+
+{# Timestamp plus n days (n may be an expression). #}
+{% macro add_days(ts, n) -%}
+    {{ return(adapter.dispatch('add_days', 'encore')(ts, n)) }}
+{%- endmacro %}
+
+{# Exact 86,400-second days: never calendar days, so a DST change in the session time
+   zone cannot stretch or shrink a window. #}
+{% macro default__add_days(ts, n) -%}
+    ({{ ts }} + ({{ n }}) * interval '86400 seconds')
+{%- endmacro %}
+
+{% macro snowflake__add_days(ts, n) -%}
+    dateadd(second, ({{ n }}) * 86400, {{ ts }})
+{%- endmacro %}
+
+
+{# UTC hour of day, 0..23, as an integer. #}
+{% macro utc_hour(ts) -%}
+    {{ return(adapter.dispatch('utc_hour', 'encore')(ts)) }}
+{%- endmacro %}
+
+{% macro default__utc_hour(ts) -%}
+    cast(extract(hour from {{ ts }} at time zone 'UTC') as integer)
+{%- endmacro %}
+
+{% macro snowflake__utc_hour(ts) -%}
+    cast(extract(hour from convert_timezone('UTC', {{ ts }})) as integer)
+{%- endmacro %}
+
+
+{# UTC day of week as an integer, 0 = Sunday .. 6 = Saturday. #}
+{% macro utc_dow(ts) -%}
+    {{ return(adapter.dispatch('utc_dow', 'encore')(ts)) }}
+{%- endmacro %}
+
+{% macro default__utc_dow(ts) -%}
+    cast(extract(dow from {{ ts }} at time zone 'UTC') as integer)
+{%- endmacro %}
+
+{% macro snowflake__utc_dow(ts) -%}
+    cast(mod(extract(dayofweekiso from convert_timezone('UTC', {{ ts }})), 7) as integer)
+{%- endmacro %}
+
+
+{# Deterministic text key: md5 over the '|'-joined text of the given expressions. #}
+{% macro hash_key(expressions) -%}
+    md5(
+        {%- for expression in expressions %}
+        coalesce(cast({{ expression }} as {{ dbt.type_string() }}), '')
+        {%- if not loop.last %} || '|' ||{% endif %}
+        {%- endfor %}
+    )
+{%- endmacro %}

@@ -1,0 +1,444 @@
+{{
+    config(
+        materialized='table',
+        pre_hook=["{{ set_work_mem('1GB') }}"],
+        post_hook=["{{ disable_autovacuum() }}", "{{ analyze_relation() }}"],
+    )
+}}
+
+{#-
+    Point-in-time history for every reference point:
+      - each play (reference time = played_at): fct_pair_features reads the first plays;
+      - each candidate pair (reference time = as_of): fct_candidate_features.
+    Both go through the very same window definitions, so training and serving features
+    cannot drift apart.
+
+    One event stream, ordered by epoch microseconds, holds the plays, the candidate
+    reference points and one "label closure" event per first play (the moment its
+    outcome became known: first_played_at + repeat_window_days). Running sums over
+    "range between unbounded preceding and 1 preceding" frames then count, per reference
+    point, the plays strictly before it (microsecond-exact). Closure events are placed
+    1 us early, so the same frame counts the first plays whose window closed at or
+    before the reference time. No self-joins: one sort per partitioning (artist, track,
+    user + genre, user + artist, user), on integer surrogate keys, so it scales
+    n log n with plays.
+-#}
+
+{%- set prior = 'order by event_at_us range between unbounded preceding and 1 preceding' -%}
+{%- set short_us = days_us(var('track_recent_short_days')) -%}
+{%- set long_us = days_us(var('track_recent_long_days')) %}
+
+with
+
+plays as (
+
+    select
+        play_id,
+        user_id,
+        track_key,
+        played_at
+
+    from {{ ref('int_plays_sessionized') }}
+
+),
+
+first_plays as (
+
+    select
+        user_id,
+        track_key,
+        first_play_id,
+        is_repeated_within_window,
+        {{ epoch_us('label_window_ends_at') }} as label_window_ends_at_us
+
+    from {{ ref('int_first_plays') }}
+
+),
+
+candidates as (
+
+    select
+        user_id,
+        track_key,
+        as_of
+
+    from {{ ref('int_candidates_generated') }}
+
+),
+
+---------- integer surrogate keys: sorting on them is much cheaper than on text
+
+tracks as (
+
+    select
+        track_key,
+        artist_key,
+        genre,
+        row_number() over (order by track_key) as track_num
+
+    from {{ ref('int_tracks_enriched') }}
+
+),
+
+distinct_artists as (
+
+    select distinct artist_key
+    from tracks
+    where artist_key is not null
+
+),
+
+artist_nums as (
+
+    select
+        artist_key,
+        row_number() over (order by artist_key) as artist_num
+
+    from distinct_artists
+
+),
+
+distinct_genres as (
+
+    select distinct genre
+    from tracks
+    where genre is not null
+
+),
+
+genre_nums as (
+
+    select
+        genre,
+        row_number() over (order by genre) as genre_num
+
+    from distinct_genres
+
+),
+
+distinct_users as (
+
+    select distinct user_id from plays
+
+),
+
+user_nums as (
+
+    select
+        user_id,
+        row_number() over (order by user_id) as user_num
+
+    from distinct_users
+
+),
+
+track_nums as (
+
+    select
+        tracks.track_key,
+        tracks.track_num,
+        tracks.artist_key,
+        artist_nums.artist_num,
+        tracks.genre,
+        genre_nums.genre_num
+
+    from tracks
+    left join artist_nums
+        on tracks.artist_key = artist_nums.artist_key
+    left join genre_nums
+        on tracks.genre = genre_nums.genre
+
+),
+
+---------- the event stream
+
+reference_points as (
+
+    select
+        plays.play_id as reference_id,
+        'play' as reference_type,
+        plays.user_id,
+        plays.track_key,
+        plays.played_at as reference_at,
+        {{ epoch_us('plays.played_at') }} as event_at_us,
+        1 as is_play,
+        case when plays.play_id = first_plays.first_play_id then 1 else 0 end as is_first_play,
+        first_plays.label_window_ends_at_us as own_label_window_ends_at_us,
+        first_plays.is_repeated_within_window as own_is_repeated
+
+    from plays
+    left join first_plays
+        on
+            plays.user_id = first_plays.user_id
+            and plays.track_key = first_plays.track_key
+
+    union all
+
+    select
+        {{ hash_key(['candidates.user_id', 'candidates.track_key', "'candidate'"]) }}
+            as reference_id,
+        'candidate' as reference_type,
+        candidates.user_id,
+        candidates.track_key,
+        candidates.as_of as reference_at,
+        {{ epoch_us('candidates.as_of') }} as event_at_us,
+        0 as is_play,
+        0 as is_first_play,
+        first_plays.label_window_ends_at_us as own_label_window_ends_at_us,
+        first_plays.is_repeated_within_window as own_is_repeated
+
+    from candidates
+    left join first_plays
+        on
+            candidates.user_id = first_plays.user_id
+            and candidates.track_key = first_plays.track_key
+
+),
+
+events as (
+
+    select
+        reference_id,
+        reference_type,
+        user_id,
+        track_key,
+        reference_at,
+        event_at_us,
+        is_play,
+        is_first_play,
+        0 as is_label_closure,
+        0 as is_closed_repeat,
+        own_label_window_ends_at_us,
+        own_is_repeated
+
+    from reference_points
+
+    union all
+
+    select
+        null as reference_id,
+        'label_closure' as reference_type,
+        user_id,
+        track_key,
+        null as reference_at,
+        -- 1 us early: "closed at or before t" becomes "strictly before t"
+        label_window_ends_at_us - 1 as event_at_us,
+        0 as is_play,
+        0 as is_first_play,
+        1 as is_label_closure,
+        is_repeated_within_window as is_closed_repeat,
+        null as own_label_window_ends_at_us,
+        null as own_is_repeated
+
+    from first_plays
+
+),
+
+-- only narrow columns go through the sorts; the text keys are joined back at the end
+keyed_events as (
+
+    select
+        events.reference_id,
+        events.reference_type,
+        events.reference_at,
+        events.event_at_us,
+        events.is_play,
+        events.is_first_play,
+        events.is_label_closure,
+        events.is_closed_repeat,
+        events.own_label_window_ends_at_us,
+        events.own_is_repeated,
+        user_nums.user_num,
+        track_nums.track_num,
+        track_nums.artist_num,
+        track_nums.genre_num
+
+    from events
+    inner join user_nums
+        on events.user_id = user_nums.user_id
+    inner join track_nums
+        on events.track_key = track_nums.track_key
+
+),
+
+running as (
+
+    select
+        reference_id,
+        reference_type,
+        user_num,
+        track_num,
+        artist_num,
+        genre_num,
+        reference_at,
+        event_at_us,
+        own_label_window_ends_at_us,
+        own_is_repeated,
+
+        ---------- the user
+        sum(is_play) over (partition by user_num {{ prior }}) as user_prior_plays,
+        sum(is_first_play) over (partition by user_num {{ prior }}) as user_prior_tracks,
+        max(case when is_play = 1 then event_at_us end) over (
+            partition by user_num {{ prior }}
+        ) as user_previous_play_at_us,
+        sum(is_label_closure) over (partition by user_num {{ prior }}) as user_closed_pairs,
+        sum(is_closed_repeat) over (partition by user_num {{ prior }}) as user_closed_repeats,
+
+        ---------- the track
+        sum(is_play) over (partition by track_num {{ prior }}) as track_prior_plays,
+        sum(is_first_play) over (partition by track_num {{ prior }}) as track_prior_listeners,
+        sum(is_label_closure) over (partition by track_num {{ prior }}) as track_closed_pairs,
+        sum(is_closed_repeat) over (partition by track_num {{ prior }}) as track_closed_repeats,
+        sum(is_play) over (
+            partition by track_num
+            order by event_at_us
+            range between {{ short_us }} preceding and 1 preceding
+        ) as track_plays_short,
+        sum(is_play) over (
+            partition by track_num
+            order by event_at_us
+            range between {{ long_us }} preceding and 1 preceding
+        ) as track_plays_long,
+
+        ---------- the artist
+        sum(is_play) over (partition by artist_num {{ prior }}) as artist_prior_plays,
+        sum(is_label_closure) over (partition by artist_num {{ prior }}) as artist_closed_pairs,
+        sum(is_closed_repeat) over (
+            partition by artist_num {{ prior }}
+        ) as artist_closed_repeats,
+
+        ---------- the user and the artist
+        sum(is_play) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_prior_plays,
+        sum(is_first_play) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_prior_tracks,
+        max(case when is_play = 1 then event_at_us end) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_previous_play_at_us,
+
+        ---------- the user and the genre
+        sum(is_play) over (
+            partition by user_num, genre_num {{ prior }}
+        ) as user_genre_prior_plays
+
+    from keyed_events
+
+),
+
+reference_history as (
+
+    select
+        running.*,
+        user_nums.user_id,
+        track_nums.track_key,
+        track_nums.artist_key,
+        track_nums.genre,
+        -- track_prior_repeat_rate counts other users only: the user's own pair leaves it
+        -- once its window has closed (never the case at the pair's own first play)
+        case
+            when running.own_label_window_ends_at_us <= running.event_at_us then 1 else 0
+        end as own_closed_pairs,
+        case
+            when running.own_label_window_ends_at_us <= running.event_at_us
+                then running.own_is_repeated
+            else 0
+        end as own_closed_repeats
+
+    from running
+    inner join user_nums
+        on running.user_num = user_nums.user_num
+    inner join track_nums
+        on running.track_num = track_nums.track_num
+    where running.reference_type in ('play', 'candidate')
+
+),
+
+final as (
+
+    select
+        reference_id,
+        reference_type,
+        user_id,
+        track_key,
+        artist_key,
+        genre,
+        reference_at,
+
+        ---------- the user
+        cast(coalesce(user_prior_plays, 0) as bigint) as user_prior_plays,
+        cast(coalesce(user_prior_tracks, 0) as bigint) as user_prior_tracks,
+        cast(coalesce(user_closed_pairs, 0) as bigint) as user_prior_labelled_pairs,
+        cast(
+            case
+                when user_closed_pairs > 0
+                    then cast(user_closed_repeats as double precision) / user_closed_pairs
+            end
+            as double precision
+        ) as user_prior_repeat_rate,
+        cast(
+            (event_at_us - user_previous_play_at_us) / 3600000000.0 as double precision
+        ) as user_hours_since_prev_play,
+
+        ---------- the track
+        cast(coalesce(track_prior_plays, 0) as bigint) as track_prior_plays,
+        cast(coalesce(track_prior_listeners, 0) as bigint) as track_prior_listeners,
+        cast(
+            case
+                when coalesce(track_closed_pairs, 0) - own_closed_pairs > 0
+                    then
+                        cast(track_closed_repeats - own_closed_repeats as double precision)
+                        / (track_closed_pairs - own_closed_pairs)
+            end
+            as double precision
+        ) as track_prior_repeat_rate,
+        cast(coalesce(track_plays_short, 0) as bigint) as track_plays_7d,
+        cast(coalesce(track_plays_long, 0) as bigint) as track_plays_28d,
+
+        ---------- the artist (NULL when the artist is unknown)
+        cast(
+            case when artist_key is not null then coalesce(artist_prior_plays, 0) end
+            as bigint
+        ) as artist_prior_plays,
+        cast(
+            case
+                when artist_key is not null and artist_closed_pairs > 0
+                    then cast(artist_closed_repeats as double precision) / artist_closed_pairs
+            end
+            as double precision
+        ) as artist_prior_repeat_rate,
+
+        ---------- the user and the artist
+        cast(
+            case when artist_key is not null then coalesce(user_artist_prior_plays, 0) end
+            as bigint
+        ) as user_artist_prior_plays,
+        cast(
+            case when artist_key is not null then coalesce(user_artist_prior_tracks, 0) end
+            as bigint
+        ) as user_artist_prior_tracks,
+        cast(
+            case
+                when artist_key is not null
+                    then (event_at_us - user_artist_previous_play_at_us) / 86400000000.0
+            end
+            as double precision
+        ) as user_artist_days_since_last_play,
+
+        ---------- the user and the genre (NULL when the genre is unknown)
+        cast(
+            case
+                when genre is not null and user_prior_plays > 0
+                    then
+                        cast(coalesce(user_genre_prior_plays, 0) as double precision)
+                        / user_prior_plays
+            end
+            as double precision
+        ) as user_genre_share
+
+    from reference_history
+
+)
+
+select * from final
