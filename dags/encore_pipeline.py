@@ -81,9 +81,12 @@ def encore_pipeline() -> None:
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
         ),
+        # One `dbt build` per model (model + its tests + unit tests); tests that span
+        # several models (relationships, point-in-time checks) get a task of their own once
+        # all their parents are built.
         render_config=RenderConfig(
             load_method=LoadMode.AUTOMATIC, test_behavior=TestBehavior.BUILD,
-            emit_datasets=False,
+            should_detach_multiple_parents_tests=True, emit_datasets=False,
         ),
         operator_args={"install_deps": False},
     )

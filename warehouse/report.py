@@ -64,15 +64,19 @@ def stage_counts(conn: psycopg.Connection) -> Table:
 def model_summary(conn: psycopg.Connection) -> Table | None:
     row = conn.execute(
         "select model_version, train_rows, valid_rows, positive_rate, auc, baseline_auc, "
-        "log_loss, baseline_log_loss from ml.model_runs where status = 'succeeded' "
-        "order by trained_at desc limit 1").fetchone()
+        "user_auc, baseline_user_auc, log_loss, baseline_log_loss from ml.model_runs "
+        "where status = 'succeeded' order by trained_at desc limit 1").fetchone()
     if row is None:
         return None
-    version, train_rows, valid_rows, positive_rate, auc, base_auc, loss, base_loss = row
+    (version, train_rows, valid_rows, positive_rate, auc, base_auc, user_auc, base_user_auc,
+     loss, base_loss) = row
     table = Table(title=f"Model {version} on the validation window")
     for column in ("metric", "LightGBM", "baseline: track repeat rate", "difference"):
         table.add_column(column, justify="right")
-    table.add_row("AUC", f"{auc:.4f}", f"{base_auc:.4f}", f"{auc - base_auc:+.4f}")
+    table.add_row("AUC (pooled)", f"{auc:.4f}", f"{base_auc:.4f}", f"{auc - base_auc:+.4f}")
+    if user_auc is not None and base_user_auc is not None:
+        table.add_row("AUC (mean per user)", f"{user_auc:.4f}", f"{base_user_auc:.4f}",
+                      f"{user_auc - base_user_auc:+.4f}")
     table.add_row("log loss", f"{loss:.4f}", f"{base_loss:.4f}", f"{loss - base_loss:+.4f}")
     table.caption = (f"{train_rows:,} training pairs, {valid_rows:,} validation pairs, "
                      f"positive rate {positive_rate:.1%}")
@@ -81,6 +85,7 @@ def model_summary(conn: psycopg.Connection) -> Table | None:
 
 def task_timings(dag_id: str = "encore_pipeline") -> Table | None:
     """Durations of the latest run's tasks, from Airflow's metadata database."""
+    logging.getLogger("airflow").setLevel(logging.WARNING)
     try:
         from airflow.models import DagRun, TaskInstance
         from airflow.utils.session import create_session
@@ -99,9 +104,11 @@ def task_timings(dag_id: str = "encore_pipeline") -> Table | None:
             table.add_column(column, justify="right" if column == "seconds" else "left")
         for ti in instances:
             table.add_row(ti.task_id, str(ti.state), f"{ti.duration or 0:.1f}")
-        if run.start_date and run.end_date:
-            total = (run.end_date - run.start_date).total_seconds()
-            table.caption = f"whole run: {total:.0f} s"
+        # The run's own start is its logical date under `dags test`: span the tasks instead.
+        starts = [ti.start_date for ti in instances if ti.start_date]
+        ends = [ti.end_date for ti in instances if ti.end_date]
+        if starts and ends:
+            table.caption = f"whole run: {(max(ends) - min(starts)).total_seconds():.0f} s"
         return table
 
 
@@ -126,6 +133,8 @@ def sample_recommendations(conn: psycopg.Connection, users: int = 3, top: int = 
 
 def print_report(console: Console | None = None) -> None:
     console = console or Console()
+    if not console.is_terminal:
+        console.width = max(console.width, 120)  # logs and pipes: don't wrap at 80
     with connections.connect() as conn:
         console.print(stage_counts(conn))
         if timings := task_timings():
