@@ -18,6 +18,7 @@ import logging
 import os
 import pwd
 import shutil
+import socket
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
@@ -70,8 +71,30 @@ class EmbeddedServer:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
 
 
-def embedded_port() -> int:
-    return int(os.environ.get("ENCORE_PG_PORT", DEFAULT_PORT))
+def _configured_port(data_dir: Path) -> int | None:
+    """The port an existing cluster was given at initdb time (last `port =` line wins)."""
+    conf = data_dir / "postgresql.conf"
+    if not conf.exists():
+        return None
+    ports = [line.split("=", 1)[1].split("#")[0].strip() for line in conf.read_text().splitlines()
+             if line.strip().startswith("port") and "=" in line]
+    return int(ports[-1]) if ports else None
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def embedded_port(data_dir: Path) -> int:
+    """`ENCORE_PG_PORT`, else the port the cluster was created with, else the first free one
+    from 55432 up: two clones on one machine each get their own warehouse."""
+    if override := os.environ.get("ENCORE_PG_PORT"):
+        return int(override)
+    if (configured := _configured_port(data_dir)) is not None:
+        return configured
+    return next((port for port in range(DEFAULT_PORT, DEFAULT_PORT + 100) if _port_is_free(port)),
+                DEFAULT_PORT)
 
 
 def find_bin_dir() -> Path:
@@ -102,7 +125,7 @@ def server() -> EmbeddedServer:
         bin_dir=find_bin_dir(),
         data_dir=root / "data",
         log_file=root / "postgres.log",
-        port=embedded_port(),
+        port=embedded_port(root / "data"),
     )
 
 

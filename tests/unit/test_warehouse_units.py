@@ -60,3 +60,28 @@ def test_embedded_url_is_used_without_warehouse_url(monkeypatch) -> None:
     monkeypatch.setenv("ENCORE_PG_PORT", "55999")
     assert connections.uses_embedded()
     assert connections.warehouse_url() == "postgresql://encore@127.0.0.1:55999/encore"
+
+
+def test_embedded_port_is_remembered_by_the_cluster(tmp_path, monkeypatch) -> None:
+    from warehouse.embedded import embedded_port
+
+    monkeypatch.delenv("ENCORE_PG_PORT", raising=False)
+    (tmp_path / "postgresql.conf").write_text("#port = 5432\nport = 5432\nport = 55461  # x\n")
+    assert embedded_port(tmp_path) == 55461
+    monkeypatch.setenv("ENCORE_PG_PORT", "55999")
+    assert embedded_port(tmp_path) == 55999
+
+
+def test_a_new_cluster_skips_taken_ports(tmp_path, monkeypatch) -> None:
+    import socket
+
+    from warehouse.embedded import DEFAULT_PORT, embedded_port
+
+    monkeypatch.delenv("ENCORE_PG_PORT", raising=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr("warehouse.embedded.DEFAULT_PORT", port)
+        assert embedded_port(tmp_path / "new") == port + 1
+    assert DEFAULT_PORT == 55432
