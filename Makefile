@@ -64,4 +64,4 @@ stop:  ## stop the embedded warehouse
 	@if [ -x "$(UV)" ] && [ -d .venv ]; then $(UV) run --frozen python -m warehouse stop; fi
 
 clean: stop  ## remove all local state (warehouse data, Airflow home, models)
-	rm -rf .encore/postgres .encore/airflow .encore/artifacts dbt_project/target
+	rm -rf .encore/postgres .encore/airflow .encore/artifacts .encore/landing dbt_project/target

@@ -53,18 +53,25 @@ def encore_pipeline() -> None:
             bootstrap(conn)
 
     @task
-    def generate_synthetic_listeners(params: dict | None = None) -> dict[str, int]:
-        """Generate the synthetic world for the run's date and load it into raw.synthetic_*."""
+    def generate_synthetic_listeners(params: dict | None = None) -> str:
+        """Generate the synthetic world for the run's date into the landing zone (Parquet)."""
         from extract.synthetic import SyntheticConfig
-        from extract.synthetic_load import generate_and_load
-        from warehouse import connections
+        from extract.synthetic_load import land_world
 
         assert params is not None
         config = SyntheticConfig(seed=params["seed"], n_users=params["users"],
                                  n_tracks=params["tracks"], days=params["days"],
                                  end_date=_run_date())
+        return land_world(config)
+
+    @task
+    def load_raw(landed: str) -> dict[str, int]:
+        """COPY the landed world into raw.synthetic_*, replacing the previous world."""
+        from extract.synthetic_load import load_landed_world
+        from warehouse import connections
+
         with connections.connect() as conn:
-            return generate_and_load(conn, config)
+            return load_landed_world(conn, landed, logical_date=_run_date())
 
     transform = DbtTaskGroup(
         group_id="transform",
@@ -121,7 +128,7 @@ def encore_pipeline() -> None:
         with connections.connect() as conn:
             return publish(conn, model_version=model_version)
 
-    loaded = generate_synthetic_listeners()
+    loaded = load_raw(generate_synthetic_listeners())
     prepare_warehouse() >> loaded >> transform
     model_version = train_model()
     transform >> model_version

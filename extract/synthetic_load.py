@@ -6,7 +6,9 @@ each run's world replaces the previous one in every raw.synthetic_* table, keyed
 run's logical date. A rerun for the same date and parameters reproduces it exactly, and
 worlds of different runs never mix.
 
-`python -m extract.synthetic_load --users 200 --tracks 2000 --days 90` runs it without Airflow.
+In Airflow this is two steps: `land_world` writes the generated frames to the landing zone,
+`load_landed_world` copies them into raw. `python -m extract.synthetic_load --users 200
+--tracks 2000 --days 90` does both without Airflow.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+from pathlib import Path
 
+import polars as pl
 import psycopg
 
 from extract.synthetic import SyntheticConfig, SyntheticWorld, generate_world
+from warehouse.landing import land_frames, read_landed
 from warehouse.loader import load_batch
 from warehouse.raw_tables import (
     SYNTHETIC_ARTISTS,
@@ -31,16 +36,40 @@ log = logging.getLogger(__name__)
 SOURCE = "synthetic"
 
 
+TABLES = (SYNTHETIC_USERS, SYNTHETIC_ARTISTS, SYNTHETIC_TRACKS, SYNTHETIC_PLAYS)
+
+
+def world_frames(world: SyntheticWorld) -> dict[str, pl.DataFrame]:
+    """The world's frames keyed by the raw table each one lands in."""
+    return {SYNTHETIC_USERS.name: world.users, SYNTHETIC_ARTISTS.name: world.artists,
+            SYNTHETIC_TRACKS.name: world.tracks, SYNTHETIC_PLAYS.name: world.plays}
+
+
+def load_frames(conn: psycopg.Connection, frames: dict[str, pl.DataFrame], *,
+                logical_date: dt.date) -> dict[str, int]:
+    """Load the world's frames, replacing the previous world; rows loaded per table."""
+    return {
+        table.name: load_batch(conn, frames[table.name], table, source=SOURCE,
+                               logical_date=logical_date, replace="source").rows_loaded
+        for table in TABLES
+    }
+
+
 def load_world(conn: psycopg.Connection, world: SyntheticWorld, *,
                logical_date: dt.date) -> dict[str, int]:
-    """Load every table of `world`, replacing the previous world; rows loaded per table."""
-    tables = ((world.users, SYNTHETIC_USERS), (world.artists, SYNTHETIC_ARTISTS),
-              (world.tracks, SYNTHETIC_TRACKS), (world.plays, SYNTHETIC_PLAYS))
-    return {
-        table.name: load_batch(conn, frame, table, source=SOURCE, logical_date=logical_date,
-                               replace="source").rows_loaded
-        for frame, table in tables
-    }
+    return load_frames(conn, world_frames(world), logical_date=logical_date)
+
+
+def land_world(config: SyntheticConfig) -> str:
+    """Generate the world and write it to the landing zone; returns the folder."""
+    world = generate_world(config)
+    return str(land_frames(SOURCE, config.end_date, world_frames(world)))
+
+
+def load_landed_world(conn: psycopg.Connection, folder: str, *,
+                      logical_date: dt.date) -> dict[str, int]:
+    """COPY a landed world into raw.synthetic_*."""
+    return load_frames(conn, read_landed(Path(folder)), logical_date=logical_date)
 
 
 def generate_and_load(conn: psycopg.Connection, config: SyntheticConfig) -> dict[str, int]:

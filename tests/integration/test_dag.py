@@ -15,8 +15,8 @@ from warehouse.paths import PROJECT_ROOT
 pytestmark = pytest.mark.integration
 
 DAG_ID = "encore_pipeline"
-PIPELINE_STEPS = ["prepare_warehouse", "generate_synthetic_listeners", "train_model",
-                  "score_candidates", "publish_recommendations"]
+PIPELINE_STEPS = ["prepare_warehouse", "generate_synthetic_listeners", "load_raw",
+                  "train_model", "score_candidates", "publish_recommendations"]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,9 @@ def test_dag_has_the_pipeline_tasks_in_order(dag) -> None:
     def downstream(task_id: str) -> set[str]:
         return dag.get_task(task_id).get_flat_relative_ids(upstream=False)
 
-    assert "generate_synthetic_listeners" in downstream("prepare_warehouse")
-    assert dbt_tasks <= downstream("generate_synthetic_listeners")
+    assert "load_raw" in downstream("generate_synthetic_listeners")
+    assert "load_raw" in downstream("prepare_warehouse")
+    assert dbt_tasks <= downstream("load_raw")
     assert all("train_model" in downstream(task_id) for task_id in dbt_tasks)
     assert downstream("train_model") >= {"score_candidates", "publish_recommendations"}
     assert "publish_recommendations" in downstream("score_candidates")

@@ -55,3 +55,17 @@ def test_a_later_world_replaces_the_earlier_one(module_conn: psycopg.Connection)
                          "where _source = %s", [SOURCE]).fetchall()
     assert dates == [(later.end_date,)]
     assert table_checksums(conn)["synthetic_plays"][0] == counts["synthetic_plays"]
+
+
+def test_landing_then_loading_matches_loading_directly(module_conn: psycopg.Connection,
+                                                       tmp_path, monkeypatch) -> None:
+    from extract.synthetic_load import land_world, load_landed_world
+
+    monkeypatch.setenv("ENCORE_HOME", str(tmp_path))
+    generate_and_load(module_conn, CONFIG)
+    direct = table_checksums(module_conn)
+    folder = land_world(CONFIG)
+    assert sorted(p.name for p in (tmp_path / "landing" / SOURCE).iterdir()) == [
+        CONFIG.end_date.isoformat()]
+    load_landed_world(module_conn, folder, logical_date=CONFIG.end_date)
+    assert table_checksums(module_conn) == direct
