@@ -117,7 +117,8 @@ def load_batch(
         replaced = cursor.rowcount
         _copy_frame(cursor, target, [*data.columns, "_batch_id", "_source", "_logical_date"],
                     data.with_columns(meta))
-        n_rejected = _quarantine(cursor, table, source, logical_date, batch_id, rejected)
+        n_rejected = _quarantine(cursor, table, source, logical_date, batch_id, rejected,
+                                 replace)
     result = LoadResult(table.name, source, logical_date, batch_id, data.height, replaced,
                         n_rejected)
     log.info("loaded raw.%s source=%s logical_date=%s rows=%d replaced=%d rejected=%d",
@@ -126,13 +127,18 @@ def load_batch(
 
 
 def _quarantine(cursor: psycopg.Cursor, table: RawTable, source: str, logical_date: dt.date,
-                batch_id: uuid.UUID, rejected: pl.DataFrame | None) -> int:
-    """Replace this batch's quarantined rows; returns how many were written."""
-    cursor.execute(
-        "delete from raw_rejected.rows where table_name = %s and _source = %s "
-        "and _logical_date = %s",
-        [table.name, source, logical_date],
-    )
+                batch_id: uuid.UUID, rejected: pl.DataFrame | None,
+                replace: Literal["logical_date", "source"]) -> int:
+    """Replace the quarantined rows of what the batch replaces; returns how many were written."""
+    if replace == "source":
+        cursor.execute("delete from raw_rejected.rows where table_name = %s and _source = %s",
+                       [table.name, source])
+    else:
+        cursor.execute(
+            "delete from raw_rejected.rows where table_name = %s and _source = %s "
+            "and _logical_date = %s",
+            [table.name, source, logical_date],
+        )
     if rejected is None or rejected.height == 0:
         return 0
     if "_reason" not in rejected.columns:

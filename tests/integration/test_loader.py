@@ -122,3 +122,13 @@ def test_snapshot_sources_replace_all_their_batches(conn: psycopg.Connection) ->
     assert {row[4] for row in batch_rows(conn, "t_snapshot")} == {later}
     assert len(batch_rows(conn, "t_snapshot")) == 4
     assert len(batch_rows(conn, "t_snapshot_other")) == 7
+
+
+def test_snapshot_loads_replace_the_sources_quarantine_too(conn: psycopg.Connection) -> None:
+    rejected = pl.DataFrame({"user_id": ["x"], "_reason": ["empty track"]})
+    load_batch(conn, plays(2), SYNTHETIC_PLAYS, source="t_snapq", logical_date=DAY,
+               rejected=rejected, replace="source")
+    load_batch(conn, plays(2), SYNTHETIC_PLAYS, source="t_snapq",
+               logical_date=DAY + dt.timedelta(days=1), replace="source")
+    left = conn.execute("select count(*) from raw_rejected.rows where _source = 't_snapq'")
+    assert left.fetchone()[0] == 0

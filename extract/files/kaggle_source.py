@@ -1,0 +1,55 @@
+"""Where the Kaggle tracks CSV comes from: a path, `KAGGLE_TRACKS_CSV`, or a download.
+
+The download needs Kaggle credentials (`KAGGLE_USERNAME`/`KAGGLE_KEY`) *and* the `kaggle`
+package, which is not a dependency of this project (it is only useful online, and this
+dataset is a one-off 20 MB file): without it, the error says what to install or which
+variable to set instead. Credentials are read by the kaggle package itself and never
+logged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from extract.files.errors import FileImportError
+from warehouse.paths import state_dir
+
+DATASET = "maharshipandya/-spotify-tracks-dataset"
+
+
+def locate_kaggle_csv(csv: Path | None = None) -> Path:
+    """The CSV to load: `csv`, else `KAGGLE_TRACKS_CSV`, else a download with credentials."""
+    if csv is not None:
+        return csv
+    if os.environ.get("KAGGLE_TRACKS_CSV"):
+        return Path(os.environ["KAGGLE_TRACKS_CSV"])
+    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
+        return download_dataset(state_dir() / "downloads" / "kaggle")
+    raise FileImportError(
+        "kaggle", "no dataset given: pass the CSV's path, set KAGGLE_TRACKS_CSV, or set "
+        "KAGGLE_USERNAME and KAGGLE_KEY (with the kaggle package installed) to download it")
+
+
+def download_dataset(folder: Path) -> Path:
+    """Download and unzip the dataset into `folder` with the kaggle package; its CSV."""
+    try:
+        from kaggle.api.kaggle_api_extended import KaggleApi
+    except ImportError as exc:
+        raise FileImportError(
+            DATASET, "KAGGLE_USERNAME/KAGGLE_KEY are set but the `kaggle` package is not "
+            "installed: `uv pip install kaggle` (or `pip install kaggle`), or download "
+            "dataset.csv from kaggle.com yourself and set KAGGLE_TRACKS_CSV") from exc
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        api = KaggleApi()
+        api.authenticate()
+        api.dataset_download_files(DATASET, path=str(folder), unzip=True, quiet=True)
+    except Exception as exc:  # network, HTTP 401/404: say why, never with the key in it
+        message = str(exc).replace(os.environ.get("KAGGLE_KEY") or "\0", "***")
+        raise FileImportError(DATASET, f"download failed: {type(exc).__name__}: {message}") \
+            from exc
+    found = sorted(folder.glob("*.csv"))
+    if not found:
+        raise FileImportError(DATASET, f"the download holds no CSV file (in {folder})")
+    return found[0]

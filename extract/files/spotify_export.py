@@ -1,0 +1,163 @@
+"""Parse Spotify account-data exports into raw.spotify_plays.
+
+Two formats, told apart by their keys (not the file name):
+- Account data `StreamingHistory*.json` (`StreamingHistory_music_0.json` today):
+  `endTime` ("2023-01-01 12:34", UTC), `artistName`, `trackName`, `msPlayed`; its podcast
+  twin (`podcastName`, `episodeName`) has no track plays at all.
+- Extended streaming history (`endsong_*.json`, `Streaming_History_Audio_*.json`): `ts`
+  (ISO, UTC, when playback stopped), `ms_played`, `master_metadata_*` names,
+  `spotify_track_uri`, `reason_start`/`reason_end`, `shuffle`, `skipped`, `platform`, and
+  in older files `username`.
+Podcast episodes, audiobook chapters and videos are not track plays: they are quarantined
+with that reason, as are rows failing the shared checks. Short plays are loaded: "under
+30 s is not a play" is dbt's rule. IP addresses and user agents are never copied, not
+even into the quarantine.
+
+The file is parsed with the json module and turned into columns once; the checks and
+casts that follow are vectorized like every other source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import polars as pl
+
+from extract.files.casts import blank_to_null, failed, to_bool, to_int
+from extract.files.checks import play_checks, split_rows, text_checks
+from extract.files.errors import FileImportError
+from extract.files.inputs import InputFile
+from extract.files.parsed import ParsedFile, user_from_file_name
+from extract.files.text import ROW_COLUMN
+from extract.files.times import parse_timestamp
+from warehouse.raw_tables import SPOTIFY_PLAYS
+
+SOURCE = "spotify_export"
+ACCOUNT_DATA = "spotify_account_data"
+EXTENDED = "spotify_extended_history"
+# Keys read from the files; anything else (ip_addr, user_agent_decrypted, ...) is ignored.
+KEYS = (
+    "endTime", "artistName", "trackName", "msPlayed", "podcastName", "episodeName",
+    "ts", "username", "platform", "ms_played", "master_metadata_track_name",
+    "master_metadata_album_artist_name", "master_metadata_album_album_name",
+    "spotify_track_uri", "episode_name", "episode_show_name", "spotify_episode_uri",
+    "audiobook_title", "audiobook_uri", "audiobook_chapter_title", "reason_start",
+    "reason_end", "shuffle", "skipped",
+)
+TRACK_URI = r"^spotify:track:([0-9A-Za-z]{22})$"
+_NOT_AN_OBJECT = "_not_an_object"
+
+
+def sniff_format(text: str) -> str | None:
+    """The export format from the keys of the first record, or None (Userdata.json,
+    Playlist1.json and the rest of an export's files are not listening history)."""
+    head = text[:4096].lstrip()
+    if not head.startswith("["):
+        return None
+    if '"ts"' in head or '"ms_played"' in head:
+        return EXTENDED
+    if '"endTime"' in head or '"msPlayed"' in head:
+        return ACCOUNT_DATA
+    return None
+
+
+def _as_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def records_frame(file: InputFile, text: str) -> pl.DataFrame:
+    """The JSON array as text columns (one per known key) plus `_row` and a flag for
+    elements that are not objects."""
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FileImportError(file.name, f"invalid or truncated JSON ({exc})") from exc
+    if not isinstance(records, list):
+        raise FileImportError(file.name, "expected a JSON array of plays")
+    columns: dict[str, list] = {
+        key: [_as_text(r.get(key)) if isinstance(r, dict) else None for r in records]
+        for key in KEYS
+    }
+    columns[_NOT_AN_OBJECT] = [not isinstance(r, dict) for r in records]
+    columns[ROW_COLUMN] = list(range(1, len(records) + 1))
+    schema = {**dict.fromkeys(KEYS, pl.String), _NOT_AN_OBJECT: pl.Boolean,
+              ROW_COLUMN: pl.Int64}
+    return pl.DataFrame(columns, schema=schema)
+
+
+def _text(*keys: str) -> pl.Expr:
+    return pl.coalesce([blank_to_null(pl.col(k)) for k in keys])
+
+
+def _user(file: InputFile, user: str | None, frame: pl.DataFrame) -> pl.Expr:
+    """--user, else the file's `username`, else the file name's `NAME__` prefix."""
+    if user:
+        return pl.lit(user)
+    from_name = user_from_file_name(file.name, require_prefix=True)
+    anonymous = _text("username").is_null() & ~pl.col(_NOT_AN_OBJECT)
+    if from_name is None and frame.select(anonymous.any()).item():
+        raise FileImportError(
+            file.name, "the file does not say whose history it is: pass --user NAME, or "
+            "name the file NAME__<original name>")
+    return pl.coalesce(_text("username"), pl.lit(from_name))
+
+
+def parse_spotify_export(file: InputFile, text: str, export_format: str, *, user: str | None,
+                         now: dt.datetime) -> ParsedFile:
+    """Rows of raw.spotify_plays and quarantined rows of one streaming-history file."""
+    frame = records_frame(file, text)
+    ms_text = _text("ms_played", "msPlayed")
+    prepared = frame.with_columns(
+        _text("ts", "endTime").alias("_time_text"),
+        parse_timestamp(_text("ts", "endTime")).alias("ended_at"),
+        to_int(ms_text).alias("ms_played_int"),
+        _text("master_metadata_track_name", "trackName").alias("track_name"),
+        _text("master_metadata_album_artist_name", "artistName").alias("artist_name"),
+        _text("master_metadata_album_album_name").alias("album_name"),
+        _text("spotify_track_uri").str.extract(TRACK_URI, 1).alias("track_id"),
+        _text("reason_start").alias("reason_start"),
+        _text("reason_end").alias("reason_end"),
+        to_bool(_text("shuffle")).alias("shuffle_bool"),
+        to_bool(_text("skipped")).alias("skipped_bool"),
+        _text("platform").alias("platform"),
+        _user(file, user, frame).alias("user_name"),
+        pl.lit(file.name).alias("source_ref"),
+    )
+    no_track = pl.col("track_name").is_null()
+    checks = [
+        (pl.col(_NOT_AN_OBJECT), "not a JSON object"),
+        (no_track & _text("episode_name", "spotify_episode_uri", "episodeName",
+                          "podcastName").is_not_null(), "podcast episode, not a track play"),
+        (no_track & _text("audiobook_title", "audiobook_uri").is_not_null(),
+         "audiobook, not a track play"),
+        (no_track & pl.col("artist_name").is_null() & pl.col("_time_text").is_not_null(),
+         "no track metadata (a video, or content no longer available)"),
+        *text_checks(["_time_text", "track_name", "artist_name", "album_name", "platform"]),
+        *play_checks(time_text=pl.col("_time_text"), played_at=pl.col("ended_at"),
+                     artist=pl.col("artist_name"), track=pl.col("track_name"), now=now),
+        (failed(ms_text, pl.col("ms_played_int")) | (pl.col("ms_played_int") < 0),
+         "unparseable ms_played"),
+        (ms_text.is_null(), "missing ms_played"),
+        (failed(_text("shuffle"), pl.col("shuffle_bool")), "unparseable shuffle"),
+        (failed(_text("skipped"), pl.col("skipped_bool")), "unparseable skipped"),
+        (pl.col("user_name").is_null(), "no user name"),
+    ]
+    loaded = [pl.col(c) for c in SPOTIFY_PLAYS.column_names
+              if c not in ("ms_played", "shuffle", "skipped")]
+    split = split_rows(
+        prepared, checks=checks,
+        loaded=[*loaded, pl.col("ms_played_int").alias("ms_played"),
+                pl.col("shuffle_bool").alias("shuffle"), pl.col("skipped_bool").alias("skipped")],
+        rejected=["source_ref", ROW_COLUMN, *KEYS])
+    rejected = split.rejected  # keep the keys this file has, not every format's
+    rejected = rejected.select(c for c in rejected.columns
+                               if rejected[c].null_count() < rejected.height)
+    return ParsedFile(name=file.name, source=SOURCE, table=SPOTIFY_PLAYS, layout=export_format,
+                      rows_in=frame.height, loaded=split.loaded, rejected=rejected)
