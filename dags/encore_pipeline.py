@@ -1,4 +1,9 @@
-"""Encore, end to end: synthetic listeners -> raw -> dbt marts -> LightGBM -> serving.
+"""Encore, end to end: sources -> raw -> dbt marts -> LightGBM -> serving.
+
+Sources: synthetic listeners (on by default), Last.fm (`LASTFM_API_KEY` + `LASTFM_USERS`,
+one mapped task per user), listening-history exports and the Kaggle tracks CSV (params
+`exports_path` / `kaggle_csv`, or `ENCORE_EXPORTS_PATH` / `KAGGLE_TRACKS_CSV`). A source
+without its keys or files logs one line and loads nothing; the run goes on with the others.
 
 Each task is a thin call into `warehouse/`, `extract/` or `ml/`, which all run without
 Airflow too. Heavy imports happen inside the tasks, so parsing this file stays cheap.
@@ -7,6 +12,7 @@ Airflow too. Heavy imports happen inside the tasks, so parsing this file stays c
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +22,7 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavi
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 RECOMMENDATIONS = Asset("encore://serving/recommendations")
+log = logging.getLogger(__name__)
 
 
 def _run_date() -> dt.date:
@@ -38,6 +45,10 @@ def _run_date() -> dt.date:
         "tracks": Param(10000, type="integer", minimum=10, description="catalogue size"),
         "days": Param(120, type="integer", minimum=1, description="days of history"),
         "seed": Param(42, type="integer", description="generator seed (same seed, same data)"),
+        "synthetic": Param(True, type="boolean", description="generate synthetic listeners"),
+        "exports_path": Param("", type="string",
+                              description="file, folder or zip of listening-history exports"),
+        "kaggle_csv": Param("", type="string", description="Kaggle Spotify tracks CSV"),
     },
     default_args={"retries": 1, "retry_delay": dt.timedelta(seconds=30)},
 )
@@ -53,25 +64,91 @@ def encore_pipeline() -> None:
             bootstrap(conn)
 
     @task
-    def generate_synthetic_listeners(params: dict | None = None) -> str:
+    def generate_synthetic_listeners(params: dict | None = None) -> str | None:
         """Generate the synthetic world for the run's date into the landing zone (Parquet)."""
         from extract.synthetic import SyntheticConfig
         from extract.synthetic_load import land_world
 
         assert params is not None
+        if not params["synthetic"]:
+            log.info("synthetic source skipped: param synthetic is false")
+            return None
         config = SyntheticConfig(seed=params["seed"], n_users=params["users"],
                                  n_tracks=params["tracks"], days=params["days"],
                                  end_date=_run_date())
         return land_world(config)
 
     @task
-    def load_raw(landed: str) -> dict[str, int]:
+    def load_raw(landed: str | None) -> dict[str, int]:
         """COPY the landed world into raw.synthetic_*, replacing the previous world."""
         from extract.synthetic_load import load_landed_world
         from warehouse import connections
 
+        if landed is None:
+            return {}
         with connections.connect() as conn:
             return load_landed_world(conn, landed, logical_date=_run_date())
+
+    @task
+    def land_files(params: dict | None = None) -> dict[str, str]:
+        """Parse listening-history exports and the Kaggle CSV into the landing zone."""
+        from extract.files import kaggle_configured, land_import, land_kaggle, parse_path
+
+        assert params is not None
+        landed: dict[str, str] = {}
+        exports = params["exports_path"] or os.environ.get("ENCORE_EXPORTS_PATH", "")
+        if exports:
+            landed |= land_import(parse_path(Path(exports)), _run_date())
+        else:
+            log.info("export files skipped: no exports_path param or ENCORE_EXPORTS_PATH")
+        if params["kaggle_csv"] or kaggle_configured():
+            csv = Path(params["kaggle_csv"]) if params["kaggle_csv"] else None
+            landed |= land_kaggle(csv, _run_date())
+        else:
+            log.info("Kaggle tracks skipped: no kaggle_csv param, KAGGLE_TRACKS_CSV or "
+                     "KAGGLE_USERNAME/KAGGLE_KEY")
+        return landed
+
+    @task
+    def load_files(landed: dict[str, str]) -> dict[str, int]:
+        """COPY each landed file source into its raw table (one batch per source)."""
+        from extract.files import load_landed
+        from warehouse import connections
+
+        with connections.connect() as conn:
+            return {source: load_landed(conn, source, folder, logical_date=_run_date())
+                    .rows_loaded for source, folder in landed.items()}
+
+    @task
+    def lastfm_users() -> list[str]:
+        """The Last.fm users to fetch ([] and one log line without LASTFM_API_KEY)."""
+        from extract.lastfm import lastfm_users as configured_users
+
+        return configured_users()
+
+    # Last.fm's rate limit is per API key: one user at a time.
+    @task(max_active_tis_per_dagrun=1, retries=3, retry_exponential_backoff=True)
+    def extract_lastfm_user(user: str) -> str | None:
+        """Fetch one user's scrobbles since their watermark into the landing zone."""
+        from extract.lastfm import extract_user
+
+        folder = extract_user(user, _run_date())
+        return str(folder) if folder else None
+
+    @task(trigger_rule="none_failed")
+    def load_lastfm(folders: list[str | None] | None) -> dict[str, int]:
+        """Fetch metadata for the new tracks, then COPY all users' scrobbles in one batch."""
+        from extract.lastfm import extract_track_info, load_landed
+        from warehouse import connections
+
+        landed = [Path(folder) for folder in folders or [] if folder]
+        if not landed:
+            log.info("Last.fm source skipped: nothing landed")
+            return {}
+        if info := extract_track_info(_run_date(), landed):
+            landed.append(info)
+        with connections.connect() as conn:
+            return load_landed(conn, landed, _run_date())
 
     transform = DbtTaskGroup(
         group_id="transform",
@@ -128,8 +205,11 @@ def encore_pipeline() -> None:
         with connections.connect() as conn:
             return publish(conn, model_version=model_version)
 
-    loaded = load_raw(generate_synthetic_listeners())
-    prepare_warehouse() >> loaded >> transform
+    synthetic, files, users = generate_synthetic_listeners(), land_files(), lastfm_users()
+    prepare_warehouse() >> [synthetic, files, users]
+    loads = [load_raw(synthetic), load_files(files),
+             load_lastfm(extract_lastfm_user.expand(user=users))]
+    loads >> transform
     model_version = train_model()
     transform >> model_version
     publish_recommendations(model_version, score_candidates(model_version))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -59,6 +60,19 @@ def land_import(parsed: ParsedImport, logical_date: dt.date) -> dict[str, str]:
     Airflow task can hand it on through XCom)."""
     return {source: str(land_source(rows, logical_date))
             for source, rows in parsed.by_source().items()}
+
+
+def kaggle_configured() -> bool:
+    """Whether a Kaggle dataset can be had: a CSV path or download credentials."""
+    return bool(os.environ.get("KAGGLE_TRACKS_CSV")
+                or (os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")))
+
+
+def land_kaggle(csv: Path | None, logical_date: dt.date) -> dict[str, str]:
+    """Parse the Kaggle tracks CSV (`csv`, else KAGGLE_TRACKS_CSV, else a download) and land
+    it; the landed folder per source, like `land_import`."""
+    parsed = parse_path(locate_kaggle_csv(csv), accept=(kinds.KAGGLE,))
+    return land_import(parsed, logical_date)
 
 
 def load_landed(conn: psycopg.Connection, source: str, folder: str | Path, *,
