@@ -2,7 +2,8 @@
 
 Sources: synthetic listeners (on by default), Last.fm (`LASTFM_API_KEY` + `LASTFM_USERS`,
 one mapped task per user), listening-history exports and the Kaggle tracks CSV (params
-`exports_path` / `kaggle_csv`, or `ENCORE_EXPORTS_PATH` / `KAGGLE_TRACKS_CSV`). A source
+`exports_path` / `kaggle_csv`, or `ENCORE_EXPORTS_PATH` / `KAGGLE_TRACKS_CSV`), Spotify
+metadata and recently-played (`SPOTIFY_CLIENT_ID`/`_SECRET`, `SPOTIFY_REFRESH_TOKEN`). A source
 without its keys or files logs one line and loads nothing; the run goes on with the others.
 
 Each task is a thin call into `warehouse/`, `extract/` or `ml/`, which all run without
@@ -205,11 +206,33 @@ def encore_pipeline() -> None:
         with connections.connect() as conn:
             return publish(conn, model_version=model_version)
 
+    @task(retries=2, retry_delay=dt.timedelta(minutes=5))
+    def extract_spotify() -> str | None:
+        """Fetch Spotify metadata for the tracks and artists the plays mention (and the
+        recently-played of an authorized user) into the landing zone."""
+        from extract.spotify import land_spotify
+        from warehouse import connections
+
+        with connections.connect() as conn:
+            folder = land_spotify(conn, _run_date())
+        return str(folder) if folder else None
+
+    @task
+    def load_spotify(folder: str | None) -> dict[str, int]:
+        """COPY the landed Spotify answers into raw.spotify_*."""
+        from extract.spotify import load_landed_spotify
+        from warehouse import connections
+
+        with connections.connect() as conn:
+            return load_landed_spotify(conn, folder, logical_date=_run_date())
+
     synthetic, files, users = generate_synthetic_listeners(), land_files(), lastfm_users()
     prepare_warehouse() >> [synthetic, files, users]
-    loads = [load_raw(synthetic), load_files(files),
-             load_lastfm(extract_lastfm_user.expand(user=users))]
-    loads >> transform
+    play_loads = [load_files(files), load_lastfm(extract_lastfm_user.expand(user=users))]
+    # Spotify's plan reads the plays the other sources loaded (ids and names to look up).
+    spotify_folder = extract_spotify()
+    play_loads >> spotify_folder
+    [load_raw(synthetic), load_spotify(spotify_folder)] >> transform
     model_version = train_model()
     transform >> model_version
     publish_recommendations(model_version, score_candidates(model_version))

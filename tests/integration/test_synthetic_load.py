@@ -9,8 +9,7 @@ import psycopg
 import pytest
 
 from extract.synthetic import SyntheticConfig, generate_world
-from extract.synthetic_load import SOURCE, generate_and_load
-from warehouse.raw_tables import RAW_TABLES
+from extract.synthetic_load import SOURCE, TABLES, generate_and_load
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +19,7 @@ CONFIG = SyntheticConfig(seed=3, n_users=40, n_tracks=400, days=30, end_date=dt.
 def table_checksums(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
     """Row count and an order-independent checksum of the data columns of each raw table."""
     result = {}
-    for table in RAW_TABLES.values():
+    for table in TABLES:
         columns = ", ".join(f'"{name}"' for name in table.column_names)  # names from code
         row = conn.execute(
             f"select count(*), md5(string_agg(md5(row({columns})::text), '' order by "  # noqa: S608
