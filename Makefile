@@ -18,10 +18,17 @@ TRACKS ?= 10000
 DAYS ?= 120
 SEED ?= 42
 RUN_DATE ?= $(shell date -u +%F)
+# Real files for the demo (optional): EXPORTS=folder/zip of listening exports, KAGGLE_CSV=path
+EXPORTS ?=
+KAGGLE_CSV ?=
+# make ingest SOURCE=synthetic|lastfm|spotify|files|kaggle [FROM=path] [DATE=YYYY-MM-DD]
+SOURCE ?=
+FROM ?=
+DATE ?= $(RUN_DATE)
 
 ENV = eval "$$($(UV) run --frozen python -m warehouse env)"
 
-.PHONY: help setup warehouse demo test lint stop clean
+.PHONY: help setup warehouse demo ingest test lint stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,10 +55,20 @@ airflow-db: setup
 
 demo: warehouse dbt-parse airflow-db  ## run the whole pipeline in Airflow and show the recommendations
 	@$(ENV) && $(UV) run --frozen airflow dags test encore_pipeline $(RUN_DATE) \
-	  --conf '{"users": $(USERS), "tracks": $(TRACKS), "days": $(DAYS), "seed": $(SEED)}' \
+	  --conf '{"users": $(USERS), "tracks": $(TRACKS), "days": $(DAYS), "seed": $(SEED), "exports_path": "$(abspath $(EXPORTS))", "kaggle_csv": "$(abspath $(KAGGLE_CSV))"}' \
 	  > .encore/demo-dag-run.log 2>&1 \
 	  || { tail -n 60 .encore/demo-dag-run.log; echo "DAG run failed: full log in .encore/demo-dag-run.log"; exit 1; }
 	@$(ENV) && $(UV) run --frozen python -m warehouse report
+
+ingest: warehouse  ## load one source without Airflow: SOURCE=synthetic|lastfm|spotify|files|kaggle
+	@case "$(SOURCE)" in \
+	  synthetic) $(UV) run --frozen python -m extract.synthetic_load --users $(USERS) --tracks $(TRACKS) --days $(DAYS) --seed $(SEED) --end-date $(DATE) ;; \
+	  lastfm) $(UV) run --frozen python -m extract.lastfm --date $(DATE) ;; \
+	  spotify) $(UV) run --frozen python -m extract.spotify --date $(DATE) ;; \
+	  files) $(UV) run --frozen python -m extract.files import "$(FROM)" --date $(DATE) ;; \
+	  kaggle) $(UV) run --frozen python -m extract.files kaggle $(FROM) --date $(DATE) ;; \
+	  *) echo "usage: make ingest SOURCE=synthetic|lastfm|spotify|files|kaggle [FROM=path] [DATE=YYYY-MM-DD]"; exit 2 ;; \
+	esac
 
 test: warehouse dbt-parse  ## run the test suite (real PostgreSQL, dbt, Airflow, LightGBM)
 	@$(ENV) && $(UV) run --frozen pytest
