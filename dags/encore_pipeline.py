@@ -50,6 +50,9 @@ def _run_date() -> dt.date:
         "exports_path": Param("", type="string",
                               description="file, folder or zip of listening-history exports"),
         "kaggle_csv": Param("", type="string", description="Kaggle Spotify tracks CSV"),
+        "validation_days": Param(30, type="integer", minimum=1,
+                                 description="each user's last N days of labelled first plays "
+                                             "validate (DESIGN.md uses 90 for long histories)"),
     },
     default_args={"retries": 1, "retry_delay": dt.timedelta(seconds=30)},
 )
@@ -177,14 +180,16 @@ def encore_pipeline() -> None:
     )
 
     @task
-    def train_model() -> str:
+    def train_model(params: dict | None = None) -> str:
         """Train LightGBM on the labelled first plays; record metrics in ml.model_runs."""
         from ml.train import train
         from warehouse import connections
         from warehouse.paths import artifacts_dir
 
+        assert params is not None
         with connections.connect() as conn:
-            run = train(conn, artifacts_dir=artifacts_dir())
+            run = train(conn, artifacts_dir=artifacts_dir(),
+                        validation_days=params["validation_days"])
         return run.model_version
 
     @task

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.integration
 
 DAG_ID = "encore_pipeline"
 PIPELINE_STEPS = ["prepare_warehouse", "generate_synthetic_listeners", "load_raw",
+                  "land_files", "load_files", "lastfm_users", "extract_lastfm_user",
+                  "load_lastfm", "extract_spotify", "load_spotify",
                   "train_model", "score_candidates", "publish_recommendations"]
+LOADS = ["load_raw", "load_files", "load_lastfm", "load_spotify"]
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +42,13 @@ def test_dag_has_the_pipeline_tasks_in_order(dag) -> None:
         return dag.get_task(task_id).get_flat_relative_ids(upstream=False)
 
     assert "load_raw" in downstream("generate_synthetic_listeners")
-    assert "load_raw" in downstream("prepare_warehouse")
-    assert dbt_tasks <= downstream("load_raw")
+    assert {"generate_synthetic_listeners", "land_files", "lastfm_users"} <= downstream(
+        "prepare_warehouse")
+    # Spotify looks up what the other play sources loaded, so it runs after them.
+    assert "extract_spotify" in downstream("load_files") & downstream("load_lastfm")
+    assert dag.get_task("extract_lastfm_user").max_active_tis_per_dagrun == 1
+    for load in LOADS:
+        assert dbt_tasks <= downstream(load), load
     assert all("train_model" in downstream(task_id) for task_id in dbt_tasks)
     assert downstream("train_model") >= {"score_candidates", "publish_recommendations"}
     assert "publish_recommendations" in downstream("score_candidates")
