@@ -88,3 +88,62 @@
         {%- endfor %}
     )
 {%- endmacro %}
+
+
+{# regexp_replace of every match (PostgreSQL needs the 'g' flag, Snowflake replaces all
+   by default). Keep patterns portable: POSIX ERE, bracket classes ([[:space:]],
+   [[:punct:]]), no backslash escapes (string literals treat them differently). #}
+{% macro regexp_replace_all(expression, pattern, replacement) -%}
+    {{ return(adapter.dispatch('regexp_replace_all', 'encore')(expression, pattern, replacement)) }}
+{%- endmacro %}
+
+{% macro default__regexp_replace_all(expression, pattern, replacement) -%}
+    regexp_replace({{ expression }}, '{{ pattern }}', '{{ replacement }}', 'g')
+{%- endmacro %}
+
+{% macro snowflake__regexp_replace_all(expression, pattern, replacement) -%}
+    regexp_replace({{ expression }}, '{{ pattern }}', '{{ replacement }}')
+{%- endmacro %}
+
+
+{# Timestamp plus n milliseconds (n may be an expression, negative to subtract). #}
+{% macro add_milliseconds(ts, n) -%}
+    {{ return(adapter.dispatch('add_milliseconds', 'encore')(ts, n)) }}
+{%- endmacro %}
+
+{% macro default__add_milliseconds(ts, n) -%}
+    ({{ ts }} + ({{ n }}) * interval '1 millisecond')
+{%- endmacro %}
+
+{% macro snowflake__add_milliseconds(ts, n) -%}
+    dateadd(millisecond, {{ n }}, {{ ts }})
+{%- endmacro %}
+
+
+{# The first element of a JSON array column (jsonb / variant) as text; NULL when the
+   array is empty or NULL. #}
+{% macro json_array_first_text(column) -%}
+    {{ return(adapter.dispatch('json_array_first_text', 'encore')(column)) }}
+{%- endmacro %}
+
+{% macro default__json_array_first_text(column) -%}
+    ({{ column }} ->> 0)
+{%- endmacro %}
+
+{% macro snowflake__json_array_first_text(column) -%}
+    cast({{ column }}[0] as varchar)
+{%- endmacro %}
+
+
+{# A JSON column (jsonb / variant) as its JSON text. #}
+{% macro json_to_text(column) -%}
+    {{ return(adapter.dispatch('json_to_text', 'encore')(column)) }}
+{%- endmacro %}
+
+{% macro default__json_to_text(column) -%}
+    cast({{ column }} as text)
+{%- endmacro %}
+
+{% macro snowflake__json_to_text(column) -%}
+    to_json({{ column }})
+{%- endmacro %}

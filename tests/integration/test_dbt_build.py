@@ -18,6 +18,7 @@ What is checked:
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -32,17 +33,16 @@ REPEAT_WINDOW = dt.timedelta(days=30)  # dbt var repeat_window_days
 KEYS = ["user_id", "track_key"]
 
 
-@pytest.fixture(scope="module")
-def dbt_build(loaded_warehouse: str, tmp_path_factory: pytest.TempPathFactory):
-    """Run `dbt build` against the loaded test warehouse; returns dbt's result."""
+def run_dbt_build(warehouse_url: str, scratch: Path):
+    """`dbt build` of the whole project against `warehouse_url`, in-process, with target/ and
+    logs/ under `scratch`; asserts it succeeded and returns dbt's result."""
     from dbt.cli.main import dbtRunner
 
     from warehouse.connections import dbt_env
 
     project = dbt_project_dir()
-    scratch = tmp_path_factory.mktemp("dbt")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WAREHOUSE_URL", loaded_warehouse)
+        patch.setenv("WAREHOUSE_URL", warehouse_url)
         for key, value in dbt_env().items():
             patch.setenv(key, value)
         patch.setenv("DBT_TARGET", "postgres")
@@ -69,6 +69,12 @@ def dbt_build(loaded_warehouse: str, tmp_path_factory: pytest.TempPathFactory):
     ]
     assert result.success, f"dbt build failed: {result.exception or ''}\n" + "\n".join(failures)
     return result
+
+
+@pytest.fixture(scope="module")
+def dbt_build(loaded_warehouse: str, tmp_path_factory: pytest.TempPathFactory):
+    """Run `dbt build` against the loaded test warehouse; returns dbt's result."""
+    return run_dbt_build(loaded_warehouse, tmp_path_factory.mktemp("dbt"))
 
 
 def _read(url: str, query: str) -> pl.DataFrame:

@@ -1,11 +1,37 @@
--- Latest snapshot of every artist across load batches (by loaded_at).
+-- Latest snapshot of every artist across load batches (by loaded_at): synthetic artists
+-- and Spotify artist objects (both keyed spotify:<artist_id>). Artists known only by a
+-- name or a MusicBrainz id have no catalogue entry (dim_artists adds them from tracks).
 -- Other artist sources are added to `artist_versions`.
 
 with
 
 artist_versions as (
 
-    select * from {{ ref('stg_synthetic__artists') }}
+    select
+        artist_key,
+        artist_id,
+        artist_name,
+        genre,
+        source,
+        batch_id,
+        loaded_at,
+        logical_date
+
+    from {{ ref('stg_synthetic__artists') }}
+
+    union all
+
+    select
+        artist_key,
+        artist_id,
+        artist_name,
+        genre,
+        source,
+        batch_id,
+        loaded_at,
+        logical_date
+
+    from {{ ref('stg_spotify__artists') }}
 
 ),
 

@@ -12,7 +12,8 @@
 --   popular_in_genre  the `candidates_per_genre` most played tracks of that period in each
 --                     of the user's `candidate_top_genres` genres (by the user's plays of
 --                     that period), that the user never played;
---   popular           the most played tracks overall (that period, then all time) that
+--   popular           the most played tracks overall (that period, then all time, then
+--                     by Spotify popularity: catalogue tracks nobody played yet) that
 --                     the user never played, topping every active user up to
 --                     `min_candidates_per_user`.
 -- One row per (user, track): the sources are disjoint by construction.
@@ -35,7 +36,8 @@ tracks as (
     select
         track_key,
         artist_key,
-        genre
+        genre,
+        popularity
 
     from {{ ref('int_tracks_enriched') }}
 
@@ -133,7 +135,8 @@ track_popularity as (
         tracks.track_key,
         tracks.genre,
         coalesce(recent_track_plays.n_plays, 0) as recent_plays,
-        coalesce(all_time_track_plays.n_plays, 0) as all_time_plays
+        coalesce(all_time_track_plays.n_plays, 0) as all_time_plays,
+        coalesce(tracks.popularity, -1) as catalogue_popularity
 
     from tracks
     left join recent_track_plays
@@ -216,7 +219,8 @@ popular_pool as (
     select
         track_key,
         row_number() over (
-            order by recent_plays desc, all_time_plays desc, track_key asc
+            order by
+                recent_plays desc, all_time_plays desc, catalogue_popularity desc, track_key asc
         ) as popularity_rank
 
     from track_popularity

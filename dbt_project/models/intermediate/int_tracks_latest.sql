@@ -1,5 +1,6 @@
 -- Latest snapshot of every track across load batches (by loaded_at).
--- Other track sources (e.g. the Kaggle tracks CSV) are added to `track_versions`.
+-- The synthetic catalogue only: real catalogues (Kaggle, Spotify track objects) describe
+-- the same track with different attributes and are combined in int_tracks_enriched.
 
 with
 

@@ -18,11 +18,14 @@ tracks as (
 
 ),
 
--- artists referenced by a track but missing from the artist catalogue
+-- artists referenced by a track, with the name the tracks give them (artists known only
+-- by a name or a MusicBrainz id are in no artist catalogue)
 track_artists as (
 
     select
         artist_key,
+        min(artist_name) as artist_name,
+        min(source) as source,
         cast(count(*) as bigint) as track_count
 
     from tracks
@@ -44,9 +47,9 @@ final as (
     select
         all_artist_keys.artist_key,
         artists.artist_id,
-        artists.artist_name,
+        coalesce(artists.artist_name, track_artists.artist_name) as artist_name,
         artists.genre,
-        artists.source,
+        coalesce(artists.source, track_artists.source) as source,
         coalesce(track_artists.track_count, 0) as track_count
 
     from all_artist_keys

@@ -34,6 +34,9 @@ final as (
         loudness,
         is_explicit,
         released_on,
+        popularity,
+        lastfm_listeners,
+        lastfm_top_tags,
         source,
         has_catalogue_entry
 
