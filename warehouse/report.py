@@ -16,18 +16,23 @@ from rich.table import Table
 
 from warehouse import connections
 
-# (stage, schema, table, optional filter) in pipeline order; identifiers from code only.
-STAGE_TABLES: tuple[tuple[str, str, str, str | None], ...] = (
+# (stage, schema, table, optional (filter, label)) in pipeline order; all from code only.
+STAGE_TABLES: tuple[tuple[str, str, str, tuple[str, str] | None], ...] = (
     ("raw", "raw", "synthetic_users", None),
     ("raw", "raw", "synthetic_tracks", None),
     ("raw", "raw", "synthetic_plays", None),
+    ("raw", "raw", "lastfm_scrobbles", None),
+    ("raw", "raw", "spotify_plays", None),
+    ("raw", "raw", "spotify_tracks", None),
+    ("raw", "raw", "kaggle_tracks", None),
     ("raw", "raw_rejected", "rows", None),
     ("marts", "marts", "fct_plays", None),
     ("marts", "marts", "fct_sessions", None),
     ("marts", "marts", "fct_first_plays", None),
-    ("marts", "marts", "fct_first_plays", "repeat_30d is not null"),
+    ("marts", "marts", "fct_first_plays", ("repeat_30d is not null", "labelled")),
     ("marts", "marts", "fct_candidate_features", None),
-    ("ml", "ml", "scores", None),
+    ("ml", "ml", "scores", ("model_version = (select model_version "
+                            "from serving.recommendations limit 1)", "published model")),
     ("serving", "serving", "recommendations", None),
 )
 
@@ -54,9 +59,10 @@ def stage_counts(conn: psycopg.Connection) -> Table:
     table = Table(title="Rows per stage")
     for column in ("stage", "table", "rows"):
         table.add_column(column, justify="right" if column == "rows" else "left")
-    for stage, schema, name, where in STAGE_TABLES:
+    for stage, schema, name, condition in STAGE_TABLES:
+        where, note = condition or (None, None)
         rows = _count(conn, schema, name, where)
-        label = f"{schema}.{name}" + (f" ({where})" if where else "")
+        label = f"{schema}.{name}" + (f" ({note})" if note else "")
         table.add_row(stage, label, "missing" if rows is None else f"{rows:,}")
     return table
 
