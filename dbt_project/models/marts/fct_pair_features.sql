@@ -57,22 +57,7 @@ final as (
         cast(first_plays.repeat_30d as integer) as repeat_30d,
 
         ---------- history (point-in-time)
-        history.user_prior_plays,
-        history.user_prior_tracks,
-        history.user_prior_labelled_pairs,
-        history.user_prior_repeat_rate,
-        history.user_hours_since_prev_play,
-        history.track_prior_plays,
-        history.track_prior_listeners,
-        history.track_prior_repeat_rate,
-        history.track_plays_7d,
-        history.track_plays_28d,
-        history.artist_prior_plays,
-        history.artist_prior_repeat_rate,
-        history.user_artist_prior_plays,
-        history.user_artist_prior_tracks,
-        history.user_artist_days_since_last_play,
-        history.user_genre_share,
+        {{ history_feature_columns('history') }}
 
         ---------- context of the first play
         {{ utc_hour('first_plays.first_played_at') }} as hour_of_day,
@@ -86,18 +71,8 @@ final as (
             as double precision
         ) as session_minutes_elapsed,
 
-        ---------- track attributes
-        tracks.duration_ms,
-        tracks.danceability,
-        tracks.energy,
-        tracks.valence,
-        tracks.acousticness,
-        tracks.tempo,
-
-        ---------- categorical
-        tracks.genre,
-        users.country,
-        users.age_band
+        ---------- track attributes, genre, listener demographics
+        {{ item_feature_columns('tracks', 'users') }}
 
     from first_plays
     inner join history
