@@ -61,7 +61,7 @@
 {%- endmacro %}
 
 {% macro snowflake__utc_hour(ts) -%}
-    cast(extract(hour from convert_timezone('UTC', {{ ts }})) as integer)
+    cast(extract(hour from convert_timezone('UTC', {{ fakesnow_timestamp(ts) }})) as integer)
 {%- endmacro %}
 
 
@@ -75,7 +75,7 @@
 {%- endmacro %}
 
 {% macro snowflake__utc_dow(ts) -%}
-    cast(mod(extract(dayofweekiso from convert_timezone('UTC', {{ ts }})), 7) as integer)
+    cast(mod(extract(dayofweekiso from convert_timezone('UTC', {{ fakesnow_timestamp(ts) }})), 7) as integer)
 {%- endmacro %}
 
 
