@@ -7,6 +7,12 @@ Snapshot sources (each run delivers the whole dataset, like the synthetic world)
 every batch of their source instead (`replace="source"`).
 Rows that a source could not parse go to `raw_rejected.rows` with their reason, in the
 same transaction, so every input row ends up loaded or quarantined.
+
+PostgreSQL text (and jsonb) cannot hold the NUL character. Sources quarantine rows that
+carry one; should a frame still hold one, COPY fails, the transaction rolls back (the
+previous batch stays) and the error gets a note naming the columns. In quarantined
+records, which exist to show what arrived, a NUL is replaced by U+FFFD, so one bad row
+cannot fail its whole batch.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ log = logging.getLogger(__name__)
 # Strings are always quoted and NULL is the unquoted empty field, so an empty string, a
 # literal "\N" and NULL all survive COPY as themselves.
 NULL_MARKER = ""
+NUL = "\x00"
+NUL_STANDIN = "\ufffd"
 
 
 class SchemaMismatch(ValueError):
@@ -62,6 +70,15 @@ def conform(frame: pl.DataFrame, table: RawTable) -> pl.DataFrame:
         )
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
         raise SchemaMismatch(f"raw.{table.name}: a column cannot be cast: {exc}") from exc
+
+
+def nul_counts(frame: pl.DataFrame) -> dict[str, int]:
+    """Text columns holding NUL characters, with how many values do."""
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not text:
+        return {}
+    counts = frame.select(pl.col(text).str.contains(NUL, literal=True).sum()).row(0, named=True)
+    return {name: count for name, count in counts.items() if count}
 
 
 def _csv_bytes(frame: pl.DataFrame) -> bytes:
@@ -103,6 +120,27 @@ def load_batch(
     """
     data = conform(frame, table)
     batch_id = uuid.uuid4()
+    try:
+        replaced, n_rejected = _replace_batch(conn, data, table, source, logical_date,
+                                              batch_id, rejected, replace)
+    except psycopg.DataError as exc:
+        bad = nul_counts(data)
+        if bad:
+            exc.add_note(f"raw.{table.name}: {bad} values hold a NUL character, which "
+                         "PostgreSQL text cannot store: the source must quarantine such rows "
+                         "(nothing was loaded; the previous batch is unchanged)")
+        raise
+    result = LoadResult(table.name, source, logical_date, batch_id, data.height, replaced,
+                        n_rejected)
+    log.info("loaded raw.%s source=%s logical_date=%s rows=%d replaced=%d rejected=%d",
+             table.name, source, logical_date, data.height, replaced, n_rejected)
+    return result
+
+
+def _replace_batch(conn: psycopg.Connection, data: pl.DataFrame, table: RawTable, source: str,
+                   logical_date: dt.date, batch_id: uuid.UUID, rejected: pl.DataFrame | None,
+                   replace: Literal["logical_date", "source"]) -> tuple[int, int]:
+    """Delete what the batch replaces and COPY the new rows, in one transaction."""
     meta = [pl.lit(str(batch_id)).alias("_batch_id"), pl.lit(source).alias("_source"),
             pl.lit(logical_date).alias("_logical_date")]
     target = sql.SQL("{}.{}").format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
@@ -119,11 +157,7 @@ def load_batch(
                     data.with_columns(meta))
         n_rejected = _quarantine(cursor, table, source, logical_date, batch_id, rejected,
                                  replace)
-    result = LoadResult(table.name, source, logical_date, batch_id, data.height, replaced,
-                        n_rejected)
-    log.info("loaded raw.%s source=%s logical_date=%s rows=%d replaced=%d rejected=%d",
-             table.name, source, logical_date, data.height, replaced, n_rejected)
-    return result
+    return replaced, n_rejected
 
 
 def _quarantine(cursor: psycopg.Cursor, table: RawTable, source: str, logical_date: dt.date,
@@ -143,13 +177,15 @@ def _quarantine(cursor: psycopg.Cursor, table: RawTable, source: str, logical_da
         return 0
     if "_reason" not in rejected.columns:
         raise SchemaMismatch("rejected rows need a `_reason` column")
-    records = rejected.drop("_reason").cast(pl.String).to_dicts()
+    records = rejected.drop("_reason").cast(pl.String).with_columns(
+        pl.all().str.replace_all(NUL, NUL_STANDIN, literal=True)).to_dicts()
     rows = pl.DataFrame({
         "_batch_id": [str(batch_id)] * rejected.height,
         "_source": [source] * rejected.height,
         "_logical_date": [logical_date] * rejected.height,
         "table_name": [table.name] * rejected.height,
-        "_reason": rejected["_reason"].cast(pl.String),
+        "_reason": rejected["_reason"].cast(pl.String).str.replace_all(NUL, NUL_STANDIN,
+                                                                       literal=True),
         "record": [json.dumps(record, ensure_ascii=False) for record in records],
     })
     _copy_frame(cursor, sql.SQL("raw_rejected.rows"), rows.columns, rows)

@@ -2,8 +2,10 @@
 
 A row is quarantined (with the first reason that applies) when it cannot be a play: no or
 an unparseable timestamp, one before 2002-01-01 (Last.fm writes 0 for some old scrobbles)
-or in the future, an empty artist or track, bytes that were not UTF-8, or a field longer
-than any real title (10 kB of junk is a broken file, not a song). Everything else loads,
+or in the future, an empty artist or track, bytes that were not UTF-8, a NUL character
+(PostgreSQL text cannot hold one: loading it would fail the whole batch), a field longer
+than any real title (10 kB of junk is a broken file, not a song), or the last row of a file
+that was cut off in the middle of it. Everything else loads,
 including exact duplicates and plays under 30 s: deciding what counts as a play is dbt's
 job, and raw keeps what the file said.
 """
@@ -16,11 +18,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from extract.files.text import REPLACEMENT_CHAR
+from extract.files.text import REPLACEMENT_CHAR, ROW_COLUMN
 from extract.files.times import EARLIEST
 
 MAX_FIELD_CHARS = 2048
 REASON = "_reason"
+NUL = "\x00"
+TRUNCATED_ROW = "truncated row (the file ends in the middle of it)"
 
 Check = tuple[pl.Expr, str]
 
@@ -33,10 +37,20 @@ def text_checks(columns: Sequence[str]) -> list[Check]:
         (pl.any_horizontal(pl.col(c).str.contains(REPLACEMENT_CHAR, literal=True)
                            for c in columns).fill_null(False),
          "invalid UTF-8 bytes"),
+        (pl.any_horizontal(pl.col(c).str.contains(NUL, literal=True)
+                           for c in columns).fill_null(False),
+         "NUL character in a field"),
         (pl.any_horizontal(pl.col(c).str.len_chars() > MAX_FIELD_CHARS
                            for c in columns).fill_null(False),
          f"field longer than {MAX_FIELD_CHARS} characters"),
     ]
+
+
+def truncated_check(row: int | None) -> list[Check]:
+    """The row a file was cut off in (`Table.truncated_row`), when there is one."""
+    if row is None:
+        return []
+    return [(pl.col(ROW_COLUMN) == row, TRUNCATED_ROW)]
 
 
 def play_checks(*, time_text: pl.Expr, played_at: pl.Expr, artist: pl.Expr, track: pl.Expr,

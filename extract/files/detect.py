@@ -32,8 +32,17 @@ class Detected:
 
 
 def detect(file: InputFile) -> Detected:
-    if b"\x00" in file.data[:4096] and not file.data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    found = _detect(file)
+    binary = b"\x00" in file.data[:4096] and not file.data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if found.kind == UNKNOWN and binary:
         return Detected(UNKNOWN, "", why="binary file")
+    return found
+
+
+def _detect(file: InputFile) -> Detected:
+    """By content; NUL bytes alone do not make a file binary: an export with a NUL in one
+    row is still an export (that row is quarantined), so only a file that is nothing else
+    is skipped as binary."""
     text = decode(file.data)
     stripped = text[:4096].lstrip()
     if not stripped:

@@ -5,15 +5,23 @@ The real files have quirks that type inference trips over: a leading unnamed ind
 `False`/`TRUE` booleans, empty cells, and the same track_id under several genres (one row
 per genre in the original: all are kept, `source_row` tells them apart). Every value is
 read as text and typed column by column; a value that does not convert quarantines its row
-with the column named, an empty cell loads as NULL.
+with the column named ("unparseable tempo"; a number the column cannot hold, like inf or
+an integer beyond 32 bits: "tempo out of range"), an empty cell loads as NULL.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from extract.files.casts import blank_to_null, failed, to_bool, to_float, to_int
-from extract.files.checks import REASON, split_rows, text_checks
+from extract.files.casts import (
+    blank_to_null,
+    failed,
+    out_of_range,
+    to_bool,
+    to_float,
+    to_int,
+)
+from extract.files.checks import REASON, split_rows, text_checks, truncated_check
 from extract.files.errors import FileImportError
 from extract.files.inputs import InputFile
 from extract.files.parsed import ParsedFile
@@ -28,7 +36,7 @@ DATA_COLUMNS = [name for name in KAGGLE_TRACKS.column_names if name != "source_r
 
 
 def _normalize(name: str | None) -> str:
-    return (name or "").strip().strip("\ufeff").strip().lower()
+    return (name or "").strip().strip("\ufeff").strip().strip('"').lower()
 
 
 def looks_like_kaggle(header: list[str]) -> bool:
@@ -66,8 +74,12 @@ def parse_kaggle(file: InputFile) -> ParsedFile:
         **{f"_text_{name}": expr for name, expr in texts.items()},
     ).with_columns(**{name: _typed(name, pl.col(f"_text_{name}")) for name in texts})
     checks = [
+        *truncated_check(table.truncated_row),
         *text_checks(list(position.values())),
         (pl.col("track_id").is_null(), "empty track_id"),
+        *((out_of_range(pl.col(f"_text_{name}"), integer=_TYPES[name] == "integer"),
+           f"{name} out of range")
+          for name in texts if _TYPES[name] in ("integer", "double precision")),
         *((failed(pl.col(f"_text_{name}"), pl.col(name)), f"unparseable {name}")
           for name in texts if _TYPES[name] != "text"),
     ]

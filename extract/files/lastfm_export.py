@@ -14,7 +14,13 @@ import datetime as dt
 import polars as pl
 
 from extract.files.casts import blank_to_null
-from extract.files.checks import REASON, play_checks, split_rows, text_checks
+from extract.files.checks import (
+    REASON,
+    play_checks,
+    split_rows,
+    text_checks,
+    truncated_check,
+)
 from extract.files.inputs import InputFile
 from extract.files.lastfm_layouts import Layout
 from extract.files.parsed import ParsedFile, user_from_file_name
@@ -65,6 +71,7 @@ def parse_lastfm_export(file: InputFile, text: str, layout: Layout, *, user: str
         pl.lit(file.name).alias("source_ref"),
     )
     checks = [
+        *truncated_check(table.truncated_row),
         *text_checks([f"c{i}" for i in sorted({*layout.roles.values(), *layout.time_columns})
                       if i < len(columns)]),
         *play_checks(time_text=pl.col("_time_text"), played_at=pl.col("played_at"),

@@ -24,7 +24,7 @@ import json
 
 import polars as pl
 
-from extract.files.casts import blank_to_null, failed, to_bool, to_int
+from extract.files.casts import blank_to_null, failed, out_of_range, to_bool, to_int
 from extract.files.checks import play_checks, split_rows, text_checks
 from extract.files.errors import FileImportError
 from extract.files.inputs import InputFile
@@ -62,14 +62,26 @@ def sniff_format(text: str) -> str | None:
     return None
 
 
+def _valid_unicode(text: str) -> str:
+    """`text`, with lone surrogates (JSON escapes like "\\ud800", which no UTF-8 text can
+    hold) replaced by U+FFFD, so the row is quarantined as invalid instead of crashing."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def _as_text(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _valid_unicode(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(value, ensure_ascii=False)
+    return _valid_unicode(json.dumps(value, ensure_ascii=False))
 
 
 def records_frame(file: InputFile, text: str) -> pl.DataFrame:
@@ -97,12 +109,15 @@ def _text(*keys: str) -> pl.Expr:
 
 
 def _user(file: InputFile, user: str | None, frame: pl.DataFrame) -> pl.Expr:
-    """--user, else the file's `username`, else the file name's `NAME__` prefix."""
+    """--user, else the file's `username`, else the file name's `NAME__` prefix.
+
+    A file that names no user anywhere is an error; rows without a `username` in a file
+    whose other rows have one are quarantined ("no user name")."""
     if user:
         return pl.lit(user)
     from_name = user_from_file_name(file.name, require_prefix=True)
-    anonymous = _text("username").is_null() & ~pl.col(_NOT_AN_OBJECT)
-    if from_name is None and frame.select(anonymous.any()).item():
+    named = _text("username").is_not_null()
+    if from_name is None and frame.height and not frame.select(named.any()).item():
         raise FileImportError(
             file.name, "the file does not say whose history it is: pass --user NAME, or "
             "name the file NAME__<original name>")
@@ -139,9 +154,11 @@ def parse_spotify_export(file: InputFile, text: str, export_format: str, *, user
          "audiobook, not a track play"),
         (no_track & pl.col("artist_name").is_null() & pl.col("_time_text").is_not_null(),
          "no track metadata (a video, or content no longer available)"),
-        *text_checks(["_time_text", "track_name", "artist_name", "album_name", "platform"]),
+        *text_checks(["_time_text", "track_name", "artist_name", "album_name", "platform",
+                      "reason_start", "reason_end", "username"]),
         *play_checks(time_text=pl.col("_time_text"), played_at=pl.col("ended_at"),
                      artist=pl.col("artist_name"), track=pl.col("track_name"), now=now),
+        (out_of_range(ms_text, integer=True), "ms_played out of range"),
         (failed(ms_text, pl.col("ms_played_int")) | (pl.col("ms_played_int") < 0),
          "unparseable ms_played"),
         (ms_text.is_null(), "missing ms_played"),

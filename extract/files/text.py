@@ -7,6 +7,10 @@ the rows that carry them are quarantined by the checks, and the rest of the file
 
 polars reads the file (fast); only when a line has more fields than the first one, which
 polars refuses, the standard csv module reads it again and those lines are quarantined.
+
+A file cut off in the middle of a row (an interrupted download or copy) ends without a line
+break in a row with too few fields or an open quote; that row's number is reported as
+`truncated_row` so the caller quarantines it: the complete rows before it still load.
 """
 
 from __future__ import annotations
@@ -56,13 +60,15 @@ class Table:
     `rows` has positional columns `c0..cN` for the width of the first line plus `_row` (the
     data row number, header excluded); `ragged` holds lines with more fields than the first
     (`_row`, `raw_line`), which the caller quarantines; `blank` counts lines without any
-    value, which are not rows.
+    value, which are not rows; `truncated_row` is the `_row` of a last row the file was cut
+    off in (None when the file ends cleanly).
     """
 
     header: list[str | None] | None
     rows: pl.DataFrame
     ragged: pl.DataFrame
     blank: int
+    truncated_row: int | None = None
 
     @property
     def value_columns(self) -> list[str]:
@@ -91,7 +97,24 @@ def read_delimited(name: str, text: str, *, separator: str, quoting: bool,
     values = [column for column in frame.columns if column != ROW_COLUMN]
     blank = pl.all_horizontal(pl.col(values).is_null())
     n_blank = frame.select(blank.sum()).item()
-    return Table(header, frame.filter(~blank).select(*values, ROW_COLUMN), ragged, n_blank)
+    rows = frame.filter(~blank).select(*values, ROW_COLUMN)
+    truncated = None
+    if rows.height and _cut_off(text, separator=separator, quoting=quoting, width=len(values)):
+        truncated = rows[ROW_COLUMN].max()
+    return Table(header, rows, ragged, n_blank, truncated)
+
+
+def _cut_off(text: str, *, separator: str, quoting: bool, width: int) -> bool:
+    """Whether the text ends in the middle of a row: no final line break, and the last line
+    has an unclosed quote or fewer fields than the first line."""
+    if text.endswith(("\n", "\r")):
+        return False
+    last = text[text.rfind("\n") + 1:]
+    if quoting and last.count('"') % 2:
+        return True
+    fields = next(csv.reader([last], delimiter=separator,
+                             quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE), [])
+    return 0 < len(fields) < width
 
 
 def _read_with_csv_module(text: str, *, separator: str,

@@ -117,3 +117,21 @@ def test_dry_run_reports_per_file(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert ("alice__scrobbles.csv  [header:uts]  2 rows -> 1 loaded, 1 quarantined "
             "(empty artist: 1)") in out
+
+
+def test_nul_bytes_and_cut_off_rows_quarantine_their_row_only(tmp_path: Path) -> None:
+    """A NUL early in a file does not make it "binary" (that skipped the whole file), and
+    the row a file was cut off in is quarantined as such; the other rows load."""
+    data = HEADER + good_line(artist="Nul\x00Byte") + good_line() + good_line()[:25]
+    [file] = parse_path(write(tmp_path / "alice__cut.csv", data), now=NOW).files
+    assert file.reasons == {"NUL character in a field": 1,
+                            "truncated row (the file ends in the middle of it)": 1}
+    assert file.loaded.height == 1
+
+
+def test_lone_surrogates_in_json_are_quarantined_not_a_crash(tmp_path: Path) -> None:
+    body = ('[{"ts": "2023-01-01T00:00:00Z", "username": "bob", "ms_played": 1000, '
+            '"master_metadata_track_name": "Bad \\ud800", '
+            '"master_metadata_album_artist_name": "A"}]')
+    [file] = parse_path(write(tmp_path / "endsong_0.json", body), now=NOW).files
+    assert file.reasons == {"invalid UTF-8 bytes": 1}
