@@ -1,4 +1,5 @@
-"""`python -m warehouse start|stop|status|url|env|psql|report`: the warehouse without Airflow."""
+"""`python -m warehouse start|stop|status|url|env|psql|report|snowflake-ddl|snowflake-load`:
+the warehouse without Airflow."""
 
 from __future__ import annotations
 
@@ -62,8 +63,38 @@ def _report() -> int:
     return 0
 
 
+def _snowflake_ddl() -> int:
+    """The statements that create RAW and SERVING in Snowflake (SNOWFLAKE_DATABASE)."""
+    from warehouse.snowflake import ddl_statements
+
+    for statement in ddl_statements(os.environ.get("SNOWFLAKE_DATABASE") or "ENCORE"):
+        print(f"{statement};")
+    return 0
+
+
+def _snowflake_load() -> int:
+    """Load a landed folder into Snowflake's RAW (snowflake-load <folder> <source> <date>)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from warehouse import snowflake
+
+    folder, source, date = (sys.argv[2:5] + [None] * 3)[:3]
+    if not (folder and source and date):
+        print("usage: python -m warehouse snowflake-load <landing folder> <source> <YYYY-MM-DD>")
+        return 2
+    database = os.environ.get("SNOWFLAKE_DATABASE") or "ENCORE"
+    with snowflake.connect_from_env() as conn:
+        counts = snowflake.load_landed(conn.cursor(), database, Path(folder), source=source,
+                                       logical_date=dt.date.fromisoformat(date))
+    for table, rows in counts.items():
+        print(f"{database}.RAW.{table.upper()}: {rows:,} rows")
+    return 0
+
+
 COMMANDS = {"start": _start, "stop": _stop, "status": _status, "url": None, "env": _env,
-            "psql": _psql, "report": _report}
+            "psql": _psql, "report": _report, "snowflake-ddl": _snowflake_ddl,
+            "snowflake-load": _snowflake_load}
 
 
 def main() -> int:
@@ -74,7 +105,11 @@ def main() -> int:
     if args.command == "url":
         print(connections.redacted(connections.warehouse_url()))
         return 0
-    return COMMANDS[args.command]()
+    try:
+        return COMMANDS[args.command]()
+    except RuntimeError as error:  # configuration problems: say what to set, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

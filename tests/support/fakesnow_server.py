@@ -1,0 +1,29 @@
+"""A local fakesnow server (Snowflake's HTTP protocol on DuckDB) for the offline tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+
+@contextmanager
+def running_fakesnow() -> Iterator[dict[str, Any]]:
+    """Start fakesnow on 127.0.0.1 (a free port); yields snowflake.connector kwargs.
+
+    Skips the calling test when fakesnow is missing or cannot start (it is a dev
+    dependency; a user's install may not have it).
+    """
+    fakesnow = pytest.importorskip("fakesnow", reason="fakesnow is not installed")
+    try:
+        context = fakesnow.server()
+        kwargs = context.__enter__()
+    except Exception as error:  # any failure to start means: skip
+        pytest.skip(f"fakesnow server could not start: {error!r}")
+    try:
+        # no 1 s network_timeout: bulk INSERTs take longer on DuckDB
+        yield {k: v for k, v in kwargs.items() if k != "network_timeout"}
+    finally:
+        context.__exit__(None, None, None)

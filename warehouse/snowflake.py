@@ -1,0 +1,137 @@
+"""The raw and serving tables as Snowflake DDL, from the same declarations as PostgreSQL.
+
+On Snowflake (`DBT_TARGET=snowflake`) dbt reads `RAW.*` like it reads `raw.*` in
+PostgreSQL, so the tables must exist there with the same columns. They are generated from
+warehouse/raw_tables.py (one declaration, two dialects) and printed by
+`python -m warehouse snowflake-ddl`; the offline Snowflake test creates its tables with the
+same statements.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from warehouse.raw_tables import BATCH_COLUMNS, RAW_TABLES, RawTable
+
+# PostgreSQL type (warehouse/raw_tables.py) -> Snowflake type.
+SNOWFLAKE_TYPES: dict[str, str] = {
+    "text": "varchar",
+    "integer": "integer",
+    "bigint": "bigint",
+    "double precision": "double",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamptz": "timestamp_tz",
+    "jsonb": "variant",
+    "uuid": "varchar",
+}
+
+# What the ML job publishes (warehouse/bootstrap.py has the PostgreSQL originals).
+SERVING_TABLES: dict[str, str] = {
+    "RECOMMENDATIONS": (
+        "user_id varchar not null, track_key varchar not null, rank integer not null, "
+        "score double not null, reason varchar not null, model_version varchar not null, "
+        "generated_at timestamp_tz not null"
+    ),
+    "TRACKS": (
+        "track_key varchar not null, track_name varchar, artist_name varchar, genre varchar, "
+        "model_version varchar not null, generated_at timestamp_tz not null"
+    ),
+}
+
+
+def snowflake_type(pg_type: str) -> str:
+    """The Snowflake type for a declared PostgreSQL column type (constraints dropped)."""
+    base = pg_type.replace(" not null", "").split(" default ")[0].strip()
+    return SNOWFLAKE_TYPES[base]
+
+
+def raw_table_ddl(database: str, table: RawTable) -> str:
+    columns = ", ".join(f"{name} {snowflake_type(pg_type)}"
+                        for name, pg_type in (*table.columns, *BATCH_COLUMNS))
+    return f"create table if not exists {database}.RAW.{table.name.upper()} ({columns})"
+
+
+def ddl_statements(database: str = "ENCORE") -> list[str]:
+    """Every statement that prepares a Snowflake database for the dbt project."""
+    if not database.replace("_", "").isalnum():
+        raise ValueError(f"not a plain Snowflake identifier: {database!r}")
+    statements = [f"create database if not exists {database}"]
+    statements += [f"create schema if not exists {database}.{schema}"
+                   for schema in ("RAW", "SERVING")]
+    statements += [raw_table_ddl(database, table) for table in RAW_TABLES.values()]
+    statements += [f"create table if not exists {database}.SERVING.{name} ({columns})"
+                   for name, columns in SERVING_TABLES.items()]
+    return statements
+
+
+def load_frame(cursor: Any, database: str, table: RawTable, frame: pl.DataFrame, *,
+               source: str, logical_date: dt.date, batch_id: uuid.UUID | None = None,
+               chunk_rows: int = 5000) -> int:
+    """Replace the (source, logical date) batch of RAW.<table> with `frame`; rows loaded.
+
+    The same batch semantics as the PostgreSQL loader (warehouse/loader.py): the batch's
+    previous rows are deleted and the new ones inserted in one transaction, so a rerun of a
+    date replaces rather than duplicates. Plain parameterized INSERTs keep it portable (it
+    runs on fakesnow too); for large loads on a real account, stage the landing zone's
+    Parquet files and COPY INTO instead (README, "Running on Snowflake").
+    """
+    name = f"{database}.RAW.{table.name.upper()}"  # identifiers from raw_tables.py only
+    columns = [*table.column_names, "_batch_id", "_source", "_loaded_at", "_logical_date"]
+    batch = str(batch_id or uuid.uuid4())
+    loaded_at = dt.datetime.now(dt.UTC)
+    insert = (f"insert into {name} ({', '.join(columns)}) "  # noqa: S608
+              f"values ({', '.join(['%s'] * len(columns))})")
+    rows = [(*row, batch, source, loaded_at, logical_date)
+            for row in frame.select(table.column_names).iter_rows()]
+    cursor.execute("begin")
+    try:
+        cursor.execute(f"delete from {name} where _source = %s and _logical_date = %s",  # noqa: S608
+                       (source, logical_date))
+        for start in range(0, len(rows), chunk_rows):
+            cursor.executemany(insert, rows[start:start + chunk_rows])
+        cursor.execute("commit")
+    except Exception:
+        cursor.execute("rollback")
+        raise
+    return len(rows)
+
+
+def load_landed(cursor: Any, database: str, folder: Path, *, source: str,
+                logical_date: dt.date) -> dict[str, int]:
+    """Load every raw table of a landed folder (`.encore/landing/<source>/<date>/`).
+
+    Quarantined rows (`<table>.rejected.parquet`) stay in the landing zone: on Snowflake
+    the quarantine is not loaded.
+    """
+    from warehouse.landing import read_landed
+
+    return {name: load_frame(cursor, database, RAW_TABLES[name], frame, source=source,
+                             logical_date=logical_date)
+            for name, frame in read_landed(folder).items() if name in RAW_TABLES}
+
+
+def connect_from_env() -> Any:
+    """A Snowflake connection from the same SNOWFLAKE_* variables dbt's profile reads."""
+    import os
+
+    import snowflake.connector
+
+    missing = [key for key in ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER") if not os.environ.get(key)]
+    if missing:
+        raise RuntimeError(f"set {', '.join(missing)} (see .env.example) to reach Snowflake")
+    params: dict[str, Any] = {
+        "account": os.environ["SNOWFLAKE_ACCOUNT"], "user": os.environ["SNOWFLAKE_USER"],
+        "password": os.environ.get("SNOWFLAKE_PASSWORD", ""),
+        "role": os.environ.get("SNOWFLAKE_ROLE") or None,
+        "warehouse": os.environ.get("SNOWFLAKE_WAREHOUSE") or None,
+    }
+    if host := os.environ.get("SNOWFLAKE_HOST"):
+        params |= {"host": host, "port": int(os.environ.get("SNOWFLAKE_PORT", "443")),
+                   "protocol": os.environ.get("SNOWFLAKE_PROTOCOL", "https")}
+    return snowflake.connector.connect(**{k: v for k, v in params.items() if v is not None})
