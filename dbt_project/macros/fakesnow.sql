@@ -23,3 +23,16 @@
         {{ ts }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{# fakesnow describes no columns for the unqualified temporary table of an incremental run,
+   so dbt's on_schema_change check would see every target column as removed: there, the
+   check is skipped and the target's columns are used (the PostgreSQL runs and a real
+   account keep dbt's check). #}
+{% macro snowflake__process_schema_changes(on_schema_change, source_relation, target_relation) -%}
+    {%- if target.get('account') == 'fakesnow' -%}
+        {{ return(adapter.get_columns_in_relation(target_relation)) }}
+    {%- else -%}
+        {{ return(default__process_schema_changes(on_schema_change, source_relation, target_relation)) }}
+    {%- endif -%}
+{%- endmacro %}

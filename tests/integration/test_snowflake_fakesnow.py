@@ -152,12 +152,10 @@ def _query(server: dict, sql: str):
         conn.close()
 
 
-@pytest.fixture(scope="module")
-def snowflake_build(loaded_fakesnow, tmp_path_factory: pytest.TempPathFactory):
+def _dbt_build(server: dict, scratch: Path):
+    """`dbt build --target snowflake` against the fakesnow server; asserts success."""
     from dbt.cli.main import dbtRunner
 
-    server, counts = loaded_fakesnow
-    scratch: Path = tmp_path_factory.mktemp("dbt_snowflake")
     project = dbt_project_dir()
     env = {
         "DBT_TARGET": "snowflake",
@@ -192,11 +190,49 @@ def snowflake_build(loaded_fakesnow, tmp_path_factory: pytest.TempPathFactory):
         if str(node_result.status) not in {"success", "pass", "no-op"}
     ]
     assert result.success, f"dbt build failed: {result.exception or ''}\n" + "\n".join(failures)
-    return server, counts, result
+    return result
+
+
+@pytest.fixture(scope="module")
+def snowflake_build(loaded_fakesnow, tmp_path_factory: pytest.TempPathFactory):
+    server, counts = loaded_fakesnow
+    scratch: Path = tmp_path_factory.mktemp("dbt_snowflake")
+    result = _dbt_build(server, scratch)
+    return server, counts, result, scratch
+
+
+LATE_BATCH = "00000000-0000-0000-0000-000000000002"
+
+
+@pytest.fixture(scope="module")
+def incremental_build(snowflake_build):
+    """A second build after a late batch: fct_plays and fct_sessions run incrementally
+    (strategy replace_days: delete + insert of whole days, in one transaction)."""
+    server, counts, _, scratch = snowflake_build
+    before = _mart_counts(server)
+    # a late delivery: 30 plays of the first days, one hour after the real ones
+    sql = (
+        f"insert into {DATABASE}.RAW.SYNTHETIC_PLAYS "  # noqa: S608 (constants only)
+        "select user_id, track_id, dateadd(hour, 1, played_at), ms_played, "
+        f"'{LATE_BATCH}', _source, current_timestamp(), _logical_date "
+        f"from {DATABASE}.RAW.SYNTHETIC_PLAYS order by played_at limit 30"
+    )
+    columns = [name for name, _ in RAW_TABLES["synthetic_plays"].columns]
+    assert columns == ["user_id", "track_id", "played_at", "ms_played"], columns
+    _query(server, sql)
+    result = _dbt_build(server, scratch)
+    return server, counts, result, before
+
+
+def _mart_counts(server: dict) -> dict[str, int]:
+    return {
+        table: _query(server, f"select count(*) from MARTS.{table}")[0][0]  # noqa: S608
+        for table in ("FCT_PLAYS", "FCT_SESSIONS")
+    }
 
 
 def test_build_succeeds_on_fakesnow(snowflake_build):
-    _, _, result = snowflake_build
+    _, _, result, _ = snowflake_build
     statuses = {str(r.status) for r in result.result}
     assert statuses <= {"success", "pass", "no-op"}
     models = [r for r in result.result if r.node.resource_type == "model"]
@@ -204,7 +240,7 @@ def test_build_succeeds_on_fakesnow(snowflake_build):
 
 
 def test_marts_hold_rows(snowflake_build):
-    server, counts, _ = snowflake_build
+    server, counts, _, _ = snowflake_build
     (plays,) = _query(server, "select count(*) from MARTS.FCT_PLAYS")[0]
     assert 0 < plays <= counts["synthetic_plays"]
     (users,) = _query(server, "select count(*) from MARTS.DIM_USERS")[0]
@@ -220,3 +256,20 @@ def test_marts_hold_rows(snowflake_build):
     assert pairs == labels
     (candidates,) = _query(server, "select count(*) from MARTS.FCT_CANDIDATE_FEATURES")[0]
     assert candidates > 0
+
+
+def test_incremental_build_applies_a_late_batch(incremental_build):
+    server, _, result, before = incremental_build
+    incremental = {r.node.name: r for r in result.result if r.node.name in {"fct_plays",
+                                                                             "fct_sessions"}}
+    assert {str(r.status) for r in incremental.values()} == {"success"}
+    after = _mart_counts(server)
+    assert before["FCT_PLAYS"] < after["FCT_PLAYS"] <= before["FCT_PLAYS"] + 30
+    # the incremental marts agree with each other and have no duplicates
+    (plays, distinct_plays, late) = _query(
+        server, "select count(*), count(distinct play_id), "
+        "count(distinct played_on) from MARTS.FCT_PLAYS")[0]
+    assert plays == distinct_plays == after["FCT_PLAYS"] and late > 0
+    (sessions, session_plays) = _query(
+        server, "select count(*), sum(play_count) from MARTS.FCT_SESSIONS")[0]
+    assert sessions == after["FCT_SESSIONS"] and session_plays == plays
