@@ -22,37 +22,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fakesnow_server import running_fakesnow
+from warehouse import snowflake
 from warehouse.paths import dbt_project_dir
-from warehouse.raw_tables import BATCH_COLUMNS, RAW_TABLES
+from warehouse.raw_tables import RAW_TABLES
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.integration, pytest.mark.slow]
+# fakesnow's own DuckDB-API notice, once per query: noise, not a finding
+FAKESNOW_NOISE = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result")
+pytestmark = [FAKESNOW_NOISE, pytest.mark.timeout(300), pytest.mark.integration, pytest.mark.slow]
 
-fakesnow = pytest.importorskip("fakesnow", reason="fakesnow is not installed")
 snowflake_connector = pytest.importorskip("snowflake.connector")
 
 DATABASE = "ENCORE"
-
-# PostgreSQL type of warehouse/raw_tables.py -> Snowflake type.
-SNOWFLAKE_TYPES = {
-    "text": "varchar",
-    "integer": "integer",
-    "bigint": "bigint",
-    "double precision": "double",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamptz": "timestamp_tz",
-    "jsonb": "variant",
-    "uuid": "varchar",
-}
-
-SERVING_DDL = (
-    """create table if not exists SERVING.RECOMMENDATIONS (
-        user_id varchar, track_key varchar, rank integer, score double, reason varchar,
-        model_version varchar, generated_at timestamp_tz)""",
-    """create table if not exists SERVING.TRACKS (
-        track_key varchar, track_name varchar, artist_name varchar, genre varchar,
-        model_version varchar, generated_at timestamp_tz)""",
-)
 
 # What fakesnow (DuckDB underneath) cannot run, left out of the build, each with its reason:
 EXCLUDE: list[str] = [
@@ -64,66 +45,21 @@ EXCLUDE: list[str] = [
 ]
 
 
-def _column_type(pg_type: str) -> str:
-    base = pg_type.replace(" not null", "").split(" default ")[0].strip()
-    return SNOWFLAKE_TYPES[base]
-
-
-def _create_raw_tables(cursor) -> None:
-    cursor.execute(f"create database if not exists {DATABASE}")
-    cursor.execute(f"use database {DATABASE}")
-    for schema in ("RAW", "SERVING"):
-        cursor.execute(f"create schema if not exists {DATABASE}.{schema}")
-    for table in RAW_TABLES.values():
-        columns = ", ".join(
-            f"{name} {_column_type(pg_type)}" for name, pg_type in (*table.columns, *BATCH_COLUMNS)
-        )
-        cursor.execute(f"create or replace table {DATABASE}.RAW.{table.name.upper()} ({columns})")
-    for ddl in SERVING_DDL:
-        cursor.execute(ddl)
-
-
 def _load_synthetic(cursor, world) -> dict[str, int]:
-    """INSERT the world's frames into RAW.SYNTHETIC_*, with the loader's batch columns."""
-    logical_date = dt.date(2026, 1, 1)
-    loaded_at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    counts = {}
-    frames = {
-        "synthetic_users": world.users,
-        "synthetic_artists": world.artists,
-        "synthetic_tracks": world.tracks,
-        "synthetic_plays": world.plays,
-    }
-    for name, frame in frames.items():
-        table = RAW_TABLES[name]
-        columns = [*table.column_names, "_batch_id", "_source", "_loaded_at", "_logical_date"]
-        placeholders = ", ".join(["%s"] * len(columns))
-        rows = [
-            (*row, "00000000-0000-0000-0000-000000000001", "synthetic", loaded_at, logical_date)
-            for row in frame.select(table.column_names).iter_rows()
-        ]
-        # table and column names come from warehouse/raw_tables.py, never from input
-        sql = (
-            f"insert into {DATABASE}.RAW.{name.upper()} ({', '.join(columns)}) "  # noqa: S608
-            f"values ({placeholders})"
-        )
-        for start in range(0, len(rows), 2000):
-            cursor.executemany(sql, rows[start : start + 2000])
-        counts[name] = len(rows)
-    return counts
+    """Create RAW/SERVING (warehouse/snowflake.py) and load the world as one batch each."""
+    for statement in snowflake.ddl_statements(DATABASE):
+        cursor.execute(statement)
+    frames = {"synthetic_users": world.users, "synthetic_artists": world.artists,
+              "synthetic_tracks": world.tracks, "synthetic_plays": world.plays}
+    return {name: snowflake.load_frame(cursor, DATABASE, RAW_TABLES[name], frame,
+                                       source="synthetic", logical_date=dt.date(2026, 1, 1))
+            for name, frame in frames.items()}
 
 
 @pytest.fixture(scope="module")
 def fakesnow_server():
-    try:
-        context = fakesnow.server()
-        kwargs = context.__enter__()
-    except Exception as error:  # any failure to start means: skip
-        pytest.skip(f"fakesnow server could not start: {error!r}")
-    try:
-        yield kwargs
-    finally:
-        context.__exit__(None, None, None)
+    with running_fakesnow() as params:
+        yield params
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +68,9 @@ def loaded_fakesnow(fakesnow_server):
     from extract.synthetic.model import SyntheticConfig
 
     world = generate_world(SyntheticConfig(n_users=20, n_tracks=200, days=100))
-    # no 1 s network_timeout for the bulk INSERTs
-    params = {k: v for k, v in fakesnow_server.items() if k != "network_timeout"}
-    conn = snowflake_connector.connect(**params)
+    conn = snowflake_connector.connect(**fakesnow_server)
     try:
-        cursor = conn.cursor()
-        _create_raw_tables(cursor)
-        counts = _load_synthetic(cursor, world)
+        counts = _load_synthetic(conn.cursor(), world)
     finally:
         conn.close()
     return fakesnow_server, counts

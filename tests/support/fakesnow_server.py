@@ -8,6 +8,15 @@ from typing import Any
 
 import pytest
 
+try:
+    import fakesnow
+
+    # fakesnow.server() imports its submodule fakesnow.server, which then shadows the
+    # function on the package: keep the function from before the first start.
+    _start_server = fakesnow.server if callable(fakesnow.server) else None
+except ImportError:
+    _start_server = None
+
 
 @contextmanager
 def running_fakesnow() -> Iterator[dict[str, Any]]:
@@ -16,9 +25,10 @@ def running_fakesnow() -> Iterator[dict[str, Any]]:
     Skips the calling test when fakesnow is missing or cannot start (it is a dev
     dependency; a user's install may not have it).
     """
-    fakesnow = pytest.importorskip("fakesnow", reason="fakesnow is not installed")
+    if _start_server is None:
+        pytest.skip("fakesnow is not installed (a dev dependency)")
     try:
-        context = fakesnow.server()
+        context = _start_server()
         kwargs = context.__enter__()
     except Exception as error:  # any failure to start means: skip
         pytest.skip(f"fakesnow server could not start: {error!r}")
