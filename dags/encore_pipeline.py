@@ -6,8 +6,13 @@ one mapped task per user), listening-history exports and the Kaggle tracks CSV (
 metadata and recently-played (`SPOTIFY_CLIENT_ID`/`_SECRET`, `SPOTIFY_REFRESH_TOKEN`). A source
 without its keys or files logs one line and loads nothing; the run goes on with the others.
 
-Each task is a thin call into `warehouse/`, `extract/` or `ml/`, which all run without
-Airflow too. Heavy imports happen inside the tasks, so parsing this file stays cheap.
+Two great-expectations checkpoints guard the data (`quality/`, docs/data_quality.md):
+`check_raw_loads` after every load and before dbt, `check_marts` after dbt and before
+training. A failed checkpoint fails its task once (no retries) with a table of the failed
+expectations; every result is stored in `quality.checkpoint_runs` / `expectation_results`.
+
+Each task is a thin call into `warehouse/`, `extract/`, `quality/` or `ml/`, which all run
+without Airflow too. Heavy imports happen inside the tasks, so parsing this file stays cheap.
 """
 
 from __future__ import annotations
@@ -33,6 +38,33 @@ def _run_date() -> dt.date:
     return when.date()
 
 
+def _quality_checkpoint(checkpoint: str, params: dict, **kwargs: object) -> int:
+    """Run a quality checkpoint for the run's date; a failed one fails the task without
+    retries (the data will not improve by waiting), its table of failures in the log."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from quality import QualityCheckFailed, RunContext
+    from quality.checkpoints import check_marts, check_raw
+    from quality.config import Thresholds
+    from warehouse import connections
+
+    context = get_current_context()
+    ti = context["ti"]
+    run = RunContext(dag_id=ti.dag_id, dag_run_id=ti.run_id, task_id=ti.task_id,
+                     try_number=ti.try_number)
+    overrides = {} if params["quality_row_bounds"] else {"row_bounds": False}
+    check = check_raw if checkpoint == "raw" else check_marts
+    try:
+        summary = check(connections.warehouse_url(), _run_date(), context=run,
+                        thresholds=Thresholds.from_env(**overrides), **kwargs)
+    except QualityCheckFailed as failed:
+        log.error("%s", failed)  # the table of failed expectations, readable in the task log
+        raise AirflowFailException(f"{failed.summary.headline()}: see the table above; "
+                                   "no retries, the data will not change by waiting"
+                                   ) from failed
+    return len(summary.outcomes)
+
+
 @dag(
     dag_id="encore_pipeline",
     schedule=None,
@@ -53,6 +85,13 @@ def _run_date() -> dt.date:
         "validation_days": Param(30, type="integer", minimum=1,
                                  description="each user's last N days of labelled first plays "
                                              "validate (DESIGN.md uses 90 for long histories)"),
+        "full_refresh": Param(False, type="boolean",
+                              description="rebuild the incremental marts from scratch (needed "
+                                          "once after their columns change)"),
+        "quality_row_bounds": Param(True, type="boolean",
+                                    description="compare row counts with the previous "
+                                                "successful check (turn off once after a "
+                                                "deliberate change of data size)"),
     },
     default_args={"retries": 1, "retry_delay": dt.timedelta(seconds=30)},
 )
@@ -176,8 +215,25 @@ def encore_pipeline() -> None:
             load_method=LoadMode.AUTOMATIC, test_behavior=TestBehavior.BUILD,
             should_detach_multiple_parents_tests=True, emit_datasets=False,
         ),
-        operator_args={"install_deps": False},
+        # cosmos renders the template and reads "True"/"False" as a boolean
+        operator_args={"install_deps": False, "full_refresh": "{{ params.full_refresh }}"},
     )
+
+    @task
+    def check_raw_loads(loaded: list[dict[str, int]], params: dict | None = None) -> int:
+        """Checkpoint `raw`: every raw table that received a batch for the run's date (and
+        every table a load reported) has keys, sane timestamps and a plausible row count."""
+        assert params is not None
+        reported = {table for counts in loaded for table, rows in (counts or {}).items()
+                    if rows}
+        return _quality_checkpoint("raw", params, expected_tables=sorted(reported))
+
+    @task
+    def check_marts(params: dict | None = None) -> int:
+        """Checkpoint `marts`: unique keys, the label's invariants, play times, row counts and
+        the share of plays matched to a known track, before the model trains on them."""
+        assert params is not None
+        return _quality_checkpoint("marts", params)
 
     @task
     def train_model(params: dict | None = None) -> str:
@@ -237,9 +293,11 @@ def encore_pipeline() -> None:
     # Spotify's plan reads the plays the other sources loaded (ids and names to look up).
     spotify_folder = extract_spotify()
     play_loads >> spotify_folder
-    [load_raw(synthetic), load_spotify(spotify_folder)] >> transform
+    raw_checked = check_raw_loads([load_raw(synthetic), *play_loads,
+                                   load_spotify(spotify_folder)])
+    raw_checked >> transform
     model_version = train_model()
-    transform >> model_version
+    transform >> check_marts() >> model_version
     publish_recommendations(model_version, score_candidates(model_version))
 
 

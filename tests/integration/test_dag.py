@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -17,8 +18,9 @@ pytestmark = pytest.mark.integration
 DAG_ID = "encore_pipeline"
 PIPELINE_STEPS = ["prepare_warehouse", "generate_synthetic_listeners", "load_raw",
                   "land_files", "load_files", "lastfm_users", "extract_lastfm_user",
-                  "load_lastfm", "extract_spotify", "load_spotify",
-                  "train_model", "score_candidates", "publish_recommendations"]
+                  "load_lastfm", "extract_spotify", "load_spotify", "check_raw_loads",
+                  "check_marts", "train_model", "score_candidates", "publish_recommendations"]
+CHECKPOINT_TASKS = {"check_raw_loads": "raw", "check_marts": "marts"}
 LOADS = ["load_raw", "load_files", "load_lastfm", "load_spotify"]
 
 
@@ -49,7 +51,13 @@ def test_dag_has_the_pipeline_tasks_in_order(dag) -> None:
     assert dag.get_task("extract_lastfm_user").max_active_tis_per_dagrun == 1
     for load in LOADS:
         assert dbt_tasks <= downstream(load), load
+        # The raw checkpoint sees every load before dbt reads raw.*.
+        assert "check_raw_loads" in downstream(load), load
+    assert dbt_tasks <= downstream("check_raw_loads")
     assert all("train_model" in downstream(task_id) for task_id in dbt_tasks)
+    # The marts checkpoint runs after every dbt task and before the model reads the marts.
+    assert all("check_marts" in downstream(task_id) for task_id in dbt_tasks)
+    assert "train_model" in downstream("check_marts")
     assert downstream("train_model") >= {"score_candidates", "publish_recommendations"}
     assert "publish_recommendations" in downstream("score_candidates")
 
@@ -105,3 +113,73 @@ def test_full_run_publishes_the_serving_contract(pipeline_run: str) -> None:
         assert 0.0 <= min_score <= max_score <= 1.0
     assert view_rows == 20 * active
     assert [status for status, _, _ in runs] == ["succeeded"]
+
+
+def test_both_checkpoints_ran_passed_and_were_stored(pipeline_run: str) -> None:
+    with psycopg.connect(pipeline_run) as conn:
+        runs = conn.execute(
+            "select checkpoint, success, dag_id, dag_run_id, task_id, evaluated, failed,"
+            " extract(epoch from finished_at - started_at)"
+            " from quality.checkpoint_runs order by started_at").fetchall()
+        stored = conn.execute("select count(*) from quality.expectation_results").fetchone()[0]
+    assert [(checkpoint, success, dag_id, task_id, failed)
+            for checkpoint, success, dag_id, _, task_id, _, failed, _ in runs] == [
+        ("raw", True, DAG_ID, "check_raw_loads", 0), ("marts", True, DAG_ID, "check_marts", 0)]
+    assert stored == sum(evaluated for *_, evaluated, _, _ in runs) > 0
+    for checkpoint, *_, seconds in runs:
+        print(f"checkpoint {checkpoint}: {float(seconds):.2f} s of validation")
+
+    # Airflow's own record: both checkpoint tasks succeeded in that DAG run.
+    dag_run_id = runs[0][3]
+    assert dag_run_id and {run[3] for run in runs} == {dag_run_id}
+    result = subprocess.run(
+        ["airflow", "tasks", "states-for-dag-run", DAG_ID, dag_run_id, "-o", "json"],
+        capture_output=True, text=True, env=os.environ, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    states = {row["task_id"]: row["state"] for row in _json_rows(result.stdout)}
+    assert {task: states.get(task) for task in CHECKPOINT_TASKS} == {
+        task: "success" for task in CHECKPOINT_TASKS}
+
+
+def _json_rows(stdout: str) -> list[dict]:
+    """The JSON array an `airflow ... -o json` command printed (log lines may surround it)."""
+    decoder = json.JSONDecoder()
+    for index, char in enumerate(stdout):
+        if char != "[":
+            continue
+        try:
+            rows, _ = decoder.raw_decode(stdout, index)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows):
+            return rows
+    raise AssertionError(f"no JSON rows in: {stdout[-2000:]}")
+
+
+def test_a_failed_checkpoint_fails_its_task_with_a_readable_summary(pipeline_run: str) -> None:
+    """A censored pair labelled 1 in a mart: `check_marts` fails, its log shows the rule.
+    (Keys can't be planted duplicates: the mart contracts enforce primary keys.)"""
+    plant = ("update marts.fct_first_plays set repeat_30d = 1 where ctid = (select ctid"
+             " from marts.fct_first_plays where is_censored limit 1)")
+    restore = "update marts.fct_first_plays set repeat_30d = null where is_censored"
+    with psycopg.connect(pipeline_run, autocommit=True) as conn:
+        assert conn.execute(plant).rowcount == 1
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("WAREHOUSE_URL", pipeline_run)
+                env = {**os.environ, **dbt_env()}
+            result = subprocess.run(
+                ["airflow", "tasks", "test", DAG_ID, "check_marts", "2026-06-01"],
+                capture_output=True, text=True, env=env, timeout=600,
+            )
+        finally:
+            conn.execute(restore)
+        failed = conn.execute("select count(*) from quality.checkpoint_runs"
+                              " where checkpoint = 'marts' and not success").fetchone()[0]
+    log = result.stdout + result.stderr
+    # `airflow tasks test` exits 0 either way: the task's verdict is in its log.
+    assert "AirflowFailException" in log and "new_state=failed" in log, log[-4000:]
+    assert "marts.fct_first_plays" in log and "repeat_30d NULL iff is_censored" in log, log[-4000:]
+    assert "quality.expectation_results where run_id" in log
+    assert failed == 1

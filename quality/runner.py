@@ -1,0 +1,147 @@
+"""Run a checkpoint with great-expectations 1.x and flatten its result.
+
+The context is ephemeral (nothing written to disk, no YAML): the rules live in
+`quality.suites` and the results in the warehouse, so a great_expectations/ folder would
+only be a second, drifting copy. This is the one module that imports great_expectations,
+and it does so inside functions (the import costs about 8 s).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from quality.suites import AssetSpec, Rule
+from quality.summary import CheckpointSummary, ExpectationOutcome, RunContext
+
+log = logging.getLogger(__name__)
+EXAMPLES = 5  # unexpected values kept per expectation
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The warehouse URL for SQLAlchemy with psycopg 3 (the project's driver; psycopg2 is
+    only there as a transitive dependency)."""
+    for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def run_checkpoint(url: str, name: str, specs: Sequence[AssetSpec], *, logical_date: dt.date,
+                   context: RunContext | None = None) -> CheckpointSummary:
+    """Validate every spec in one great-expectations checkpoint; return the summary."""
+    outcomes: list[ExpectationOutcome] = []
+    if specs:
+        _import_great_expectations()  # timed on its own: the run's time is the validation
+    started_at = dt.datetime.now(dt.UTC)
+    if specs:
+        outcomes = _validate(url, name, specs)
+    return CheckpointSummary(
+        run_id=uuid.uuid4(), checkpoint=name, logical_date=logical_date,
+        started_at=started_at, finished_at=dt.datetime.now(dt.UTC),
+        outcomes=tuple(outcomes), context=context or RunContext(),
+    )
+
+
+def _import_great_expectations() -> None:
+    if "great_expectations" in sys.modules:
+        return
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # offline; no telemetry
+    started = time.perf_counter()
+    import great_expectations  # noqa: F401
+
+    log.info("imported great_expectations in %.1f s", time.perf_counter() - started)
+
+
+def _validate(url: str, name: str, specs: Sequence[AssetSpec]) -> list[ExpectationOutcome]:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_postgres(name="warehouse",
+                                               connection_string=sqlalchemy_url(url))
+    definitions = []
+    rules_by_asset: dict[str, tuple[Rule, ...]] = {}
+    for spec in specs:
+        if spec.query is not None:
+            asset = source.add_query_asset(name=spec.name, query=spec.query)
+        else:
+            asset = source.add_table_asset(name=spec.name, table_name=spec.table,
+                                           schema_name=spec.schema)
+        batch = asset.add_batch_definition_whole_table(f"{spec.name} (whole)")
+        suite = context.suites.add(gx.ExpectationSuite(name=spec.name))
+        for position, rule in enumerate(spec.rules):
+            expectation_type = getattr(gx.expectations, rule.expectation)
+            suite.add_expectation(expectation_type(**rule.kwargs, severity=rule.severity,
+                                                   meta={"rule": position}))
+        definitions.append(context.validation_definitions.add(
+            gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)))
+        rules_by_asset[spec.name] = spec.rules
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=name, validation_definitions=definitions,
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES},
+    ))
+    result = checkpoint.run()
+
+    # Report in the order the rules are declared (GE groups them by metric instead).
+    order = {spec.name: index for index, spec in enumerate(specs)}
+    ranked: list[tuple[tuple[int, int], ExpectationOutcome]] = []
+    for validation in result.run_results.values():
+        asset = validation.suite_name
+        rules = rules_by_asset[asset]
+        for expectation in validation.results:
+            position = int(expectation.expectation_config.meta["rule"])
+            ranked.append(((order[asset], position), _outcome(
+                asset, rules[position], expectation.success, expectation.result or {},
+                expectation.exception_info)))
+    return [outcome for _, outcome in sorted(ranked, key=lambda item: item[0])]
+
+
+def _outcome(asset: str, rule: Rule, success: bool | None, result: dict[str, Any],
+             exception_info: Any) -> ExpectationOutcome:
+    error = _error(exception_info)
+    observed = result.get("observed_value")
+    unexpected = result.get("unexpected_count")
+    if rule.expectation == "UnexpectedRowsExpectation" and unexpected is None:
+        unexpected = observed  # its observed value is the count of violating rows
+    return ExpectationOutcome(
+        asset=asset, expectation_type=_snake(rule.expectation), column=rule.column,
+        kwargs=dict(rule.kwargs), severity=rule.severity,
+        success=bool(success) and error is None, expected=rule.expected,
+        observed=observed if observed is not None else _observed_share(result),
+        unexpected_count=None if unexpected is None else int(unexpected),
+        unexpected_percent=result.get("unexpected_percent"),
+        examples=list(result.get("partial_unexpected_list") or [])[:EXAMPLES],
+        error=error,
+    )
+
+
+def _observed_share(result: dict[str, Any]) -> str | None:
+    """Column-map expectations have no observed value: show the unexpected share instead."""
+    if result.get("unexpected_count") is None:
+        return None
+    return f"{result['unexpected_count']}/{result.get('element_count')} rows"
+
+
+def _error(exception_info: Any) -> str | None:
+    """The message of an exception great-expectations caught while evaluating, if any."""
+    if not isinstance(exception_info, dict):
+        return None
+    infos = [exception_info] if "raised_exception" in exception_info else [
+        info for info in exception_info.values() if isinstance(info, dict)]
+    for info in infos:
+        if info.get("raised_exception"):
+            return str(info.get("exception_message") or "exception while evaluating")[:500]
+    return None
+
+
+def _snake(class_name: str) -> str:
+    """`ExpectColumnValuesToBeUnique` -> `expect_column_values_to_be_unique` (GE's type)."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in class_name).lstrip("_")
