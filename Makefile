@@ -21,6 +21,10 @@ RUN_DATE ?= $(shell date -u +%F)
 # Real files for the demo (optional): EXPORTS=folder/zip of listening exports, KAGGLE_CSV=path
 EXPORTS ?=
 KAGGLE_CSV ?=
+# FULL_REFRESH=true rebuilds the incremental marts (once, after their columns change);
+# ROW_BOUNDS=false skips the row-count checks (once, after changing the demo's size on purpose)
+FULL_REFRESH ?= false
+ROW_BOUNDS ?= true
 # make ingest SOURCE=synthetic|lastfm|spotify|files|kaggle [FROM=path] [DATE=YYYY-MM-DD]
 SOURCE ?=
 FROM ?=
@@ -28,7 +32,7 @@ DATE ?= $(RUN_DATE)
 
 ENV = eval "$$($(UV) run --frozen python -m warehouse env)"
 
-.PHONY: help setup warehouse demo ingest test lint stop clean
+.PHONY: help setup warehouse demo ingest api test lint stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,9 +59,10 @@ airflow-db: setup
 
 demo: warehouse dbt-parse airflow-db  ## run the whole pipeline in Airflow and show the recommendations
 	@$(ENV) && $(UV) run --frozen airflow dags test encore_pipeline $(RUN_DATE) \
-	  --conf '{"users": $(USERS), "tracks": $(TRACKS), "days": $(DAYS), "seed": $(SEED), "exports_path": "$(abspath $(EXPORTS))", "kaggle_csv": "$(abspath $(KAGGLE_CSV))"}' \
+	  --conf '{"users": $(USERS), "tracks": $(TRACKS), "days": $(DAYS), "seed": $(SEED), "exports_path": "$(abspath $(EXPORTS))", "kaggle_csv": "$(abspath $(KAGGLE_CSV))", "full_refresh": $(FULL_REFRESH), "quality_row_bounds": $(ROW_BOUNDS)}' \
 	  > .encore/demo-dag-run.log 2>&1 \
-	  || { tail -n 60 .encore/demo-dag-run.log; echo "DAG run failed: full log in .encore/demo-dag-run.log"; exit 1; }
+	  || { tail -n 60 .encore/demo-dag-run.log; echo "DAG run failed: full log in .encore/demo-dag-run.log"; \
+	     echo "(a mart whose columns changed needs FULL_REFRESH=true once; a deliberate size change, ROW_BOUNDS=false)"; exit 1; }
 	@$(ENV) && $(UV) run --frozen python -m warehouse report
 
 ingest: warehouse  ## load one source without Airflow: SOURCE=synthetic|lastfm|spotify|files|kaggle
@@ -69,6 +74,9 @@ ingest: warehouse  ## load one source without Airflow: SOURCE=synthetic|lastfm|s
 	  kaggle) $(UV) run --frozen python -m extract.files kaggle $(FROM) --date $(DATE) ;; \
 	  *) echo "usage: make ingest SOURCE=synthetic|lastfm|spotify|files|kaggle [FROM=path] [DATE=YYYY-MM-DD]"; exit 2 ;; \
 	esac
+
+api: warehouse  ## serve GET /recommendations/{user_id} on http://127.0.0.1:8000 (docs at /docs)
+	@$(ENV) && $(UV) run --frozen python -m api
 
 test: warehouse dbt-parse  ## run the test suite (real PostgreSQL, dbt, Airflow, LightGBM)
 	@$(ENV) && $(UV) run --frozen pytest

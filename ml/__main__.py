@@ -1,4 +1,5 @@
-"""`python -m ml train|score|publish`: each step on its own, as Airflow (or a person) runs it.
+"""`python -m ml train|score|publish|rollback`: each step on its own, as Airflow (or a person)
+runs it.
 
 The connection comes from warehouse.connections, the model folder from warehouse.paths
 (`ENCORE_ARTIFACTS_DIR` or `.encore/artifacts`); each command prints one JSON line.
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ml.publish import publish
+from ml.publish import publish, rollback
 from ml.score import score
 from ml.train import train
 from warehouse.connections import connect, ensure_warehouse
@@ -38,9 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "score":
             rows = score(conn, model_version=args.model_version, artifacts_dir=folder)
             result = {"scored_rows": rows}
-        else:
-            rows = publish(conn, model_version=args.model_version, top_n=args.top_n)
+        elif args.command == "publish":
+            rows = publish(conn, model_version=args.model_version, top_n=args.top_n,
+                           keep=args.keep)
             result = {"published_rows": rows}
+        else:
+            current = rollback(conn, to=args.to)
+            result = {"publish_id": current.publish_id, "model_version": current.model_version,
+                      "generated_at": current.generated_at, "rows": current.rows}
     print(json.dumps(result, default=str))
     return 0
 
@@ -56,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     publish_cmd = commands.add_parser("publish", help="publish top-N into serving")
     publish_cmd.add_argument("--model-version", help="default: latest scored run")
     publish_cmd.add_argument("--top-n", type=int, default=20)
+    publish_cmd.add_argument("--keep", type=int,
+                             help="publishes to keep for rollback (default: "
+                                  "ENCORE_SERVING_KEEP or 3)")
+    rollback_cmd = commands.add_parser(
+        "rollback", help="make an earlier kept publish current (see serving.publishes)")
+    rollback_cmd.add_argument("--to", help="a publish_id or a model_version (default: the "
+                                           "publish before the current one)")
     return parser
 
 

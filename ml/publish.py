@@ -1,23 +1,52 @@
-"""Publish the top-N scored candidates per user into serving.recommendations, atomically.
+"""Publish each user's top-N scored candidates as a new, versioned serving set; roll back.
 
-DELETE and INSERT run in one transaction (never TRUNCATE, which would block readers and is
-not MVCC-safe): a client reading serving.recommendations sees the previous set until the
-commit, then the new one; never an empty or partial table. An empty result aborts the
-publish instead of emptying the table. The recommended tracks' names go to serving.tracks
-in the same transaction, so the serving view always shows a consistent snapshot.
+Every publish writes partitions of its own, `serving.recommendations_v<publish_id>` (and
+`serving.tracks_v<publish_id>`, the names of the recommended tracks), while clients keep
+reading the current one:
+
+1. In one transaction (serialised with other publishers by an advisory lock): register the
+   publish in `serving.publishes`, load its rows ordered by (user_id, rank) into a fresh table
+   (so each user's rows sit together on disk), build its indexes after the load, ANALYZE it,
+   and ATTACH it to `serving.recommendation_sets` (SHARE UPDATE EXCLUSIVE on the parent: no
+   reader waits for it). Then flip `serving.publishes.is_current` to it and commit.
+2. The client views `serving.recommendations` and `serving.tracks` select the partition whose
+   `publish_id` is current. Every statement reads the registry and the rows from the same
+   MVCC snapshot, so a reader sees the old set or the new one, whole: never a partial, mixed
+   or empty one. Readers never take part in a DDL lock queue for it.
+3. After the commit, publishes beyond the newest `keep` (and never the current one) are
+   dropped, each in a short transaction with a short `lock_timeout` and retries: dropping a
+   partition needs an ACCESS EXCLUSIVE lock on its parent, so a reader arriving meanwhile
+   waits at most `lock_timeout`, and the drop gives up (until the next publish) rather than
+   queue behind a long-running reader. Called inside a caller's transaction, publish does
+   not drop anything (the lock would be held until the caller commits).
+
+`rollback` makes an earlier kept publish current again: the same registry flip.
+An empty result aborts the publish; nothing changes for clients.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from ml.runs import latest_version
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TOP_N = 20
+DEFAULT_KEEP = 3  # publishes kept (the current one included), ENCORE_SERVING_KEEP
+DROP_LOCK_TIMEOUT = "100ms"  # how long a reader may queue behind a retention DROP
+DROP_ATTEMPTS = 20
+PLANNER_WAIT_SECONDS = 30.0
+_PUBLISH_LOCK = "select pg_advisory_xact_lock(hashtext('encore.publish'))"
 
 # The reason: the first matching rule wins. Every rule reads candidate features (true as of
 # the candidates' `as_of`) and the user's plays of the track in the 30 days before it.
@@ -42,10 +71,10 @@ recent_plays as (
     group by p.user_id, p.track_key
 )
 
-insert into serving.recommendations
-    (user_id, track_key, rank, score, reason, model_version, generated_at)
+insert into serving.{table}
+    (publish_id, user_id, track_key, rank, score, reason, model_version, generated_at)
 select
-    top.user_id, top.track_key, top.rank, top.score,
+    %(publish_id)s, top.user_id, top.track_key, top.rank, top.score,
     case
         when coalesce(recent_plays.plays_30d, 0) >= 2
             then format('You played this %%s times in the last 30 days', recent_plays.plays_30d)
@@ -70,39 +99,264 @@ from top
 left join marts.fct_candidate_features f using (user_id, track_key)
 left join marts.dim_tracks t using (track_key)
 left join recent_plays using (user_id, track_key)
+order by top.user_id, top.rank
 """
 
 _PUBLISH_TRACKS = """
-insert into serving.tracks (track_key, track_name, artist_name, genre, model_version,
-                            generated_at)
-select t.track_key, t.track_name, t.artist_name, t.genre, %(version)s, %(generated_at)s
+insert into serving.{table} (publish_id, track_key, track_name, artist_name, genre,
+                             model_version, generated_at)
+select %(publish_id)s, t.track_key, t.track_name, t.artist_name, t.genre, %(version)s,
+       %(generated_at)s
 from marts.dim_tracks t
-where t.track_key in (select distinct track_key from serving.recommendations)
+where t.track_key in (select distinct track_key from serving.{recommendations})
+order by t.track_key
 """
 
 
+@dataclass(frozen=True)
+class Publish:
+    publish_id: int
+    model_version: str
+    generated_at: datetime
+    rows: int
+    users: int
+    is_current: bool
+
+
+def keep_default() -> int:
+    return int(os.environ.get("ENCORE_SERVING_KEEP") or DEFAULT_KEEP)
+
+
 def publish(
-    conn: psycopg.Connection, *, model_version: str | None = None, top_n: int = DEFAULT_TOP_N
+    conn: psycopg.Connection,
+    *,
+    model_version: str | None = None,
+    top_n: int = DEFAULT_TOP_N,
+    keep: int | None = None,
 ) -> int:
-    """Replace serving.recommendations with each user's top `top_n` tracks by score from
-    `model_version` (default: the newest succeeded run that has scores). Returns rows published.
+    """Publish each user's top `top_n` tracks by score from `model_version` (default: the
+    newest succeeded run that has scores) as the current serving set, then drop publishes
+    beyond the newest `keep` (default ENCORE_SERVING_KEEP or 3). Returns rows published.
     """
     if top_n < 1:
         raise ValueError("top_n must be at least 1")
+    keep = keep_default() if keep is None else keep
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    owns_transaction = conn.info.transaction_status == TransactionStatus.IDLE
+    started = time.monotonic()
+    if owns_transaction:  # held across both transactions below
+        conn.execute("select pg_advisory_lock(hashtext('encore.publish'))")
+        conn.commit()
+    try:
+        publish_id, published, version = _load(conn, model_version, top_n,
+                                               flip=not owns_transaction)
+        if owns_transaction:
+            since = conn.execute("select clock_timestamp()").fetchone()[0]
+            conn.commit()
+            _wait_for_earlier_planners(conn, since)
+            with conn.transaction():
+                _make_current(conn, publish_id)
+    finally:
+        if owns_transaction:
+            conn.rollback()
+            conn.execute("select pg_advisory_unlock(hashtext('encore.publish'))")
+            conn.commit()
+    log.info("published %d recommendations from %s as publish %d in %.1f s",
+             published, version, publish_id, time.monotonic() - started)
+    if owns_transaction:
+        prune(conn, keep=keep)
+    else:
+        log.info("inside a caller's transaction: old publishes are dropped by the next publish")
+    return published
+
+
+def _load(conn: psycopg.Connection, model_version: str | None, top_n: int, *,
+          flip: bool) -> tuple[int, int, str]:
+    """Phase 1: the new publish's partitions, loaded, indexed, analyzed and attached, and its
+    registry row (current already when `flip`). Returns (publish_id, rows, model_version)."""
     with conn.transaction():
-        # Serialise publishers: a second one waits, then deletes what the first inserted.
-        conn.execute("select pg_advisory_xact_lock(hashtext('encore.publish'))")
+        conn.execute(_PUBLISH_LOCK)
         version = model_version or latest_version(conn, scored=True)
         generated_at = conn.execute("select now()").fetchone()[0]
-        conn.execute("delete from serving.recommendations")
-        conn.execute("delete from serving.tracks")
+        (publish_id,) = conn.execute(
+            "insert into serving.publishes (model_version, generated_at, top_n) "
+            "values (%s, %s, %s) returning publish_id",
+            [version, generated_at, top_n]).fetchone()
+        recs = f"recommendations_v{publish_id}"
+        tracks = f"tracks_v{publish_id}"
+        params = {"publish_id": publish_id, "version": version, "top_n": top_n,
+                  "generated_at": generated_at}
+        _create_like(conn, recs, "recommendation_sets")
         with conn.cursor() as cur:
-            cur.execute(_PUBLISH, {"version": version, "top_n": top_n,
-                                   "generated_at": generated_at})
+            cur.execute(sql.SQL(_PUBLISH).format(table=sql.Identifier(recs)), params)
             published = cur.rowcount
-            if published <= 0:
-                raise LookupError(
-                    f"no scores for model {version}; run `python -m ml score` first")
-            cur.execute(_PUBLISH_TRACKS, {"version": version, "generated_at": generated_at})
-    log.info("published %d recommendations from %s", published, version)
-    return published
+        if published <= 0:
+            raise LookupError(f"no scores for model {version}; run `python -m ml score` first")
+        _create_like(conn, tracks, "track_sets")
+        conn.execute(sql.SQL(_PUBLISH_TRACKS).format(
+            table=sql.Identifier(tracks), recommendations=sql.Identifier(recs)), params)
+        # Indexes after the load (faster, compact); the CHECK lets ATTACH skip its scan.
+        for statement in (
+            "alter table serving.{recs} add primary key (publish_id, user_id, rank), "
+            "add unique (publish_id, user_id, track_key), "
+            "add constraint {recs_check} check (publish_id = {id})",
+            "alter table serving.{tracks} add primary key (publish_id, track_key), "
+            "add constraint {tracks_check} check (publish_id = {id})",
+            "analyze serving.{recs}, serving.{tracks}",
+            "alter table serving.recommendation_sets attach partition serving.{recs} "
+            "for values in ({id})",
+            "alter table serving.track_sets attach partition serving.{tracks} "
+            "for values in ({id})",
+        ):
+            conn.execute(sql.SQL(statement).format(
+                recs=sql.Identifier(recs), tracks=sql.Identifier(tracks),
+                recs_check=sql.Identifier(f"{recs}_publish"),
+                tracks_check=sql.Identifier(f"{tracks}_publish"),
+                id=sql.Literal(publish_id)))
+        conn.execute(sql.SQL(
+            "update serving.publishes set rows = (select count(*) from serving.{r}), "
+            "users = (select count(distinct user_id) from serving.{r}), "
+            "tracks = (select count(*) from serving.{t}) where publish_id = %s").format(
+            r=sql.Identifier(recs), t=sql.Identifier(tracks)), [publish_id])
+        if flip:
+            _make_current(conn, publish_id)
+    return publish_id, published, version
+
+
+def _wait_for_earlier_planners(conn: psycopg.Connection, since: datetime,
+                               timeout: float = PLANNER_WAIT_SECONDS) -> None:
+    """Wait until no statement that began before `since` (the attach's commit) still runs
+    over the serving sets.
+
+    A statement plans with the partitions attached when it started, but (in READ COMMITTED)
+    reads serving.publishes with a snapshot taken just after planning. One planned before the
+    attach committed and snapshotted after the flip would find the new publish current but
+    not its partition: an empty answer. Waiting for those statements (typically none, or a
+    few milliseconds) before the flip closes that window without blocking anybody.
+    Other roles' statements are visible to a superuser or a member of pg_read_all_stats; a
+    statement we cannot see is waited for until it releases its lock on the sets.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        (waiting,) = conn.execute(
+            "select count(distinct l.pid) from pg_locks l "
+            "left join pg_stat_activity a on a.pid = l.pid "
+            "where l.locktype = 'relation' and l.granted and l.pid <> pg_backend_pid() "
+            "and l.relation in ('serving.recommendation_sets'::regclass, "
+            "                   'serving.track_sets'::regclass) "
+            "and (a.state is null or (a.state = 'active' and a.query_start < %s))",
+            [since]).fetchone()
+        conn.commit()
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            log.warning("%d statements older than the new publish still run after %.0f s; "
+                        "making it current anyway", waiting, timeout)
+            return
+        time.sleep(0.01)
+
+
+
+def rollback(conn: psycopg.Connection, *, to: str | int | None = None) -> Publish:
+    """Make an earlier kept publish current again: the one before the current publish, or
+    `to` (a publish id, or a model version: its newest kept publish). Returns it."""
+    with conn.transaction():
+        conn.execute(_PUBLISH_LOCK)
+        current = conn.execute(
+            "select publish_id from serving.publishes where is_current").fetchone()
+        if to is None:
+            if current is None:
+                raise LookupError("nothing is published: nothing to roll back")
+            row = conn.execute(
+                "select max(publish_id) from serving.publishes where dropped_at is null "
+                "and publish_id < %s", [current[0]]).fetchone()
+            what = f"no kept publish before publish {current[0]}"
+        elif isinstance(to, int) or str(to).isdigit():
+            row = conn.execute(
+                "select publish_id from serving.publishes where dropped_at is null "
+                "and publish_id = %s", [int(to)]).fetchone()
+            what = f"publish {to} is not kept (see serving.publishes)"
+        else:
+            row = conn.execute(
+                "select max(publish_id) from serving.publishes where dropped_at is null "
+                "and model_version = %s", [str(to)]).fetchone()
+            what = f"no kept publish of model {to} (see serving.publishes)"
+        if row is None or row[0] is None:
+            raise LookupError(what)
+        _make_current(conn, row[0])
+        result = _publish_row(conn, row[0])
+    log.info("rolled back to publish %d (%s)", result.publish_id, result.model_version)
+    return result
+
+
+def publishes(conn: psycopg.Connection) -> list[Publish]:
+    """The kept publishes, newest first."""
+    ids = conn.execute("select publish_id from serving.publishes where dropped_at is null "
+                       "order by publish_id desc").fetchall()
+    return [_publish_row(conn, publish_id) for (publish_id,) in ids]
+
+
+def prune(conn: psycopg.Connection, *, keep: int | None = None) -> list[int]:
+    """Drop publishes beyond the newest `keep` (never the current one). Returns the dropped
+    ids. Each drop is its own short transaction; one that cannot get its lock within
+    DROP_LOCK_TIMEOUT after DROP_ATTEMPTS tries is left for the next run."""
+    keep = keep_default() if keep is None else keep
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        raise RuntimeError("prune() runs its own short transactions: call it outside one")
+    with conn.transaction():
+        stale = conn.execute(
+            "select publish_id from serving.publishes where dropped_at is null "
+            "and not is_current and publish_id not in (select publish_id "
+            "from serving.publishes where dropped_at is null order by publish_id desc "
+            "limit %s) order by publish_id", [keep]).fetchall()
+    dropped = []
+    for (publish_id,) in stale:
+        if _drop_publish(conn, publish_id):
+            dropped.append(publish_id)
+    if dropped:
+        log.info("dropped publishes %s (keeping the newest %d)", dropped, keep)
+    return dropped
+
+
+def _drop_publish(conn: psycopg.Connection, publish_id: int) -> bool:
+    for attempt in range(DROP_ATTEMPTS):
+        try:
+            with conn.transaction():
+                conn.execute(_PUBLISH_LOCK)  # never while a publish or rollback runs
+                conn.execute(f"set local lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+                row = conn.execute("select is_current, dropped_at from serving.publishes "
+                                   "where publish_id = %s", [publish_id]).fetchone()
+                if row is None or row[0] or row[1] is not None:
+                    return False  # made current again (rollback) or dropped meanwhile
+                for name in (f"recommendations_v{publish_id}", f"tracks_v{publish_id}"):
+                    conn.execute(sql.SQL("drop table if exists serving.{}").format(
+                        sql.Identifier(name)))
+                conn.execute("update serving.publishes set dropped_at = now() "
+                             "where publish_id = %s", [publish_id])
+            return True
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))
+    log.warning("could not drop publish %d (readers held its table); the next publish retries",
+                publish_id)
+    return False
+
+
+def _create_like(conn: psycopg.Connection, table: str, parent: str) -> None:
+    conn.execute(sql.SQL(
+        "create table serving.{} (like serving.{} including defaults including constraints)"
+    ).format(sql.Identifier(table), sql.Identifier(parent)))
+
+
+def _make_current(conn: psycopg.Connection, publish_id: int) -> None:
+    conn.execute("update serving.publishes set is_current = false "
+                 "where is_current and publish_id <> %s", [publish_id])
+    conn.execute("update serving.publishes set is_current = true, "
+                 "published_at = coalesce(published_at, now()) where publish_id = %s",
+                 [publish_id])
+
+
+def _publish_row(conn: psycopg.Connection, publish_id: int) -> Publish:
+    row = conn.execute("select publish_id, model_version, generated_at, rows, users, is_current "
+                       "from serving.publishes where publish_id = %s", [publish_id]).fetchone()
+    return Publish(*row)

@@ -7,13 +7,19 @@ part (and dbt's sources) can rely on them existing before the first run.
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
 from psycopg import sql
 
+from quality.store import create_quality_tables
 from warehouse.raw_tables import BATCH_COLUMNS, RAW_SCHEMA, RAW_TABLES, RawTable
 
-SCHEMAS = ("raw", "raw_rejected", "staging", "intermediate", "marts", "ml", "serving")
+SCHEMAS = ("raw", "raw_rejected", "staging", "intermediate", "marts", "ml", "serving",
+           "quality")
 READER_ROLE = "recs_reader"
+
+log = logging.getLogger(__name__)
 
 _STATIC_DDL = """
 create table if not exists raw_rejected.rows (
@@ -62,30 +68,6 @@ create table if not exists ml.scores (
     scored_at timestamptz not null default now(),
     primary key (model_version, user_id, track_key)
 );
-
-create table if not exists serving.recommendations (
-    user_id text not null,
-    track_key text not null,
-    rank integer not null check (rank >= 1),
-    score double precision not null check (score between 0 and 1),
-    reason text not null,
-    model_version text not null,
-    generated_at timestamptz not null,
-    primary key (user_id, rank),
-    unique (user_id, track_key)
-);
-
--- The recommended tracks' titles, artists and genres, published in the same transaction as
--- serving.recommendations: the serving view reads only serving tables, so rebuilding the
--- marts (which drops and recreates them) never takes it away from clients.
-create table if not exists serving.tracks (
-    track_key text primary key,
-    track_name text,
-    artist_name text,
-    genre text,
-    model_version text not null,
-    generated_at timestamptz not null
-);
 """
 
 
@@ -117,11 +99,17 @@ def bootstrap(conn: psycopg.Connection) -> None:
             conn.execute(raw_table_ddl(table))
             conn.execute(raw_batch_index_ddl(table))
         conn.execute(_STATIC_DDL)
+        create_quality_tables(conn)  # quality.* (checkpoint results), see quality/store.py
+        _ensure_serving(conn)
         _ensure_reader_role(conn)
 
 
 def _ensure_reader_role(conn: psycopg.Connection) -> None:
-    """`recs_reader` may read `serving` and nothing else (see DESIGN.md, serving contract)."""
+    """`recs_reader` may read `serving` and nothing else (see DESIGN.md, serving contract).
+
+    Besides the grants, the role's sessions start read-only and with short timeouts (role
+    defaults, see READER_SETTINGS): a forgotten open transaction cannot hold locks for long.
+    """
     exists = conn.execute("select 1 from pg_roles where rolname = %s", [READER_ROLE]).fetchone()
     if not exists:
         conn.execute(sql.SQL("create role {} login").format(sql.Identifier(READER_ROLE)))
@@ -132,3 +120,185 @@ def _ensure_reader_role(conn: psycopg.Connection) -> None:
         sql.SQL("alter default privileges in schema serving grant select on tables to {}")
         .format(role)
     )
+    row = conn.execute("select rolconfig from pg_roles where rolname = %s",
+                       [READER_ROLE]).fetchone()
+    current = set(row[0] or []) if row else set()
+    for name, value in READER_SETTINGS.items():
+        if f"{name}={value}" in current:
+            continue
+        try:
+            with conn.transaction():  # a savepoint: lacking the privilege is not fatal
+                conn.execute(sql.SQL("alter role {} set {} = {}").format(
+                    role, sql.Identifier(name), sql.Literal(value)))
+        except psycopg.errors.InsufficientPrivilege:
+            log.warning("cannot set %s for role %s (needs CREATEROLE/ADMIN on it)",
+                        name, READER_ROLE)
+
+
+# --------------------------------------------------------------------------------- serving
+#
+# Every publish is a partition of its own (serving.recommendations_v<publish_id>, and
+# serving.tracks_v<publish_id> for the track names), written by ml/publish.py, loaded in
+# (user_id, rank) order, indexed and analyzed before it is attached. serving.publishes says
+# which publish is current; the client-facing views pick it. Switching publishes (publish,
+# rollback) is a row update in serving.publishes, so readers never wait for a lock: a
+# statement sees one publish, whole, from its snapshot. See docs/serving.md.
+
+# Role defaults for recs_reader (a client may still SET them in its session).
+READER_SETTINGS = {
+    "default_transaction_read_only": "on",
+    "statement_timeout": "30s",
+    "idle_in_transaction_session_timeout": "60s",
+}
+
+_SERVING_DDL = """
+create table if not exists serving.publishes (
+    publish_id bigint generated always as identity primary key,
+    model_version text not null,
+    generated_at timestamptz not null,
+    top_n integer not null,
+    rows bigint not null default 0,
+    users bigint not null default 0,
+    tracks bigint not null default 0,
+    is_current boolean not null default false,
+    published_at timestamptz,
+    dropped_at timestamptz
+);
+create unique index if not exists publishes_one_current
+    on serving.publishes ((true)) where is_current;
+
+create table if not exists serving.recommendation_sets (
+    publish_id bigint not null,
+    user_id text not null,
+    track_key text not null,
+    rank integer not null check (rank >= 1),
+    score double precision not null check (score between 0 and 1),
+    reason text not null,
+    model_version text not null,
+    generated_at timestamptz not null,
+    primary key (publish_id, user_id, rank),
+    unique (publish_id, user_id, track_key)
+) partition by list (publish_id);
+
+create table if not exists serving.track_sets (
+    publish_id bigint not null,
+    track_key text not null,
+    track_name text,
+    artist_name text,
+    genre text,
+    model_version text not null,
+    generated_at timestamptz not null,
+    primary key (publish_id, track_key)
+) partition by list (publish_id);
+"""
+
+# The client-facing names. Created once (CREATE OR REPLACE would take an ACCESS EXCLUSIVE
+# lock on every bootstrap); the current publish is looked up per statement.
+_SERVING_VIEWS = {
+    "recommendations": """
+create view serving.recommendations as
+select r.user_id, r.track_key, r.rank, r.score, r.reason, r.model_version, r.generated_at
+from serving.recommendation_sets as r
+where r.publish_id = (select p.publish_id from serving.publishes as p where p.is_current)
+""",
+    "tracks": """
+create view serving.tracks as
+select t.track_key, t.track_name, t.artist_name, t.genre, t.model_version, t.generated_at
+from serving.track_sets as t
+where t.publish_id = (select p.publish_id from serving.publishes as p where p.is_current)
+""",
+}
+
+# Views that read the pre-partition tables (dbt's serving.user_recommendations, a client's
+# own): their definitions, taken before the tables are renamed away, so they can be
+# re-created over the new views of the same names (CREATE OR REPLACE keeps their grants).
+_DEPENDENT_VIEWS = """
+select distinct v.oid::regclass::text, pg_get_viewdef(v.oid)
+from pg_depend as d
+join pg_rewrite as w on w.oid = d.objid
+join pg_class as v on v.oid = w.ev_class
+where d.classid = 'pg_rewrite'::regclass
+  and d.refclassid = 'pg_class'::regclass
+  and d.refobjid = any(%s::regclass[])
+  and v.relkind = 'v'
+  and v.oid <> all(%s::regclass[])
+"""
+
+
+def _relkind(conn: psycopg.Connection, name: str) -> str | None:
+    row = conn.execute("select c.relkind from pg_class c where c.oid = to_regclass(%s)",
+                       [name]).fetchone()
+    return row[0] if row else None
+
+
+def _ensure_serving(conn: psycopg.Connection) -> None:
+    """The publish registry, the partitioned sets and the client views; upgrades a warehouse
+    whose serving.recommendations / serving.tracks are still plain tables (the first
+    layout): their rows become publish 1 and the views that read them are re-pointed."""
+    legacy = [name for name in ("recommendations", "tracks")
+              if _relkind(conn, f"serving.{name}") == "r"]
+    dependants: list[tuple[str, str]] = []
+    if legacy:
+        tables = [f"serving.{name}" for name in legacy]
+        dependants = conn.execute(_DEPENDENT_VIEWS, [tables, tables]).fetchall()
+        for name in legacy:
+            conn.execute(sql.SQL("alter table serving.{} rename to {}").format(
+                sql.Identifier(name), sql.Identifier(f"{name}_legacy")))
+    conn.execute(_SERVING_DDL)
+    for name, ddl in _SERVING_VIEWS.items():
+        if _relkind(conn, f"serving.{name}") is None:
+            conn.execute(ddl)
+    if not legacy:
+        return
+    if "recommendations" in legacy:
+        _adopt_legacy_publish(conn, has_tracks="tracks" in legacy)
+    for view, definition in dependants:
+        conn.execute(sql.SQL("create or replace view {} as {}").format(
+            sql.SQL(view), sql.SQL(definition)))  # names and SQL from the catalog
+    for name in legacy:
+        conn.execute(sql.SQL("drop table serving.{}").format(sql.Identifier(f"{name}_legacy")))
+    log.info("serving upgraded to versioned publishes (re-pointed views: %s)",
+             ", ".join(view for view, _ in dependants) or "none")
+
+
+def _adopt_legacy_publish(conn: psycopg.Connection, *, has_tracks: bool) -> None:
+    """The rows of the old serving.recommendations table become a publish of their own."""
+    row = conn.execute("select max(model_version), max(generated_at), count(*), "
+                       "count(distinct user_id), max(rank) "
+                       "from serving.recommendations_legacy").fetchone()
+    if not row or not row[2]:
+        return
+    version, generated_at, rows, users, top_n = row
+    (publish_id,) = conn.execute(
+        "insert into serving.publishes (model_version, generated_at, top_n, rows, users) "
+        "values (%s, %s, %s, %s, %s) returning publish_id",
+        [version, generated_at, top_n, rows, users]).fetchone()
+    recs = sql.Identifier(f"recommendations_v{publish_id}")
+    tracks = sql.Identifier(f"tracks_v{publish_id}")
+    conn.execute(sql.SQL(
+        "create table serving.{} (like serving.recommendation_sets including defaults "
+        "including constraints)").format(recs))
+    conn.execute(sql.SQL(
+        "insert into serving.{} (publish_id, user_id, track_key, rank, score, reason, "
+        "model_version, generated_at) select {}, user_id, track_key, rank, score, reason, "
+        "model_version, generated_at from serving.recommendations_legacy "
+        "order by user_id, rank").format(recs, sql.Literal(publish_id)))
+    conn.execute(sql.SQL(
+        "create table serving.{} (like serving.track_sets including defaults "
+        "including constraints)").format(tracks))
+    if has_tracks:
+        conn.execute(sql.SQL(
+            "insert into serving.{} (publish_id, track_key, track_name, artist_name, genre, "
+            "model_version, generated_at) select {}, track_key, track_name, artist_name, "
+            "genre, model_version, generated_at from serving.tracks_legacy "
+            "order by track_key").format(tracks, sql.Literal(publish_id)))
+    for parent, table in (("recommendation_sets", recs), ("track_sets", tracks)):
+        # ATTACH validates the rows and builds the partition's indexes from the parent's.
+        conn.execute(sql.SQL("alter table serving.{} attach partition serving.{} "
+                             "for values in ({})").format(
+            sql.Identifier(parent), table, sql.Literal(publish_id)))
+        conn.execute(sql.SQL("analyze serving.{}").format(table))
+    conn.execute(
+        "update serving.publishes set is_current = true, published_at = now(), "
+        "tracks = (select count(*) from serving.track_sets where publish_id = %s) "
+        "where publish_id = %s", [publish_id, publish_id])

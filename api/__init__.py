@@ -1,0 +1,1 @@
+"""A small read-only HTTP API over serving.recommendations, for clients that don't speak SQL."""

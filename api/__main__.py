@@ -1,0 +1,32 @@
+"""`python -m api [--host 127.0.0.1] [--port 8000]`: serve the recommendations over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m api", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    from api.app import create_app
+    from api.db import URL_ENV
+
+    if not os.environ.get(URL_ENV):
+        from warehouse.connections import ensure_warehouse
+
+        ensure_warehouse()  # starts the embedded warehouse when it is the one in use
+    print(f"Encore API on http://{args.host}:{args.port} (docs: /docs)", flush=True)
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
