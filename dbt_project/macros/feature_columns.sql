@@ -11,10 +11,11 @@
         'user_prior_plays', 'user_prior_tracks', 'user_prior_labelled_pairs',
         'user_prior_repeat_rate', 'user_hours_since_prev_play',
         'track_prior_plays', 'track_prior_listeners', 'track_prior_repeat_rate',
-        'track_plays_7d', 'track_plays_28d',
+        'track_plays_7d', 'track_plays_28d', 'track_plays_trend',
         'artist_prior_plays', 'artist_prior_repeat_rate',
         'user_artist_prior_plays', 'user_artist_prior_tracks',
         'user_artist_days_since_last_play', 'user_genre_share',
+        'colisten_score', 'user_repeat_audio_distance',
     ] -%}
     {%- for column in columns %}
         {{ relation }}.{{ column }},

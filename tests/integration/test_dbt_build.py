@@ -261,6 +261,8 @@ def test_candidates_cover_every_active_user(dbt_build, loaded_warehouse: str) ->
     assert per_user["len"].min() >= 20
     assert set(candidates["candidate_source"].unique().to_list()) <= {
         "listened",
+        "co_listened",
+        "content",
         "popular_in_genre",
         "popular",
     }

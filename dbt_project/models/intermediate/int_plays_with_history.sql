@@ -22,11 +22,18 @@
     before the reference time. No self-joins: one sort per partitioning (artist, track,
     user + genre, user + artist, user), on integer surrogate keys, so it scales
     n log n with plays.
+
+    Closure events also carry the track's audio features, so the user's running sums give
+    the mean audio profile of the tracks they repeated (windows closed before the
+    reference time): user_repeat_audio_distance. colisten_score is looked up (first plays
+    and candidates only) in int_colisten_user_scores at the latest co-listening snapshot
+    strictly before the reference time (macros/colisten.sql).
 -#}
 
 {%- set prior = 'order by event_at_us range between unbounded preceding and 1 preceding' -%}
 {%- set short_us = days_us(var('track_recent_short_days')) -%}
-{%- set long_us = days_us(var('track_recent_long_days')) %}
+{%- set long_us = days_us(var('track_recent_long_days')) -%}
+{%- set audio = ['danceability', 'energy', 'valence', 'acousticness', 'tempo_scaled'] %}
 
 with
 
@@ -74,6 +81,18 @@ tracks as (
         track_key,
         artist_key,
         genre,
+        danceability,
+        energy,
+        valence,
+        acousticness,
+        tempo / {{ var('audio_tempo_scale_bpm') }} as tempo_scaled,
+        case
+            when
+                danceability is not null and energy is not null and valence is not null
+                and acousticness is not null and tempo is not null
+                then 1
+            else 0
+        end as has_audio,
         row_number() over (order by track_key) as track_num
 
     from {{ ref('int_tracks_enriched') }}
@@ -140,7 +159,11 @@ track_nums as (
         tracks.artist_key,
         artist_nums.artist_num,
         tracks.genre,
-        genre_nums.genre_num
+        genre_nums.genre_num,
+        {%- for column in audio %}
+        case when tracks.has_audio = 1 then tracks.{{ column }} end as {{ column }},
+        {%- endfor %}
+        tracks.has_audio
 
     from tracks
     left join artist_nums
@@ -251,7 +274,16 @@ keyed_events as (
         user_nums.user_num,
         track_nums.track_num,
         track_nums.artist_num,
-        track_nums.genre_num
+        track_nums.genre_num,
+        -- audio features only on the closures of repeated first plays (NULL elsewhere:
+        -- free to carry through the sorts); a reference row reads its track's at the end
+        {%- for column in audio %}
+        case
+            when events.is_closed_repeat * track_nums.has_audio = 1 then track_nums.{{ column }}
+        end as {{ column }},
+        {%- endfor %}
+        -- a closed first play the user repeated, of a track with audio features
+        events.is_closed_repeat * track_nums.has_audio as is_audio_repeat
 
     from events
     inner join user_nums
@@ -274,6 +306,7 @@ running as (
         event_at_us,
         own_label_window_ends_at_us,
         own_is_repeated,
+        is_first_play,
 
         ---------- the user
         sum(is_play) over (partition by user_num {{ prior }}) as user_prior_plays,
@@ -283,6 +316,12 @@ running as (
         ) as user_previous_play_at_us,
         sum(is_label_closure) over (partition by user_num {{ prior }}) as user_closed_pairs,
         sum(is_closed_repeat) over (partition by user_num {{ prior }}) as user_closed_repeats,
+        sum(is_audio_repeat) over (partition by user_num {{ prior }}) as user_audio_repeats,
+        {%- for column in audio %}
+        sum({{ column }}) over (
+            partition by user_num {{ prior }}
+        ) as user_repeat_{{ column }}_sum,
+        {%- endfor %}
 
         ---------- the track
         sum(is_play) over (partition by track_num {{ prior }}) as track_prior_plays,
@@ -335,6 +374,9 @@ reference_history as (
         track_nums.track_key,
         track_nums.artist_key,
         track_nums.genre,
+        {%- for column in audio %}
+        track_nums.{{ column }},
+        {%- endfor %}
         -- track_prior_repeat_rate counts other users only: the user's own pair leaves it
         -- once its window has closed (never the case at the pair's own first play)
         case
@@ -352,6 +394,36 @@ reference_history as (
     inner join track_nums
         on running.track_num = track_nums.track_num
     where running.reference_type in ('play', 'candidate')
+
+),
+
+colisten_scores as (
+
+    select
+        user_id,
+        snapshot_at_us,
+        track_key,
+        colisten_score
+
+    from {{ ref('int_colisten_user_scores') }}
+
+),
+
+-- colisten_score only where a mart reads it: first plays and candidates
+with_colisten as (
+
+    select
+        reference_history.*,
+        colisten_scores.colisten_score
+
+    from reference_history
+    left join colisten_scores
+        on
+            (reference_history.is_first_play = 1 or reference_history.reference_type = 'candidate')
+            and reference_history.user_id = colisten_scores.user_id
+            and reference_history.track_key = colisten_scores.track_key
+            and {{ colisten_snapshot_before('reference_history.event_at_us') }}
+            = colisten_scores.snapshot_at_us
 
 ),
 
@@ -395,6 +467,13 @@ final as (
         ) as track_prior_repeat_rate,
         cast(coalesce(track_plays_short, 0) as bigint) as track_plays_7d,
         cast(coalesce(track_plays_long, 0) as bigint) as track_plays_28d,
+        cast(
+            case
+                when track_plays_long > 0
+                    then cast(coalesce(track_plays_short, 0) as double precision) / track_plays_long
+            end
+            as double precision
+        ) as track_plays_trend,
 
         ---------- the artist (NULL when the artist is unknown)
         cast(
@@ -435,9 +514,24 @@ final as (
                         / user_prior_plays
             end
             as double precision
-        ) as user_genre_share
+        ) as user_genre_share,
 
-    from reference_history
+        ---------- collaborative and content signals
+        cast(coalesce(colisten_score, 0) as double precision) as colisten_score,
+        cast(
+            case
+                when user_audio_repeats > 0 and danceability is not null
+                    then sqrt(
+                        {%- for column in audio %}
+                        power({{ column }} - user_repeat_{{ column }}_sum / user_audio_repeats, 2)
+                        {{- ' +' if not loop.last }}
+                        {%- endfor %}
+                    )
+            end
+            as double precision
+        ) as user_repeat_audio_distance
+
+    from with_colisten
 
 )
 

@@ -8,7 +8,8 @@
 -- One row per candidate (user, track) of the active users, with the same features as
 -- fct_pair_features computed as of as_of (the latest play in the warehouse; "prior" =
 -- strictly before as_of). The play context is the user's typical one: their most
--- frequent UTC hour, the weekday after as_of, the start of a session.
+-- frequent UTC hour, the weekday after as_of, the start of a session. candidate_source is
+-- the primary generator, candidate_sources all of them (int_candidates_generated).
 
 with
 
@@ -86,6 +87,7 @@ final as (
         candidates.user_id,
         candidates.track_key,
         candidates.candidate_source,
+        candidates.candidate_sources,
         candidates.as_of,
 
         ---------- history (as of as_of)
