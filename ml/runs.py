@@ -6,6 +6,7 @@ training run can never be picked up by a later score or publish step.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,14 +76,46 @@ def record_run(conn: psycopg.Connection, run: ModelRun) -> None:
                 run.baseline_auc,
                 run.baseline_log_loss,
                 run.positive_rate,
-                Jsonb(run.params),
+                Jsonb(finite(run.params)),
                 Jsonb(run.features),
                 str(run.artifact_path),
-                run.metrics.get("user_auc"),
-                run.metrics.get("baseline_user_auc"),
-                Jsonb(run.metrics),
+                _finite_or_none(run.metrics.get("user_auc")),
+                _finite_or_none(run.metrics.get("baseline_user_auc")),
+                Jsonb(finite(run.metrics)),
             ],
         )
+
+
+def finite(value: Any) -> Any:
+    """`value` with every NaN/inf float replaced by None (jsonb has no NaN: an AUC undefined
+    for lack of a class is stored as null)."""
+    if isinstance(value, float):
+        return _finite_or_none(value)
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def run_metrics(conn: psycopg.Connection, model_version: str) -> dict[str, Any] | None:
+    """The run's `metrics` jsonb (None when the run is not registered here)."""
+    row = conn.execute("select metrics from ml.model_runs where model_version = %s",
+                       [model_version]).fetchone()
+    return None if row is None else (row[0] or {})
+
+
+def set_report_path(conn: psycopg.Connection, model_version: str, path: str) -> None:
+    """Record where the run's report is (`metrics.report_path`)."""
+    with conn.transaction():
+        conn.execute(
+            "update ml.model_runs set metrics = jsonb_set(coalesce(metrics, '{}'::jsonb), "
+            "'{report_path}', to_jsonb(%s::text)) where model_version = %s",
+            [path, model_version])
 
 
 def latest_version(conn: psycopg.Connection, *, scored: bool = False) -> str:

@@ -2,15 +2,19 @@
 
 Reads marts.fct_pair_features (labelled rows only: censored pairs have no label and are
 never used), splits each user's timeline (ml.split), fits LightGBM with early stopping on the
-validation rows, measures it beside the track-repeat-rate baseline on the same rows, saves
-the model folder and inserts one ml.model_runs row. Deterministic for a given mart: fixed
+validation rows, measures it beside the baselines of ml.baselines on the same rows (AUC,
+per-user AUC, log loss, and recall@20 / NDCG@20 of each user's validation pairs ranked by
+score, ml.ranking), saves the model folder with the validation predictions and the run's
+report (ml.report), and inserts one ml.model_runs row. Deterministic for a given mart: fixed
 seed, `deterministic=True`, two threads and rows read in a fixed order.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from ml import metrics
+from ml import baselines, ranking
 from ml.artifacts import model_sha256, model_version, save_model
 from ml.db import PAIR_FEATURES, feature_query, read_frame
 from ml.features import CATEGORICAL_FEATURES, FEATURES, fit_vocabulary, to_matrix
@@ -31,7 +35,10 @@ from ml.split import LABEL_WINDOW, Split, split_by_user_time
 log = logging.getLogger(__name__)
 
 LABEL = "repeat_30d"
-BASELINE_FEATURE = "track_prior_repeat_rate"
+PREDICTIONS_FILE = "valid_predictions.parquet"
+"""Validation rows with the label, the model's and every baseline's score (for the report)."""
+BASELINE = "track_repeat_rate"
+"""The baseline whose numbers fill ml.model_runs' `baseline_*` columns."""
 # Modest on purpose: the marts are small and the signal is in a few count/rate features.
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
@@ -57,19 +64,47 @@ _KEYS = {
 }
 
 
+@dataclass(frozen=True)
+class Trained:
+    """A registered run plus what a backtest needs to score candidates the same way."""
+
+    run: ModelRun
+    booster: lgb.Booster
+    best_iteration: int
+    vocabulary: dict[str, list[str]]
+    logistic: baselines.LogisticBaseline
+    positive_rate: float
+
+
 def train(
     conn: psycopg.Connection,
     *,
     artifacts_dir: Path,
     validation_days: int = 30,
     params: dict[str, Any] | None = None,
+    report: bool = True,
 ) -> ModelRun:
     """Train, evaluate, save and register a model; return the registered run.
 
     `params` override DEFAULT_PARAMS (LightGBM params plus `num_boost_round` and
     `early_stopping_rounds`). Raises ValueError when the split leaves no usable training or
-    validation rows (e.g. histories shorter than `validation_days` + 30 days).
+    validation rows (e.g. histories shorter than `validation_days` + 30 days). With `report`,
+    the run's report (ml.report) is written into the model folder; a report that fails to
+    render is logged and leaves the run registered (its `metrics.report_path` NULL).
     """
+    return fit_and_register(conn, artifacts_dir=artifacts_dir, validation_days=validation_days,
+                            params=params, report=report).run
+
+
+def fit_and_register(
+    conn: psycopg.Connection,
+    *,
+    artifacts_dir: Path,
+    validation_days: int = 30,
+    params: dict[str, Any] | None = None,
+    report: bool = True,
+) -> Trained:
+    """`train`, returning the fitted model and baselines too (for ml.backtest)."""
     merged = DEFAULT_PARAMS | (params or {})
     frame = _read_labelled(conn)
     split = split_by_user_time(frame, validation_days=validation_days)
@@ -83,7 +118,11 @@ def train(
     y_valid = split.valid[LABEL].to_numpy()
     predicted = booster.predict(to_matrix(split.valid, vocabulary), num_iteration=best)
     positive_rate = float(split.train[LABEL].mean())
-    evaluation = _evaluate(split.valid, y_valid, predicted, positive_rate)
+    started = time.perf_counter()
+    logistic = baselines.fit_logistic(split.train, split.train[LABEL].to_numpy())
+    log.info("logistic-regression baseline fitted in %.1f s", time.perf_counter() - started)
+    baseline_scores = baselines.baseline_scores(split.valid, positive_rate, logistic)
+    evaluation = _evaluate(split.valid, y_valid, predicted, baseline_scores)
 
     trained_at = datetime.now(UTC)  # full precision: "latest" must never tie
     model_text = booster.model_to_string(num_iteration=best)
@@ -108,6 +147,13 @@ def train(
         ),
     }
     folder = save_model(artifacts_dir, version, model_text, sidecar)
+    _predictions_frame(split.valid, y_valid, predicted, baseline_scores).write_parquet(
+        folder / PREDICTIONS_FILE)
+    stored_metrics = dict(evaluation)
+    if report:
+        started = time.perf_counter()
+        stored_metrics["report_path"] = _write_report(folder)
+        log.info("report written in %.1f s", time.perf_counter() - started)
     run = ModelRun(
         run_id=run_id,
         model_version=version,
@@ -127,11 +173,33 @@ def train(
         params=run_params,
         features=list(FEATURES),
         artifact_path=folder.resolve(),
-        metrics=evaluation,
+        metrics=stored_metrics,
     )
     record_run(conn, run)
     log.info("model %s: auc %.4f (baseline %.4f)", version, run.auc, run.baseline_auc)
-    return run
+    return Trained(run=run, booster=booster, best_iteration=best, vocabulary=vocabulary,
+                   logistic=logistic, positive_rate=positive_rate)
+
+
+def _write_report(folder: Path) -> str | None:
+    from ml.report import write_report
+
+    try:
+        return str(write_report(folder).resolve())
+    except Exception:  # the model is good even if a plot is not: register it anyway
+        log.exception("the report of %s could not be written", folder.name)
+        return None
+
+
+def _predictions_frame(
+    valid: pl.DataFrame, labels: np.ndarray, predicted: np.ndarray,
+    baseline_scores: dict[str, np.ndarray],
+) -> pl.DataFrame:
+    return valid.select("user_id", "track_key").with_columns(
+        label=pl.Series(labels, dtype=pl.Int32),
+        model=pl.Series(predicted, dtype=pl.Float64),
+        **{name: pl.Series(values, dtype=pl.Float64) for name, values in baseline_scores.items()},
+    )
 
 
 def _split_summary(split: Split, validation_days: int) -> dict[str, Any]:
@@ -210,37 +278,43 @@ def _fit(
 
 
 def _evaluate(
-    valid: pl.DataFrame, labels: np.ndarray, predicted: np.ndarray, positive_rate: float
+    valid: pl.DataFrame, labels: np.ndarray, predicted: np.ndarray,
+    baseline_scores: dict[str, np.ndarray], k: int = ranking.DEFAULT_K,
 ) -> dict[str, Any]:
-    """Model and baselines on the same validation rows.
+    """Model and baselines on the same validation rows (ml.baselines, ml.ranking).
 
-    The probability baseline is the track's historical repeat rate (NULL → the training
-    positive rate); the user's own repeat rate and user-artist plays are ranking-only
-    baselines (AUC only), as DESIGN.md asks.
+    Top-level keys are the model's numbers plus, for the existing columns, the
+    track-repeat-rate baseline's (`baseline_*`); `baselines` holds every baseline's
+    `auc`, `user_auc`, `log_loss` (probabilities only), `recall_at_k`, `ndcg_at_k`.
     """
     users = valid["user_id"].to_numpy()
-    baseline = valid[BASELINE_FEATURE].fill_null(positive_rate).to_numpy()
-    result: dict[str, Any] = {
-        "auc": metrics.auc(labels, predicted),
-        "log_loss": metrics.log_loss(labels, predicted),
-        "baseline_auc": metrics.auc(labels, baseline),
-        "baseline_log_loss": metrics.log_loss(labels, baseline),
+    items = valid["track_key"].to_numpy()
+    model = baselines.evaluate_scores(users, items, labels, predicted, probability=True, k=k)
+    others = baselines.evaluate_baselines(users, items, labels, baseline_scores, k=k)
+    track = others[BASELINE]
+    return {
+        "auc": model["auc"],
+        "log_loss": model["log_loss"],
+        "baseline": BASELINE,
+        "baseline_auc": track["auc"],
+        "baseline_log_loss": track["log_loss"],
         "valid_positive_rate": float(labels.mean()),
+        "user_auc": model["user_auc"],
+        "user_auc_users": model["user_auc_users"],
+        "baseline_user_auc": track["user_auc"],
+        "k": k,
+        f"recall_at_{k}": model[f"recall_at_{k}"],
+        f"ndcg_at_{k}": model[f"ndcg_at_{k}"],
+        "list_users": model["list_users"],
+        "baselines": others,
+        # Kept for readers of earlier runs: the ranking-only baselines' AUCs.
+        "ranking_baselines": {
+            "user_prior_repeat_rate": {key: others["user_repeat_rate"][key]
+                                       for key in ("auc", "user_auc")},
+            "user_artist_prior_plays": {key: others["user_artist_plays"][key]
+                                        for key in ("auc", "user_auc")},
+        },
     }
-    result["user_auc"], result["user_auc_users"] = metrics.mean_user_auc(users, labels, predicted)
-    result["baseline_user_auc"], _ = metrics.mean_user_auc(users, labels, baseline)
-    ranking_baselines = {
-        "user_prior_repeat_rate": valid["user_prior_repeat_rate"].fill_null(positive_rate),
-        "user_artist_prior_plays": valid["user_artist_prior_plays"].fill_null(0),
-    }
-    result["ranking_baselines"] = {
-        name: {
-            "auc": metrics.auc(labels, values.to_numpy()),
-            "user_auc": metrics.mean_user_auc(users, labels, values.to_numpy())[0],
-        }
-        for name, values in ranking_baselines.items()
-    }
-    return result
 
 
 def _jsonable(value: Any) -> Any:
