@@ -11,6 +11,11 @@ Two great-expectations checkpoints guard the data (`quality/`, docs/data_quality
 training. A failed checkpoint fails its task once (no retries) with a table of the failed
 expectations; every result is stored in `quality.checkpoint_runs` / `expectation_results`.
 
+The model retrains only when due (`decide_training`, docs/operations.md): when there is
+none, when it is older than `max_model_age_days` (7), when the key features drifted, or with
+`force_train`. Otherwise `train_model` is skipped and the latest succeeded model scores and
+publishes; every decision is a row of `ml.policy_decisions`.
+
 Each task is a thin call into `warehouse/`, `extract/`, `quality/` or `ml/`, which all run
 without Airflow too. Heavy imports happen inside the tasks, so parsing this file stays cheap.
 """
@@ -88,6 +93,13 @@ def _quality_checkpoint(checkpoint: str, params: dict, **kwargs: object) -> int:
         "full_refresh": Param(False, type="boolean",
                               description="rebuild the incremental marts from scratch (needed "
                                           "once after their columns change)"),
+        "max_model_age_days": Param(7, type="number", minimum=0,
+                                    description="retrain when the latest model is older"),
+        "drift_threshold": Param(0.2, type="number", minimum=0,
+                                 description="retrain when a key feature's PSI against the "
+                                             "model's first candidates exceeds this"),
+        "force_train": Param(False, type="boolean",
+                             description="train whatever the retrain policy says"),
         "quality_row_bounds": Param(True, type="boolean",
                                     description="compare row counts with the previous "
                                                 "successful check (turn off once after a "
@@ -235,6 +247,26 @@ def encore_pipeline() -> None:
         assert params is not None
         return _quality_checkpoint("marts", params)
 
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def decide_training(params: dict | None = None) -> bool:
+        """The retrain policy (ml/policy.py, docs/operations.md): train when forced, when no
+        model exists, when the latest one is older than `max_model_age_days` or when the key
+        features drifted (PSI > `drift_threshold`); else skip `train_model` only, and
+        scoring and publishing use the latest succeeded model. Recorded in
+        ml.policy_decisions with this run's id."""
+        from ml.policy import should_train
+        from warehouse import connections
+
+        assert params is not None
+        context = get_current_context()
+        with connections.connect() as conn:
+            decision = should_train(conn, max_age_days=params["max_model_age_days"],
+                                    drift_threshold=params["drift_threshold"],
+                                    force=params["force_train"],
+                                    dag_run_id=context["ti"].run_id)
+        log.info("%s: %s", "train" if decision.train else "skip training", decision.reason)
+        return decision.train
+
     @task
     def train_model(params: dict | None = None) -> str:
         """Train LightGBM on the labelled first plays; record metrics in ml.model_runs."""
@@ -248,24 +280,33 @@ def encore_pipeline() -> None:
                         validation_days=params["validation_days"])
         return run.model_version
 
-    @task
-    def score_candidates(model_version: str) -> int:
-        """Score every candidate (user, track) pair with the new model into ml.scores."""
+    # none_failed: runs after train_model, or when the policy skipped it (then the model
+    # version is None and the latest succeeded model scores).
+    @task(trigger_rule="none_failed")
+    def score_candidates(model_version: str | None) -> dict:
+        """Score every candidate (user, track) pair into ml.scores, with reasons for each
+        user's top 20; the new model, or the latest succeeded one when training was skipped."""
+        from ml.runs import latest_version
         from ml.score import score
         from warehouse import connections
         from warehouse.paths import artifacts_dir
 
         with connections.connect() as conn:
-            return score(conn, model_version=model_version, artifacts_dir=artifacts_dir())
+            if model_version is None:
+                with conn.transaction():
+                    model_version = latest_version(conn)
+                log.info("training skipped: scoring with the latest model %s", model_version)
+            rows = score(conn, model_version=model_version, artifacts_dir=artifacts_dir())
+        return {"model_version": model_version, "scored": rows}
 
-    @task(outlets=[RECOMMENDATIONS])
-    def publish_recommendations(model_version: str, scored: int) -> int:
-        """Atomically replace serving.recommendations with the top 20 per user."""
+    @task(outlets=[RECOMMENDATIONS], trigger_rule="none_failed")
+    def publish_recommendations(scored: dict) -> int:
+        """Publish the top 20 per user of the model just scored as the current serving set."""
         from ml.publish import publish
         from warehouse import connections
 
         with connections.connect() as conn:
-            return publish(conn, model_version=model_version)
+            return publish(conn, model_version=scored["model_version"])
 
     @task(retries=2, retry_delay=dt.timedelta(minutes=5))
     def extract_spotify() -> str | None:
@@ -297,8 +338,8 @@ def encore_pipeline() -> None:
                                    load_spotify(spotify_folder)])
     raw_checked >> transform
     model_version = train_model()
-    transform >> check_marts() >> model_version
-    publish_recommendations(model_version, score_candidates(model_version))
+    transform >> check_marts() >> decide_training() >> model_version
+    publish_recommendations(score_candidates(model_version))
 
 
 encore_pipeline()

@@ -1,5 +1,5 @@
-"""`python -m ml train|score|publish|rollback`: each step on its own, as Airflow (or a person)
-runs it.
+"""`python -m ml train|report|backtest|should-train|score|publish|rollback|restore`: each
+step on its own, as Airflow (or a person) runs it.
 
 The connection comes from warehouse.connections, the model folder from warehouse.paths
 (`ENCORE_ARTIFACTS_DIR` or `.encore/artifacts`); each command prints one JSON line.
@@ -36,6 +36,35 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "artifact_path": str(run.artifact_path),
                 **{k: v for k, v in run.metrics.items() if not isinstance(v, dict)},
             }
+        elif args.command == "report":
+            from ml.report import regenerate
+
+            result = {"report": str(regenerate(conn, folder, args.model_version))}
+        elif args.command == "backtest":
+            from ml.backtest import backtest
+
+            outcome = backtest(conn, backtests_dir=folder.parent / "backtests",
+                               horizon_days=args.horizon_days, k=args.k,
+                               validation_days=args.validation_days,
+                               align_users=args.align_users, keep_scratch=args.keep_scratch,
+                               record=not args.no_record)
+            result = {key: outcome[key] for key in (
+                "model_version", "cutoff", "users_with_lists", "users_evaluated",
+                "candidate_coverage", "rankings", "report_path", "timings")}
+        elif args.command == "should-train":
+            from ml.policy import should_train
+
+            decision = should_train(conn, max_age_days=args.max_age_days,
+                                    drift_threshold=args.drift_threshold, force=args.force)
+            result = {"train": decision.train, "reason": decision.reason,
+                      "decision_id": decision.decision_id, **decision.details}
+        elif args.command == "restore":
+            from ml.policy import restore
+
+            restored = restore(conn, args.model_version, artifacts_dir=folder, keep=args.keep)
+            result = {"model_version": restored.model_version, "how": restored.how,
+                      "publish_id": restored.publish_id, "rows": restored.rows,
+                      "rolled_back_runs": restored.retired}
         elif args.command == "score":
             rows = score(conn, model_version=args.model_version, artifacts_dir=folder)
             result = {"scored_rows": rows}
@@ -57,6 +86,22 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     train_cmd = commands.add_parser("train", help="train, evaluate and register a model")
     train_cmd.add_argument("--validation-days", type=int, default=30)
+    report_cmd = commands.add_parser("report", help="rebuild a model run's report.md and plots")
+    report_cmd.add_argument("--model-version", "--version", dest="model_version",
+                            help="default: latest succeeded run")
+    backtest_cmd = commands.add_parser(
+        "backtest", help="rebuild the pipeline as of data end - 30 days in a scratch database "
+                         "and grade its top-20 lists against the next 30 days (docs/model.md)")
+    backtest_cmd.add_argument("--horizon-days", type=int, default=30)
+    backtest_cmd.add_argument("--k", type=int, default=20)
+    backtest_cmd.add_argument("--validation-days", type=int, default=30)
+    backtest_cmd.add_argument("--align-users", action="store_true",
+                              help="shift each user's history to end in the data's last week "
+                                   "(real exports from different years)")
+    backtest_cmd.add_argument("--keep-scratch", action="store_true",
+                              help="keep the scratch database (debugging)")
+    backtest_cmd.add_argument("--no-record", action="store_true",
+                              help="write the result files only, not a row of ml.backtests")
     score_cmd = commands.add_parser("score", help="score candidates into ml.scores")
     score_cmd.add_argument("--model-version", help="default: latest succeeded run")
     publish_cmd = commands.add_parser("publish", help="publish top-N into serving")
@@ -65,6 +110,17 @@ def _parser() -> argparse.ArgumentParser:
     publish_cmd.add_argument("--keep", type=int,
                              help="publishes to keep for rollback (default: "
                                   "ENCORE_SERVING_KEEP or 3)")
+    policy_cmd = commands.add_parser(
+        "should-train",
+        help="decide (and record) whether tonight's run retrains (docs/operations.md)")
+    policy_cmd.add_argument("--max-age-days", type=float, default=7)
+    policy_cmd.add_argument("--drift-threshold", type=float, default=0.2)
+    policy_cmd.add_argument("--force", action="store_true")
+    restore_cmd = commands.add_parser(
+        "restore", help="make an earlier model current again: roll back to its kept publish, "
+                        "else score with it and publish")
+    restore_cmd.add_argument("model_version")
+    restore_cmd.add_argument("--keep", type=int, help="publishes to keep (as for publish)")
     rollback_cmd = commands.add_parser(
         "rollback", help="make an earlier kept publish current (see serving.publishes)")
     rollback_cmd.add_argument("--to", help="a publish_id or a model_version (default: the "

@@ -38,6 +38,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from ml.runs import latest_version
+from ml.score import ensure_score_columns
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,14 @@ DROP_ATTEMPTS = 20
 PLANNER_WAIT_SECONDS = 30.0
 _PUBLISH_LOCK = "select pg_advisory_xact_lock(hashtext('encore.publish'))"
 
-# The reason: the first matching rule wins. Every rule reads candidate features (true as of
-# the candidates' `as_of`) and the user's plays of the track in the 30 days before it.
+# The reason: the one scoring wrote (ml.scores.reason, built from the row's strongest
+# LightGBM contributions, see ml.score), else, for scores written before reasons existed or
+# ranks beyond the ones explained, the first matching rule below. Every rule reads candidate
+# features (true as of the candidates' `as_of`) and the user's plays of the track in the 30
+# days before it.
 _PUBLISH = """
 with ranked as (
-    select s.user_id, s.track_key, s.score, s.model_version,
+    select s.user_id, s.track_key, s.score, s.model_version, s.reason as scored_reason,
            row_number() over (partition by s.user_id order by s.score desc, s.track_key) as rank
     from ml.scores s
     where s.model_version = %(version)s
@@ -75,7 +79,7 @@ insert into serving.{table}
     (publish_id, user_id, track_key, rank, score, reason, model_version, generated_at)
 select
     %(publish_id)s, top.user_id, top.track_key, top.rank, top.score,
-    case
+    coalesce(nullif(top.scored_reason, ''), case
         when coalesce(recent_plays.plays_30d, 0) >= 2
             then format('You played this %%s times in the last 30 days', recent_plays.plays_30d)
         when f.user_artist_prior_tracks >= 3 and t.artist_name is not null
@@ -92,7 +96,7 @@ select
         when f.track_plays_28d > 0
             then format('Trending: %%s plays in the last 4 weeks', f.track_plays_28d::bigint)
         else 'Picked for you from what listeners like you replay'
-    end,
+    end),
     top.model_version,
     %(generated_at)s
 from top
@@ -177,6 +181,7 @@ def _load(conn: psycopg.Connection, model_version: str | None, top_n: int, *,
     registry row (current already when `flip`). Returns (publish_id, rows, model_version)."""
     with conn.transaction():
         conn.execute(_PUBLISH_LOCK)
+        ensure_score_columns(conn)  # scores written before reasons existed lack the column
         version = model_version or latest_version(conn, scored=True)
         generated_at = conn.execute("select now()").fetchone()[0]
         (publish_id,) = conn.execute(

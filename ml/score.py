@@ -1,16 +1,35 @@
-"""Score every candidate in marts.fct_candidate_features with a trained model into ml.scores.
+"""Score every candidate in marts.fct_candidate_features with a trained model into ml.scores,
+and explain each user's top candidates.
 
 Candidates are streamed through a server-side cursor and written with COPY batch by batch,
 so memory stays flat however many there are. A version's old scores are deleted and the new
 ones written in one transaction: readers see the previous scores or the complete new set.
+
+Reasons: while streaming, each user's best `top_n` candidates (ties at the boundary
+included, so publish's own tie-break always falls inside) are kept with their features.
+After the last batch, LightGBM's `pred_contrib` (TreeSHAP, in log-odds) is computed for
+those rows only, and each gets `reason` (a sentence rendered from its strongest positive
+contributions, with the features' actual values) and `reason_features` (jsonb: the top
+contributing features with their value and contribution). Sentences come from
+`REASON_TEMPLATES`, keyed by feature name; a feature without a template (new ones) gets a
+generic sentence, and a template that cannot be filled truthfully (a NULL value, an unknown
+artist name) is passed over for the next contribution.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import polars as pl
 import psycopg
 from psycopg import sql
@@ -18,13 +37,210 @@ from psycopg import sql
 from ml.artifacts import LoadedModel, load_model
 from ml.db import CANDIDATE_FEATURES, feature_query, iter_frames
 from ml.features import to_matrix
+from ml.policy import record_profile
 from ml.runs import latest_version
 
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 50_000
+REASON_TOP_N = 20  # publish's DEFAULT_TOP_N: the rows that get a reason
+REASON_FEATURES = 3  # contributions kept in reason_features
+REASON_CLAUSES = 2  # sentences joined into one reason at most
+SECOND_CLAUSE_SHARE = 0.5  # a second sentence only if its contribution is >= this x the first
 _KEYS = {"user_id": pl.String(), "track_key": pl.String(), "candidate_source": pl.String()}
 _SCORE_COLUMNS = ("model_version", "user_id", "track_key", "candidate_source", "score", "scored_at")
+
+# Columns added after the first release; created from here (no lock taken when present).
+SCORES_DDL = (
+    "alter table ml.scores add column if not exists reason text",
+    "alter table ml.scores add column if not exists reason_features jsonb",
+)
+
+
+def ensure_score_columns(conn: psycopg.Connection) -> None:
+    """Add ml.scores.reason / reason_features if missing. Reads the catalog first, so the
+    usual case takes no ACCESS EXCLUSIVE lock on ml.scores."""
+    (present,) = conn.execute(
+        "select count(*) from information_schema.columns where table_schema = 'ml' "
+        "and table_name = 'scores' and column_name in ('reason', 'reason_features')"
+    ).fetchone()
+    if present < 2:
+        for statement in SCORES_DDL:
+            conn.execute(statement)
+
+
+# --------------------------------------------------------------------------- the templates
+
+
+def _count(value: float) -> str:
+    return f"{round(value):,}"
+
+
+def _pct(value: float) -> str:
+    return f"{round(100 * value):d}%"
+
+
+def _days(value: float) -> str:
+    days = math.floor(value)
+    return "today" if days == 0 else "yesterday" if days == 1 else f"{days} days ago"
+
+
+def _duration(value: float) -> str:
+    seconds = round(value / 1000)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+_WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
+@dataclass(frozen=True)
+class Template:
+    """How one feature becomes a sentence.
+
+    `text` is a str.format pattern over `value` (the feature's value run through `fmt`),
+    `artist` and `genre` (from the marts); `when` tells whether the value can be said
+    truthfully (else the next contribution is used). `item` is False for features that are
+    the same for all of a user's candidates (they explain the user, not the track): those
+    speak only when no track-level feature pushed the score up.
+    """
+
+    text: str
+    fmt: Callable[[float], str] = str
+    when: Callable[[float], bool] = lambda value: True
+    item: bool = True
+    one: str | None = None  # the sentence when the value is exactly 1
+
+
+REASON_TEMPLATES: dict[str, Template | None] = {
+    "user_artist_prior_tracks": Template("You've played {value} tracks by {artist}", _count,
+                                         lambda v: v >= 1,
+                                         one="You've played a track by {artist}"),
+    "user_artist_prior_plays": Template("You've played {artist} {value} times", _count,
+                                        lambda v: v >= 1,
+                                        one="You've played {artist} once"),
+    "user_artist_days_since_last_play": Template("You played {artist} {value}", _days,
+                                                 lambda v: v >= 0),
+    "user_genre_share": Template("{genre} is {value} of your listening", _pct,
+                                 lambda v: v >= 0.005),
+    "track_plays_7d": Template("Trending: {value} plays this week", _count, lambda v: v >= 1,
+                               one="Trending: played this week"),
+    "track_plays_28d": Template("{value} plays in the last 4 weeks", _count, lambda v: v >= 1,
+                                one="Played in the last 4 weeks"),
+    "track_prior_plays": Template("Played {value} times by Encore listeners", _count,
+                                  lambda v: v >= 1),
+    "track_prior_listeners": Template("{value} listeners have played this", _count,
+                                      lambda v: v >= 2),
+    "track_prior_repeat_rate": Template("{value} of listeners who found this came back to it",
+                                        _pct, lambda v: v > 0),
+    "artist_prior_plays": Template("{artist} has {value} plays on Encore", _count,
+                                   lambda v: v >= 1),
+    "artist_prior_repeat_rate": Template("{value} of first listens to {artist} led to a replay",
+                                         _pct, lambda v: v > 0),
+    "genre": Template("{genre} tracks get replayed"),
+    "danceability": Template("Its danceability ({value}) suits what you replay",
+                             lambda v: f"{v:.2f}"),
+    "energy": Template("Its energy ({value}) suits what you replay", lambda v: f"{v:.2f}"),
+    "valence": Template("Its mood (valence {value}) suits what you replay", lambda v: f"{v:.2f}"),
+    "acousticness": Template("Its acousticness ({value}) suits what you replay",
+                             lambda v: f"{v:.2f}"),
+    "tempo": Template("Its tempo ({value} BPM) suits what you replay", lambda v: f"{v:.0f}",
+                      lambda v: v > 0),
+    "duration_ms": Template("Its length ({value}) suits what you replay", _duration,
+                            lambda v: v > 0),
+    # The same for all of a user's candidates: said only when no track feature helped.
+    "hour_of_day": Template("You often listen at this hour ({value}:00 UTC)",
+                            lambda v: f"{int(v):02d}", item=False),
+    "day_of_week": Template("Picked for your {value} listening",
+                            lambda v: _WEEKDAYS[int(v) % 7], item=False),
+    "user_prior_repeat_rate": Template("You come back to {value} of the tracks you discover",
+                                       _pct, lambda v: v > 0, item=False),
+    "user_prior_plays": Template("Based on your {value} plays", _count, lambda v: v >= 1,
+                                 item=False),
+    "user_prior_tracks": Template("Based on the {value} tracks you've played", _count,
+                                  lambda v: v >= 1, item=False),
+    "user_prior_labelled_pairs": None,
+    "user_hours_since_prev_play": None,
+    "session_position": None,  # 0 for every candidate (the contract's typical context)
+    "session_minutes_elapsed": None,
+    "country": None,
+    "age_band": None,
+}
+"""Per feature, its sentence; None = never said (it explains nothing about the track).
+Features missing here (new ones) get GENERIC."""
+
+GENERIC = Template("Its {name} ({value}) fits what you replay",
+                   lambda v: f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2g}")
+FALLBACK_REASON = "Picked for you from what listeners like you replay"
+
+
+def render(feature: str, value: Any, names: Mapping[str, str | None]) -> str | None:
+    """The sentence for `feature` with `value` (None when it can't be said truthfully)."""
+    template = REASON_TEMPLATES.get(feature, GENERIC)
+    if template is None:
+        return None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    placeholders = {"artist": names.get("artist"), "genre": names.get("genre"),
+                    "name": feature.replace("_", " ")}
+    if isinstance(value, str):  # categorical: said through its own placeholder
+        shown = value
+    else:
+        if not template.when(float(value)):
+            return None
+        shown = template.fmt(float(value))
+    text = template.one if template.one is not None and value == 1 else template.text
+    needed = set(re.findall(r"{(\w+)}", text))
+    if any(placeholders.get(key) in (None, "") for key in needed - {"value"}):
+        return None
+    sentence = text.format(value=shown, **placeholders)
+    return sentence[:1].upper() + sentence[1:]
+
+
+def explain(features: list[str], contributions: np.ndarray, row: Mapping[str, Any],
+            names: Mapping[str, str | None]) -> tuple[str, list[dict[str, Any]]]:
+    """The reason for one candidate and its top contributions (positive ones, strongest
+    first): the first `REASON_CLAUSES` sayable track-level sentences (a second only when
+    its contribution is at least SECOND_CLAUSE_SHARE of the first's), else a user-level one,
+    else FALLBACK_REASON."""
+    order = [i for i in np.argsort(-contributions, kind="stable") if contributions[i] > 0]
+    top = [{"feature": features[i], "value": _json_value(row.get(features[i])),
+            "contribution": round(float(contributions[i]), 4)} for i in order[:REASON_FEATURES]]
+    clauses: list[tuple[str, float, str]] = []
+    user_level: tuple[str, float, str] | None = None
+    for i in order:
+        name = features[i]
+        sentence = render(name, row.get(name), names)
+        if sentence is None:
+            continue
+        template = REASON_TEMPLATES.get(name, GENERIC) or GENERIC
+        if not template.item:
+            user_level = user_level or (sentence, float(contributions[i]), name)
+            continue
+        if clauses and float(contributions[i]) < SECOND_CLAUSE_SHARE * clauses[0][1]:
+            break
+        clauses.append((sentence, float(contributions[i]), name))
+        if len(clauses) == REASON_CLAUSES:
+            break
+    chosen = clauses or ([user_level] if user_level else [])
+    said = {name for _, _, name in chosen}
+    for item in top:
+        item["said"] = item["feature"] in said
+    for _, contribution, name in chosen:  # every feature said is listed, even outside top 3
+        if name not in {item["feature"] for item in top}:
+            top.append({"feature": name, "value": _json_value(row.get(name)),
+                        "contribution": round(contribution, 4), "said": True})
+    if not chosen:
+        return FALLBACK_REASON, top
+    return ". ".join(sentence for sentence, _, _ in chosen), top
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 6)
+    return value
+
+
+# ------------------------------------------------------------------------------- scoring
 
 
 def score(
@@ -33,16 +249,20 @@ def score(
     model_version: str | None = None,
     artifacts_dir: Path,
     batch_rows: int = BATCH_ROWS,
+    top_n: int = REASON_TOP_N,
 ) -> int:
     """Score all candidates with `model_version` (default: the latest succeeded run) and
-    replace that version's rows in ml.scores. Returns the number of rows written."""
+    replace that version's rows in ml.scores; give each user's top `top_n` a reason
+    (0: none). Returns the number of rows written."""
     if model_version is None:
         with conn.transaction():
             model_version = latest_version(conn)
     model = load_model(artifacts_dir, model_version)
     query, schema = feature_query(CANDIDATE_FEATURES, _KEYS)
     total = 0
+    started = time.monotonic()
     with conn.transaction():
+        ensure_score_columns(conn)
         # Two scorers of the same version would otherwise interleave deletes and COPYs.
         conn.execute(
             "select pg_advisory_xact_lock(hashtext('encore.score'), hashtext(%s))",
@@ -50,15 +270,83 @@ def score(
         )
         scored_at = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
         conn.execute("delete from ml.scores where model_version = %s", [model_version])
+        best: pl.DataFrame | None = None
         for batch in iter_frames(conn, query, schema, batch_rows):
-            _copy_scores(
-                conn, _predict(model, batch).with_columns(scored_at=pl.lit(scored_at.isoformat()))
-            )
+            predicted = _predict(model, batch)
+            _copy_scores(conn, predicted.with_columns(scored_at=pl.lit(scored_at.isoformat())))
             total += batch.height
+            if top_n > 0:
+                best = _keep_best(best, batch.with_columns(score=predicted["score"]), top_n)
+        scored_seconds = time.monotonic() - started
+        explained = 0
+        if best is not None and best.height:
+            explained = _write_reasons(conn, model, best)
+        if total:  # the model's drift reference: the candidates it first went live on
+            record_profile(conn, model_version)
     if total == 0:
         log.warning("marts.%s is empty: no scores written", CANDIDATE_FEATURES)
-    log.info("scored %d candidates with %s", total, model_version)
+    log.info("scored %d candidates with %s in %.1f s; %d top rows explained in %.1f s",
+             total, model_version, scored_seconds, explained,
+             time.monotonic() - started - scored_seconds)
     return total
+
+
+def _keep_best(best: pl.DataFrame | None, batch: pl.DataFrame, top_n: int) -> pl.DataFrame:
+    """Each user's `top_n` best rows so far, ties with the n-th included (publish breaks
+    ties by track_key in the database's collation: the row it picks is always here)."""
+    rows = batch if best is None else pl.concat([best, batch], how="vertical_relaxed")
+    rank = pl.col("score").rank("min", descending=True).over("user_id")
+    return rows.filter(rank <= top_n)
+
+
+def _write_reasons(conn: psycopg.Connection, model: LoadedModel, best: pl.DataFrame) -> int:
+    """pred_contrib for the kept rows; their reason and reason_features into ml.scores."""
+    contributions = model.booster.predict(to_matrix(best, model.vocabulary), pred_contrib=True)
+    names = _names(conn, best)
+    rows = best.to_dicts()
+    reasons, tops = [], []
+    for row, contribution in zip(rows, contributions, strict=True):
+        reason, top = explain(model.features, contribution[: len(model.features)], row,
+                              {"artist": names.get(row["track_key"]), "genre": row.get("genre")})
+        reasons.append(reason)
+        tops.append(top)
+    conn.execute("create temporary table _reasons (user_id text, track_key text, reason text, "
+                 "reason_features jsonb) on commit drop")
+    frame = pl.DataFrame({"user_id": best["user_id"], "track_key": best["track_key"],
+                          "reason": reasons,
+                          "reason_features": [json.dumps(top) for top in tops]})
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False)
+    with conn.cursor() as cur, cur.copy(
+            "copy _reasons (user_id, track_key, reason, reason_features) from stdin "
+            "(format csv)") as copy:
+        copy.write(buffer.getvalue())
+    updated = conn.execute(
+        "update ml.scores s set reason = r.reason, reason_features = r.reason_features "
+        "from _reasons r where s.model_version = %s and s.user_id = r.user_id "
+        "and s.track_key = r.track_key", [model.version]).rowcount
+    conn.execute("drop table _reasons")
+    return updated
+
+
+def _names(conn: psycopg.Connection, best: pl.DataFrame) -> dict[str, str]:
+    """Artist names of the kept tracks, from marts.dim_tracks (dim_artists when the track
+    row lacks one and both marts carry artist_key)."""
+    columns = {name for (name,) in conn.execute(
+        "select column_name from information_schema.columns where table_schema = 'marts' "
+        "and table_name = 'dim_tracks'").fetchall()}
+    if "artist_name" not in columns:
+        return {}
+    keys = best["track_key"].unique().to_list()
+    has_artists = "artist_key" in columns and conn.execute(
+        "select to_regclass('marts.dim_artists')").fetchone()[0] is not None
+    if has_artists:
+        query = ("select t.track_key, coalesce(t.artist_name, a.artist_name) from "
+                 "marts.dim_tracks t left join marts.dim_artists a using (artist_key) "
+                 "where t.track_key = any(%s)")
+    else:
+        query = "select track_key, artist_name from marts.dim_tracks where track_key = any(%s)"
+    return {key: name for key, name in conn.execute(query, [keys]).fetchall() if name}
 
 
 def _predict(model: LoadedModel, batch: pl.DataFrame) -> pl.DataFrame:

@@ -19,7 +19,8 @@ DAG_ID = "encore_pipeline"
 PIPELINE_STEPS = ["prepare_warehouse", "generate_synthetic_listeners", "load_raw",
                   "land_files", "load_files", "lastfm_users", "extract_lastfm_user",
                   "load_lastfm", "extract_spotify", "load_spotify", "check_raw_loads",
-                  "check_marts", "train_model", "score_candidates", "publish_recommendations"]
+                  "check_marts", "decide_training", "train_model", "score_candidates",
+                  "publish_recommendations"]
 CHECKPOINT_TASKS = {"check_raw_loads": "raw", "check_marts": "marts"}
 LOADS = ["load_raw", "load_files", "load_lastfm", "load_spotify"]
 
@@ -58,6 +59,12 @@ def test_dag_has_the_pipeline_tasks_in_order(dag) -> None:
     # The marts checkpoint runs after every dbt task and before the model reads the marts.
     assert all("check_marts" in downstream(task_id) for task_id in dbt_tasks)
     assert "train_model" in downstream("check_marts")
+    # The retrain policy reads the checked marts and gates training only.
+    assert "decide_training" in downstream("check_marts")
+    assert dag.get_task("decide_training").downstream_task_ids == {"train_model"}
+    assert dag.get_task("decide_training").ignore_downstream_trigger_rules is False
+    for task_id in ("score_candidates", "publish_recommendations"):
+        assert dag.get_task(task_id).trigger_rule == "none_failed", task_id
     assert downstream("train_model") >= {"score_candidates", "publish_recommendations"}
     assert "publish_recommendations" in downstream("score_candidates")
 
@@ -81,7 +88,14 @@ def pipeline_run(module_warehouse_url: str, airflow_home: Path) -> str:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_URL", warehouse_url)
         env = {**os.environ, **dbt_env()}
-    conf = '{"users": 150, "tracks": 1500, "days": 120, "seed": 11}'
+    _dags_test(env)
+    return warehouse_url
+
+
+CONF = '{"users": 150, "tracks": 1500, "days": 120, "seed": 11}'
+
+
+def _dags_test(env: dict[str, str], conf: str = CONF) -> str:
     result = subprocess.run(
         ["airflow", "dags", "test", DAG_ID, "2026-06-01", "--conf", conf],
         capture_output=True, text=True, env=env, timeout=1500,
@@ -89,7 +103,7 @@ def pipeline_run(module_warehouse_url: str, airflow_home: Path) -> str:
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
     assert "failed" not in _final_states(log), log[-6000:]
-    return warehouse_url
+    return log
 
 
 def _final_states(log: str) -> str:
@@ -183,3 +197,40 @@ def test_a_failed_checkpoint_fails_its_task_with_a_readable_summary(pipeline_run
     assert "marts.fct_first_plays" in log and "repeat_30d NULL iff is_censored" in log, log[-4000:]
     assert "quality.expectation_results where run_id" in log
     assert failed == 1
+
+
+def test_a_second_run_with_a_fresh_model_skips_training_but_publishes(pipeline_run: str) -> None:
+    """The nightly policy: the same data again, the model minutes old and no drift, so
+    `train_model` is skipped while scoring and publishing run with the existing model.
+    (Last in this module: it re-runs the DAG for the same logical date.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WAREHOUSE_URL", pipeline_run)
+        env = {**os.environ, **dbt_env()}
+    log = _dags_test(env)
+    with psycopg.connect(pipeline_run) as conn:
+        runs = conn.execute("select model_version from ml.model_runs").fetchall()
+        decisions = conn.execute(
+            "select action, reason, model_version, details->>'max_psi', dag_run_id"
+            " from ml.policy_decisions order by decision_id").fetchall()
+        publishes = conn.execute("select model_version, is_current from serving.publishes"
+                                 " order by publish_id").fetchall()
+        reasons = conn.execute("select count(*), count(*) filter (where reason <> ''),"
+                               " count(distinct reason) from serving.recommendations").fetchone()
+        dag_run_id = decisions[-1][4]
+    assert len(runs) == 1, runs
+    (version,) = runs[0]
+    assert [action for action, *_ in decisions] == ["train", "skip"], decisions
+    assert decisions[0][1] == "no succeeded model yet"
+    assert decisions[1][2] == version and float(decisions[1][3]) <= 0.2, decisions
+    assert publishes == [(version, False), (version, True)]
+    assert reasons[0] > 0 and reasons[1] == reasons[0] and reasons[2] > 1, reasons
+    result = subprocess.run(
+        ["airflow", "tasks", "states-for-dag-run", DAG_ID, dag_run_id, "-o", "json"],
+        capture_output=True, text=True, env=os.environ, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    states = {row["task_id"]: row["state"] for row in _json_rows(result.stdout)}
+    assert states["decide_training"] == "success", states
+    assert states["train_model"] == "skipped", states
+    assert states["score_candidates"] == states["publish_recommendations"] == "success", states
+    assert "skip training" in log or "skipped" in log

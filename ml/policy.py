@@ -1,0 +1,425 @@
+"""The nightly retrain policy, its record, and restoring an earlier model.
+
+`should_train` decides whether tonight's run trains a new model or only scores with the
+latest succeeded one. It trains when
+
+1. forced (the DAG param `force_train`, `python -m ml should-train --force`);
+2. there is no succeeded model;
+3. the latest succeeded model is older than `max_age_days` (default 7);
+4. the features drifted: the population stability index (PSI) of a key feature between the
+   model's reference rows and tonight's candidates exceeds `drift_threshold` (default 0.2).
+
+The reference is the candidates' profile when the model was first scored (ml.score records
+it in `ml.feature_profiles`): tonight's candidates are compared with the population the model
+went live on, like with like. (The training rows are no reference: they are first plays with
+features as of each play, years of them, while candidates are features as of today; on the
+demo every key feature's PSI between the two is 0.7-5.9, which would retrain every night.)
+Numeric features are binned at the reference's deciles, NULL is a bin of its own,
+categories are bins and unseen categories share one.
+
+Every decision (train or skip, and every restore) is a row of `ml.policy_decisions` with its
+inputs: the model, its age, each feature's PSI, the thresholds and the DAG run if any.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from ml.runs import SUCCEEDED
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_AGE_DAYS = 7
+DEFAULT_DRIFT_THRESHOLD = 0.2
+BINS = 10
+MIN_SHARE = 1e-4  # floor of a bin's share in the PSI (an empty bin would be log(0))
+ROLLED_BACK = "rolled_back"  # status of succeeded runs newer than a restored model
+DRIFT_FEATURES: tuple[str, ...] = (
+    "user_prior_plays",
+    "user_prior_repeat_rate",
+    "track_prior_plays",
+    "track_plays_28d",
+    "track_prior_repeat_rate",
+    "artist_prior_plays",
+    "user_artist_prior_plays",
+    "user_genre_share",
+    "genre",
+)
+"""Features whose drift triggers a retrain: the model's strongest inputs, one per family.
+Context columns (hour, weekday, session) are built differently for candidates and first
+plays by definition (docs/data_contracts.md), so they would always look drifted."""
+
+DDL = """
+create table if not exists ml.feature_profiles (
+    model_version text primary key,
+    profiled_at timestamptz not null default now(),
+    as_of timestamptz,
+    rows bigint not null,
+    profile jsonb not null
+);
+create table if not exists ml.policy_decisions (
+    decision_id bigint generated always as identity primary key,
+    decided_at timestamptz not null default now(),
+    action text not null check (action in ('train', 'skip', 'restore')),
+    reason text not null,
+    model_version text,
+    max_age_days double precision,
+    drift_threshold double precision,
+    dag_run_id text,
+    details jsonb not null default '{}'
+)
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    train: bool
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+    decision_id: int | None = None
+
+
+def ensure_tables(conn: psycopg.Connection) -> None:
+    """Create ml.policy_decisions and ml.feature_profiles if missing (the catalog is read
+    first: no DDL runs when they exist)."""
+    missing = conn.execute("select to_regclass('ml.policy_decisions') is null "
+                           "or to_regclass('ml.feature_profiles') is null").fetchone()[0]
+    if missing:
+        conn.execute("select pg_advisory_xact_lock(hashtext('encore.policy.ddl'))")
+        conn.execute(DDL)
+
+
+# ------------------------------------------------------------------------- PSI and profiles
+
+
+def profile(frame: pl.DataFrame, features: Sequence[str] = DRIFT_FEATURES,
+            bins: int = BINS) -> dict[str, Any]:
+    """Binned distributions of `features` in `frame`: numeric columns by their quantile
+    edges (deciles by default), categoricals by value; NULL counted apart. JSON-ready, so a
+    training run can store it in its sidecar as `feature_profile`."""
+    result: dict[str, Any] = {"rows": frame.height, "features": {}}
+    for name in features:
+        if name not in frame.columns:
+            continue
+        column = frame.get_column(name)
+        if column.dtype == pl.String or column.dtype == pl.Categorical:
+            values = column.cast(pl.String)
+            counts = values.drop_nulls().value_counts()
+            result["features"][name] = {
+                "kind": "categorical",
+                "counts": {str(v): int(c) for v, c in counts.iter_rows()},
+                "nulls": int(values.null_count()),
+            }
+            continue
+        values = column.cast(pl.Float64).fill_nan(None)
+        present = values.drop_nulls().to_numpy()
+        if present.size:
+            edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
+        else:
+            edges = np.array([], dtype=np.float64)
+        result["features"][name] = {
+            "kind": "numeric",
+            "edges": edges.tolist(),
+            "counts": _bin_counts(present, edges),
+            "nulls": int(values.null_count()),
+        }
+    return result
+
+
+def _bin_counts(values: np.ndarray, edges: np.ndarray | Sequence[float]) -> list[int]:
+    """Counts per bin: (-inf, e0], (e0, e1], ..., (e_last, inf)."""
+    index = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left")
+    return np.bincount(index, minlength=len(edges) + 1).astype(int).tolist()
+
+
+def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """Population stability index of two binned distributions (counts or shares, same bins):
+    sum((a - e) * ln(a / e)) over the bins' shares, each share floored at MIN_SHARE.
+    Rule of thumb: < 0.1 stable, 0.1-0.2 moderate, > 0.2 shifted."""
+    e = np.asarray(expected, dtype=np.float64)
+    a = np.asarray(actual, dtype=np.float64)
+    if e.shape != a.shape:
+        raise ValueError("psi needs the same bins on both sides")
+    if e.sum() <= 0 or a.sum() <= 0:
+        return 0.0 if e.sum() == a.sum() else math.inf
+    e = np.maximum(e / e.sum(), MIN_SHARE)
+    a = np.maximum(a / a.sum(), MIN_SHARE)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def feature_psi(reference: Mapping[str, Any], frame: pl.DataFrame) -> dict[str, float]:
+    """PSI of each profiled feature of `reference` (a `profile` result) against `frame`,
+    binned with the reference's own edges or categories."""
+    result: dict[str, float] = {}
+    for name, ref in reference["features"].items():
+        if name not in frame.columns:
+            continue
+        column = frame.get_column(name)
+        if ref["kind"] == "categorical":
+            values = column.cast(pl.String)
+            known = list(ref["counts"])
+            counts = dict(values.drop_nulls().value_counts().iter_rows())
+            expected = [ref["counts"][k] for k in known] + [0, ref["nulls"]]
+            actual = [int(counts.get(k, 0)) for k in known]
+            actual += [int(sum(c for k, c in counts.items() if k not in ref["counts"])),
+                       int(values.null_count())]
+        else:
+            values = column.cast(pl.Float64).fill_nan(None)
+            present = values.drop_nulls().to_numpy()
+            expected = [*list(ref["counts"]), ref["nulls"]]
+            actual = [*_bin_counts(present, ref["edges"]), int(values.null_count())]
+        result[name] = round(psi(expected, actual), 6)
+    return result
+
+
+# ------------------------------------------------------------------------------ decisions
+
+
+def latest_run(conn: psycopg.Connection) -> dict[str, Any] | None:
+    """The newest succeeded model run (the one scoring uses when nothing is trained)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select model_version, trained_at, train_from, train_until, artifact_path "
+            "from ml.model_runs where status = %s "
+            "order by trained_at desc, model_version desc limit 1", [SUCCEEDED])
+        row = cur.fetchone()
+        if row is None:
+            return None
+        names = [column.name for column in cur.description]
+    return dict(zip(names, row, strict=True))
+
+
+def record_profile(conn: psycopg.Connection, model_version: str) -> bool:
+    """Store the current candidates' key-feature profile as `model_version`'s drift
+    reference, unless it has one already (called by ml.score at a model's first scoring).
+    Returns whether a profile was written."""
+    ensure_tables(conn)
+    exists = conn.execute("select 1 from ml.feature_profiles where model_version = %s",
+                          [model_version]).fetchone()
+    if exists:
+        return False
+    frame = candidate_frame(conn)
+    if frame.height == 0:
+        return False
+    as_of = conn.execute("select max(as_of) from marts.fct_candidate_features").fetchone()[0]
+    conn.execute("insert into ml.feature_profiles (model_version, as_of, rows, profile) "
+                 "values (%s, %s, %s, %s) on conflict (model_version) do nothing",
+                 [model_version, as_of, frame.height, Jsonb(_jsonable(profile(frame)))])
+    return True
+
+
+def reference_profile(conn: psycopg.Connection,
+                      model_version: str) -> tuple[dict[str, Any], Any] | None:
+    """The model's drift reference (profile, candidates' as_of) or None."""
+    if conn.execute("select to_regclass('ml.feature_profiles')").fetchone()[0] is None:
+        return None
+    row = conn.execute("select profile, as_of from ml.feature_profiles "
+                       "where model_version = %s", [model_version]).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def candidate_frame(conn: psycopg.Connection,
+                    features: Sequence[str] = DRIFT_FEATURES) -> pl.DataFrame:
+    """Tonight's candidates' key features."""
+    return _read_features(conn, "fct_candidate_features", features)
+
+
+def _read_features(conn: psycopg.Connection, table: str, features: Sequence[str],
+                   where: sql.Composable | None = None,
+                   params: Sequence[Any] | None = None) -> pl.DataFrame:
+    available = {name for (name,) in conn.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = 'marts' and table_name = %s", [table]).fetchall()}
+    columns = [name for name in features if name in available]
+    if not columns:
+        return pl.DataFrame()
+    casts = [sql.SQL("{}::text" if name == "genre" or name in ("country", "age_band")
+                     else "{}::double precision").format(sql.Identifier(name))
+             for name in columns]
+    query = sql.SQL("select {} from marts.{}").format(sql.SQL(", ").join(casts),
+                                                      sql.Identifier(table))
+    if where is not None:
+        query = sql.SQL("{} where {}").format(query, where)
+    with conn.cursor(binary=True) as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall()
+    schema = {name: (pl.String if name in ("genre", "country", "age_band") else pl.Float64)
+              for name in columns}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def should_train(
+    conn: psycopg.Connection,
+    *,
+    max_age_days: float = DEFAULT_MAX_AGE_DAYS,
+    drift_threshold: float = DEFAULT_DRIFT_THRESHOLD,
+    force: bool = False,
+    now: datetime | None = None,
+    dag_run_id: str | None = None,
+    record: bool = True,
+) -> Decision:
+    """Decide whether to train tonight (see the module's docstring) and record the decision
+    in ml.policy_decisions (unless `record` is false)."""
+    now = now or datetime.now(UTC)
+    details: dict[str, Any] = {"max_age_days": max_age_days, "drift_threshold": drift_threshold,
+                               "forced": force}
+    with conn.transaction():
+        run = latest_run(conn)
+    if run is not None:
+        age = now - run["trained_at"]
+        details |= {"model_version": run["model_version"],
+                    "trained_at": run["trained_at"].isoformat(),
+                    "age_days": round(age / timedelta(days=1), 3)}
+    if force:
+        decision = Decision(True, "forced", details)
+    elif run is None:
+        decision = Decision(True, "no succeeded model yet", details)
+    elif age > timedelta(days=max_age_days):
+        decision = Decision(True, f"model {run['model_version']} is "
+                                  f"{details['age_days']:.1f} days old (max {max_age_days:g})",
+                            details)
+    else:
+        decision = _drift_decision(conn, run, drift_threshold, details)
+    if record:
+        decision = record_decision(conn, "train" if decision.train else "skip", decision.reason,
+                                   model_version=details.get("model_version"),
+                                   details=decision.details, dag_run_id=dag_run_id,
+                                   max_age_days=max_age_days, drift_threshold=drift_threshold,
+                                   train=decision.train)
+    log.info("%s: %s", "train" if decision.train else "skip training", decision.reason)
+    return decision
+
+
+def _drift_decision(conn: psycopg.Connection, run: Mapping[str, Any], threshold: float,
+                    details: dict[str, Any]) -> Decision:
+    with conn.transaction():
+        reference = reference_profile(conn, run["model_version"])
+        if reference is None:
+            return Decision(False, f"model {run['model_version']} is {details['age_days']:.1f} "
+                                   "days old; no drift reference yet (recorded at its first "
+                                   "scoring)", details)
+        candidates = candidate_frame(conn)
+    profile_, as_of = reference
+    if candidates.height == 0:
+        return Decision(False, "no candidates to compare (nothing to score either)", details)
+    scores = feature_psi(profile_, candidates)
+    if not scores:
+        return Decision(False, "no key feature to compare", details)
+    worst = max(scores, key=lambda name: scores[name])
+    details = details | {"reference_as_of": as_of, "reference_rows": profile_["rows"],
+                         "candidate_rows": candidates.height, "psi": scores,
+                         "max_psi_feature": worst, "max_psi": scores[worst]}
+    if scores[worst] > threshold:
+        return Decision(True, f"features drifted: PSI of {worst} is {scores[worst]:.3f} "
+                              f"(> {threshold:g})", details)
+    return Decision(False, f"model {run['model_version']} is {details['age_days']:.1f} days "
+                           f"old and no feature drifted (max PSI {scores[worst]:.3f}, "
+                           f"{worst})", details)
+
+
+def record_decision(conn: psycopg.Connection, action: str, reason: str, *,
+                    model_version: str | None, details: Mapping[str, Any],
+                    dag_run_id: str | None = None, max_age_days: float | None = None,
+                    drift_threshold: float | None = None, train: bool = False) -> Decision:
+    """Insert one ml.policy_decisions row (committed unless the caller holds a transaction)."""
+    with conn.transaction():
+        ensure_tables(conn)
+        (decision_id,) = conn.execute(
+            "insert into ml.policy_decisions (action, reason, model_version, max_age_days, "
+            "drift_threshold, dag_run_id, details) values (%s, %s, %s, %s, %s, %s, %s) "
+            "returning decision_id",
+            [action, reason, model_version, max_age_days, drift_threshold, dag_run_id,
+             Jsonb(_jsonable(details))]).fetchone()
+    return Decision(train, reason, dict(details), decision_id)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+# -------------------------------------------------------------------------------- restore
+
+
+@dataclass(frozen=True)
+class Restored:
+    model_version: str
+    how: str  # "rollback" (its publish was kept) or "rescored"
+    publish_id: int
+    rows: int
+    retired: list[str]
+
+
+def restore(conn: psycopg.Connection, model_version: str, *, artifacts_dir: Path,
+            top_n: int | None = None, keep: int | None = None,
+            dag_run_id: str | None = None) -> Restored:
+    """Make `model_version` (a succeeded run) the current model again.
+
+    Newer succeeded runs get status `rolled_back` (their rows and metrics stay), so later
+    scoring and the policy use the restored model. If a publish of it is still kept, it is
+    made current by `ml.publish.rollback` (instant); otherwise the candidates are scored
+    with it and published. Recorded in ml.policy_decisions (action `restore`).
+    """
+    from ml.artifacts import load_model
+    from ml.publish import DEFAULT_TOP_N, publish, rollback
+    from ml.score import score
+
+    with conn.transaction():
+        row = conn.execute("select trained_at, status from ml.model_runs "
+                           "where model_version = %s", [model_version]).fetchone()
+    if row is None:
+        raise LookupError(f"no model run {model_version!r} in ml.model_runs")
+    trained_at, status = row
+    if status not in (SUCCEEDED, ROLLED_BACK):
+        raise ValueError(f"model {model_version} has status {status!r}: only a succeeded run "
+                         "can be restored")
+    load_model(artifacts_dir, model_version)  # fails now if its folder is gone or stale
+    with conn.transaction():
+        conn.execute("update ml.model_runs set status = %s where model_version = %s",
+                     [SUCCEEDED, model_version])
+        retired = [v for (v,) in conn.execute(
+            "update ml.model_runs set status = %s where status = %s and "
+            "(trained_at, model_version) > (%s, %s) returning model_version",
+            [ROLLED_BACK, SUCCEEDED, trained_at, model_version]).fetchall()]
+    kept = conn.execute("select max(publish_id) from serving.publishes where dropped_at is null "
+                        "and model_version = %s", [model_version]).fetchone()[0]
+    conn.commit()
+    if kept is not None:
+        current = rollback(conn, to=int(kept))
+        result = Restored(model_version, "rollback", current.publish_id, current.rows, retired)
+    else:
+        score(conn, model_version=model_version, artifacts_dir=artifacts_dir,
+              top_n=top_n or DEFAULT_TOP_N)
+        rows = publish(conn, model_version=model_version, top_n=top_n or DEFAULT_TOP_N,
+                       keep=keep)
+        (publish_id,) = conn.execute("select publish_id from serving.publishes "
+                                     "where is_current").fetchone()
+        conn.commit()
+        result = Restored(model_version, "rescored", publish_id, rows, retired)
+    record_decision(conn, "restore",
+                    f"restored {model_version} ({result.how}, publish {result.publish_id})",
+                    model_version=model_version, dag_run_id=dag_run_id,
+                    details={"how": result.how, "publish_id": result.publish_id,
+                             "rows": result.rows, "rolled_back_runs": retired})
+    log.info("restored %s: %s, publish %d; runs set aside: %s", model_version, result.how,
+             result.publish_id, retired or "none")
+    return result
