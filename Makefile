@@ -32,7 +32,7 @@ DATE ?= $(RUN_DATE)
 
 ENV = eval "$$($(UV) run --frozen python -m warehouse env)"
 
-.PHONY: help setup warehouse demo ingest api test lint stop clean
+.PHONY: help setup warehouse demo ingest api test bench lint stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ api: warehouse  ## serve GET /recommendations/{user_id} on http://127.0.0.1:8000
 
 test: warehouse dbt-parse  ## run the test suite (real PostgreSQL, dbt, Airflow, LightGBM)
 	@$(ENV) && $(UV) run --frozen pytest
+
+bench: warehouse dbt-parse  ## time each stage at 1M and 2M plays + pgbench lookups (BENCH_ARGS="--scales 100k")
+	@$(ENV) && $(UV) run --frozen python -m bench $(BENCH_ARGS)
 
 lint: setup  ## ruff + sqlfluff
 	$(UV) run --frozen ruff check .

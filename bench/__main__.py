@@ -1,0 +1,134 @@
+"""`python -m bench [--scales 1m,2m] [--clients 1,16,64] [--lookup-seconds 10] [--keep]`:
+run the pipeline at each scale in a database of its own and print one table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+
+from bench import database, lookups
+from bench.report import (
+    PIPELINE,
+    ScaleResult,
+    load_results,
+    markdown,
+    print_table,
+    write_markdown,
+)
+from bench.runner import StageFailed, StageRun, run_stage
+from bench.scales import Scale, parse_scales
+from warehouse.paths import PROJECT_ROOT, state_dir
+
+DEFAULT_SCALES = "1m,2m"  # about 25 minutes on 2 cores; 5m and 10m take --scales
+DEFAULT_OUTPUT = PROJECT_ROOT / "docs" / "benchmarks.md"
+# The order the stages run in; copy and predict are the baselines, run right after the
+# stage they are compared with (the same rows are in the database then).
+ORDER = ("generate", "load", "copy", "dbt", "train", "score", "predict", "publish")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--scales", default=DEFAULT_SCALES,
+                        help=f"comma-separated play counts, e.g. 100k,1m,10m (default "
+                             f"{DEFAULT_SCALES})")
+    parser.add_argument("--clients", default="1,16,64",
+                        help="pgbench client counts (default 1,16,64)")
+    parser.add_argument("--lookup-seconds", type=int, default=10,
+                        help="pgbench -T for each run (default 10)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                        help="Markdown file to write (default docs/benchmarks.md)")
+    parser.add_argument("--no-write", action="store_true", help="print only, write no file")
+    parser.add_argument("--json", type=Path, help="also write the raw measurements here")
+    parser.add_argument("--from-json", type=Path, nargs="+", metavar="FILE",
+                        help="run nothing: print (and write) the table of earlier --json files")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the benchmark databases and work folders")
+    return parser
+
+
+def run_scale(scale: Scale, *, server_url: str, client_counts: list[int], lookup_seconds: int,
+              keep: bool, console: Console) -> ScaleResult:
+    """Every stage, both baselines and the lookups at one scale, in `encore_bench_<scale>`."""
+    workdir = state_dir() / "bench" / scale.label
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    load_before = os.getloadavg()
+    console.print(f"[bold]{scale.label}[/]: {scale.users:,} users, {scale.tracks:,} tracks, "
+                  f"{scale.days} days → database {scale.database}")
+    url = database.create(server_url, scale.database)
+    try:
+        spec = {**asdict(scale), "end_date": scale.end_date.isoformat()}
+        runs: dict[str, StageRun] = {}
+        for stage in ORDER:
+            run = run_stage(stage, database_url=url, workdir=workdir, scale=spec)
+            runs[stage] = run
+            console.print(f"  {stage:<9} {run.seconds:8.2f} s  {run.rows:>12,} rows  "
+                          f"{run.rows_per_second:>12,.0f} rows/s  {run.peak_rss_mib:7,.0f} MiB")
+        lookup_runs, notes = lookups.measure(url, client_counts=client_counts,
+                                             seconds=lookup_seconds)
+        for lookup in lookup_runs:
+            console.print(f"  {lookup.script:<14} c={lookup.clients:<3} {lookup.tps:10,.0f} TPS  "
+                          f"p50 {lookup.p50_ms:.3f} ms  p99 {lookup.p99_ms:.3f} ms")
+    finally:
+        if not keep:
+            database.drop(server_url, scale.database)
+            shutil.rmtree(workdir, ignore_errors=True)
+    return ScaleResult(scale=scale, stages={name: runs[name] for name in PIPELINE},
+                       copy=runs["copy"], predict=runs["predict"], lookups=lookup_runs,
+                       load_before=load_before, load_after=os.getloadavg(), notes=notes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        scales = parse_scales(args.scales)
+        client_counts = sorted({int(count) for count in args.clients.split(",")})
+    except ValueError as error:
+        console.print(f"error: {error}")
+        return 2
+    server_url = database.server_url()
+    server = {name: database.server_setting(server_url, name)
+              for name in ("server_version", "shared_buffers", "max_connections")}
+    if args.from_json:
+        results = [result for path in args.from_json for result in load_results(path)]
+        _save(results, args, server)
+        print_table(results, Console(width=None if sys.stdout.isatty() else 150))
+        return 0
+    results = []
+    try:
+        for scale in scales:
+            results.append(run_scale(scale, server_url=server_url, client_counts=client_counts,
+                                     lookup_seconds=args.lookup_seconds, keep=args.keep,
+                                     console=console))
+            _save(results, args, server)  # after each scale: an interruption keeps the rest
+    except StageFailed as error:
+        console.print(f"[red]{error}[/]")
+        return 1
+    # Wide enough for the whole table when the output is a file or a pipe.
+    print_table(results, Console(width=None if sys.stdout.isatty() else 150))
+    if not args.no_write:
+        console.print(f"written to {args.output}")
+    return 0
+
+
+def _save(results: list[ScaleResult], args: argparse.Namespace, server: dict[str, str]) -> None:
+    """Write the Markdown (unless --no-write) and the raw JSON (if asked) for `results`."""
+    if args.json and not args.from_json:
+        args.json.write_text(json.dumps([asdict(result) for result in results], default=str,
+                                        indent=2))
+    if not args.no_write:
+        write_markdown(args.output, markdown(results, server=server,
+                                             lookup_seconds=args.lookup_seconds))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""The benchmark's one table: on screen (rich) and as Markdown (docs/benchmarks.md).
+
+Rows per scale: the six pipeline stages and their total; the two baselines with the stage
+they are compared to (load ÷ bare COPY, score ÷ Booster.predict, as throughput ratios);
+then the lookups at each client count, the top-20 script beside `pgbench -S`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.lookups import CUSTOM, SELECT_ONLY, LookupRun
+from bench.runner import StageRun
+from bench.scales import Scale
+from warehouse.paths import PROJECT_ROOT
+
+PIPELINE = ("generate", "load", "dbt", "train", "score", "publish")
+ROWS_MEANING = {
+    "generate": "plays generated",
+    "load": "rows loaded into raw (users, artists, tracks, plays)",
+    "dbt": "raw plays in (the marts built from them)",
+    "train": "labelled pairs (train + validation)",
+    "score": "candidates scored",
+    "publish": "recommendations published (top 20 per user)",
+}
+COLUMNS = ("scale", "measure", "seconds", "rows", "rows/s or TPS", "peak RSS MiB", "p50 ms",
+           "p99 ms", "ratio")
+BEGIN = "<!-- bench:begin (written by `make bench`; edit outside these markers) -->"
+END = "<!-- bench:end -->"
+
+
+@dataclass
+class ScaleResult:
+    """Everything measured at one scale."""
+
+    scale: Scale
+    stages: dict[str, StageRun]
+    copy: StageRun
+    predict: StageRun
+    lookups: list[LookupRun]
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    notes: list[str] = field(default_factory=list)
+
+
+def load_results(path: Path) -> list[ScaleResult]:
+    """The results a run saved with `--json`."""
+    results = []
+    for item in json.loads(path.read_text()):
+        scale = Scale(**{**item["scale"],
+                         "end_date": dt.date.fromisoformat(item["scale"]["end_date"])})
+        results.append(ScaleResult(
+            scale=scale,
+            stages={name: StageRun(**run) for name, run in item["stages"].items()},
+            copy=StageRun(**item["copy"]), predict=StageRun(**item["predict"]),
+            lookups=[LookupRun(**run) for run in item["lookups"]],
+            load_before=tuple(item["load_before"]), load_after=tuple(item["load_after"]),
+            notes=list(item.get("notes") or [])))
+    return results
+
+
+def _num(value: float, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _secs(value: float) -> str:
+    if value < 1:
+        return f"{value:.3f}"
+    return f"{value:,.2f}" if value < 10 else f"{value:,.1f}"
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def _ratio_text(value: float) -> str:
+    return f"{value:.2f}" if value >= 0.1 or math.isnan(value) else f"{value:.2g}"
+
+
+def table_rows(results: list[ScaleResult]) -> list[list[str]]:
+    """The table's cells, row by row (an empty list separates scales)."""
+    rows: list[list[str]] = []
+    for index, result in enumerate(results):
+        if index:
+            rows.append([])
+        label = result.scale.label
+        for name in PIPELINE:
+            run = result.stages[name]
+            rows.append([label, name, _secs(run.seconds), _num(run.rows),
+                         _num(run.rows_per_second), _num(run.peak_rss_mib), "", "", ""])
+        total = sum(result.stages[name].seconds for name in PIPELINE)
+        peak = max(result.stages[name].peak_rss_mib for name in PIPELINE)
+        plays = result.stages["generate"].rows
+        rows.append([label, "pipeline (sum)", _secs(total), _num(plays),
+                     _num(plays / total if total else float("nan")), _num(peak), "", "", ""])
+        load, score = result.stages["load"], result.stages["score"]
+        load_ratio = _ratio_text(_ratio(load.rows_per_second, result.copy.rows_per_second))
+        score_ratio = _ratio_text(_ratio(score.rows_per_second, result.predict.rows_per_second))
+        rows.append([label, "bare COPY (vs load)", _secs(result.copy.seconds),
+                     _num(result.copy.rows), _num(result.copy.rows_per_second), "", "", "",
+                     f"load {load_ratio}×"])
+        rows.append([label, "Booster.predict (vs score)",
+                     _secs(result.predict.seconds), _num(result.predict.rows),
+                     _num(result.predict.rows_per_second), "", "", "",
+                     f"score {score_ratio}×"])
+        select_only = {run.clients: run for run in result.lookups if run.script == SELECT_ONLY}
+        for run in result.lookups:
+            ratio = ""
+            if run.script == CUSTOM and run.clients in select_only:
+                ratio = f"TPS {_ratio(run.tps, select_only[run.clients].tps):.2f}× -S"
+            clients = f"{run.clients} client" + ("s" if run.clients != 1 else "")
+            rows.append([label, f"{run.script}, {clients}", "", "",
+                         _num(run.tps), "", f"{run.p50_ms:.3f}", f"{run.p99_ms:.3f}", ratio])
+    return rows
+
+
+def print_table(results: list[ScaleResult], console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title="Encore benchmark")
+    for column in COLUMNS:
+        table.add_column(column, no_wrap=True,
+                         justify="left" if column in ("scale", "measure", "ratio") else "right")
+    for row in table_rows(results):
+        if not row:
+            table.add_section()
+        else:
+            table.add_row(*row)
+    console.print(table)
+
+
+def _commit() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                              check=False)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (" (with uncommitted changes)" if git("status", "--porcelain") else "")
+
+
+def _memory_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _load(values: tuple[float, float, float]) -> str:
+    return " / ".join(f"{value:.2f}" for value in values)
+
+
+def markdown(results: list[ScaleResult], *, server: dict[str, str], lookup_seconds: int) -> str:
+    """The generated part of docs/benchmarks.md: context, the table, what it covers."""
+    now = dt.datetime.now(dt.UTC)
+    lines = [
+        f"Run {now:%Y-%m-%d %H:%M} UTC at commit `{_commit()}` by `python -m bench`.",
+        "",
+        f"- Machine: {os.cpu_count()} cores, {_memory_gib():.1f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}.",
+        f"- PostgreSQL: {server.get('server_version', '?')} (same server for every stage and "
+        f"pgbench), shared_buffers {server.get('shared_buffers', '?')}, "
+        f"max_connections {server.get('max_connections', '?')}.",
+        "- Load average (1 / 5 / 15 min) before → after each scale: "
+        + "; ".join(f"{result.scale.label}: {_load(result.load_before)} → "
+                    f"{_load(result.load_after)}" for result in results) + ".",
+        "- Scales (synthetic world, 120 days): "
+        + "; ".join(f"{result.scale.label} = {result.scale.users:,} users, "
+                    f"{result.scale.tracks:,} tracks, {result.stages['generate'].rows:,} plays"
+                    for result in results) + ".",
+        f"- Lookups: pgbench `-T {lookup_seconds}` per run, `-M prepared`, "
+        "`-j` = min(clients, cores), as `recs_reader`.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join("---" if column in ("scale", "measure", "ratio") else "---:"
+                       for column in COLUMNS) + "|",
+    ]
+    for row in table_rows(results):
+        if row:
+            lines.append("| " + " | ".join(cell or " " for cell in row) + " |")
+    notes = [note for result in results for note in result.notes]
+    lines += [
+        "",
+        "What the columns cover:",
+        "",
+        "- **seconds**: the stage's own work, timed inside its process (interpreter start, "
+        "imports and the Parquet hand-over between generate and load are left out; dbt's "
+        "parse is done beforehand, untimed).",
+        "- **rows**: " + "; ".join(f"{name}: {meaning}" for name, meaning in
+                                   ROWS_MEANING.items()) + ". rows/s = rows ÷ seconds.",
+        "- **peak RSS**: the maximum resident memory of the stage's own process (each stage "
+        "runs in a fresh interpreter; `wait4` reports it). It does not include the "
+        "PostgreSQL server's processes, which do the SQL work of load, dbt, score and "
+        "publish in their own memory (shared_buffers is shared and preallocated).",
+        "- **bare COPY**: the same rows and columns (batch columns included), CSV rendered "
+        "beforehand, COPYed in one transaction into plain tables without indexes; its "
+        "seconds are the COPY alone. The ratio is load rows/s ÷ COPY rows/s (1.00× = as "
+        "fast as a bare COPY).",
+        "- **Booster.predict**: LightGBM's predict in one call over the matrix of the same "
+        "candidate rows (read and encoded beforehand, untimed). The ratio is score rows/s ÷ "
+        "predict rows/s; scoring also streams the rows out of PostgreSQL, encodes them and "
+        "COPYs the scores back.",
+        "- **lookups**: TPS from pgbench's summary (without connection time); p50/p99 from "
+        "its per-transaction log. The ratio is the top-20 script's TPS ÷ `pgbench -S` TPS at "
+        "the same client count.",
+    ]
+    if notes:
+        lines += ["", "Notes from the run:", "", *[f"- {note}" for note in notes]]
+    return "\n".join(lines) + "\n"
+
+
+DEFAULT_DOC = """# Benchmarks
+
+`make bench` (or `uv run python -m bench --scales 100k` for a quick run) generates the
+synthetic world at each scale, runs the pipeline stage by stage in a database of its own
+(`encore_bench_<scale>` on the warehouse's server, dropped afterwards), and measures top-20
+lookups with pgbench. Speed and memory goals live here, never in timed tests.
+
+{begin}
+{body}{end}
+"""
+
+
+def write_markdown(path: Path, body: str) -> None:
+    """Replace the generated part of `path` (between the markers), keeping the rest."""
+    if path.exists() and BEGIN in (text := path.read_text()) and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        path.write_text(f"{head}{BEGIN}\n{body}{END}{tail}")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEFAULT_DOC.format(begin=BEGIN, body=body, end=END))

@@ -1,0 +1,283 @@
+"""The pipeline's stages as the benchmark runs them, one per process.
+
+`python -m bench.stages <stage> --workdir DIR --scale JSON --result FILE` runs one stage
+against the database in `WAREHOUSE_URL` and writes `{"seconds", "rows", "details"}` to
+FILE. `seconds` times the stage's own work only: the interpreter's start, imports and the
+hand-over files between stages (the generated world is passed to the load as Parquet) are
+left out. The parent reads the process's peak RSS when it exits (bench.runner).
+
+Stages: generate, load, dbt, train, score, publish; and the two baselines, copy (a bare
+`COPY` of the loaded rows) and predict (LightGBM's `Booster.predict` over the scored
+candidates), each in a process of its own so they never inflate a stage's memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+StageResult = dict[str, Any]
+
+WORLD_DIR = "world"
+ARTIFACTS_DIR = "artifacts"
+COPY_SCHEMA = "bench_copy"
+COPY_CHUNK_ROWS = 200_000  # as warehouse.loader renders its COPY stream
+
+
+def _connect() -> psycopg.Connection:
+    """A connection to the benchmark database (`WAREHOUSE_URL`, set by the parent)."""
+    from warehouse.connections import connect
+
+    return connect()
+
+
+def _world_files(workdir: Path) -> dict[str, Path]:
+    """The generated world's Parquet files, by raw table name."""
+    return {path.stem: path for path in sorted((workdir / WORLD_DIR).glob("*.parquet"))}
+
+
+def _read_world(workdir: Path) -> dict[str, Any]:
+    """The generated world's frames, by raw table name."""
+    import polars as pl
+
+    return {name: pl.read_parquet(path) for name, path in _world_files(workdir).items()}
+
+
+def generate(workdir: Path, scale: dict[str, Any]) -> StageResult:
+    """Simulate the synthetic world (extract.synthetic.generate_world)."""
+    from extract.synthetic import SyntheticConfig, generate_world
+    from extract.synthetic_load import world_frames
+
+    config = SyntheticConfig(seed=scale["seed"], n_users=scale["users"],
+                             n_tracks=scale["tracks"], days=scale["days"],
+                             end_date=dt.date.fromisoformat(scale["end_date"]))
+    started = time.perf_counter()
+    world = generate_world(config)
+    seconds = time.perf_counter() - started
+    folder = workdir / WORLD_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = world_frames(world)
+    for name, frame in frames.items():
+        frame.write_parquet(folder / f"{name}.parquet")
+    return {"seconds": seconds, "rows": world.plays.height,
+            "details": {name: frame.height for name, frame in frames.items()}}
+
+
+def load(workdir: Path, scale: dict[str, Any]) -> StageResult:
+    """COPY the world into raw.synthetic_* with the project's loader, one batch per table."""
+    from extract.synthetic_load import load_frames
+
+    frames = _read_world(workdir)
+    with _connect() as conn:
+        started = time.perf_counter()
+        counts = load_frames(conn, frames, logical_date=dt.date.fromisoformat(scale["end_date"]))
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": sum(counts.values()), "details": counts}
+
+
+def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
+    """A bare COPY of the same rows: the loader's columns (batch columns included) rendered
+    to CSV beforehand, then COPYed in one transaction into plain tables with the same
+    columns and no indexes, without the loader's conform, delete or quarantine steps.
+    `seconds` is the COPY alone; rendering the CSV is reported in the details."""
+    import polars as pl
+    from psycopg import sql
+
+    from warehouse.loader import NULL_MARKER, conform
+    from warehouse.raw_tables import RAW_SCHEMA, RAW_TABLES
+
+    frames = _read_world(workdir)
+    tables = RAW_TABLES
+    meta = [pl.lit("00000000-0000-0000-0000-000000000000").alias("_batch_id"),
+            pl.lit("bench").alias("_source"),
+            pl.lit(dt.date.fromisoformat(scale["end_date"])).alias("_logical_date")]
+    render_started = time.perf_counter()
+    rendered: dict[str, tuple[list[str], list[bytes], int]] = {}
+    for name, frame in frames.items():
+        data = conform(frame, tables[name]).with_columns(meta)
+        chunks = []
+        for offset in range(0, data.height, COPY_CHUNK_ROWS):
+            buffer = io.BytesIO()
+            data.slice(offset, COPY_CHUNK_ROWS).write_csv(
+                buffer, include_header=False, null_value=NULL_MARKER,
+                quote_style="non_numeric", datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z",
+                date_format="%Y-%m-%d")
+            chunks.append(buffer.getvalue())
+        rendered[name] = (data.columns, chunks, data.height)
+    render_seconds = time.perf_counter() - render_started
+    with _connect() as conn:
+        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(COPY_SCHEMA)))
+        for name in rendered:
+            target = sql.Identifier(COPY_SCHEMA, name)
+            conn.execute(sql.SQL("drop table if exists {}").format(target))
+            conn.execute(sql.SQL("create table {} (like {} including defaults)").format(
+                target, sql.Identifier(RAW_SCHEMA, name)))
+        conn.commit()
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cursor:
+            for name, (columns, chunks, _) in rendered.items():
+                statement = sql.SQL("copy {} ({}) from stdin with (format csv, null {})").format(
+                    sql.Identifier(COPY_SCHEMA, name),
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.Literal(NULL_MARKER))
+                with cursor.copy(statement) as copy:
+                    for chunk in chunks:
+                        copy.write(chunk)
+        seconds = time.perf_counter() - started
+        for name in rendered:
+            conn.execute(sql.SQL("drop table {}").format(sql.Identifier(COPY_SCHEMA, name)))
+        conn.commit()
+    return {"seconds": seconds, "rows": sum(height for *_, height in rendered.values()),
+            "details": {"csv_render_seconds": render_seconds}}
+
+
+def dbt(workdir: Path, scale: dict[str, Any]) -> StageResult:
+    """`dbt build` of the seeds and models (no tests), in-process, against this database.
+
+    The project is parsed first, outside the timing, into a target folder of the
+    benchmark's own (the project's target/, which Airflow reads, is left alone).
+    """
+    from dbt.cli.main import dbtRunner
+
+    from warehouse.connections import dbt_env
+    from warehouse.paths import dbt_project_dir
+
+    os.environ.update(dbt_env())
+    os.environ.update({"DBT_TARGET": "postgres", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"})
+    project = dbt_project_dir()
+    common = ["--project-dir", str(project), "--profiles-dir", str(project),
+              "--target", "postgres", "--target-path", str(workdir / "dbt_target"),
+              "--log-path", str(workdir / "dbt_logs")]
+    parsed = dbtRunner().invoke(["parse", "--quiet", *common])
+    if not parsed.success:
+        raise RuntimeError(f"dbt parse failed: {parsed.exception}")
+    started = time.perf_counter()
+    result = dbtRunner().invoke(["build", "--resource-type", "model", "--resource-type", "seed",
+                                 *common])
+    seconds = time.perf_counter() - started
+    nodes = list(result.result or [])
+    failed = [f"{node.node.unique_id}: {node.status} {node.message}" for node in nodes
+              if str(node.status) not in {"success", "pass"}]
+    if not result.success or failed:
+        raise RuntimeError("dbt build failed:\n" + "\n".join(failed or [str(result.exception)]))
+    slowest = sorted(nodes, key=lambda node: node.execution_time, reverse=True)[:5]
+    with _connect() as conn:
+        plays = conn.execute("select count(*) from raw.synthetic_plays").fetchone()[0]
+        marts = {table: conn.execute(f"select count(*) from marts.{table}").fetchone()[0]  # noqa: S608
+                 for table in ("fct_plays", "fct_pair_features", "fct_candidate_features")}
+    return {"seconds": seconds, "rows": plays,
+            "details": {"nodes": len(nodes), "marts": marts,
+                        "slowest": {node.node.name: round(node.execution_time, 2)
+                                    for node in slowest}}}
+
+
+def train(workdir: Path, scale: dict[str, Any]) -> StageResult:
+    """Train, evaluate and register the model (ml.train.train) on the labelled pairs."""
+    from ml.train import train as train_model
+
+    with _connect() as conn:
+        started = time.perf_counter()
+        run = train_model(conn, artifacts_dir=workdir / ARTIFACTS_DIR)
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": run.train_rows + run.valid_rows,
+            "details": {"model_version": run.model_version, "train_rows": run.train_rows,
+                        "valid_rows": run.valid_rows, "auc": run.auc,
+                        "baseline_auc": run.baseline_auc}}
+
+
+def score(workdir: Path, scale: dict[str, Any]) -> StageResult:
+    """Score every candidate into ml.scores (ml.score.score)."""
+    from ml.score import score as score_candidates
+
+    with _connect() as conn:
+        started = time.perf_counter()
+        rows = score_candidates(conn, artifacts_dir=workdir / ARTIFACTS_DIR)
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": rows, "details": {}}
+
+
+def predict_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
+    """LightGBM's own `Booster.predict` over the matrix of the same candidate rows that the
+    score stage read (one call, the whole matrix in memory). `seconds` is the predict alone;
+    reading the rows and building the matrix are reported in the details."""
+    import numpy as np
+    import polars as pl
+
+    from ml.artifacts import load_model
+    from ml.db import CANDIDATE_FEATURES, feature_query, iter_frames
+    from ml.features import to_matrix
+    from ml.runs import latest_version
+
+    keys = {"user_id": pl.String(), "track_key": pl.String(), "candidate_source": pl.String()}
+
+    with _connect() as conn:
+        with conn.transaction():
+            version = latest_version(conn)
+        model = load_model(workdir / ARTIFACTS_DIR, version)
+        query, schema = feature_query(CANDIDATE_FEATURES, keys)
+        read_started = time.perf_counter()
+        with conn.transaction():
+            matrices = [to_matrix(batch, model.vocabulary)
+                        for batch in iter_frames(conn, query, schema, 50_000)]
+        read_seconds = time.perf_counter() - read_started
+    matrix = np.vstack(matrices) if matrices else np.empty((0, len(model.features)))
+    started = time.perf_counter()
+    predicted = model.booster.predict(matrix)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": int(predicted.shape[0]),
+            "details": {"read_and_encode_seconds": read_seconds,
+                        "trees": model.booster.num_trees()}}
+
+
+def publish(workdir: Path, scale: dict[str, Any]) -> StageResult:
+    """Publish each user's top 20 as the current serving set (ml.publish.publish)."""
+    from ml.publish import publish as publish_top_n
+
+    with _connect() as conn:
+        started = time.perf_counter()
+        rows = publish_top_n(conn, top_n=20)
+        seconds = time.perf_counter() - started
+        users = conn.execute(
+            "select count(distinct user_id) from serving.recommendations").fetchone()[0]
+    return {"seconds": seconds, "rows": rows, "details": {"users": users}}
+
+
+STAGES: dict[str, Callable[[Path, dict[str, Any]], StageResult]] = {
+    "generate": generate,
+    "load": load,
+    "copy": copy_baseline,
+    "dbt": dbt,
+    "train": train,
+    "score": score,
+    "predict": predict_baseline,
+    "publish": publish,
+}
+
+
+def main() -> int:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m bench.stages", description=__doc__)
+    parser.add_argument("stage", choices=sorted(STAGES))
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--scale", type=json.loads, required=True)
+    parser.add_argument("--result", type=Path, required=True)
+    args = parser.parse_args()
+    result = STAGES[args.stage](args.workdir, args.scale)
+    args.result.write_text(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""The benchmark harness runs end to end at a tiny scale.
+
+It asserts behaviour only (every stage, baseline and lookup row is in the table and the
+Markdown, the benchmark database is gone afterwards), never speed: speed lives in
+`make bench`'s numbers, not in timed tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bench.database import PREFIX
+from bench.report import BEGIN, END, PIPELINE
+from warehouse.paths import PROJECT_ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SCALE = "20k"
+
+
+def _admin_url() -> str:
+    override = os.environ.get("ENCORE_TEST_WAREHOUSE_URL")
+    if override:
+        return override
+    from warehouse import embedded
+
+    return embedded.start().url
+
+
+def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
+    admin_url = _admin_url()
+    output = tmp_path / "benchmarks.md"
+    env = {**os.environ, "WAREHOUSE_URL": admin_url, "ENCORE_HOME": str(tmp_path / "home"),
+           "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--scales", SCALE, "--lookup-seconds", "2",
+         "--output", str(output)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    table = done.stdout
+    for stage in PIPELINE:
+        assert f"│ {SCALE:<5} │ {stage} " in table, f"{stage} missing:\n{table}"
+    assert "bare COPY (vs load)" in table and "load " in table
+    assert "Booster.predict (vs score)" in table and "score " in table
+    for clients in ("1 client", "16 clients", "64 clients"):
+        assert f"top-20 lookup, {clients}" in table
+        assert f"pgbench -S, {clients}" in table
+    assert table.count("× -S") == 3
+
+    text = output.read_text()
+    assert BEGIN in text and END in text
+    rows = [line for line in text.splitlines() if line.startswith(f"| {SCALE} |")]
+    measures = [row.split("|")[2].strip() for row in rows]
+    assert measures[:len(PIPELINE)] == list(PIPELINE)
+    assert len(rows) == len(PIPELINE) + 3 + 6  # stages, total, 2 baselines, 6 lookups
+    for row in rows[:len(PIPELINE)]:
+        cells = [cell.strip() for cell in row.split("|")[1:-1]]
+        assert int(cells[3].replace(",", "")) > 0, row  # rows
+        assert float(cells[5].replace(",", "")) > 0, row  # peak RSS
+
+    # The Markdown's generated part is replaced in place; text around it stays.
+    output.write_text(text.replace(END, END + "\n\nKept by hand.\n"))
+    from bench.report import write_markdown
+
+    write_markdown(output, "regenerated\n")
+    rewritten = output.read_text()
+    assert "Kept by hand." in rewritten and "regenerated" in rewritten
+    assert "| 20k | generate" not in rewritten
+
+    maintenance = admin_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        left = conn.execute("select datname from pg_database where datname like %s",
+                            [f"{PREFIX}%"]).fetchall()
+    assert (f"{PREFIX}{SCALE}",) not in left
