@@ -37,6 +37,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from ml.features import FEATURES
 from ml.runs import SUCCEEDED
 
 log = logging.getLogger(__name__)
@@ -191,8 +192,8 @@ def latest_run(conn: psycopg.Connection) -> dict[str, Any] | None:
     """The newest succeeded model run (the one scoring uses when nothing is trained)."""
     with conn.cursor() as cur:
         cur.execute(
-            "select model_version, trained_at, train_from, train_until, artifact_path "
-            "from ml.model_runs where status = %s "
+            "select model_version, trained_at, train_from, train_until, artifact_path, "
+            "features from ml.model_runs where status = %s "
             "order by trained_at desc, model_version desc limit 1", [SUCCEEDED])
         row = cur.fetchone()
         if row is None:
@@ -286,6 +287,10 @@ def should_train(
         decision = Decision(True, "forced", details)
     elif run is None:
         decision = Decision(True, "no succeeded model yet", details)
+    elif list(run["features"] or []) != list(FEATURES):
+        # A release changed the feature list: the old model can't score the new marts.
+        decision = Decision(True, f"model {run['model_version']} was trained on a different "
+                                  "feature list than the current one (ml/features.py)", details)
     elif age > timedelta(days=max_age_days):
         decision = Decision(True, f"model {run['model_version']} is "
                                   f"{details['age_days']:.1f} days old (max {max_age_days:g})",

@@ -142,6 +142,18 @@ def test_a_fresh_model_on_the_same_candidates_is_not_retrained(built, published)
     assert [(a, v) for a, v, _ in stored[-2:]] == [("skip", version), ("train", version)]
 
 
+def test_a_model_trained_on_another_feature_list_is_retrained(built, published) -> None:
+    """After a release changes ml/features.py, the old model can't score: train, even
+    though it is fresh."""
+    version, _ = published
+    # force_rollback: leave the run as it was for the other tests
+    with psycopg.connect(built) as conn, conn.transaction(force_rollback=True):
+        conn.execute("update ml.model_runs set features = features - 0 where model_version = %s",
+                     [version])
+        decision = should_train(conn, record=False)
+    assert decision.train and "different feature list" in decision.reason, decision
+
+
 def test_restore_rolls_back_to_a_kept_publish_else_rescores(built, published) -> None:
     first, artifacts = published
     with psycopg.connect(built) as conn:
