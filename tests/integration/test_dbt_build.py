@@ -25,7 +25,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from warehouse.paths import dbt_project_dir
+from tests.support.marts import run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,39 +36,7 @@ KEYS = ["user_id", "track_key"]
 def run_dbt_build(warehouse_url: str, scratch: Path):
     """`dbt build` of the whole project against `warehouse_url`, in-process, with target/ and
     logs/ under `scratch`; asserts it succeeded and returns dbt's result."""
-    from dbt.cli.main import dbtRunner
-
-    from warehouse.connections import dbt_env
-
-    project = dbt_project_dir()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WAREHOUSE_URL", warehouse_url)
-        for key, value in dbt_env().items():
-            patch.setenv(key, value)
-        patch.setenv("DBT_TARGET", "postgres")
-        patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
-        result = dbtRunner().invoke(
-            [
-                "build",
-                "--project-dir",
-                str(project),
-                "--profiles-dir",
-                str(project),
-                "--target",
-                "postgres",
-                "--target-path",
-                str(scratch / "target"),
-                "--log-path",
-                str(scratch / "logs"),
-            ]
-        )
-    failures = [
-        f"{node_result.node.unique_id}: {node_result.status} {node_result.message}"
-        for node_result in (result.result or [])
-        if str(node_result.status) not in {"success", "pass"}
-    ]
-    assert result.success, f"dbt build failed: {result.exception or ''}\n" + "\n".join(failures)
-    return result
+    return run_dbt(warehouse_url, scratch, "build").result
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from tests.integration.test_dbt_build import run_dbt_build
-from warehouse.paths import dbt_project_dir
+from tests.support.marts import run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,36 +48,8 @@ def _built(url: str) -> bool:
 
 def run_dbt_docs_generate(warehouse_url: str, scratch: Path) -> Path:
     """`dbt docs generate` against `warehouse_url`, in-process; returns its target folder."""
-    from dbt.cli.main import dbtRunner
-
-    from warehouse.connections import dbt_env
-
-    project = dbt_project_dir()
-    target = scratch / "target"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WAREHOUSE_URL", warehouse_url)
-        for key, value in dbt_env().items():
-            patch.setenv(key, value)
-        patch.setenv("DBT_TARGET", "postgres")
-        patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
-        result = dbtRunner().invoke(
-            [
-                "docs",
-                "generate",
-                "--project-dir",
-                str(project),
-                "--profiles-dir",
-                str(project),
-                "--target",
-                "postgres",
-                "--target-path",
-                str(target),
-                "--log-path",
-                str(scratch / "logs"),
-            ]
-        )
-    assert result.success, f"dbt docs generate failed: {result.exception or ''}"
-    return target
+    run_dbt(warehouse_url, scratch, "docs", "generate")
+    return scratch / "target"
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 
 from ml.features import FEATURES
 from tests.conftest import SMALL_WORLD
-from warehouse.paths import dbt_project_dir
+from tests.support.marts import run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,39 +35,8 @@ PAIRS = "select * from marts.fct_pair_features"
 def _dbt_run(warehouse_url: str, scratch: Path) -> None:
     """`dbt build` of the pair-features mart and everything upstream, models and seeds
     only (no tests: the point is the data), in-process."""
-    from dbt.cli.main import dbtRunner
-
-    from warehouse.connections import dbt_env
-
-    project = dbt_project_dir()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WAREHOUSE_URL", warehouse_url)
-        for key, value in dbt_env().items():
-            patch.setenv(key, value)
-        patch.setenv("DBT_TARGET", "postgres")
-        patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
-        result = dbtRunner().invoke(
-            [
-                "build",
-                "--select",
-                "+fct_pair_features",
-                "--resource-type",
-                "model",
-                "--resource-type",
-                "seed",
-                "--project-dir",
-                str(project),
-                "--profiles-dir",
-                str(project),
-                "--target",
-                "postgres",
-                "--target-path",
-                str(scratch / "target"),
-                "--log-path",
-                str(scratch / "logs"),
-            ]
-        )
-    assert result.success, f"dbt build failed: {result.exception or ''}"
+    run_dbt(warehouse_url, scratch, "build", "--select", "+fct_pair_features",
+            "--resource-type", "model", "--resource-type", "seed")
 
 
 def _read(url: str, query: str, params: tuple = ()) -> pl.DataFrame:

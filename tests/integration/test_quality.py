@@ -26,6 +26,7 @@ from quality import QualityCheckFailed
 from quality.checkpoints import check_marts, check_raw
 from quality.config import Thresholds
 from tests.conftest import SMALL_WORLD
+from tests.support.marts import run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,22 +48,7 @@ def world(module_warehouse_url: str, small_world_config,
 def _dbt(url: str, scratch: Path) -> None:
     """`dbt build` of the models, seeds and data tests (dbt's unit tests are
     test_dbt_build.py's business, not this module's) against `url`, in-process."""
-    from dbt.cli.main import dbtRunner
-
-    from warehouse.connections import dbt_env
-    from warehouse.paths import dbt_project_dir
-
-    project = str(dbt_project_dir())
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WAREHOUSE_URL", url)
-        for key, value in dbt_env().items():
-            patch.setenv(key, value)
-        patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
-        result = dbtRunner().invoke([
-            "build", "--project-dir", project, "--profiles-dir", project, "--target",
-            "postgres", "--exclude-resource-type", "unit_test", "--target-path",
-            str(scratch / "target"), "--log-path", str(scratch / "logs")])
-    assert result.success, f"dbt build failed: {result.exception or ''}"
+    run_dbt(url, scratch, "build", "--exclude-resource-type", "unit_test")
 
 
 @pytest.fixture(scope="module")

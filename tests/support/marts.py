@@ -81,9 +81,11 @@ def run_dbt(warehouse_url: str, scratch: Path, *args: str, vars: dict | None = N
         started = time.perf_counter()
         result = dbtRunner().invoke(command)
         seconds = time.perf_counter() - started
+    # `docs generate` returns a catalog, not node results
+    node_results = getattr(result.result, "results", None) or []
     failures = [
         f"{node_result.node.unique_id}: {node_result.status} {node_result.message}"
-        for node_result in (result.result or [])
+        for node_result in node_results
         if str(node_result.status) not in {"success", "pass"}
     ]
     assert result.success, (
