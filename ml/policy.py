@@ -287,7 +287,7 @@ def should_train(
         decision = Decision(True, "forced", details)
     elif run is None:
         decision = Decision(True, "no succeeded model yet", details)
-    elif list(run["features"] or []) != list(FEATURES):
+    elif run.get("features") is not None and list(run["features"]) != list(FEATURES):
         # A release changed the feature list: the old model can't score the new marts.
         decision = Decision(True, f"model {run['model_version']} was trained on a different "
                                   "feature list than the current one (ml/features.py)", details)
