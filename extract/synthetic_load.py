@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 from pathlib import Path
 
 import polars as pl
 import psycopg
 
 from extract.synthetic import SyntheticConfig, SyntheticWorld, generate_world
+from ops.logs import configure_logging, print_failure
+from ops.progress import progress
 from warehouse.landing import land_frames, read_landed
 from warehouse.loader import load_batch
 from warehouse.raw_tables import (
@@ -30,8 +31,6 @@ from warehouse.raw_tables import (
     SYNTHETIC_TRACKS,
     SYNTHETIC_USERS,
 )
-
-log = logging.getLogger(__name__)
 
 SOURCE = "synthetic"
 
@@ -60,9 +59,25 @@ def load_world(conn: psycopg.Connection, world: SyntheticWorld, *,
     return load_frames(conn, world_frames(world), logical_date=logical_date)
 
 
+def generate_with_progress(config: SyntheticConfig) -> SyntheticWorld:
+    """`generate_world`, showing its progress: the per-user stage advances the count (the
+    other stages are vectorised and only rename the step)."""
+    with progress("synthetic world", total=config.n_users, unit="users") as bar:
+        def report(stage: str, done: int, total: int) -> None:
+            if stage == "discoveries":
+                bar.update(description="synthetic world: discoveries")
+                bar.advance(done - bar.done)
+            else:
+                bar.update(description=f"synthetic world: {stage}")
+
+        world = generate_world(config, progress=report)
+        bar.update(description="synthetic world")
+        return world
+
+
 def land_world(config: SyntheticConfig) -> str:
     """Generate the world and write it to the landing zone; returns the folder."""
-    world = generate_world(config)
+    world = generate_with_progress(config)
     return str(land_frames(SOURCE, config.end_date, world_frames(world)))
 
 
@@ -74,15 +89,16 @@ def load_landed_world(conn: psycopg.Connection, folder: str, *,
 
 def generate_and_load(conn: psycopg.Connection, config: SyntheticConfig) -> dict[str, int]:
     """Generate the world for `config` and load it; the snapshot date is the window's end."""
-    world = generate_world(config)
+    world = generate_with_progress(config)
     return load_world(conn, world, logical_date=config.end_date)
 
 
 def main() -> int:
     from warehouse import connections
     from warehouse.bootstrap import bootstrap
+    from warehouse.embedded import WarehouseError
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     parser = argparse.ArgumentParser(prog="python -m extract.synthetic_load",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=2000)
@@ -95,10 +111,14 @@ def main() -> int:
     args = parser.parse_args()
     config = SyntheticConfig(seed=args.seed, n_users=args.users, n_tracks=args.tracks,
                              days=args.days, end_date=args.end_date)
-    connections.ensure_warehouse()
-    with connections.connect() as conn:
-        bootstrap(conn)
-        counts = generate_and_load(conn, config)
+    try:
+        connections.ensure_warehouse()
+        with connections.connect() as conn:
+            bootstrap(conn)
+            counts = generate_and_load(conn, config)
+    except (WarehouseError, psycopg.OperationalError) as error:  # no warehouse: what to run
+        print_failure(error)
+        return 2
     for table, rows in counts.items():
         print(f"raw.{table}: {rows:,} rows")
     return 0

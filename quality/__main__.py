@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import sys
 
+from ops.logs import configure_logging, print_failure
 from quality.summary import format_table
 
 
@@ -27,18 +28,28 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--no-store", action="store_true",
                        help="do not write quality.* (read-only run)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.WARNING)  # the table printed below is the report
+
+    import psycopg
 
     from quality.checkpoints import check_marts, check_raw
     from quality.config import Thresholds
     from quality.errors import QualityCheckFailed
     from warehouse import connections
+    from warehouse.embedded import WarehouseError
 
-    url = connections.ensure_warehouse()
     thresholds = Thresholds.from_env(**({"row_bounds": False} if args.no_row_bounds else {}))
     run = check_raw if args.checkpoint == "raw" else check_marts
     try:
+        url = connections.ensure_warehouse()
         summary = run(url, args.date, thresholds=thresholds, persist=not args.no_store)
+    except (WarehouseError, psycopg.OperationalError) as error:
+        print_failure(error)
+        return 2
+    except psycopg.errors.UndefinedTable as error:
+        print_failure(error, "the checkpoint reads tables that are not there yet: load data "
+                      "(`make ingest SOURCE=...`) and build the marts (`make demo`) first")
+        return 2
     except QualityCheckFailed as failed:
         print(format_table(list(failed.summary.outcomes)), file=sys.stderr)
         print(failed, file=sys.stderr)

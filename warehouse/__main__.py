@@ -4,11 +4,13 @@ the warehouse without Airflow."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shlex
 import sys
 
+import psycopg
+
+from ops.logs import configure_logging, print_failure
 from warehouse import connections, embedded
 from warehouse.bootstrap import bootstrap
 
@@ -38,6 +40,9 @@ def _status() -> int:
     running = embedded.is_running(srv)
     print(f"embedded warehouse {'running' if running else 'stopped'}: {srv.url} "
           f"(data {srv.data_dir})")
+    if not running:
+        print("next: start it with `make warehouse` (or `uv run python -m warehouse start`)",
+              file=sys.stderr)
     return 0 if running else 3
 
 
@@ -98,7 +103,7 @@ COMMANDS = {"start": _start, "stop": _stop, "status": _status, "url": None, "env
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     parser = argparse.ArgumentParser(prog="python -m warehouse", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
     args, _ = parser.parse_known_args()
@@ -107,8 +112,11 @@ def main() -> int:
         return 0
     try:
         return COMMANDS[args.command]()
-    except RuntimeError as error:  # configuration problems: say what to set, no traceback
-        print(f"error: {error}", file=sys.stderr)
+    except RuntimeError as error:  # configuration problems: the message says what to set
+        print_failure(error)
+        return 2
+    except psycopg.Error as error:  # unreachable or unbuilt warehouse: say what to run
+        print_failure(error)
         return 2
 
 

@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from ops.progress import progress
 from warehouse.raw_tables import RAW_SCHEMA, RawTable
 
 log = logging.getLogger(__name__)
@@ -91,13 +93,18 @@ def _csv_bytes(frame: pl.DataFrame) -> bytes:
 
 
 def _copy_frame(cursor: psycopg.Cursor, target: sql.Composable, columns: list[str],
-                frame: pl.DataFrame, chunk_rows: int = 200_000) -> None:
+                frame: pl.DataFrame, chunk_rows: int = 200_000,
+                on_chunk: Callable[[int], None] | None = None) -> None:
+    """COPY `frame` in CSV chunks; `on_chunk(rows)` after each (progress, not per row)."""
     statement = sql.SQL("copy {} ({}) from stdin with (format csv, null {})").format(
         target, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Literal(NULL_MARKER)
     )
     with cursor.copy(statement) as copy:
         for offset in range(0, frame.height, chunk_rows):
-            copy.write(_csv_bytes(frame.slice(offset, chunk_rows)))
+            chunk = frame.slice(offset, chunk_rows)
+            copy.write(_csv_bytes(chunk))
+            if on_chunk is not None:
+                on_chunk(chunk.height)
 
 
 def load_batch(
@@ -153,8 +160,10 @@ def _replace_batch(conn: psycopg.Connection, data: pl.DataFrame, table: RawTable
                 [source, logical_date],
             )
         replaced = cursor.rowcount
-        _copy_frame(cursor, target, [*data.columns, "_batch_id", "_source", "_logical_date"],
-                    data.with_columns(meta))
+        with progress(f"COPY raw.{table.name}", total=data.height) as bar:
+            _copy_frame(cursor, target, [*data.columns, "_batch_id", "_source",
+                                         "_logical_date"],
+                        data.with_columns(meta), on_chunk=bar.advance)
         n_rejected = _quarantine(cursor, table, source, logical_date, batch_id, rejected,
                                  replace)
     return replaced, n_rejected

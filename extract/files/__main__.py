@@ -14,14 +14,31 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import sys
 import time
 from pathlib import Path
 
+import psycopg
+
 from extract.files.errors import FileImportError
 from extract.files.importer import ParsedImport, parse_path
-from extract.files.kaggle_source import locate_kaggle_csv
+from extract.files.kaggle_source import DATASET, locate_kaggle_csv
 from extract.files.load import ImportResult, load_parsed
+from ops.logs import configure_logging, print_failure
+from warehouse.embedded import WarehouseError
+
+WHAT_FITS = ("Last.fm scrobble exports (CSV/TSV) and Spotify account-data exports "
+             "(StreamingHistory*.json, endsong_*.json, Streaming_History_Audio_*.json), as "
+             "files, a folder or a zip; see extract/files/README.md")
+
+
+def next_step(error: FileImportError) -> str | None:
+    """What to do about a file that cannot be imported."""
+    if error.name in ("kaggle", DATASET):
+        return None  # the message already says which variable to set or what to install
+    if error.problem == "no such file or folder":
+        return f"check the path: it should point at {WHAT_FITS}"
+    return ("fix or remove that file (a fresh export or download usually is whole), then "
+            "rerun: nothing was loaded")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -64,7 +81,7 @@ def _report(parsed: ParsedImport, result: ImportResult | None, seconds: float) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.WARNING)  # the report below says what each file held
     args = _arguments(argv)
     started = time.perf_counter()
     try:
@@ -73,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parsed = parse_path(locate_kaggle_csv(args.csv), accept=("kaggle",))
         if not parsed.files:
-            print(f"error: nothing to import in {getattr(args, 'path', None) or args.csv}",
-                  file=sys.stderr)
+            print_failure(f"nothing to import in {getattr(args, 'path', None) or args.csv}",
+                          f"point at {WHAT_FITS}")
             _report(parsed, None, time.perf_counter() - started)
             return 1
         result = None
@@ -88,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                 result = ImportResult(parsed, load_parsed(conn, parsed,
                                                           logical_date=args.date))
     except FileImportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_failure(exc, next_step(exc))
+        return 2
+    except (WarehouseError, psycopg.OperationalError) as exc:
+        print_failure(exc)
         return 2
     _report(parsed, result, time.perf_counter() - started)
     return 0

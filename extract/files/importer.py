@@ -24,6 +24,7 @@ from extract.files.kaggle import parse_kaggle
 from extract.files.lastfm_export import parse_lastfm_export
 from extract.files.parsed import ParsedFile
 from extract.files.spotify_export import parse_spotify_export
+from ops.progress import progress
 from warehouse.raw_tables import RawTable
 
 log = logging.getLogger(__name__)
@@ -95,16 +96,18 @@ def parse_inputs(files: list[InputFile], *, user: str | None = None,
                  accept: tuple[str, ...] = LISTENING_KINDS) -> ParsedImport:
     now = now or dt.datetime.now(dt.UTC)
     result = ParsedImport()
-    for file in files:
-        outcome = parse_file(file, user=user, now=now, accept=accept)
-        if isinstance(outcome, SkippedFile):
-            log.info("skipped %s: %s", outcome.name, outcome.why)
-            result.skipped.append(outcome)
-            continue
-        log.info("%s: %s, %d rows: %d loaded, %d quarantined %s", outcome.name,
-                 outcome.layout, outcome.rows_in, outcome.loaded.height,
-                 outcome.rejected.height, outcome.reasons or "")
-        result.files.append(outcome)
+    with progress("parse files", total=len(files), unit="files") as bar:
+        for file in files:
+            outcome = parse_file(file, user=user, now=now, accept=accept)
+            bar.advance()
+            if isinstance(outcome, SkippedFile):
+                log.info("skipped %s: %s", outcome.name, outcome.why)
+                result.skipped.append(outcome)
+                continue
+            log.info("%s: %s, %d rows: %d loaded, %d quarantined %s", outcome.name,
+                     outcome.layout, outcome.rows_in, outcome.loaded.height,
+                     outcome.rejected.height, outcome.reasons or "")
+            result.files.append(outcome)
     return result
 
 

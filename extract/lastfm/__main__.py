@@ -9,15 +9,38 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 
+import psycopg
+
+from extract.lastfm.client import RATE_LIMITED, LastfmApiError
 from extract.lastfm.config import LastfmConfig, parse_users
 from extract.lastfm.extract import extract_recent_tracks, log_skipped_source
 from extract.lastfm.load import load_landed
+from ops.logs import configure_logging, print_failure
+
+# Last.fm error codes that mean the credentials are wrong (invalid or suspended key,
+# failed authentication, bad signature: the secret).
+_BAD_CREDENTIALS = {"4": "LASTFM_API_KEY", "10": "LASTFM_API_KEY", "26": "LASTFM_API_KEY",
+                    "13": "LASTFM_API_SECRET"}
+
+
+def next_step(error: LastfmApiError) -> str:
+    """What to do when a Last.fm call failed for good."""
+    if error.code in _BAD_CREDENTIALS:
+        return (f"check {_BAD_CREDENTIALS[error.code]} in .env (an API account's key and "
+                "shared secret from https://www.last.fm/api/accounts), then rerun")
+    if error.code == RATE_LIMITED:
+        return ("Last.fm's rate limit held through every retry: wait a few minutes and rerun "
+                "(the rerun replaces the date's batch), or slow down with "
+                "LASTFM_MIN_INTERVAL_SECONDS")
+    if error.transient:
+        return ("Last.fm was unreachable or down: check the network (and LASTFM_API_URL if "
+                "set), then rerun; the rerun replaces the date's batch")
+    return "check the request in the message above (user names in LASTFM_USERS), then rerun"
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     parser = argparse.ArgumentParser(
         prog="python -m extract.lastfm",
         description="Extract Last.fm scrobbles for one logical date and load them into raw.")
@@ -33,12 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from warehouse import connections
     from warehouse.bootstrap import bootstrap
+    from warehouse.embedded import WarehouseError
 
-    connections.ensure_warehouse()
-    with connections.connect() as conn:
-        bootstrap(conn)
-        folder = extract_recent_tracks(args.date, args.users, config=config, conn=conn)
-        counts = load_landed(conn, folder, args.date)
+    try:
+        connections.ensure_warehouse()
+        with connections.connect() as conn:
+            bootstrap(conn)
+            folder = extract_recent_tracks(args.date, args.users, config=config, conn=conn)
+            counts = load_landed(conn, folder, args.date)
+    except LastfmApiError as error:
+        print_failure(error, next_step(error))
+        return 2
+    except (WarehouseError, psycopg.OperationalError) as error:
+        print_failure(error)
+        return 2
     for name, rows in counts.items():
         print(f"{name}: {rows:,}")
     return 0

@@ -34,6 +34,7 @@ from extract.lastfm.config import SOURCE, LastfmConfig
 from extract.lastfm.fetch import OK, fetch_recent_tracks, fetch_track_info, fetch_user_info
 from extract.lastfm.network import build_network
 from extract.lastfm.window import known_tracks, plan_window, watermarks
+from ops.progress import progress
 from warehouse.landing import land_frames, read_landed
 from warehouse.raw_tables import LASTFM_SCROBBLES, LASTFM_TRACK_INFO, LASTFM_USER_INFO
 
@@ -207,8 +208,12 @@ def extract_recent_tracks(logical_date: dt.date, users: Sequence[str] | None = N
     with _connection(conn) as connection:
         marks = watermarks(connection, names, logical_date)
         known = known_tracks(connection, logical_date) if config.track_info_max > 0 else set()
-    parts = [user_frames(client, config, user, logical_date, marks.get(user.lower()), now)
-             for user in names]
+    parts = []
+    with progress("Last.fm users", total=len(names), unit="users") as bar:
+        for user in names:
+            parts.append(user_frames(client, config, user, logical_date,
+                                     marks.get(user.lower()), now))
+            bar.advance()
     frames = combine(parts)
     if config.track_info_max > 0:
         frames.update(track_info_frames(client, config, frames[LASTFM_SCROBBLES.name],

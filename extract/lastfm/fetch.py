@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass, field
 
 from extract.lastfm.client import (
@@ -25,6 +25,7 @@ from extract.lastfm.parse import ScrobbleItem, UnexpectedDocument, recent_tracks
 from extract.lastfm.parse import track_info as parse_track_info
 from extract.lastfm.parse import user_info as parse_user_info
 from extract.lastfm.window import Window
+from ops.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -50,27 +51,30 @@ def fetch_recent_tracks(client: LastfmClient, user: str, window: Window,
     """
     result = UserFetch(user_name=user)
     page = 1
-    while True:
-        params = {"user": user, "limit": page_size, "page": page, **window.params}
-        try:
-            doc = client.call("user.getRecentTracks", params)
-        except LastfmApiError as error:
-            skipped = _skip_status(error)
-            if skipped is None:
-                raise
-            log.warning("Last.fm user %s skipped (%s): %s", user, skipped, error.details)
-            return UserFetch(user_name=user, status=skipped, detail=error.details)
-        try:
-            parsed = recent_tracks_page(doc)
-        except UnexpectedDocument as error:
-            raise LastfmApiError("user.getRecentTracks", None, str(error), 1) from error
-        if page == 1 and parsed.user:
-            result.user_name = parsed.user
-        result.items.extend(parsed.items)
-        result.pages = page
-        if page >= parsed.total_pages:
-            return result
-        page += 1
+    with progress(f"Last.fm {user}: scrobbles", unit="pages") as bar:
+        while True:
+            params = {"user": user, "limit": page_size, "page": page, **window.params}
+            try:
+                doc = client.call("user.getRecentTracks", params)
+            except LastfmApiError as error:
+                skipped = _skip_status(error)
+                if skipped is None:
+                    raise
+                log.warning("Last.fm user %s skipped (%s): %s", user, skipped, error.details)
+                return UserFetch(user_name=user, status=skipped, detail=error.details)
+            try:
+                parsed = recent_tracks_page(doc)
+            except UnexpectedDocument as error:
+                raise LastfmApiError("user.getRecentTracks", None, str(error), 1) from error
+            if page == 1 and parsed.user:
+                result.user_name = parsed.user
+            result.items.extend(parsed.items)
+            result.pages = page
+            bar.update(total=max(parsed.total_pages, page))
+            bar.advance()
+            if page >= parsed.total_pages:
+                return result
+            page += 1
 
 
 def _skip_status(error: LastfmApiError) -> str | None:
@@ -99,25 +103,29 @@ def fetch_track_info(client: LastfmClient, tracks: Iterable[tuple[str, str]]
     """
     records: list[dict[str, object]] = []
     counts = {"found": 0, "not_found": 0, "failed": 0}
-    for artist, title in tracks:
-        try:
-            info = parse_track_info(client.call("track.getInfo",
-                                                {"artist": artist, "track": title}))
-        except LastfmApiError as error:
-            if error.code == INVALID_PARAMETERS:
-                counts["not_found"] += 1
+    total = len(tracks) if isinstance(tracks, Sized) else None
+    with progress("Last.fm track.getInfo", total=total, unit="tracks") as bar:
+        for artist, title in tracks:
+            bar.advance()
+            try:
+                info = parse_track_info(client.call("track.getInfo",
+                                                    {"artist": artist, "track": title}))
+            except LastfmApiError as error:
+                if error.code == INVALID_PARAMETERS:
+                    counts["not_found"] += 1
+                    continue
+                counts["failed"] += 1
+                if error.transient:
+                    log.warning("Last.fm track.getInfo unavailable, stopping the metadata "
+                                "step early: %s", error)
+                    break
+                log.warning("Last.fm track.getInfo for %r / %r skipped: %s", artist, title,
+                            error)
                 continue
-            counts["failed"] += 1
-            if error.transient:
-                log.warning("Last.fm track.getInfo unavailable, stopping the metadata step "
-                            "early: %s", error)
-                break
-            log.warning("Last.fm track.getInfo for %r / %r skipped: %s", artist, title, error)
-            continue
-        except UnexpectedDocument as error:
-            counts["failed"] += 1
-            log.warning("Last.fm track.getInfo for %r / %r: %s", artist, title, error)
-            continue
-        counts["found"] += 1
-        records.append({"artist_name": artist, "track_name": title, **info})
+            except UnexpectedDocument as error:
+                counts["failed"] += 1
+                log.warning("Last.fm track.getInfo for %r / %r: %s", artist, title, error)
+                continue
+            counts["found"] += 1
+            records.append({"artist_name": artist, "track_name": title, **info})
     return records, counts

@@ -26,6 +26,7 @@ import spotipy
 from spotipy.exceptions import SpotifyException
 
 from extract.spotify.retry import RetryPolicy, call_with_retry
+from ops.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -92,21 +93,27 @@ class SpotifyApi:
     def _lookup(self, kind: str, ids: Sequence[str], several: Callable[..., Any],
                 one: Callable[..., Any]) -> list[Lookup]:
         found: list[Lookup] = []
-        for batch in batched(list(ids), BATCH_SIZE):
-            if self._batch_endpoints[kind]:
-                try:
-                    answer = self._call(f"GET /{kind}?ids= ({len(batch)} ids)", several, batch)
-                except SpotifyException as exc:
-                    if exc.http_status != 403:
-                        raise
-                    self._batch_endpoints[kind] = False
-                    log.warning("spotify: GET /%s?ids= answered 403 (removed for Development "
-                                "Mode apps since Feb 2026); asking one id per request", kind)
-                else:
-                    found.extend(_pair_lookups(batch, (answer or {}).get(kind), kind))
-                    continue
-            found.extend(self._one_by_one(kind, batch, one))
+        with progress(f"Spotify {kind}", total=len(ids), unit=kind) as bar:
+            for batch in batched(list(ids), BATCH_SIZE):
+                found.extend(self._lookup_batch(kind, batch, several, one))
+                bar.advance(len(batch))
         return found
+
+    def _lookup_batch(self, kind: str, batch: list[str], several: Callable[..., Any],
+                      one: Callable[..., Any]) -> list[Lookup]:
+        """One request for up to 50 ids, or one per id once the batch endpoint is gone."""
+        if self._batch_endpoints[kind]:
+            try:
+                answer = self._call(f"GET /{kind}?ids= ({len(batch)} ids)", several, batch)
+            except SpotifyException as exc:
+                if exc.http_status != 403:
+                    raise
+                self._batch_endpoints[kind] = False
+                log.warning("spotify: GET /%s?ids= answered 403 (removed for Development "
+                            "Mode apps since Feb 2026); asking one id per request", kind)
+            else:
+                return _pair_lookups(batch, (answer or {}).get(kind), kind)
+        return self._one_by_one(kind, batch, one)
 
     def _one_by_one(self, kind: str, batch: list[str], one: Callable[..., Any]) -> list[Lookup]:
         found: list[Lookup] = []

@@ -47,6 +47,7 @@ from extract.spotify.parse import (
 )
 from extract.spotify.recent import merge_poll
 from extract.spotify.retry import RetryPolicy
+from ops.progress import progress
 from warehouse.landing import land_frames, read_landed
 from warehouse.loader import load_batch
 from warehouse.raw_tables import (
@@ -102,8 +103,13 @@ def search_matches(api: SpotifyApi, pairs: Sequence[tuple[str, str]],
                    fetched_at: dt.datetime) -> Parsed:
     """One search per (artist, title); a pair without an agreeing result gets a row with a
     NULL track_id, so it is not searched again."""
-    rows = [match_row(artist, title, api.search_tracks(search_query(artist, title)), fetched_at)
-            for artist, title in dict.fromkeys(pairs)]
+    unique = list(dict.fromkeys(pairs))
+    rows = []
+    with progress("Spotify searches", total=len(unique), unit="searches") as bar:
+        for artist, title in unique:
+            rows.append(match_row(artist, title, api.search_tracks(search_query(artist, title)),
+                                  fetched_at))
+            bar.advance()
     return Parsed(frame(SPOTIFY_TRACK_MATCHES, rows), rejected_frame([]))
 
 
