@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,18 +16,20 @@ from pathlib import Path
 from ml.publish import publish, rollback
 from ml.score import score
 from ml.train import train
+from ops.logs import configure_logging
 from warehouse.connections import connect, ensure_warehouse
 from warehouse.paths import artifacts_dir
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     ensure_warehouse()
     folder = Path(args.artifacts_dir) if args.artifacts_dir else artifacts_dir()
     with connect() as conn:
         if args.command == "train":
-            run = train(conn, artifacts_dir=folder, validation_days=args.validation_days)
+            run = train(conn, artifacts_dir=folder, validation_days=args.validation_days,
+                        list_model=args.list_model)
             result = {
                 "model_version": run.model_version,
                 "train_rows": run.train_rows,
@@ -86,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     train_cmd = commands.add_parser("train", help="train, evaluate and register a model")
     train_cmd.add_argument("--validation-days", type=int, default=30)
+    train_cmd.add_argument("--no-list-model", dest="list_model", action="store_false",
+                           help="skip the list model (it rebuilds the warehouse as of 30 "
+                                "days ago in a scratch database: minutes at demo size)")
     report_cmd = commands.add_parser("report", help="rebuild a model run's report.md and plots")
     report_cmd.add_argument("--model-version", "--version", dest="model_version",
                             help="default: latest succeeded run")

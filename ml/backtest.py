@@ -50,7 +50,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ml import ranking
+from ml import list_model, ranking
 from ml.baselines import baseline_scores
 from ml.db import CANDIDATE_FEATURES, feature_query, read_frame
 from ml.features import to_matrix
@@ -111,40 +111,33 @@ def backtest(
     """Run the backtest described in the module docstring; return its result (also written
     to `backtests_dir/<model version>/backtest.json` and, with `record`, ml.backtests)."""
     started = time.perf_counter()
-    timings: dict[str, float] = {}
+    timings: dict[str, Any] = {}
     with conn.transaction():
         shifts = _user_shifts(conn, align_users)
         data_end = _data_end(conn, shifts)
     cutoff = data_end - timedelta(days=horizon_days)
     log.info("backtest: data ends %s, cut-off %s, %d users%s", data_end, cutoff, len(shifts),
              " (aligned)" if align_users else "")
-    server = _server(conn)
-    scratch = f"{SCRATCH_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    _admin(server, sql.SQL("create database {}").format(sql.Identifier(scratch)))
-    try:
-        url = server.url(scratch)
-        with psycopg.connect(url) as scratch_conn:
-            from warehouse.bootstrap import bootstrap
-
-            bootstrap(scratch_conn)
-            copied = _copy_raw(conn, scratch_conn, cutoff, shifts)
-        timings["copy_seconds"] = time.perf_counter() - started
-        _dbt_build(url, backtests_dir / ".dbt")
-        timings["dbt_seconds"] = time.perf_counter() - started - sum(timings.values())
-        with psycopg.connect(url) as scratch_conn:
-            trained = fit_and_register(scratch_conn, artifacts_dir=backtests_dir,
-                                       validation_days=validation_days, params=params)
-            timings["train_seconds"] = time.perf_counter() - started - sum(timings.values())
-            candidates, recent = _read_candidates(scratch_conn, cutoff)
-    finally:
-        if keep_scratch:
-            log.warning("scratch database %s kept", scratch)
-        else:
-            _admin(server, sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(scratch)))
-    rankings_input = _rankings_input(candidates, recent, trained)
+    with scratch_warehouse(conn, cutoff, shifts, backtests_dir, keep=keep_scratch,
+                           timings=timings) as url, psycopg.connect(url) as scratch_conn:
+        step = time.perf_counter()
+        trained = fit_and_register(scratch_conn, artifacts_dir=backtests_dir,
+                                   validation_days=validation_days, params=params)
+        timings["train_seconds"] = time.perf_counter() - step
+        try:
+            candidates = read_candidates_with_history(scratch_conn)
+        except ValueError as none:
+            raise ValueError(f"{none}: no user played in the 30 days before it (use "
+                             "--align-users for histories that end in different years)"
+                             ) from none
+        recent = _read_recent(scratch_conn, cutoff)
     with conn.transaction():
-        relevant, relevant_two = _relevant(conn, cutoff, horizon_days, shifts)
+        relevant, relevant_two = relevant_pairs(conn, cutoff, horizon_days, shifts)
+    step = time.perf_counter()
+    list_scores = _list_model_scores(candidates, trained, relevant, relevant_two)
+    timings["list_model_seconds"] = time.perf_counter() - step
+    rankings_input = _rankings_input(candidates, recent, trained).join(
+        list_scores, on=["user_id", "track_key"], how="left")
     result = _grade(rankings_input, relevant, relevant_two, k)
     result |= {
         "model_version": trained.run.model_version,
@@ -154,20 +147,80 @@ def backtest(
         "k": k,
         "align_users": align_users,
         "validation_days": validation_days,
-        "raw_rows_copied": copied,
+        "raw_rows_copied": timings.pop("raw_rows_copied"),
         "candidates": candidates.height,
         "training": {key: trained.run.metrics.get(key) for key in
                      ("auc", "user_auc", "log_loss", "baseline_auc", "baseline_user_auc")},
-        "scratch_database": scratch,
+        "scratch_database": timings.pop("scratch_database"),
         "scratch_dropped": not keep_scratch,
     }
-    timings["grade_seconds"] = time.perf_counter() - started - sum(timings.values())
+    timings["total_seconds"] = time.perf_counter() - started
     result["timings"] = {key: round(value, 1) for key, value in timings.items()}
     _write(conn, result, trained, record=record)
     log.info("backtest %s: %s", trained.run.model_version, json.dumps(
         {name: {m: round(v, 4) for m, v in row.items() if isinstance(v, float)}
          for name, row in result["rankings"].items()}))
     return result
+
+
+@contextmanager
+def scratch_warehouse(
+    conn: psycopg.Connection, cutoff: datetime, shifts: dict[str, timedelta], work_dir: Path,
+    *, keep: bool = False, timings: dict[str, Any] | None = None,
+) -> Iterator[str]:
+    """A scratch database on `conn`'s server holding the warehouse as of `cutoff` (raw plays
+    before it, shifted by `shifts`; the catalogue whole; the same dbt build); yields its URL
+    and drops it afterwards, also on failure (unless `keep`)."""
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
+    server = _server(conn)
+    scratch = f"{SCRATCH_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    timings["scratch_database"] = scratch
+    _admin(server, sql.SQL("create database {}").format(sql.Identifier(scratch)))
+    try:
+        url = server.url(scratch)
+        with psycopg.connect(url) as scratch_conn:
+            from warehouse.bootstrap import bootstrap
+
+            bootstrap(scratch_conn)
+            timings["raw_rows_copied"] = _copy_raw(conn, scratch_conn, cutoff, shifts)
+        timings["copy_seconds"] = time.perf_counter() - started
+        _dbt_build(url, work_dir / ".dbt")
+        timings["dbt_seconds"] = time.perf_counter() - started - timings["copy_seconds"]
+        yield url
+    finally:
+        if keep:
+            log.warning("scratch database %s kept", scratch)
+        else:
+            _admin(server, sql.SQL("drop database if exists {} with (force)").format(
+                sql.Identifier(scratch)))
+
+
+def read_candidates_with_history(conn: psycopg.Connection) -> pl.DataFrame:
+    """The warehouse's candidates with their features (ml.db) and list_model's history
+    features and source flags."""
+    keys = {"user_id": pl.String(), "track_key": pl.String(), "candidate_source": pl.String()}
+    query, schema = feature_query(CANDIDATE_FEATURES, keys)
+    query = sql.SQL("{} order by user_id, track_key").format(query)
+    with conn.transaction():
+        candidates = read_frame(conn, query, schema)
+        history = list_model.read_history(conn)
+    if candidates.height == 0:
+        raise ValueError("no candidates as of the cut-off")
+    return candidates.join(history, on=["user_id", "track_key"], how="left")
+
+
+def _list_model_scores(candidates: pl.DataFrame, trained: Trained, relevant: pl.DataFrame,
+                       relevant_two: pl.DataFrame) -> pl.DataFrame:
+    """The list model's score of each candidate, cross-fitted by user (ml.list_model): a
+    user's list is ranked by a model that never saw that user's labels."""
+    frame = candidates.with_columns(repeat_score=pl.Series(
+        trained.booster.predict(to_matrix(candidates, trained.vocabulary),
+                                num_iteration=trained.best_iteration)))
+    frame = list_model.with_labels(frame, list_model.labels(relevant, relevant_two))
+    scores = list_model.cross_fitted_scores(frame, trained.vocabulary)
+    return frame.select("user_id", "track_key").with_columns(
+        list_model=pl.Series(scores, dtype=pl.Float64))
 
 
 # --------------------------------------------------------------------------- the data
@@ -250,17 +303,10 @@ def _copy_raw(
     return copied
 
 
-def _read_candidates(
-    conn: psycopg.Connection, cutoff: datetime
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The scratch warehouse's candidates (with features) and each user's plays per track in
-    the `RECENT_DAYS` days before the cut-off."""
-    keys = {"user_id": pl.String(), "track_key": pl.String(), "candidate_source": pl.String()}
-    query, schema = feature_query(CANDIDATE_FEATURES, keys)
-    query = sql.SQL("{} order by user_id, track_key").format(query)
+def _read_recent(conn: psycopg.Connection, cutoff: datetime) -> pl.DataFrame:
+    """Each user's plays per track in the `RECENT_DAYS` days before the cut-off."""
     with conn.transaction():
-        candidates = read_frame(conn, query, schema)
-        recent = read_frame(
+        return read_frame(
             conn,
             sql.SQL("select user_id, track_key, count(*)::double precision as recent_plays "
                     "from marts.fct_plays where played_at >= %s and played_at < %s "
@@ -268,11 +314,6 @@ def _read_candidates(
             {"user_id": pl.String(), "track_key": pl.String(), "recent_plays": pl.Float64()},
             [cutoff - timedelta(days=RECENT_DAYS), cutoff],
         )
-    if candidates.height == 0:
-        raise ValueError("no candidates as of the cut-off: no user played in the 30 days "
-                         "before it (use --align-users for histories that end in different "
-                         "years)")
-    return candidates, recent
 
 
 def _rankings_input(
@@ -296,7 +337,7 @@ def _rankings_input(
     ).drop("recent_plays", "track_prior_plays")
 
 
-def _relevant(
+def relevant_pairs(
     conn: psycopg.Connection, cutoff: datetime, horizon_days: int,
     shifts: dict[str, timedelta],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -327,7 +368,7 @@ def _grade(
     relevant_two = relevant_two.join(listed, on="user_id", how="semi")
     covered = relevant.join(scores.select("user_id", "track_key"),
                             on=["user_id", "track_key"], how="semi").height
-    names = ("model", "logistic_regression", "popularity", "track_repeat_rate",
+    names = ("model", "list_model", "logistic_regression", "popularity", "track_repeat_rate",
              "user_recent_plays")
     rankings, rankings_two = {}, {}
     for name in names:

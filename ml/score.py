@@ -34,6 +34,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from ml import list_model
 from ml.artifacts import LoadedModel, load_model
 from ml.db import CANDIDATE_FEATURES, feature_query, iter_frames
 from ml.features import to_matrix
@@ -158,6 +159,22 @@ REASON_TEMPLATES: dict[str, Template | None] = {
                                  item=False),
     "user_prior_tracks": Template("Based on the {value} tracks you've played", _count,
                                   lambda v: v >= 1, item=False),
+    # The list model's own inputs (ml.list_model).
+    "user_track_plays_30d": Template("You played it {value} times in the last 30 days", _count,
+                                     lambda v: v >= 1, one="You played it in the last 30 days"),
+    "user_track_prior_plays": Template("You've played it {value} times", _count,
+                                       lambda v: v >= 1, one="You've played it once"),
+    "user_track_days_since_last_play": Template("You last played it {value}", _days,
+                                                lambda v: v >= 0),
+    "source_co_listened": Template("Listeners who play your favourites play this too",
+                                   when=lambda v: v >= 1),
+    "source_content": Template("It sounds like the tracks you replay", when=lambda v: v >= 1),
+    "source_popular_in_genre": Template("Popular in {genre}, one of your genres",
+                                        when=lambda v: v >= 1),
+    "source_popular": Template("Popular with Encore listeners right now",
+                               when=lambda v: v >= 1),
+    "source_listened": None,  # said better by the user_track_* features
+    "repeat_score": None,  # the repeat model's output: its own reasons are its features
     "user_prior_labelled_pairs": None,
     "user_hours_since_prev_play": None,
     "session_position": None,  # 0 for every candidate (the contract's typical context)
@@ -250,38 +267,60 @@ def score(
     artifacts_dir: Path,
     batch_rows: int = BATCH_ROWS,
     top_n: int = REASON_TOP_N,
+    shard: int | None = None,
+    shards: int = 1,
 ) -> int:
     """Score all candidates with `model_version` (default: the latest succeeded run) and
     replace that version's rows in ml.scores; give each user's top `top_n` a reason
-    (0: none). Returns the number of rows written."""
+    (0: none). Returns the number of rows written.
+
+    With `shard` (0 .. shards - 1), only the users with `mod(abs(hashtext(user_id)),
+    shards) = shard` are scored, and only their rows of the version are replaced: shards run
+    side by side (the DAG maps one task per shard), a shard rerun is idempotent, and the
+    union of all shards is exactly an unsharded scoring. Each shard commits on its own, so
+    until every shard has run ml.scores mixes old and new rows of the version (publish runs
+    after all of them)."""
+    if shard is not None and not 0 <= shard < shards:
+        raise ValueError(f"shard must be in 0..{shards - 1}, got {shard}")
     if model_version is None:
         with conn.transaction():
             model_version = latest_version(conn)
     model = load_model(artifacts_dir, model_version)
-    query, schema = feature_query(CANDIDATE_FEATURES, _KEYS)
+    ranker = list_model.load(artifacts_dir / model_version, model.vocabulary)
+    query, schema = feature_query(CANDIDATE_FEATURES, _KEYS,
+                                  None if shard is None else _shard_filter(shard, shards))
     total = 0
     started = time.monotonic()
     with conn.transaction():
         ensure_score_columns(conn)
         # Two scorers of the same version would otherwise interleave deletes and COPYs.
-        conn.execute(
-            "select pg_advisory_xact_lock(hashtext('encore.score'), hashtext(%s))",
-            [model_version],
-        )
+        _lock(conn, model_version, shard)
         scored_at = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
-        conn.execute("delete from ml.scores where model_version = %s", [model_version])
+        if shard is None:
+            conn.execute("delete from ml.scores where model_version = %s", [model_version])
+        else:
+            conn.execute(_DELETE_SHARD, [model_version, shards, shard])
         best: pl.DataFrame | None = None
+        history = list_model.read_history(conn) if ranker else None
         for batch in iter_frames(conn, query, schema, batch_rows):
-            predicted = _predict(model, batch)
+            if history is not None:  # the list model's own inputs, in the batch's order
+                batch = batch.join(history, on=["user_id", "track_key"], how="left",
+                                   maintain_order="left")
+            predicted = _predict(model, batch, ranker)
             _copy_scores(conn, predicted.with_columns(scored_at=pl.lit(scored_at.isoformat())))
             total += batch.height
             if top_n > 0:
-                best = _keep_best(best, batch.with_columns(score=predicted["score"]), top_n)
+                kept = batch.with_columns(predicted.select(
+                    "score", *(["repeat_score"] if ranker is not None else [])))
+                best = _keep_best(best, kept, top_n)
         scored_seconds = time.monotonic() - started
         explained = 0
         if best is not None and best.height:
-            explained = _write_reasons(conn, model, best)
-        if total:  # the model's drift reference: the candidates it first went live on
+            explained = _write_reasons(conn, model, best, ranker)
+        # The model's drift reference: the candidates it first went live on. It profiles all
+        # candidates whatever the shard, so shard 0 alone records it (even when it has no
+        # users of its own; record_profile skips an empty mart and a version that has one).
+        if (shard is None and total) or shard == 0:
             record_profile(conn, model_version)
     if total == 0:
         log.warning("marts.%s is empty: no scores written", CANDIDATE_FEATURES)
@@ -289,6 +328,32 @@ def score(
              total, model_version, scored_seconds, explained,
              time.monotonic() - started - scored_seconds)
     return total
+
+
+# A user's shard: hashtext is int4, so abs() goes through bigint (abs of -2^31 overflows int4).
+_DELETE_SHARD = ("delete from ml.scores where model_version = %s "
+                 "and mod(abs(hashtext(user_id)::bigint), %s) = %s")
+
+
+def _shard_filter(shard: int, shards: int) -> sql.Composable:
+    """The candidates' WHERE for one shard. The streaming cursor takes no parameters, so the
+    two integers are composed as literals (psycopg quotes them; both were checked as ints)."""
+    return sql.SQL("mod(abs(hashtext({})::bigint), {}) = {}").format(
+        sql.Identifier("user_id"), sql.Literal(int(shards)), sql.Literal(int(shard)))
+
+
+def _lock(conn: psycopg.Connection, model_version: str, shard: int | None) -> None:
+    """Advisory locks for the transaction: a whole-version scoring holds the version
+    exclusively; a shard holds it shared (shards run side by side, never beside a whole
+    scoring) and its own (version, shard) key exclusively (a shard never runs twice at once)."""
+    if shard is None:
+        conn.execute("select pg_advisory_xact_lock(hashtext('encore.score'), hashtext(%s))",
+                     [model_version])
+        return
+    conn.execute("select pg_advisory_xact_lock_shared(hashtext('encore.score'), hashtext(%s))",
+                 [model_version])
+    conn.execute("select pg_advisory_xact_lock(hashtext('encore.score.shard'), hashtext(%s))",
+                 [f"{model_version}/{shard}"])
 
 
 def _keep_best(best: pl.DataFrame | None, batch: pl.DataFrame, top_n: int) -> pl.DataFrame:
@@ -299,14 +364,21 @@ def _keep_best(best: pl.DataFrame | None, batch: pl.DataFrame, top_n: int) -> pl
     return rows.filter(rank <= top_n)
 
 
-def _write_reasons(conn: psycopg.Connection, model: LoadedModel, best: pl.DataFrame) -> int:
-    """pred_contrib for the kept rows; their reason and reason_features into ml.scores."""
-    contributions = model.booster.predict(to_matrix(best, model.vocabulary), pred_contrib=True)
+def _write_reasons(conn: psycopg.Connection, model: LoadedModel, best: pl.DataFrame,
+                   ranker: list_model.ListModel | None = None) -> int:
+    """pred_contrib of the model that ranked (the list model when there is one) for the kept
+    rows; their reason and reason_features into ml.scores."""
+    if ranker is not None:
+        features, contributions = ranker.features, ranker.contributions(best)
+    else:
+        features = model.features
+        contributions = model.booster.predict(to_matrix(best, model.vocabulary),
+                                              pred_contrib=True)
     names = _names(conn, best)
     rows = best.to_dicts()
     reasons, tops = [], []
     for row, contribution in zip(rows, contributions, strict=True):
-        reason, top = explain(model.features, contribution[: len(model.features)], row,
+        reason, top = explain(features, contribution[: len(features)], row,
                               {"artist": names.get(row["track_key"]), "genre": row.get("genre")})
         reasons.append(reason)
         tops.append(top)
@@ -349,13 +421,19 @@ def _names(conn: psycopg.Connection, best: pl.DataFrame) -> dict[str, str]:
     return {key: name for key, name in conn.execute(query, [keys]).fetchall() if name}
 
 
-def _predict(model: LoadedModel, batch: pl.DataFrame) -> pl.DataFrame:
-    """The batch's keys with the model's probability of a repeat within 30 days."""
-    probabilities = model.booster.predict(to_matrix(batch, model.vocabulary))
-    return batch.select("user_id", "track_key", "candidate_source").with_columns(
-        model_version=pl.lit(model.version),
-        score=pl.Series(probabilities, dtype=pl.Float64),
-    )
+def _predict(model: LoadedModel, batch: pl.DataFrame,
+             ranker: list_model.ListModel | None = None) -> pl.DataFrame:
+    """The batch's keys with the probability of a repeat within 30 days: the list model's
+    (ml.list_model, fed the repeat model's as `repeat_score`) when the model has one, else
+    the repeat model's. In the batch's order."""
+    repeat = pl.Series("repeat_score", model.booster.predict(to_matrix(batch, model.vocabulary)),
+                       dtype=pl.Float64)
+    keys = batch.select("user_id", "track_key", "candidate_source").with_columns(
+        model_version=pl.lit(model.version))
+    if ranker is None:
+        return keys.with_columns(score=repeat)
+    return keys.with_columns(score=pl.Series(ranker.predict(batch.with_columns(repeat)),
+                                             dtype=pl.Float64), repeat_score=repeat)
 
 
 def _copy_scores(conn: psycopg.Connection, frame: pl.DataFrame) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from ml import baselines, ranking
 from ml.artifacts import model_sha256, model_version, save_model
@@ -83,8 +84,14 @@ def train(
     validation_days: int = 30,
     params: dict[str, Any] | None = None,
     report: bool = True,
+    list_model: bool = False,
 ) -> ModelRun:
     """Train, evaluate, save and register a model; return the registered run.
+
+    With `list_model`, the list model (ml.list_model) is fitted too and saved in the same
+    folder: it needs a scratch build of the warehouse as of 30 days ago (minutes at demo
+    size), so the nightly job asks for it and unit tests don't. Its metrics join the run's
+    `metrics` under "list_model" (null when the history is too short for one).
 
     `params` override DEFAULT_PARAMS (LightGBM params plus `num_boost_round` and
     `early_stopping_rounds`). Raises ValueError when the split leaves no usable training or
@@ -92,8 +99,22 @@ def train(
     the run's report (ml.report) is written into the model folder; a report that fails to
     render is logged and leaves the run registered (its `metrics.report_path` NULL).
     """
-    return fit_and_register(conn, artifacts_dir=artifacts_dir, validation_days=validation_days,
-                            params=params, report=report).run
+    trained = fit_and_register(conn, artifacts_dir=artifacts_dir,
+                               validation_days=validation_days, params=params, report=report)
+    if list_model:
+        from ml.list_model import fit_list_model
+
+        sidecar = fit_list_model(conn, folder=Path(trained.run.artifact_path),
+                                 vocabulary=trained.vocabulary,
+                                 work_dir=artifacts_dir / ".list_model",
+                                 validation_days=validation_days)
+        summary = None if sidecar is None else {
+            key: sidecar[key] for key in ("cutoff", "candidates", "metrics", "seconds")}
+        with conn.transaction():
+            conn.execute("update ml.model_runs set metrics = metrics || %s where run_id = %s",
+                         [Jsonb({"list_model": summary}), trained.run.run_id])
+        trained.run.metrics["list_model"] = summary
+    return trained.run
 
 
 def fit_and_register(

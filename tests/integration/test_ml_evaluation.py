@@ -99,8 +99,8 @@ def test_backtest_grades_lists_and_drops_its_scratch_database(built, tmp_path: P
     assert result["users_evaluated"] > 30
     assert 0.0 < result["candidate_coverage"] <= 1.0
     rankings = result["rankings"]
-    assert set(rankings) == {"model", "logistic_regression", "popularity", "track_repeat_rate",
-                             "user_recent_plays"}
+    assert set(rankings) == {"model", "list_model", "logistic_regression", "popularity",
+                             "track_repeat_rate", "user_recent_plays"}
     for name, values in rankings.items():
         assert 0.0 <= values[f"recall_at_{K}"] <= 1.0, name
         assert 0.0 <= values[f"ndcg_at_{K}"] <= 1.0, name
@@ -109,6 +109,9 @@ def test_backtest_grades_lists_and_drops_its_scratch_database(built, tmp_path: P
     assert rankings["model"][f"recall_at_{K}"] > 0.02
     recent, popular = rankings["user_recent_plays"], rankings["popularity"]
     assert recent[f"ndcg_at_{K}"] > popular[f"ndcg_at_{K}"]
+    # the list model (cross-fitted by user) learns the lists' own question: it beats the
+    # repeat model there
+    assert rankings["list_model"][f"ndcg_at_{K}"] > rankings["model"][f"ndcg_at_{K}"]
     # the scratch raw tables held only plays before the cut-off
     assert result["raw_rows_copied"]["synthetic_plays"] == plays_before < plays_all
     folder = tmp_path / result["model_version"]
