@@ -18,7 +18,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from api.app import create_app
     from api.db import URL_ENV
+    from ops.logs import configure_logging
 
+    configure_logging()
     if not os.environ.get(URL_ENV):
         from warehouse.connections import ensure_warehouse
 

@@ -265,9 +265,9 @@ STAGES: dict[str, Callable[[Path, dict[str, Any]], StageResult]] = {
 
 
 def main() -> int:
-    import logging
+    from ops.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     parser = argparse.ArgumentParser(prog="python -m bench.stages", description=__doc__)
     parser.add_argument("stage", choices=sorted(STAGES))
     parser.add_argument("--workdir", type=Path, required=True)

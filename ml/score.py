@@ -40,6 +40,7 @@ from ml.db import CANDIDATE_FEATURES, feature_query, iter_frames
 from ml.features import to_matrix
 from ml.policy import record_profile
 from ml.runs import latest_version
+from ops.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -302,17 +303,21 @@ def score(
             conn.execute(_DELETE_SHARD, [model_version, shards, shard])
         best: pl.DataFrame | None = None
         history = list_model.read_history(conn) if ranker else None
-        for batch in iter_frames(conn, query, schema, batch_rows):
-            if history is not None:  # the list model's own inputs, in the batch's order
-                batch = batch.join(history, on=["user_id", "track_key"], how="left",
-                                   maintain_order="left")
-            predicted = _predict(model, batch, ranker)
-            _copy_scores(conn, predicted.with_columns(scored_at=pl.lit(scored_at.isoformat())))
-            total += batch.height
-            if top_n > 0:
-                kept = batch.with_columns(predicted.select(
-                    "score", *(["repeat_score"] if ranker is not None else [])))
-                best = _keep_best(best, kept, top_n)
+        what = "score" if shard is None else f"score shard {shard}/{shards}"
+        with progress(what, unit="candidates") as shown:
+            for batch in iter_frames(conn, query, schema, batch_rows):
+                if history is not None:  # the list model's own inputs, in the batch's order
+                    batch = batch.join(history, on=["user_id", "track_key"], how="left",
+                                       maintain_order="left")
+                predicted = _predict(model, batch, ranker)
+                _copy_scores(conn, predicted.with_columns(
+                    scored_at=pl.lit(scored_at.isoformat())))
+                total += batch.height
+                shown.advance(batch.height)
+                if top_n > 0:
+                    kept = batch.with_columns(predicted.select(
+                        "score", *(["repeat_score"] if ranker is not None else [])))
+                    best = _keep_best(best, kept, top_n)
         scored_seconds = time.monotonic() - started
         explained = 0
         if best is not None and best.height:

@@ -89,7 +89,11 @@ def model_summary(conn: psycopg.Connection) -> Table | None:
     return table
 
 
-def task_timings(dag_id: str = "encore_pipeline") -> Table | None:
+# The pipeline's DAGs, in the order they run (dags/encore_*.py).
+PIPELINE_DAGS = ("encore_ingest", "encore_transform", "encore_recommend")
+
+
+def task_timings(dag_id: str = "encore_recommend") -> Table | None:
     """Durations of the latest run's tasks, from Airflow's metadata database."""
     logging.getLogger("airflow").setLevel(logging.WARNING)
     try:
@@ -105,11 +109,12 @@ def task_timings(dag_id: str = "encore_pipeline") -> Table | None:
         instances = (session.query(TaskInstance)
                      .filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
                      .order_by(TaskInstance.start_date).all())
-        table = Table(title=f"Airflow run {run.run_id}: {run.state}")
+        table = Table(title=f"Airflow {dag_id} run {run.run_id}: {run.state}")
         for column in ("task", "state", "seconds"):
             table.add_column(column, justify="right" if column == "seconds" else "left")
         for ti in instances:
-            table.add_row(ti.task_id, str(ti.state), f"{ti.duration or 0:.1f}")
+            task = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+            table.add_row(task, str(ti.state), f"{ti.duration or 0:.1f}")
         # The run's own start is its logical date under `dags test`: span the tasks instead.
         starts = [ti.start_date for ti in instances if ti.start_date]
         ends = [ti.end_date for ti in instances if ti.end_date]
@@ -143,8 +148,9 @@ def print_report(console: Console | None = None) -> None:
         console.width = max(console.width, 120)  # logs and pipes: don't wrap at 80
     with connections.connect() as conn:
         console.print(stage_counts(conn))
-        if timings := task_timings():
-            console.print(timings)
+        for dag_id in PIPELINE_DAGS:
+            if timings := task_timings(dag_id):
+                console.print(timings)
         if summary := model_summary(conn):
             console.print(summary)
         samples = sample_recommendations(conn)

@@ -1,10 +1,12 @@
-"""The Airflow DAG: it imports cleanly, has the expected shape, and runs for real."""
+"""The three Airflow DAGs: they import cleanly, have the expected shape and links, and run
+for real (ingest -> transform -> recommend, then a second nightly run that skips training)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -15,89 +17,161 @@ from warehouse.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
-DAG_ID = "encore_pipeline"
-PIPELINE_STEPS = ["prepare_warehouse", "generate_synthetic_listeners", "load_raw",
-                  "land_files", "load_files", "lastfm_users", "extract_lastfm_user",
-                  "load_lastfm", "extract_spotify", "load_spotify", "check_raw_loads",
-                  "check_marts", "decide_training", "train_model", "score_candidates",
-                  "publish_recommendations"]
-CHECKPOINT_TASKS = {"check_raw_loads": "raw", "check_marts": "marts"}
-LOADS = ["load_raw", "load_files", "load_lastfm", "load_spotify"]
+DAGS = PROJECT_ROOT / "dags"
+INGEST, TRANSFORM, RECOMMEND = "encore_ingest", "encore_transform", "encore_recommend"
+PIPELINE = [INGEST, TRANSFORM, RECOMMEND]
+RAW_URI, MARTS_URI = "encore://warehouse/raw", "encore://warehouse/marts"
+RECOMMENDATIONS_URI = "encore://serving/recommendations"
+INGEST_TASKS = ["prepare_warehouse", "synthetic.generate_synthetic_listeners",
+                "synthetic.load_raw", "files.land_files", "files.load_files",
+                "lastfm.lastfm_users", "lastfm.extract_lastfm_user", "lastfm.load_lastfm",
+                "spotify.extract_spotify", "spotify.load_spotify", "check_raw_loads"]
+RECOMMEND_TASKS = ["decide_training", "train_model", "plan_score_shards", "score_shard",
+                   "publish_recommendations"]
+LOADS = ["synthetic.load_raw", "files.load_files", "lastfm.load_lastfm", "spotify.load_spotify"]
+LOGICAL_DATE = "2026-06-01"
+# One conf for all three DAGs, as `make demo` passes it: each DAG ignores the others' keys.
+CONF = {"users": 150, "tracks": 1500, "days": 120, "seed": 11, "score_shards": 3}
 
 
 @pytest.fixture(scope="module")
-def dag():
-    from airflow.dag_processing.dagbag import DagBag
+def dags() -> dict:
+    """The DAGs as the scheduler parses them: a bundle DagBag puts the dags folder on
+    sys.path, which the DAG files need for `encore_common`."""
+    from airflow.dag_processing.dagbag import BundleDagBag
 
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    bag = BundleDagBag(dag_folder=str(DAGS), bundle_path=DAGS)
     assert bag.import_errors == {}, bag.import_errors
-    return bag.dags[DAG_ID]  # get_dag() would consult the metadata DB; parsing needs none
+    assert set(PIPELINE) <= set(bag.dags)
+    return bag.dags  # get_dag() would consult the metadata DB; parsing needs none
 
 
-def test_dag_has_the_pipeline_tasks_in_order(dag) -> None:
-    task_ids = set(dag.task_ids)
-    assert set(PIPELINE_STEPS) <= task_ids
-    dbt_tasks = {task_id for task_id in task_ids if task_id.startswith("transform.")}
+def _uris(condition) -> set[str]:
+    """Every asset URI in a schedule's asset condition (an Asset, or AssetAll/AssetAny)."""
+    if hasattr(condition, "objects"):
+        return set().union(*(_uris(part) for part in condition.objects))
+    return {condition.uri}
+
+
+def _downstream(dag, task_id: str) -> set[str]:
+    return dag.get_task(task_id).get_flat_relative_ids(upstream=False)
+
+
+def test_the_dags_are_linked_by_assets(dags) -> None:
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    ingest, transform, recommend = (dags[dag_id] for dag_id in PIPELINE)
+    # ingest: daily, no catchup, one run at a time; its last task updates RAW.
+    assert ingest.catchup is False and ingest.max_active_runs == 1
+    assert isinstance(ingest.timetable, CronTriggerTimetable)
+    assert ingest.timetable.expression == "0 0 * * *"  # @daily
+    assert [task.task_id for task in ingest.tasks if task.outlets] == ["check_raw_loads"]
+    assert {asset.uri for asset in ingest.get_task("check_raw_loads").outlets} == {RAW_URI}
+    assert ingest.get_task("check_raw_loads").downstream_task_ids == set()
+    # transform: scheduled by RAW; its checkpoint updates MARTS.
+    assert _uris(transform.timetable.asset_condition) == {RAW_URI}
+    assert {asset.uri for asset in transform.get_task("check_marts").outlets} == {MARTS_URI}
+    # recommend: 03:00 UTC or MARTS, whichever first; publishes RECOMMENDATIONS.
+    assert isinstance(recommend.timetable, AssetOrTimeSchedule)
+    assert _uris(recommend.timetable.asset_condition) == {MARTS_URI}
+    assert isinstance(recommend.timetable.timetable, CronTriggerTimetable)
+    assert recommend.timetable.timetable.expression == "0 3 * * *"
+    assert {asset.uri for asset in recommend.get_task("publish_recommendations").outlets} == {
+        RECOMMENDATIONS_URI}
+
+
+def test_ingest_has_every_source_before_the_raw_checkpoint(dags) -> None:
+    dag = dags[INGEST]
+    assert set(INGEST_TASKS) == set(dag.task_ids)
+    assert {"synthetic.generate_synthetic_listeners", "files.land_files",
+            "lastfm.lastfm_users"} <= _downstream(dag, "prepare_warehouse")
+    assert "synthetic.load_raw" in _downstream(dag, "synthetic.generate_synthetic_listeners")
+    # Spotify looks up what the other play sources loaded, so it runs after them.
+    assert "spotify.extract_spotify" in (_downstream(dag, "files.load_files")
+                                         & _downstream(dag, "lastfm.load_lastfm"))
+    lastfm = dag.get_task("lastfm.extract_lastfm_user")
+    assert lastfm.max_active_tis_per_dagrun == 1 and lastfm.is_mapped
+    for load in LOADS:  # the raw checkpoint sees every load
+        assert "check_raw_loads" in _downstream(dag, load), load
+
+
+def test_transform_checks_the_marts_after_every_dbt_task(dags) -> None:
+    dag = dags[TRANSFORM]
+    dbt_tasks = {task_id for task_id in dag.task_ids if task_id.startswith("transform.")}
     assert any("fct_first_plays" in task_id for task_id in dbt_tasks)
     assert any("fct_candidate_features" in task_id for task_id in dbt_tasks)
+    assert set(dag.task_ids) == dbt_tasks | {"check_marts"}
+    assert all("check_marts" in _downstream(dag, task_id) for task_id in dbt_tasks)
 
-    def downstream(task_id: str) -> set[str]:
-        return dag.get_task(task_id).get_flat_relative_ids(upstream=False)
 
-    assert "load_raw" in downstream("generate_synthetic_listeners")
-    assert {"generate_synthetic_listeners", "land_files", "lastfm_users"} <= downstream(
-        "prepare_warehouse")
-    # Spotify looks up what the other play sources loaded, so it runs after them.
-    assert "extract_spotify" in downstream("load_files") & downstream("load_lastfm")
-    assert dag.get_task("extract_lastfm_user").max_active_tis_per_dagrun == 1
-    for load in LOADS:
-        assert dbt_tasks <= downstream(load), load
-        # The raw checkpoint sees every load before dbt reads raw.*.
-        assert "check_raw_loads" in downstream(load), load
-    assert dbt_tasks <= downstream("check_raw_loads")
-    assert all("train_model" in downstream(task_id) for task_id in dbt_tasks)
-    # The marts checkpoint runs after every dbt task and before the model reads the marts.
-    assert all("check_marts" in downstream(task_id) for task_id in dbt_tasks)
-    assert "train_model" in downstream("check_marts")
-    # The retrain policy reads the checked marts and gates training only.
-    assert "decide_training" in downstream("check_marts")
+def test_recommend_gates_training_and_maps_scoring_over_shards(dags) -> None:
+    dag = dags[RECOMMEND]
+    assert set(RECOMMEND_TASKS) == set(dag.task_ids)
+    # The retrain policy gates training only: scoring and publishing run either way.
     assert dag.get_task("decide_training").downstream_task_ids == {"train_model"}
     assert dag.get_task("decide_training").ignore_downstream_trigger_rules is False
-    for task_id in ("score_candidates", "publish_recommendations"):
-        assert dag.get_task(task_id).trigger_rule == "none_failed", task_id
-    assert downstream("train_model") >= {"score_candidates", "publish_recommendations"}
-    assert "publish_recommendations" in downstream("score_candidates")
+    assert _downstream(dag, "train_model") >= {"plan_score_shards", "score_shard",
+                                               "publish_recommendations"}
+    assert dag.get_task("plan_score_shards").trigger_rule == "none_failed"
+    assert dag.get_task("publish_recommendations").trigger_rule == "none_failed"
+    score_shard = dag.get_task("score_shard")
+    assert score_shard.is_mapped
+    assert score_shard.upstream_task_ids == {"plan_score_shards"}
+    assert dag.params["score_shards"] == 4
 
 
-def test_dag_parses_without_heavy_imports() -> None:
+def test_every_task_has_docs_retries_with_backoff_and_the_failure_callback(dags) -> None:
+    for dag_id in PIPELINE:
+        dag = dags[dag_id]
+        assert dag.doc_md and dag.doc_md.strip(), dag_id
+        for task in dag.tasks:
+            where = f"{dag_id}.{task.task_id}"
+            assert task.doc_md and task.doc_md.strip(), where
+            assert task.retries >= 2, where
+            assert task.retry_exponential_backoff >= 2, where
+            assert task.max_retry_delay is not None, where
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert any(getattr(cb, "__name__", "") == "on_failure" for cb in callbacks), where
+
+
+def test_each_knob_is_a_param_of_the_dag_that_uses_it(dags) -> None:
+    assert set(dags[INGEST].params) == {"users", "tracks", "days", "seed", "synthetic",
+                                        "exports_path", "kaggle_csv", "quality_row_bounds"}
+    assert set(dags[TRANSFORM].params) == {"full_refresh", "quality_row_bounds"}
+    assert set(dags[RECOMMEND].params) == {"validation_days", "max_model_age_days",
+                                           "drift_threshold", "force_train", "list_model",
+                                           "score_shards"}
+
+
+@pytest.mark.parametrize("dag_id", PIPELINE)
+def test_dag_parses_without_heavy_imports(dag_id: str) -> None:
     """Parsing must stay cheap: no great_expectations, lightgbm or dbt run at import time."""
     code = (
-        "import sys, runpy; runpy.run_path(sys.argv[1]); "
+        "import sys, runpy; sys.path.insert(0, sys.argv[2]); runpy.run_path(sys.argv[1]); "
         "heavy = [m for m in ('great_expectations', 'lightgbm', 'sklearn', 'faker') "
         "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     )
-    result = subprocess.run(["python", "-c", code, str(PROJECT_ROOT / "dags" / f"{DAG_ID}.py")],
+    result = subprocess.run([sys.executable, "-c", code, str(DAGS / f"{dag_id}.py"), str(DAGS)],
                             capture_output=True, text=True, env=os.environ)
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
 
 
-@pytest.fixture(scope="module")
-def pipeline_run(module_warehouse_url: str, airflow_home: Path) -> str:
-    """One real `airflow dags test` run of the whole pipeline on a small synthetic world."""
-    warehouse_url = module_warehouse_url
+# ------------------------------------------------------------------------- real runs
+
+
+def run_env(warehouse_url: str) -> dict[str, str]:
+    """The environment of a real run against `warehouse_url` (dbt's variables included)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_URL", warehouse_url)
-        env = {**os.environ, **dbt_env()}
-    _dags_test(env)
-    return warehouse_url
+        return {**os.environ, **dbt_env()}
 
 
-CONF = '{"users": 150, "tracks": 1500, "days": 120, "seed": 11}'
-
-
-def _dags_test(env: dict[str, str], conf: str = CONF) -> str:
+def dags_test(env: dict[str, str], dag_id: str, conf: dict, logical_date: str = LOGICAL_DATE,
+              ) -> str:
+    """One real `airflow dags test` run; asserts it succeeded and returns its log."""
     result = subprocess.run(
-        ["airflow", "dags", "test", DAG_ID, "2026-06-01", "--conf", conf],
+        ["airflow", "dags", "test", dag_id, logical_date, "--conf", json.dumps(conf)],
         capture_output=True, text=True, env=env, timeout=1500,
     )
     log = result.stdout + result.stderr
@@ -108,6 +182,28 @@ def _dags_test(env: dict[str, str], conf: str = CONF) -> str:
 
 def _final_states(log: str) -> str:
     return " ".join(line for line in log.splitlines() if "Marking run" in line)
+
+
+def task_states(dag_id: str, dag_run_id: str) -> dict[str, list[str]]:
+    """Airflow's record of a run: each task's states (one per mapped instance)."""
+    result = subprocess.run(
+        ["airflow", "tasks", "states-for-dag-run", dag_id, dag_run_id, "-o", "json"],
+        capture_output=True, text=True, env=os.environ, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    states: dict[str, list[str]] = {}
+    for row in _json_rows(result.stdout):
+        states.setdefault(row["task_id"], []).append(row["state"])
+    return states
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(module_warehouse_url: str, airflow_home: Path) -> str:
+    """The three DAGs in order, for real, on a small synthetic world and one shared conf."""
+    env = run_env(module_warehouse_url)
+    for dag_id in PIPELINE:
+        dags_test(env, dag_id, CONF)
+    return module_warehouse_url
 
 
 def test_full_run_publishes_the_serving_contract(pipeline_run: str) -> None:
@@ -121,12 +217,18 @@ def test_full_run_publishes_the_serving_contract(pipeline_run: str) -> None:
         view_rows = conn.execute("select count(*) from serving.user_recommendations "
                                  "where track_name is not null").fetchone()[0]
         runs = conn.execute("select status, auc, baseline_auc from ml.model_runs").fetchall()
+        candidates, scored = conn.execute(
+            "select (select count(*) from marts.fct_candidate_features),"
+            " (select count(*) from ml.scores)").fetchone()
+        profiles = conn.execute("select count(*) from ml.feature_profiles").fetchone()[0]
     assert active > 0 and len(per_user) == active
     for _user, rows, lo, hi, ranks, tracks, min_score, max_score, versions in per_user:
         assert (rows, lo, hi, ranks, tracks, versions) == (20, 1, 20, 20, 20, 1)
         assert 0.0 <= min_score <= max_score <= 1.0
     assert view_rows == 20 * active
     assert [status for status, _, _ in runs] == ["succeeded"]
+    # The 3 shards together scored every candidate once; the drift reference exists once.
+    assert scored == candidates and profiles == 1
 
 
 def test_both_checkpoints_ran_passed_and_were_stored(pipeline_run: str) -> None:
@@ -138,22 +240,14 @@ def test_both_checkpoints_ran_passed_and_were_stored(pipeline_run: str) -> None:
         stored = conn.execute("select count(*) from quality.expectation_results").fetchone()[0]
     assert [(checkpoint, success, dag_id, task_id, failed)
             for checkpoint, success, dag_id, _, task_id, _, failed, _ in runs] == [
-        ("raw", True, DAG_ID, "check_raw_loads", 0), ("marts", True, DAG_ID, "check_marts", 0)]
+        ("raw", True, INGEST, "check_raw_loads", 0),
+        ("marts", True, TRANSFORM, "check_marts", 0)]
     assert stored == sum(evaluated for *_, evaluated, _, _ in runs) > 0
     for checkpoint, *_, seconds in runs:
         print(f"checkpoint {checkpoint}: {float(seconds):.2f} s of validation")
-
-    # Airflow's own record: both checkpoint tasks succeeded in that DAG run.
-    dag_run_id = runs[0][3]
-    assert dag_run_id and {run[3] for run in runs} == {dag_run_id}
-    result = subprocess.run(
-        ["airflow", "tasks", "states-for-dag-run", DAG_ID, dag_run_id, "-o", "json"],
-        capture_output=True, text=True, env=os.environ, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    states = {row["task_id"]: row["state"] for row in _json_rows(result.stdout)}
-    assert {task: states.get(task) for task in CHECKPOINT_TASKS} == {
-        task: "success" for task in CHECKPOINT_TASKS}
+    # Airflow's own record: each checkpoint task succeeded in its DAG's run.
+    for _, _, dag_id, dag_run_id, task_id, *_ in runs:
+        assert task_states(dag_id, dag_run_id)[task_id] == ["success"], (dag_id, task_id)
 
 
 def _json_rows(stdout: str) -> list[dict]:
@@ -172,7 +266,8 @@ def _json_rows(stdout: str) -> list[dict]:
 
 
 def test_a_failed_checkpoint_fails_its_task_with_a_readable_summary(pipeline_run: str) -> None:
-    """A censored pair labelled 1 in a mart: `check_marts` fails, its log shows the rule.
+    """A censored pair labelled 1 in a mart: `check_marts` fails, its log shows the rule and
+    the failure callback's one-line summary with the next step.
     (Keys can't be planted duplicates: the mart contracts enforce primary keys.)"""
     plant = ("update marts.fct_first_plays set repeat_30d = 1 where ctid = (select ctid"
              " from marts.fct_first_plays where is_censored limit 1)")
@@ -180,12 +275,9 @@ def test_a_failed_checkpoint_fails_its_task_with_a_readable_summary(pipeline_run
     with psycopg.connect(pipeline_run, autocommit=True) as conn:
         assert conn.execute(plant).rowcount == 1
         try:
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setenv("WAREHOUSE_URL", pipeline_run)
-                env = {**os.environ, **dbt_env()}
             result = subprocess.run(
-                ["airflow", "tasks", "test", DAG_ID, "check_marts", "2026-06-01"],
-                capture_output=True, text=True, env=env, timeout=600,
+                ["airflow", "tasks", "test", TRANSFORM, "check_marts", LOGICAL_DATE],
+                capture_output=True, text=True, env=run_env(pipeline_run), timeout=600,
             )
         finally:
             conn.execute(restore)
@@ -196,17 +288,17 @@ def test_a_failed_checkpoint_fails_its_task_with_a_readable_summary(pipeline_run
     assert "AirflowFailException" in log and "new_state=failed" in log, log[-4000:]
     assert "marts.fct_first_plays" in log and "repeat_30d NULL iff is_censored" in log, log[-4000:]
     assert "quality.expectation_results where run_id" in log
+    assert f"Encore task failed: dag={TRANSFORM} task=check_marts run=" in log, log[-4000:]
+    assert "Next: read the table of failed expectations" in log, log[-4000:]
     assert failed == 1
 
 
-def test_a_second_run_with_a_fresh_model_skips_training_but_publishes(pipeline_run: str) -> None:
-    """The nightly policy: the same data again, the model minutes old and no drift, so
-    `train_model` is skipped while scoring and publishing run with the existing model.
-    (Last in this module: it re-runs the DAG for the same logical date.)"""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WAREHOUSE_URL", pipeline_run)
-        env = {**os.environ, **dbt_env()}
-    log = _dags_test(env)
+def test_a_second_night_with_a_fresh_model_skips_training_but_publishes(pipeline_run: str
+                                                                         ) -> None:
+    """The nightly policy: `encore_recommend` again on the same marts, the model minutes old
+    and no drift, so `train_model` is skipped while every shard scores and the publish runs
+    with the existing model. (Last in this module: it re-runs the DAG for the same date.)"""
+    log = dags_test(run_env(pipeline_run), RECOMMEND, CONF)
     with psycopg.connect(pipeline_run) as conn:
         runs = conn.execute("select model_version from ml.model_runs").fetchall()
         decisions = conn.execute(
@@ -224,13 +316,9 @@ def test_a_second_run_with_a_fresh_model_skips_training_but_publishes(pipeline_r
     assert decisions[1][2] == version and float(decisions[1][3]) <= 0.2, decisions
     assert publishes == [(version, False), (version, True)]
     assert reasons[0] > 0 and reasons[1] == reasons[0] and reasons[2] > 1, reasons
-    result = subprocess.run(
-        ["airflow", "tasks", "states-for-dag-run", DAG_ID, dag_run_id, "-o", "json"],
-        capture_output=True, text=True, env=os.environ, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    states = {row["task_id"]: row["state"] for row in _json_rows(result.stdout)}
-    assert states["decide_training"] == "success", states
-    assert states["train_model"] == "skipped", states
-    assert states["score_candidates"] == states["publish_recommendations"] == "success", states
+    states = task_states(RECOMMEND, dag_run_id)
+    assert states["decide_training"] == ["success"], states
+    assert states["train_model"] == ["skipped"], states
+    assert states["plan_score_shards"] == states["publish_recommendations"] == ["success"]
+    assert states["score_shard"] == ["success"] * CONF["score_shards"], states
     assert "skip training" in log or "skipped" in log

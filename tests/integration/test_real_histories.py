@@ -2,8 +2,8 @@
 
 The 10 real Last.fm users of ../shared/data/listens/raw (~190k scrobbles, 2006-2026, in
 their exporters' own layouts) and the real Kaggle tracks sample run through one
-`airflow dags test` with synthetic data switched off: import, load, dbt build, train,
-score, publish. Skips where the shared data is absent.
+`airflow dags test` of each DAG (ingest, transform, recommend) with synthetic data switched
+off: import, load, dbt build, train, score, publish. Skips where the shared data is absent.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ def real_run(module_warehouse_url: str, airflow_home: Path, shared_data: Path) -
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_URL", module_warehouse_url)
         env = {**os.environ, **dbt_env()}
-    result = subprocess.run(
-        ["airflow", "dags", "test", "encore_pipeline", "2026-03-01", "--conf", json.dumps(conf)],
-        capture_output=True, text=True, env=env, timeout=1500,
-    )
-    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    for dag_id in ("encore_ingest", "encore_transform", "encore_recommend"):
+        result = subprocess.run(
+            ["airflow", "dags", "test", dag_id, "2026-03-01", "--conf", json.dumps(conf)],
+            capture_output=True, text=True, env=env, timeout=1500,
+        )
+        assert result.returncode == 0, (dag_id, (result.stdout + result.stderr)[-6000:])
     return module_warehouse_url
 
 

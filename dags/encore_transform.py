@@ -1,0 +1,91 @@
+"""Encore transform: `raw.*` -> dbt staging, intermediate and marts, checked.
+
+Runs whenever `encore_ingest` updates the asset `encore://warehouse/raw` (a checked raw
+load). The `transform` group is cosmos's rendering of `dbt_project/`: one `dbt build` per
+model (the model, its tests and unit tests); tests spanning several models get a task of
+their own once all their parents are built. `fct_plays` and `fct_sessions` are incremental,
+rebuilding whole days; param `full_refresh` rebuilds them from scratch (needed once after
+their columns change).
+
+`check_marts` (great-expectations, docs/data_quality.md) then checks unique keys, the
+label's invariants, play times, row counts and the match rate; on success it updates the
+asset `encore://warehouse/marts`, which the nightly `encore_recommend` listens to.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from airflow.sdk import Param, dag, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from encore_common import DEFAULT_ARGS, MARTS, RAW, START_DATE, TAGS, quality_checkpoint
+
+DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
+DBT_TASK_DOC = ("A dbt node of `dbt_project/` run by cosmos (`dbt build` of the model with its "
+                "tests and unit tests, or a test spanning several models). Rerun by hand: "
+                "`cd dbt_project && uv run dbt build -s <model>`.")
+
+
+@dag(
+    dag_id="encore_transform",
+    schedule=[RAW],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    tags=TAGS,
+    doc_md=__doc__,
+    default_args=DEFAULT_ARGS,
+    params={
+        "full_refresh": Param(False, type="boolean",
+                              description="rebuild the incremental marts from scratch (needed "
+                                          "once after their columns change)"),
+        "quality_row_bounds": Param(True, type="boolean",
+                                    description="compare row counts with the previous "
+                                                "successful check (turn off once after a "
+                                                "deliberate change of data size)"),
+    },
+)
+def encore_transform() -> None:
+    transform = DbtTaskGroup(
+        group_id="transform",
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT,
+            manifest_path=DBT_PROJECT / "target" / "manifest.json",
+            install_dbt_deps=False,
+        ),
+        profile_config=ProfileConfig(
+            profile_name="encore",
+            target_name=os.environ.get("DBT_TARGET", "postgres"),
+            profiles_yml_filepath=DBT_PROJECT / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+        ),
+        # One `dbt build` per model (model + its tests + unit tests); tests that span
+        # several models (relationships, point-in-time checks) get a task of their own once
+        # all their parents are built.
+        render_config=RenderConfig(
+            load_method=LoadMode.AUTOMATIC, test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True, emit_datasets=False,
+        ),
+        # cosmos renders the template and reads "True"/"False" as a boolean
+        operator_args={"install_deps": False, "full_refresh": "{{ params.full_refresh }}"},
+    )
+    # cosmos's operators carry no docs of their own: say what they are and how to rerun one.
+    for dbt_task in transform:
+        dbt_task.doc_md = dbt_task.doc_md or DBT_TASK_DOC
+
+    @task(outlets=[MARTS])
+    def check_marts(params: dict | None = None) -> int:
+        """Checkpoint `marts`: unique keys, the label's invariants, play times, row counts and
+        the share of plays matched to a known track, before the model trains on them. On
+        success the MARTS asset is updated, which triggers `encore_recommend`."""
+        assert params is not None
+        return quality_checkpoint("marts", params)
+
+    transform >> check_marts()
+
+
+encore_transform()
