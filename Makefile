@@ -32,7 +32,7 @@ DATE ?= $(RUN_DATE)
 
 ENV = eval "$$($(UV) run --frozen python -m warehouse env)"
 
-.PHONY: help setup warehouse demo ingest api test bench lint stop clean
+.PHONY: help setup warehouse demo ingest api airflow docs browser test bench lint stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,12 +57,19 @@ dbt-parse: setup
 airflow-db: setup
 	@$(ENV) && $(UV) run --frozen airflow db migrate > /dev/null
 
+# One conf for the three DAGs: each reads its own keys (SHARDS: parallel scoring tasks).
+SHARDS ?= 4
+DEMO_CONF = {"users": $(USERS), "tracks": $(TRACKS), "days": $(DAYS), "seed": $(SEED), "exports_path": "$(abspath $(EXPORTS))", "kaggle_csv": "$(abspath $(KAGGLE_CSV))", "full_refresh": $(FULL_REFRESH), "quality_row_bounds": $(ROW_BOUNDS), "score_shards": $(SHARDS)}
+
 demo: warehouse dbt-parse airflow-db  ## run the whole pipeline in Airflow and show the recommendations
-	@$(ENV) && $(UV) run --frozen airflow dags test encore_pipeline $(RUN_DATE) \
-	  --conf '{"users": $(USERS), "tracks": $(TRACKS), "days": $(DAYS), "seed": $(SEED), "exports_path": "$(abspath $(EXPORTS))", "kaggle_csv": "$(abspath $(KAGGLE_CSV))", "full_refresh": $(FULL_REFRESH), "quality_row_bounds": $(ROW_BOUNDS)}' \
-	  > .encore/demo-dag-run.log 2>&1 \
-	  || { tail -n 60 .encore/demo-dag-run.log; echo "DAG run failed: full log in .encore/demo-dag-run.log"; \
-	     echo "(a mart whose columns changed needs FULL_REFRESH=true once; a deliberate size change, ROW_BOUNDS=false)"; exit 1; }
+	@$(ENV) && : > .encore/demo-dag-run.log && \
+	for dag in encore_ingest encore_transform encore_recommend; do \
+	  echo "=== airflow dags test $$dag $(RUN_DATE)" >> .encore/demo-dag-run.log; \
+	  $(UV) run --frozen airflow dags test $$dag $(RUN_DATE) --conf '$(DEMO_CONF)' \
+	    >> .encore/demo-dag-run.log 2>&1 \
+	  || { tail -n 60 .encore/demo-dag-run.log; echo "DAG $$dag failed: full log in .encore/demo-dag-run.log"; \
+	       echo "(a mart whose columns changed needs FULL_REFRESH=true once; a deliberate size change, ROW_BOUNDS=false)"; exit 1; }; \
+	done
 	@$(ENV) && $(UV) run --frozen python -m warehouse report
 
 ingest: warehouse  ## load one source without Airflow: SOURCE=synthetic|lastfm|spotify|files|kaggle
@@ -78,7 +85,28 @@ ingest: warehouse  ## load one source without Airflow: SOURCE=synthetic|lastfm|s
 api: warehouse  ## serve GET /recommendations/{user_id} on http://127.0.0.1:8000 (docs at /docs)
 	@$(ENV) && $(UV) run --frozen python -m api
 
-test: warehouse dbt-parse  ## run the test suite (real PostgreSQL, dbt, Airflow, LightGBM)
+# Background services on 127.0.0.1 (pid files and logs in .encore/; `make stop` ends them)
+AIRFLOW_PORT ?= 8080
+DOCS_PORT ?= 8081
+
+airflow: warehouse dbt-parse  ## start (or reuse) the Airflow UI + scheduler on 127.0.0.1:8080 (AIRFLOW_PORT)
+	@$(ENV) && AIRFLOW_PORT=$(AIRFLOW_PORT) $(UV) run --frozen python -m ops.services airflow
+
+docs: warehouse  ## generate the dbt docs and serve them on 127.0.0.1:8081 (DOCS_PORT)
+	@$(ENV) && DOCS_PORT=$(DOCS_PORT) $(UV) run --frozen python -m ops.services docs
+
+browser:  ## install Debian's chromium for the browser tests (best-effort: root + apt-get only)
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: /usr/bin/chromium"; \
+	elif command -v apt-get > /dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing chromium with apt-get (for the browser tests)"; \
+	  export DEBIAN_FRONTEND=noninteractive; mkdir -p .encore; \
+	  apt-get install -y --no-install-recommends chromium > .encore/apt-chromium.log 2>&1 \
+	  || { apt-get update >> .encore/apt-chromium.log 2>&1 \
+	       && apt-get install -y --no-install-recommends chromium >> .encore/apt-chromium.log 2>&1; } \
+	  || echo "note: chromium could not be installed (see .encore/apt-chromium.log): browser tests will skip"; \
+	else echo "note: /usr/bin/chromium missing and apt-get/root unavailable: browser tests will skip"; fi
+
+test: warehouse dbt-parse browser  ## run the test suite (real PostgreSQL, dbt, Airflow, LightGBM)
 	@$(ENV) && $(UV) run --frozen pytest
 
 bench: warehouse dbt-parse  ## time each stage at 1M and 2M plays + pgbench lookups (BENCH_ARGS="--scales 100k")
@@ -88,8 +116,9 @@ lint: setup  ## ruff + sqlfluff
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen sqlfluff lint dbt_project/models
 
-stop:  ## stop the embedded warehouse
-	@if [ -x "$(UV)" ] && [ -d .venv ]; then $(UV) run --frozen python -m warehouse stop; fi
+stop:  ## stop Airflow, the docs server and the embedded warehouse (whatever runs)
+	@if [ -x "$(UV)" ] && [ -d .venv ]; then $(UV) run --frozen python -m ops.services stop; \
+	  $(UV) run --frozen python -m warehouse stop; fi
 
 clean: stop  ## remove all local state (warehouse data, Airflow home, models)
 	rm -rf .encore/postgres .encore/airflow .encore/artifacts .encore/landing dbt_project/target

@@ -1,0 +1,226 @@
+"""`make airflow` end to end, used the way a person uses it.
+
+Airflow standalone is started by the same code as `make airflow` (on a free port, with an
+Airflow home and pid file of its own, against the module's own test database). Through the
+REST API, logged in with the generated admin password (POST /auth/token -> JWT), the
+pipeline's DAGs are unpaused and the first one is triggered with a small world; the chain
+runs through the scheduler (ingest -> RAW asset -> transform -> MARTS asset -> recommend)
+until the last DAG's run succeeds. Then headless Chromium logs in through the UI's login
+form and opens the grid view of each DAG: the page must show the DAG id and its tasks, and
+a screenshot goes to `.encore/screenshots/`. Teardown stops Airflow by process group and
+checks that none of its processes is left.
+
+Unpausing a DAG with a time schedule makes the scheduler start the latest missed interval
+at once (catchup=False still runs the last one), with the default, full-size params. Those
+`scheduled` runs are not what this test is about, so it marks them failed as they appear.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+
+from ops import airflow_server
+from ops.services import (
+    CHROMIUM,
+    chromium_page,
+    descendants,
+    free_port,
+    group_members,
+    leftovers,
+    stop_service,
+)
+from warehouse.connections import airflow_env, dbt_env
+from warehouse.paths import state_dir
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason=f"{CHROMIUM} not installed (`make browser` installs Debian's)"),
+]
+
+# The DAGs in trigger order: the first is triggered, the last one's run ends the chain.
+# With the single-DAG pipeline this is ("encore_pipeline",).
+CHAIN = ("encore_ingest", "encore_transform", "encore_recommend")
+# The run that ends the chain: the triggered one itself, or the one the scheduler starts
+# from the upstream DAG's asset.
+WAIT_RUN_TYPE = "manual" if len(CHAIN) == 1 else "asset_triggered"
+CONF = {"users": 40, "tracks": 400, "days": 120, "seed": 5}
+RUN_TIMEOUT = 1500.0  # seconds; a ceiling on a loaded 2-core box, not a speed assertion
+WAIT_MS = 120_000
+DONE = {"success", "failed"}
+
+
+class Api:
+    """The Airflow REST API (v2) with a bearer token, as any HTTP client would use it."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url, self.token = url, token
+
+    def call(self, method: str, path: str, body: dict | None = None, attempts: int = 5) -> dict:
+        """One API call; a 5xx is retried (the SQLite metadata DB of standalone answers
+        'database is locked' now and then while the scheduler writes)."""
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in range(1, attempts + 1):
+            request = urllib.request.Request(
+                f"{self.url}/api/v2{path}", data=data, method=method,
+                headers={"Authorization": f"Bearer {self.token}",
+                         "Content-Type": "application/json", "Accept": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    return json.loads(response.read() or b"{}")
+            except urllib.error.HTTPError as error:
+                if error.code < 500 or attempt == attempts:
+                    raise AssertionError(f"{method} {path}: {error.code} "
+                                         f"{error.read()[:500]!r}") from error
+            time.sleep(2 * attempt)
+        raise AssertionError("unreachable")
+
+    def run_path(self, dag_id: str, run_id: str) -> str:
+        return f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        path = f"{self.run_path(dag_id, run_id)}/taskInstances?limit=100"
+        return {f"{ti['task_id']}[{ti['map_index']}]": ti["state"]
+                for ti in self.call("GET", path)["task_instances"]}
+
+
+def _poll(check, *, timeout: float, what: str, interval: float = 3.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (result := check()) is not None:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"{what}: nothing after {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def airflow(module_warehouse_url: str, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[airflow_server.AirflowServer]:
+    """`make airflow`'s code path, on a free port, against the module's test database."""
+    scratch = tmp_path_factory.mktemp("airflow_ui")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WAREHOUSE_URL", module_warehouse_url)
+        env = {**os.environ, **dbt_env(), **airflow_env(), "AIRFLOW_HOME": str(scratch / "home")}
+    server = airflow_server.start(port=free_port(), env=env, state=scratch, timeout=900)
+    assert not server.reused
+    yield server
+    seen = descendants(server.pid)
+    assert stop_service(airflow_server.service(scratch))
+    assert group_members(server.pid) == []
+    assert leftovers(server.pid, seen) == []
+    assert not airflow_server.service(scratch).pid_file.exists()
+
+
+@pytest.fixture(scope="module")
+def api(airflow: airflow_server.AirflowServer) -> Api:
+    return Api(airflow.url, airflow.token())
+
+
+@pytest.fixture(scope="module")
+def finished_run(airflow: airflow_server.AirflowServer, api: Api,
+                 module_warehouse_url: str) -> dict:
+    """Trigger the chain's first DAG, unpause them all, wait for the last one's run."""
+    for dag_id in CHAIN:  # the DAG processor has to have parsed them first
+        _poll(lambda dag_id=dag_id: _known(api, dag_id), timeout=600, what=f"DAG {dag_id}")
+    triggered = api.call("POST", f"/dags/{CHAIN[0]}/dagRuns",
+                         {"logical_date": None, "conf": CONF, "note": "test_airflow_ui"})
+    for dag_id in reversed(CHAIN):
+        assert api.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})["is_paused"] is False
+
+    def chain_done() -> dict | None:
+        for dag_id in CHAIN:
+            for run in api.runs(dag_id):
+                if run["run_type"] == "scheduled" and run["state"] not in DONE:
+                    with contextlib.suppress(AssertionError):  # best effort: retried next poll
+                        api.call("PATCH", api.run_path(dag_id, run["dag_run_id"]),
+                                 {"state": "failed"})
+                elif run["run_type"] != "scheduled" and run["state"] == "failed":
+                    states = api.task_states(dag_id, run["dag_run_id"])
+                    raise AssertionError(f"{dag_id} run {run['dag_run_id']} failed: {states}")
+        if len(CHAIN) == 1:
+            candidates = [run for run in api.runs(CHAIN[0])
+                          if run["dag_run_id"] == triggered["dag_run_id"]]
+        else:
+            candidates = [run for run in api.runs(CHAIN[-1])
+                          if run["run_type"] == WAIT_RUN_TYPE]
+        return next((run for run in candidates if run["state"] == "success"), None)
+
+    try:
+        run = _poll(chain_done, timeout=RUN_TIMEOUT, what=f"a successful {CHAIN[-1]} run")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n--- {airflow.log_file} (tail)\n{_log_tail(airflow)}"
+                             ) from None
+    with psycopg.connect(module_warehouse_url) as conn:
+        published = conn.execute("select count(*) from serving.recommendations").fetchone()[0]
+    assert published > 0
+    return run
+
+
+def _log_tail(server: airflow_server.AirflowServer, lines: int = 60) -> str:
+    """The end of standalone's log, without the line that prints the admin password."""
+    text = server.log_file.read_text(errors="replace").splitlines()
+    return "\n".join(line for line in text if "password" not in line.lower())[-lines * 200:]
+
+
+def _known(api: Api, dag_id: str) -> bool | None:
+    listed = api.call("GET", f"/dags?dag_id_pattern={dag_id}")["dags"]
+    return True if any(dag["dag_id"] == dag_id for dag in listed) else None
+
+
+def test_pipeline_runs_through_the_scheduler(api: Api, finished_run: dict) -> None:
+    states = api.task_states(CHAIN[-1], finished_run["dag_run_id"])
+    assert states
+    assert set(states.values()) <= {"success", "skipped"}, states
+
+
+@pytest.fixture
+def page(tmp_path: Path):
+    with chromium_page(tmp_path / "chromium-profile") as browser_page:
+        browser_page.set_default_timeout(WAIT_MS)
+        yield browser_page
+
+
+def test_grid_view_shows_the_dags(airflow: airflow_server.AirflowServer, api: Api,
+                                  finished_run: dict, page) -> None:
+    page.goto(f"{airflow.url}/dags/{CHAIN[0]}")
+    page.wait_for_url("**/auth/login**")  # not logged in yet: the login form
+    page.fill("input[name=username]", airflow_server.ADMIN)
+    page.fill("input[name=password]", airflow.password())
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/dags/{CHAIN[0]}")
+    folder = state_dir() / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for dag_id in CHAIN:
+        page.goto(f"{airflow.url}/dags/{dag_id}")
+        # Grid rows: top-level tasks, and task groups by their group id.
+        rows = sorted({task["task_id"].split(".")[0]
+                       for task in api.call("GET", f"/dags/{dag_id}/tasks")["tasks"]})
+        page.get_by_text(dag_id, exact=True).first.wait_for()
+        page.wait_for_load_state("networkidle")
+        shot = folder / f"airflow_grid_{dag_id}.png"
+        page.screenshot(path=str(shot))  # before the checks: a failure leaves the evidence
+        assert shot.stat().st_size > 20_000, "screenshot is blank or tiny"
+        for row in rows:  # a mapped task reads "score_shard [4]"
+            page.get_by_text(re.compile(rf"^{re.escape(row)}( \[.*\])?$")).first.wait_for()
+        assert dag_id in page.inner_text("body")
+
+
+def test_admin_password_is_not_logged(airflow: airflow_server.AirflowServer) -> None:
+    """`make airflow` writes the password file itself, so standalone never echoes it."""
+    assert airflow.password() not in airflow.log_file.read_text(errors="replace")
