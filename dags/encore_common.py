@@ -119,6 +119,16 @@ DEFAULT_ARGS: dict[str, Any] = {
 """Every task's defaults. Quality checkpoints fail without retries (AirflowFailException):
 the data will not improve by waiting."""
 
+DAG_KWARGS: dict[str, Any] = {
+    "start_date": START_DATE,
+    "catchup": False,
+    "max_active_runs": 1,
+    "tags": TAGS,
+    "default_args": DEFAULT_ARGS,
+}
+"""What the three DAGs share: one run at a time, no catchup (backfill on request), the
+task defaults above."""
+
 
 def quality_checkpoint(checkpoint: str, params: Mapping[str, Any], **kwargs: object) -> int:
     """Run a quality checkpoint for the run's date; a failed one fails the task without

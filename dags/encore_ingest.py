@@ -29,15 +29,7 @@ import os
 from pathlib import Path
 
 from airflow.sdk import Param, TaskGroup, dag, task
-from encore_common import (
-    DEFAULT_ARGS,
-    RAW,
-    START_DATE,
-    TAGS,
-    documented,
-    quality_checkpoint,
-    run_date,
-)
+from encore_common import DAG_KWARGS, RAW, documented, quality_checkpoint, run_date
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +37,8 @@ log = logging.getLogger(__name__)
 @dag(
     dag_id="encore_ingest",
     schedule="@daily",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    tags=TAGS,
     doc_md=__doc__,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     params={
         "users": Param(2000, type="integer", minimum=1, description="synthetic listeners"),
         "tracks": Param(10000, type="integer", minimum=10, description="catalogue size"),

@@ -31,7 +31,7 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
-from encore_common import DEFAULT_ARGS, MARTS, RECOMMENDATIONS, START_DATE, TAGS, documented
+from encore_common import DAG_KWARGS, MARTS, RECOMMENDATIONS, documented
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,8 @@ NIGHTLY = CronTriggerTimetable("0 3 * * *", timezone="UTC")
 @dag(
     dag_id="encore_recommend",
     schedule=AssetOrTimeSchedule(timetable=NIGHTLY, assets=MARTS),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    tags=TAGS,
     doc_md=__doc__,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     params={
         "validation_days": Param(30, type="integer", minimum=1,
                                  description="each user's last N days of labelled first plays "

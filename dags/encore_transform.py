@@ -20,7 +20,7 @@ from pathlib import Path
 from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
-from encore_common import DEFAULT_ARGS, MARTS, RAW, START_DATE, TAGS, quality_checkpoint
+from encore_common import DAG_KWARGS, MARTS, RAW, quality_checkpoint
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 DBT_TASK_DOC = ("A dbt node of `dbt_project/` run by cosmos (`dbt build` of the model with its "
@@ -31,12 +31,8 @@ DBT_TASK_DOC = ("A dbt node of `dbt_project/` run by cosmos (`dbt build` of the 
 @dag(
     dag_id="encore_transform",
     schedule=[RAW],
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    tags=TAGS,
     doc_md=__doc__,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     params={
         "full_refresh": Param(False, type="boolean",
                               description="rebuild the incremental marts from scratch (needed "

@@ -25,7 +25,7 @@ from ml.features import to_matrix
 from ml.publish import publish
 from ml.score import score
 from ml.train import train
-from tests.support.marts import run_dbt
+from tests.support.marts import load_and_build
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +33,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def built(module_warehouse_url: str, small_world_config,
           tmp_path_factory: pytest.TempPathFactory) -> str:
-    from extract.synthetic_load import generate_and_load
-
-    with psycopg.connect(module_warehouse_url) as conn:
-        generate_and_load(conn, small_world_config)
-    run_dbt(module_warehouse_url, tmp_path_factory.mktemp("dbt-list-model"), "build",
-            "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
-    return module_warehouse_url
+    return load_and_build(module_warehouse_url, small_world_config,
+                          tmp_path_factory.mktemp("dbt-list-model"))
 
 
 @pytest.fixture(scope="module")

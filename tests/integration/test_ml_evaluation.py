@@ -18,7 +18,7 @@ from ml.backtest import SCRATCH_PREFIX, backtest
 from ml.baselines import BASELINES, PROBABILITY_BASELINES
 from ml.report import PLOTS, REPORT_FILE, regenerate
 from ml.train import PREDICTIONS_FILE, train
-from tests.support.marts import run_dbt
+from tests.support.marts import load_and_build
 
 pytestmark = pytest.mark.integration
 
@@ -29,13 +29,8 @@ K = 20
 def built(module_warehouse_url: str, small_world_config,
           tmp_path_factory: pytest.TempPathFactory) -> str:
     """The small world in raw.* and the marts built from it."""
-    from extract.synthetic_load import generate_and_load
-
-    with psycopg.connect(module_warehouse_url) as conn:
-        generate_and_load(conn, small_world_config)
-    run_dbt(module_warehouse_url, tmp_path_factory.mktemp("dbt-eval"), "build",
-            "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
-    return module_warehouse_url
+    return load_and_build(module_warehouse_url, small_world_config,
+                          tmp_path_factory.mktemp("dbt-eval"))
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,18 @@ def run_dbt(warehouse_url: str, scratch: Path, *args: str, vars: dict | None = N
     return DbtRun(result, seconds)
 
 
+def load_and_build(warehouse_url: str, config, scratch: Path) -> str:
+    """A synthetic world (`config`) in raw.* of `warehouse_url` and the marts built from it
+    (models and seeds; dbt's own tests run elsewhere); returns the URL."""
+    from extract.synthetic_load import generate_and_load
+
+    with psycopg.connect(warehouse_url) as conn:
+        generate_and_load(conn, config)
+    run_dbt(warehouse_url, scratch, "build",
+            "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
+    return warehouse_url
+
+
 def table_columns(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
     rows = conn.execute(
         "select column_name from information_schema.columns "
