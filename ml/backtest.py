@@ -214,10 +214,8 @@ def _list_model_scores(candidates: pl.DataFrame, trained: Trained, relevant: pl.
                        relevant_two: pl.DataFrame) -> pl.DataFrame:
     """The list model's score of each candidate, cross-fitted by user (ml.list_model): a
     user's list is ranked by a model that never saw that user's labels."""
-    frame = candidates.with_columns(repeat_score=pl.Series(
-        trained.booster.predict(to_matrix(candidates, trained.vocabulary),
-                                num_iteration=trained.best_iteration)))
-    frame = list_model.with_labels(frame, list_model.labels(relevant, relevant_two))
+    frame = list_model.training_frame(candidates, trained.booster, trained.best_iteration,
+                                      trained.vocabulary, relevant, relevant_two)
     scores = list_model.cross_fitted_scores(frame, trained.vocabulary)
     return frame.select("user_id", "track_key").with_columns(
         list_model=pl.Series(scores, dtype=pl.Float64))

@@ -86,8 +86,13 @@ VALID_SHARE = 0.2  # of the users: early stopping's hold-out
 
 # The user's own history with each candidate track as of the candidates' as_of (the
 # latest play of the warehouse), from marts.fct_plays.
-_HISTORY_QUERY = sql.SQL("""
-    with as_of as (
+_HISTORY_QUERY = """
+    with candidates as (
+        select user_id, track_key, candidate_sources, as_of
+        from marts.fct_candidate_features
+        {where}
+    ),
+    as_of as (
         select max(as_of) as as_of from marts.fct_candidate_features
     ),
     pairs as (
@@ -99,6 +104,7 @@ _HISTORY_QUERY = sql.SQL("""
         from marts.fct_plays p
         cross join as_of a
         where p.played_at <= a.as_of
+          and p.user_id in (select user_id from candidates)
         group by p.user_id, p.track_key
     )
     select c.user_id, c.track_key, c.candidate_sources,
@@ -106,10 +112,10 @@ _HISTORY_QUERY = sql.SQL("""
            coalesce(pairs.recent_plays, 0)::double precision as user_track_plays_30d,
            (extract(epoch from a.as_of - pairs.last_played_at) / 86400.0)::double precision
                as user_track_days_since_last_play
-    from marts.fct_candidate_features c
+    from candidates c
     cross join as_of a
     left join pairs on pairs.user_id = c.user_id and pairs.track_key = c.track_key
-""")
+"""
 _HISTORY_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(), "track_key": pl.String(), "candidate_sources": pl.String(),
     **{name: pl.Float64() for name in HISTORY_FEATURES},
@@ -140,9 +146,13 @@ class ListModel:
 # --------------------------------------------------------------------------- features
 
 
-def read_history(conn: psycopg.Connection) -> pl.DataFrame:
-    """Per candidate of marts.fct_candidate_features: HISTORY_FEATURES and the source flags."""
-    frame = read_frame(conn, _HISTORY_QUERY, _HISTORY_SCHEMA, [RECENT_DAYS])
+def read_history(conn: psycopg.Connection, where: sql.Composable | None = None
+                 ) -> pl.DataFrame:
+    """Per candidate of marts.fct_candidate_features (those matching `where`, a condition on
+    its columns, e.g. a scoring shard's users): HISTORY_FEATURES and the source flags."""
+    query = sql.SQL(_HISTORY_QUERY).format(  # type: ignore[arg-type]
+        where=sql.SQL("") if where is None else sql.SQL("where {}").format(where))
+    frame = read_frame(conn, query, _HISTORY_SCHEMA, [RECENT_DAYS])
     return with_source_flags(frame).drop("candidate_sources")
 
 
@@ -173,6 +183,18 @@ def with_labels(candidates: pl.DataFrame, replayed: pl.DataFrame) -> pl.DataFram
     return candidates.join(replayed.with_columns(pl.lit(1.0).alias(LABEL)),
                            on=["user_id", "track_key"], how="left").with_columns(
         pl.col(LABEL).fill_null(0.0))
+
+
+def training_frame(candidates: pl.DataFrame, repeat_model: lgb.Booster, best_iteration: int,
+                   vocabulary: Vocabulary, relevant: pl.DataFrame,
+                   relevant_two: pl.DataFrame) -> pl.DataFrame:
+    """Candidates of a cut-off with `repeat_score` (the repeat model trained before it) and
+    LABEL (from the pairs replayed after it, ml.backtest.relevant_pairs): what `fit` and
+    `cross_fitted_scores` learn from."""
+    frame = candidates.with_columns(repeat_score=pl.Series(
+        repeat_model.predict(to_matrix(candidates, vocabulary), num_iteration=best_iteration),
+        dtype=pl.Float64))
+    return with_labels(frame, labels(relevant, relevant_two))
 
 
 def user_fold(user_id: str, folds: int) -> int:
@@ -317,12 +339,10 @@ def fit_list_model(
     except ValueError as too_little:  # no labelled pairs / no candidates before the cut-off
         log.warning("list model skipped: %s", too_little)
         return None
-    candidates = candidates.with_columns(repeat_score=pl.Series(
-        scratch_model.booster.predict(to_matrix(candidates, scratch_model.vocabulary),
-                                      num_iteration=scratch_model.best_iteration)))
     with conn.transaction():
         relevant, relevant_two = relevant_pairs(conn, cutoff, horizon_days, {})
-    frame = with_labels(candidates, labels(relevant, relevant_two))
+    frame = training_frame(candidates, scratch_model.booster, scratch_model.best_iteration,
+                           scratch_model.vocabulary, relevant, relevant_two)
     try:
         booster, metrics = fit(frame, vocabulary)
     except ValueError as nothing:

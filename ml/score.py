@@ -288,8 +288,8 @@ def score(
             model_version = latest_version(conn)
     model = load_model(artifacts_dir, model_version)
     ranker = list_model.load(artifacts_dir / model_version, model.vocabulary)
-    query, schema = feature_query(CANDIDATE_FEATURES, _KEYS,
-                                  None if shard is None else _shard_filter(shard, shards))
+    only_shard = None if shard is None else _shard_filter(shard, shards)
+    query, schema = feature_query(CANDIDATE_FEATURES, _KEYS, only_shard)
     total = 0
     started = time.monotonic()
     with conn.transaction():
@@ -302,7 +302,7 @@ def score(
         else:
             conn.execute(_DELETE_SHARD, [model_version, shards, shard])
         best: pl.DataFrame | None = None
-        history = list_model.read_history(conn) if ranker else None
+        history = list_model.read_history(conn, only_shard) if ranker else None
         what = "score" if shard is None else f"score shard {shard}/{shards}"
         with progress(what, unit="candidates") as shown:
             for batch in iter_frames(conn, query, schema, batch_rows):
