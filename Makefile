@@ -7,8 +7,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-UV_HOME := .encore/uv
-UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
+# Absolute paths: recipes that cd elsewhere (dbt_project/) must still find uv.
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+UV_HOME := $(ROOT)/.encore/uv
+UV := $(or $(shell command -v uv 2>/dev/null),$(UV_HOME)/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
