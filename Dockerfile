@@ -27,6 +27,7 @@ WORKDIR /opt/encore
 # warehouse/paths.py finds dbt_project/ and dags/ next to the packages.
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
+COPY config ./config
 COPY warehouse ./warehouse
 COPY extract ./extract
 COPY ml ./ml

@@ -10,7 +10,7 @@ PYTHON ?= python3
 # Absolute paths: recipes that cd elsewhere (dbt_project/) must still find uv.
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 UV_HOME := $(ROOT)/.encore/uv
-UV := $(or $(shell command -v uv 2>/dev/null),$(UV_HOME)/bin/uv)
+UV := $(abspath $(or $(shell command -v uv 2>/dev/null),$(UV_HOME)/bin/uv))
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
@@ -32,7 +32,8 @@ SOURCE ?=
 FROM ?=
 DATE ?= $(RUN_DATE)
 
-ENV = eval "$$($(UV) run --frozen python -m warehouse env)"
+# The derived variables for dbt and Airflow (a failure, e.g. a wrong setting, stops the recipe)
+ENV = encore_env="$$($(UV) run --frozen python -m warehouse env)" && eval "$$encore_env"
 
 .PHONY: help setup warehouse demo ingest api airflow docs browser test bench lint stop clean
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -17,11 +16,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.db import URL_ENV
+    from config import get_settings
     from ops.logs import configure_logging
 
     configure_logging()
-    if not os.environ.get(URL_ENV):
+    if get_settings().encore_api_database_url is None:
         from warehouse.connections import ensure_warehouse
 
         ensure_warehouse()  # starts the embedded warehouse when it is the one in use

@@ -8,7 +8,6 @@ and every query is its own implicit transaction: the API never holds locks betwe
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from config import get_settings
 from warehouse.bootstrap import READER_ROLE
 
 URL_ENV = "ENCORE_API_DATABASE_URL"
@@ -26,9 +26,9 @@ SESSION_OPTIONS = "-c default_transaction_read_only=on -c statement_timeout=5s"
 
 def reader_url() -> str:
     """`ENCORE_API_DATABASE_URL`, else the warehouse URL as recs_reader (no password)."""
-    override = os.environ.get(URL_ENV)
-    if override:
-        return override
+    override = get_settings().encore_api_database_url
+    if override is not None:
+        return override.get_secret_value()
     from warehouse.connections import warehouse_url
 
     parts = urlsplit(warehouse_url())

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import psycopg
 
+from config import subprocess_env
 from warehouse.bootstrap import READER_ROLE
 from warehouse.embedded import find_bin_dir
 
@@ -78,7 +79,7 @@ def _connection_args(url: str, user: str) -> tuple[list[str], dict[str, str]]:
     parts = urlsplit(url)
     args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432),
             "-U", user, parts.path.lstrip("/")]
-    env = {**os.environ, "PGAPPNAME": "encore-bench"}
+    env = subprocess_env({"PGAPPNAME": "encore-bench"})
     if parts.password and user == unquote(parts.username or ""):
         env["PGPASSWORD"] = unquote(parts.password)
     return args, env

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config import subprocess_env, tool_env
 from warehouse.paths import PROJECT_ROOT
 
 
@@ -44,11 +45,11 @@ class StageRun:
 def stage_env(database_url: str, workdir: Path) -> dict[str, str]:
     """The child's environment: the benchmark database everywhere (Python, dbt), model
     artifacts in the work folder, the project importable."""
-    env = {**os.environ, "WAREHOUSE_URL": database_url,
-           "ENCORE_ARTIFACTS_DIR": str(workdir / "artifacts"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
-                                                       os.environ.get("PYTHONPATH")])),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"}
+    env = subprocess_env({
+        "WAREHOUSE_URL": database_url, "ENCORE_ARTIFACTS_DIR": str(workdir / "artifacts"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
+                                                    tool_env("PYTHONPATH")])),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"})
     for key in ("ENCORE_PG_HOST", "ENCORE_PG_PORT", "ENCORE_PG_USER", "ENCORE_PG_PASSWORD",
                 "ENCORE_PG_DATABASE"):
         env.pop(key, None)  # derived again from WAREHOUSE_URL by the dbt stage

@@ -17,11 +17,12 @@ import argparse
 import datetime as dt
 import io
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from config import set_process_env
 
 if TYPE_CHECKING:
     import psycopg
@@ -152,8 +153,8 @@ def dbt(workdir: Path, scale: dict[str, Any]) -> StageResult:
     from warehouse.connections import dbt_env
     from warehouse.paths import dbt_project_dir
 
-    os.environ.update(dbt_env())
-    os.environ.update({"DBT_TARGET": "postgres", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"})
+    set_process_env({**dbt_env(), "DBT_TARGET": "postgres",
+                     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"})
     project = dbt_project_dir()
     common = ["--project-dir", str(project), "--profiles-dir", str(project),
               "--target", "postgres", "--target-path", str(workdir / "dbt_target"),

@@ -25,11 +25,12 @@ with exponential backoff; a failed checkpoint fails at once. Each task is a thin
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from airflow.sdk import Param, TaskGroup, dag, task
 from encore_common import DAG_KWARGS, RAW, documented, quality_checkpoint, run_date
+
+from config import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def encore_ingest() -> None:
 
         assert params is not None
         landed: dict[str, str] = {}
-        exports = params["exports_path"] or os.environ.get("ENCORE_EXPORTS_PATH", "")
+        exports = params["exports_path"] or get_settings().encore_exports_path
         if exports:
             landed |= land_import(parse_path(Path(exports)), run_date())
         else:

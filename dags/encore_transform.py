@@ -14,13 +14,14 @@ asset `encore://warehouse/marts`, which the nightly `encore_recommend` listens t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 from encore_common import DAG_KWARGS, MARTS, RAW, quality_checkpoint
+
+from config import get_settings
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 DBT_TASK_DOC = ("A dbt node of `dbt_project/` run by cosmos (`dbt build` of the model with its "
@@ -53,7 +54,7 @@ def encore_transform() -> None:
         ),
         profile_config=ProfileConfig(
             profile_name="encore",
-            target_name=os.environ.get("DBT_TARGET", "postgres"),
+            target_name=get_settings().dbt_target,
             profiles_yml_filepath=DBT_PROJECT / "profiles.yml",
         ),
         execution_config=ExecutionConfig(

@@ -50,6 +50,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from config import process_env
 from ml import list_model, ranking
 from ml.baselines import baseline_scores
 from ml.db import CANDIDATE_FEATURES, feature_query, read_frame
@@ -418,20 +419,6 @@ def _admin(server: _Server, statement: sql.Composable) -> None:
         admin.execute(statement)
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _dbt_build(url: str, scratch: Path) -> None:
     """`dbt build` (models and seeds, no tests) against `url`, in-process; target/ and logs/
     in `scratch` so the project's own manifest (which Airflow reads) is left alone."""
@@ -441,8 +428,8 @@ def _dbt_build(url: str, scratch: Path) -> None:
     from warehouse.paths import dbt_project_dir
 
     project = str(dbt_project_dir())
-    with _environment({"WAREHOUSE_URL": url, "DBT_TARGET": "postgres",
-                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}), _environment(dbt_env()):
+    with process_env({"WAREHOUSE_URL": url, "DBT_TARGET": "postgres",
+                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}), process_env(dbt_env()):
         result = dbtRunner().invoke([
             "build", "--project-dir", project, "--profiles-dir", project,
             "--target", "postgres", "--target-path", str(scratch / "target"),

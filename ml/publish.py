@@ -27,7 +27,6 @@ An empty result aborts the publish; nothing changes for clients.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -37,13 +36,13 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from config import get_settings
 from ml.runs import latest_version
 from ml.score import ensure_score_columns
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TOP_N = 20
-DEFAULT_KEEP = 3  # publishes kept (the current one included), ENCORE_SERVING_KEEP
 DROP_LOCK_TIMEOUT = "100ms"  # how long a reader may queue behind a retention DROP
 DROP_ATTEMPTS = 20
 PLANNER_WAIT_SECONDS = 30.0
@@ -128,7 +127,7 @@ class Publish:
 
 
 def keep_default() -> int:
-    return int(os.environ.get("ENCORE_SERVING_KEEP") or DEFAULT_KEEP)
+    return get_settings().encore_serving_keep
 
 
 def publish(

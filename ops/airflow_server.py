@@ -14,13 +14,13 @@ standalone starts: standalone would otherwise print it into its log.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from config import subprocess_env
 from ops.services import (
     Service,
     ServiceError,
@@ -131,7 +131,7 @@ def start(port: int = DEFAULT_PORT, env: Mapping[str, str] | None = None,
     it); AIRFLOW_HOME comes from it. `state` holds the pid file and the log.
     """
     svc = service(state)
-    base = dict(os.environ if env is None else env)
+    base = subprocess_env() if env is None else dict(env)
     if (pid := svc.pid()) is not None:
         info = svc.info()
         if healthy(info.get("url", "")):

@@ -10,13 +10,13 @@ regenerates the files under the running server, which serves the new ones.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from config import subprocess_env
 from ops.services import (
     Service,
     ServiceError,
@@ -56,7 +56,7 @@ def generate(target_dir: Path | None = None, env: Mapping[str, str] | None = Non
     command = [bin_path("dbt"), "docs", "generate", "--project-dir", str(project),
                "--profiles-dir", str(project), "--target-path", str(target)]
     if env is None:  # the profile's ENCORE_PG_* from WAREHOUSE_URL or the embedded warehouse
-        env = {**os.environ, **dbt_env()}
+        env = subprocess_env(dbt_env())
     result = subprocess.run(command, cwd=project, env=child_env(env), capture_output=True,
                             text=True, timeout=1800)
     if result.returncode != 0:
@@ -86,7 +86,7 @@ def serve(directory: Path, port: int = DEFAULT_PORT, state: Path | None = None,
         raise ServiceError(f"port {port} is taken by another program: set DOCS_PORT")
     url = f"http://{HOST}:{port}/"
     process = spawn([sys.executable, "-m", "http.server", str(port), "--bind", HOST,
-                     "--directory", str(directory)], os.environ, svc.log_file)
+                     "--directory", str(directory)], subprocess_env(), svc.log_file)
     svc.record(process.pid, {"url": url, "directory": str(directory), "port": port})
     try:
         wait_until(lambda: _serves(url.rstrip("/")), timeout=timeout, what="dbt docs server",

@@ -26,13 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import re
 import sys
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
+
+from config import Settings, SettingsError, get_settings, whole_environ
 
 FORMAT_VAR = "ENCORE_LOG_FORMAT"
 LEVEL_VAR = "ENCORE_LOG_LEVEL"
@@ -82,9 +83,15 @@ def _usable(values: Any) -> list[str]:
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The values redacted from logs: those of variables named like secrets."""
+    """The values redacted from logs: those of variables named like secrets, and (for the
+    process's own environment) every secret setting, `.env`'s included."""
     if environ is None:
-        return _SECRET_NAMES.values(os.environ)
+        try:
+            settings = get_settings().secret_values()
+        except SettingsError:
+            settings = []
+        return sorted({*_SECRET_NAMES.values(whole_environ()), *_usable(settings)},
+                      key=len, reverse=True)
     return _usable(value for name, value in environ.items() if SECRET_NAME.search(name.upper()))
 
 
@@ -220,7 +227,7 @@ def _in_airflow_task() -> bool:
 
 
 def _level(default: int | str) -> int:
-    wanted = os.environ.get(LEVEL_VAR) or default
+    wanted = get_settings().encore_log_level or default
     if isinstance(wanted, int):
         return wanted
     level = logging.getLevelName(wanted.strip().upper())
@@ -233,20 +240,35 @@ def configure_logging(level: int | str = logging.INFO, fmt: str | None = None) -
     `level` is the command's default (ENCORE_LOG_LEVEL wins); progress lines stay visible
     at INFO even when a command keeps its other logs to warnings.
     """
+    settings = _settings_or_exit()
     root = logging.getLogger()
     ours = [handler for handler in root.handlers if isinstance(handler, StderrHandler)]
     if root.handlers and not ours:  # someone else configured logging: only redact
         install_redaction(root)
         return
     handler = ours[0] if ours else StderrHandler()
-    wanted = (fmt or os.environ.get(FORMAT_VAR) or "logfmt").strip().lower()
+    wanted = (fmt or settings.encore_log_format).strip().lower()
     handler.setFormatter(JsonFormatter() if wanted == "json" else LogfmtFormatter())
     if not ours:
         root.addHandler(handler)
     root.setLevel(_level(level))
-    if not os.environ.get(LEVEL_VAR):
+    if not settings.encore_log_level:
         logging.getLogger(PROGRESS_LOGGER).setLevel(logging.INFO)
     install_redaction(root)
+
+
+def _settings_or_exit() -> Settings:
+    """The settings; a command whose settings are wrong ends here, on one line (inside an
+    Airflow task the error is raised instead, and the task fails with that line)."""
+    try:
+        return get_settings()
+    except SettingsError as error:
+        if _in_airflow_task():
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        print("next: fix or unset that variable, then rerun (docs/configuration.md)",
+              file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 # The last words of a failing command -------------------------------------------------
@@ -267,7 +289,11 @@ def next_step(error: BaseException) -> str | None:
     if isinstance(error, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
         return WAREHOUSE_EMPTY
     if isinstance(error, psycopg.OperationalError):
-        return REMOTE_DOWN if os.environ.get("WAREHOUSE_URL") else WAREHOUSE_DOWN
+        try:
+            remote = get_settings().warehouse_url is not None
+        except SettingsError:
+            remote = False
+        return REMOTE_DOWN if remote else WAREHOUSE_DOWN
     if isinstance(error, FileNotFoundError | NotADirectoryError):
         return "check the path (and that the step producing it has run)"
     if isinstance(error, PermissionError):

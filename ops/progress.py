@@ -22,7 +22,6 @@ Callers advance per chunk (a page, a request batch, a file, a COPY chunk), never
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from config import Settings, SettingsError, get_settings, tool_env
 from ops.logs import PROGRESS_LOGGER
 
 MODE_VAR = "ENCORE_PROGRESS"
@@ -206,19 +206,25 @@ def _new_rich_progress() -> Any:
 
 def display_mode() -> str:
     """bar, log or off: ENCORE_PROGRESS if set, else bar on a terminal, log elsewhere."""
-    wanted = (os.environ.get(MODE_VAR) or "auto").strip().lower()
+    wanted = _settings().encore_progress if _settings() else "auto"
     if wanted in ("bar", "log", "off"):
         return wanted
     stream = sys.stderr
     tty = bool(stream and hasattr(stream, "isatty") and stream.isatty())
-    return "bar" if tty and os.environ.get("TERM") != "dumb" else "log"
+    return "bar" if tty and tool_env("TERM") != "dumb" else "log"
 
 
 def _every() -> float:
+    settings = _settings()
+    return settings.encore_progress_seconds if settings else DEFAULT_EVERY_SECONDS
+
+
+def _settings() -> Settings | None:
+    """The settings, or None when they cannot be read (progress never fails a job)."""
     try:
-        return float(os.environ.get(SECONDS_VAR) or DEFAULT_EVERY_SECONDS)
-    except ValueError:
-        return DEFAULT_EVERY_SECONDS
+        return get_settings()
+    except SettingsError:
+        return None
 
 
 @contextmanager

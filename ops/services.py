@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from config import get_settings
 from warehouse.paths import state_dir
 
 # Debian's chromium (`make browser`), driven through the `playwright` package; never the
@@ -248,7 +249,7 @@ def wait_until(ready: Callable[[], bool], *, timeout: float, what: str,
 def _airflow() -> int:
     from ops import airflow_server
 
-    port = int(os.environ.get("AIRFLOW_PORT") or airflow_server.DEFAULT_PORT)
+    port = get_settings().airflow_port
     server = airflow_server.start(port=port)
     print(f"Airflow UI: {server.url}  ({'reused' if server.reused else 'started'}, "
           f"pid {server.pid}, log {server.log_file})")
@@ -260,7 +261,7 @@ def _airflow() -> int:
 def _docs() -> int:
     from ops import docs_site
 
-    port = int(os.environ.get("DOCS_PORT") or docs_site.DEFAULT_PORT)
+    port = get_settings().docs_port
     site = docs_site.generate_and_serve(port=port)
     print(f"dbt docs: {site.url}  (lineage graph: {site.url}#!/overview?g_v=1; "
           f"pid {site.pid}, log {site.log_file})")

@@ -7,8 +7,9 @@ can override them) and docs/data_quality.md can point at a single place.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, replace
+
+from config import get_settings
 
 # Last.fm (Audioscrobbler) started in 2002: no real play, scrobble or account predates it.
 TIMESTAMP_FLOOR = dt.datetime(2002, 1, 1, tzinfo=dt.UTC)
@@ -42,18 +43,14 @@ class Thresholds:
 
     @classmethod
     def from_env(cls, **overrides: object) -> Thresholds:
-        """Defaults, then `ENCORE_QUALITY_*` variables, then explicit overrides."""
-        values: dict[str, object] = {}
-        env = os.environ
-        if "ENCORE_QUALITY_CLOCK_SKEW_MINUTES" in env:
-            values["clock_skew"] = dt.timedelta(
-                minutes=float(env["ENCORE_QUALITY_CLOCK_SKEW_MINUTES"]))
-        if "ENCORE_QUALITY_ROW_BOUNDS" in env:
-            values["row_bounds"] = env["ENCORE_QUALITY_ROW_BOUNDS"].strip().lower() not in {
-                "0", "false", "off", "no"}
-        for name in ("min_row_ratio", "max_row_ratio", "min_known_track_share",
-                     "min_metadata_share"):
-            variable = f"ENCORE_QUALITY_{name.upper()}"
-            if variable in env:
-                values[name] = float(env[variable])
-        return replace(cls(**values), **overrides)  # type: ignore[arg-type]
+        """The `ENCORE_QUALITY_*` settings (config/), then explicit overrides."""
+        settings = get_settings()
+        values = cls(
+            clock_skew=dt.timedelta(minutes=settings.encore_quality_clock_skew_minutes),
+            row_bounds=settings.encore_quality_row_bounds,
+            min_row_ratio=settings.encore_quality_min_row_ratio,
+            max_row_ratio=settings.encore_quality_max_row_ratio,
+            min_known_track_share=settings.encore_quality_min_known_track_share,
+            min_metadata_share=settings.encore_quality_min_metadata_share,
+        )
+        return replace(values, **overrides)  # type: ignore[arg-type]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import sys
 import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from config import set_process_env, tool_env
 from quality.suites import AssetSpec, Rule
 from quality.summary import CheckpointSummary, ExpectationOutcome, RunContext
 
@@ -52,7 +52,8 @@ def run_checkpoint(url: str, name: str, specs: Sequence[AssetSpec], *, logical_d
 def _import_great_expectations() -> None:
     if "great_expectations" in sys.modules:
         return
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # offline; no telemetry
+    if tool_env("GX_ANALYTICS_ENABLED") is None:
+        set_process_env({"GX_ANALYTICS_ENABLED": "false"})  # offline; no telemetry
     started = time.perf_counter()
     import great_expectations  # noqa: F401
 

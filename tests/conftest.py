@@ -13,19 +13,32 @@ import datetime as dt
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from config import (
+    ENV_FILE_VAR,
+    FIELDS,
+    Settings,
+    get_settings,
+    process_env,
+    set_process_env,
+    subprocess_env,
+    tool_env,
+)
 from warehouse.runtime import airflow_settings
 
+# The suite never reads a developer's `.env` (their keys would reach the tests); the tests
+# that prove `.env` is read name their own file.
+set_process_env({ENV_FILE_VAR: "none"})
 # Airflow reads its configuration once, at first import: point it at a throwaway home
 # before any test imports it, so tests never touch the demo's Airflow state.
 AIRFLOW_TEST_HOME = Path(tempfile.mkdtemp(prefix="encore-airflow-test-"))
-os.environ.update({**airflow_settings(), "AIRFLOW_HOME": str(AIRFLOW_TEST_HOME)})
+set_process_env({**airflow_settings(), "AIRFLOW_HOME": str(AIRFLOW_TEST_HOME)})
 
 TEST_DATABASE_PREFIX = "encore_test_"
 # Long enough for the model's split: 30 censored + 30 validation + a 30-day label gap.
@@ -34,7 +47,7 @@ SMALL_WORLD = {"seed": 7, "n_users": 120, "n_tracks": 1500, "days": 120,
 
 
 def _admin_url() -> str:
-    override = os.environ.get("ENCORE_TEST_WAREHOUSE_URL")
+    override = tool_env("ENCORE_TEST_WAREHOUSE_URL")
     if override:
         return override
     from warehouse import embedded
@@ -88,7 +101,7 @@ def _drop_database(admin_url: str, url: str) -> None:
 @pytest.fixture(scope="session")
 def state_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("encore-state")
-    os.environ["ENCORE_ARTIFACTS_DIR"] = str(home / "artifacts")
+    set_process_env({"ENCORE_ARTIFACTS_DIR": str(home / "artifacts")})
     return home
 
 
@@ -97,18 +110,13 @@ def warehouse_url(state_home: Path) -> Iterator[str]:
     """A fresh, bootstrapped test database; WAREHOUSE_URL points at it for the session."""
     admin_url = _admin_url()
     url = _create_database(admin_url)
-    previous = os.environ.get("WAREHOUSE_URL")
-    os.environ["WAREHOUSE_URL"] = url
     from warehouse.bootstrap import bootstrap
 
-    with psycopg.connect(url) as conn:
-        bootstrap(conn)
-    yield url
-    _drop_database(admin_url, url)
-    if previous is None:
-        os.environ.pop("WAREHOUSE_URL", None)
-    else:
-        os.environ["WAREHOUSE_URL"] = previous
+    with process_env({"WAREHOUSE_URL": url}):
+        with psycopg.connect(url) as conn:
+            bootstrap(conn)
+        yield url
+        _drop_database(admin_url, url)
 
 
 @pytest.fixture(scope="module")
@@ -171,5 +179,24 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     """A migrated Airflow metadata database in the test's Airflow home."""
-    subprocess.run(["airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ)
+    subprocess.run(["airflow", "db", "migrate"], check=True, capture_output=True,
+                   env=subprocess_env())
     return AIRFLOW_TEST_HOME
+
+
+SettingsEnv = Callable[..., Settings]
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> SettingsEnv:
+    """`settings_env(NAME=value, ...)`: the settings of an environment holding only these
+    Encore variables (and no `.env`), set for the rest of the test."""
+    def apply(**values: str) -> Settings:
+        for name in FIELDS:
+            monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.setenv(ENV_FILE_VAR, "none")
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        return get_settings()
+
+    return apply

@@ -10,6 +10,7 @@ import sys
 
 import psycopg
 
+from config import get_settings
 from ops.logs import configure_logging, print_failure
 from warehouse import connections, embedded
 from warehouse.bootstrap import bootstrap
@@ -72,7 +73,7 @@ def _snowflake_ddl() -> int:
     """The statements that create RAW and SERVING in Snowflake (SNOWFLAKE_DATABASE)."""
     from warehouse.snowflake import ddl_statements
 
-    for statement in ddl_statements(os.environ.get("SNOWFLAKE_DATABASE") or "ENCORE"):
+    for statement in ddl_statements(get_settings().snowflake_database):
         print(f"{statement};")
     return 0
 
@@ -88,7 +89,7 @@ def _snowflake_load() -> int:
     if not (folder and source and date):
         print("usage: python -m warehouse snowflake-load <landing folder> <source> <YYYY-MM-DD>")
         return 2
-    database = os.environ.get("SNOWFLAKE_DATABASE") or "ENCORE"
+    database = get_settings().snowflake_database
     with snowflake.connect_from_env() as conn:
         counts = snowflake.load_landed(conn.cursor(), database, Path(folder), source=source,
                                        logical_date=dt.date.fromisoformat(date))

@@ -8,23 +8,29 @@ are derived from the same URL by `dbt_env()` and `airflow_env()`.
 
 from __future__ import annotations
 
-import os
 from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
+from pydantic import SecretStr
 
+from config import get_settings
 from warehouse import embedded
 
 AIRFLOW_CONN_ID = "encore_warehouse"
+SNOWFLAKE_PROFILE_SETTINGS = ("snowflake_account", "snowflake_user", "snowflake_password",
+                              "snowflake_role", "snowflake_warehouse", "snowflake_database",
+                              "snowflake_schema", "snowflake_host", "snowflake_port",
+                              "snowflake_protocol")
 
 
 def uses_embedded() -> bool:
-    return not os.environ.get("WAREHOUSE_URL")
+    return get_settings().warehouse_url is None
 
 
 def warehouse_url() -> str:
     """The warehouse's connection URL (may contain a password: never print it, use redacted)."""
-    return os.environ.get("WAREHOUSE_URL") or embedded.server().url
+    url = get_settings().warehouse_url
+    return url.get_secret_value() if url is not None else embedded.server().url
 
 
 def redacted(url: str) -> str:
@@ -53,14 +59,23 @@ def dbt_env() -> dict[str, str]:
     from warehouse.paths import dbt_project_dir
 
     parts = urlsplit(warehouse_url())
-    return {
+    settings = get_settings()
+    env = {
         "ENCORE_PG_HOST": parts.hostname or "127.0.0.1",
         "ENCORE_PG_PORT": str(parts.port or 5432),
         "ENCORE_PG_USER": unquote(parts.username or ""),
         "ENCORE_PG_PASSWORD": unquote(parts.password or ""),
         "ENCORE_PG_DATABASE": parts.path.lstrip("/") or "postgres",
         "DBT_PROFILES_DIR": str(dbt_project_dir()),
+        "DBT_TARGET": settings.dbt_target,
     }
+    # The snowflake profile's variables, so dbt sees values that came from `.env` too.
+    for name in SNOWFLAKE_PROFILE_SETTINGS:
+        value = getattr(settings, name)
+        if value is not None:
+            plain = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            env[name.upper()] = plain
+    return env
 
 
 def airflow_env() -> dict[str, str]:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from config import get_settings, subprocess_env
 from warehouse.paths import state_dir
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,8 @@ def _port_is_free(port: int) -> bool:
 def embedded_port(data_dir: Path) -> int:
     """`ENCORE_PG_PORT`, else the port the cluster was created with, else the first free one
     from 55432 up: two clones on one machine each get their own warehouse."""
-    if override := os.environ.get("ENCORE_PG_PORT"):
-        return int(override)
+    if (override := get_settings().encore_pg_port) is not None:
+        return override
     if (configured := _configured_port(data_dir)) is not None:
         return configured
     return next((port for port in range(DEFAULT_PORT, DEFAULT_PORT + 100) if _port_is_free(port)),
@@ -169,7 +170,7 @@ def _run(
     srv: EmbeddedServer, args: list[str], *, check: bool = True
 ) -> subprocess.CompletedProcess:
     account = _service_account()
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    env = subprocess_env({"LC_ALL": "C", "LANG": "C"})
     if account is not None:
         env["HOME"] = str(srv.data_dir.parent)
     return subprocess.run(

@@ -7,23 +7,24 @@ clone is self-contained and `rm -rf .encore` is a full reset. `ENCORE_HOME` move
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from config import PROJECT_ROOT, get_settings
+
+__all__ = ["PROJECT_ROOT", "artifacts_dir", "dbt_project_dir", "shared_data_dir", "state_dir"]
 
 
 def state_dir() -> Path:
     """The folder for local state (created on demand)."""
-    path = Path(os.environ.get("ENCORE_HOME", PROJECT_ROOT / ".encore")).resolve()
+    path = get_settings().encore_home
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def artifacts_dir() -> Path:
     """Where trained models are kept (`ENCORE_ARTIFACTS_DIR` overrides)."""
-    override = os.environ.get("ENCORE_ARTIFACTS_DIR")
-    path = Path(override).resolve() if override else state_dir() / "artifacts"
+    state_dir()
+    path = get_settings().artifacts_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -34,4 +35,4 @@ def dbt_project_dir() -> Path:
 
 def shared_data_dir() -> Path:
     """The read-only shared data folder (`ENCORE_SHARED_DATA`, default `../shared/data`)."""
-    return Path(os.environ.get("ENCORE_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+    return get_settings().encore_shared_data

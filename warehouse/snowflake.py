@@ -118,20 +118,23 @@ def load_landed(cursor: Any, database: str, folder: Path, *, source: str,
 
 def connect_from_env() -> Any:
     """A Snowflake connection from the same SNOWFLAKE_* variables dbt's profile reads."""
-    import os
-
     import snowflake.connector
 
-    missing = [key for key in ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER") if not os.environ.get(key)]
+    from config import get_settings
+
+    settings = get_settings()
+    missing = [name.upper() for name in ("snowflake_account", "snowflake_user")
+               if not getattr(settings, name)]
     if missing:
-        raise RuntimeError(f"set {', '.join(missing)} (see .env.example) to reach Snowflake")
+        raise RuntimeError(f"set {', '.join(missing)} (in .env or the environment; see "
+                           ".env.example) to reach Snowflake")
+    password = settings.snowflake_password
     params: dict[str, Any] = {
-        "account": os.environ["SNOWFLAKE_ACCOUNT"], "user": os.environ["SNOWFLAKE_USER"],
-        "password": os.environ.get("SNOWFLAKE_PASSWORD", ""),
-        "role": os.environ.get("SNOWFLAKE_ROLE") or None,
-        "warehouse": os.environ.get("SNOWFLAKE_WAREHOUSE") or None,
+        "account": settings.snowflake_account, "user": settings.snowflake_user,
+        "password": password.get_secret_value() if password else "",
+        "role": settings.snowflake_role, "warehouse": settings.snowflake_warehouse,
     }
-    if host := os.environ.get("SNOWFLAKE_HOST"):
-        params |= {"host": host, "port": int(os.environ.get("SNOWFLAKE_PORT", "443")),
-                   "protocol": os.environ.get("SNOWFLAKE_PROTOCOL", "https")}
+    if settings.snowflake_host:
+        params |= {"host": settings.snowflake_host, "port": settings.snowflake_port,
+                   "protocol": settings.snowflake_protocol}
     return snowflake.connector.connect(**{k: v for k, v in params.items() if v is not None})

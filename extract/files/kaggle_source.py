@@ -9,9 +9,9 @@ logged.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from config import get_settings, set_process_env
 from extract.files.errors import FileImportError
 from warehouse.paths import state_dir
 
@@ -22,9 +22,10 @@ def locate_kaggle_csv(csv: Path | None = None) -> Path:
     """The CSV to load: `csv`, else `KAGGLE_TRACKS_CSV`, else a download with credentials."""
     if csv is not None:
         return csv
-    if os.environ.get("KAGGLE_TRACKS_CSV"):
-        return Path(os.environ["KAGGLE_TRACKS_CSV"])
-    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
+    settings = get_settings()
+    if settings.kaggle_tracks_csv is not None:
+        return settings.kaggle_tracks_csv
+    if settings.kaggle_username and settings.kaggle_key:
         return download_dataset(state_dir() / "downloads" / "kaggle")
     raise FileImportError(
         "kaggle", "no dataset given: pass the CSV's path, set KAGGLE_TRACKS_CSV, or set "
@@ -41,12 +42,16 @@ def download_dataset(folder: Path) -> Path:
             "installed: `uv pip install kaggle` (or `pip install kaggle`), or download "
             "dataset.csv from kaggle.com yourself and set KAGGLE_TRACKS_CSV") from exc
     folder.mkdir(parents=True, exist_ok=True)
+    settings = get_settings()
+    key = settings.kaggle_key.get_secret_value() if settings.kaggle_key else ""
     try:
+        # The kaggle package reads its credentials from the environment itself.
+        set_process_env({"KAGGLE_USERNAME": settings.kaggle_username or "", "KAGGLE_KEY": key})
         api = KaggleApi()
         api.authenticate()
         api.dataset_download_files(DATASET, path=str(folder), unzip=True, quiet=True)
     except Exception as exc:  # network, HTTP 401/404: say why, never with the key in it
-        message = str(exc).replace(os.environ.get("KAGGLE_KEY") or "\0", "***")
+        message = str(exc).replace(key or "\0", "***")
         raise FileImportError(DATASET, f"download failed: {type(exc).__name__}: {message}") \
             from exc
     found = sorted(folder.glob("*.csv"))

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import psycopg
 
+from config import get_settings
 from extract.files import detect as kinds
 from extract.files.importer import ParsedImport, SourceRows, parse_path
 from extract.files.kaggle_source import locate_kaggle_csv
@@ -64,8 +64,9 @@ def land_import(parsed: ParsedImport, logical_date: dt.date) -> dict[str, str]:
 
 def kaggle_configured() -> bool:
     """Whether a Kaggle dataset can be had: a CSV path or download credentials."""
-    return bool(os.environ.get("KAGGLE_TRACKS_CSV")
-                or (os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")))
+    settings = get_settings()
+    return bool(settings.kaggle_tracks_csv
+                or (settings.kaggle_username and settings.kaggle_key))
 
 
 def land_kaggle(csv: Path | None, logical_date: dt.date) -> dict[str, str]:

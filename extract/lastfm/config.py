@@ -1,4 +1,4 @@
-"""The Last.fm source's settings, read from the environment in one place.
+"""The Last.fm source's settings, taken from Encore's settings (config/).
 
 Everything has a default except the key: with no `LASTFM_API_KEY` the source is disabled
 (the pipeline runs on synthetic data alone), which callers check with `enabled`. The key
@@ -7,11 +7,12 @@ and secret are kept out of `repr()` so a logged or printed config never shows th
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from config import Settings, get_settings, parse_users
 from extract.lastfm.client import RetryPolicy
+
+__all__ = ["MAX_PAGE_SIZE", "SOURCE", "LastfmConfig", "parse_users"]
 
 SOURCE = "lastfm"  # the `_source` of every batch this package loads
 
@@ -47,42 +48,20 @@ class LastfmConfig:
         return bool(self.api_key)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> LastfmConfig:
-        env = os.environ if environ is None else environ
-        defaults = cls()
-        retry = RetryPolicy(
-            max_attempts=int(env.get("LASTFM_MAX_ATTEMPTS", defaults.retry.max_attempts)),
-            backoff_seconds=float(env.get("LASTFM_BACKOFF_SECONDS",
-                                          defaults.retry.backoff_seconds)),
-            max_backoff_seconds=float(env.get("LASTFM_MAX_BACKOFF_SECONDS",
-                                              defaults.retry.max_backoff_seconds)),
-        )
+    def from_env(cls, settings: Settings | None = None) -> LastfmConfig:
+        """The config from the `LASTFM_*` settings (config.get_settings() by default)."""
+        settings = settings or get_settings()
+        secret = settings.lastfm_api_secret
         return cls(
-            api_key=env.get("LASTFM_API_KEY", "").strip(),
-            api_secret=env.get("LASTFM_API_SECRET", "").strip(),
-            users=parse_users(env.get("LASTFM_USERS", "")),
-            api_url=env.get("LASTFM_API_URL", "").strip() or None,
-            initial_days=_initial_days(env.get("LASTFM_INITIAL_DAYS", "90")),
-            page_size=int(env.get("LASTFM_PAGE_SIZE", MAX_PAGE_SIZE)),
-            min_interval_seconds=float(env.get("LASTFM_MIN_INTERVAL_SECONDS",
-                                               defaults.min_interval_seconds)),
-            retry=retry,
-            track_info_max=int(env.get("LASTFM_TRACK_INFO_MAX", defaults.track_info_max)),
+            api_key=settings.lastfm_api_key.get_secret_value() if settings.lastfm_api_key else "",
+            api_secret=secret.get_secret_value() if secret else "",
+            users=settings.lastfm_user_list,
+            api_url=settings.lastfm_api_url,
+            initial_days=settings.lastfm_initial_days,
+            page_size=settings.lastfm_page_size,
+            min_interval_seconds=settings.lastfm_min_interval_seconds,
+            retry=RetryPolicy(max_attempts=settings.lastfm_max_attempts,
+                              backoff_seconds=settings.lastfm_backoff_seconds,
+                              max_backoff_seconds=settings.lastfm_max_backoff_seconds),
+            track_info_max=settings.lastfm_track_info_max,
         )
-
-
-def parse_users(text: str) -> tuple[str, ...]:
-    """`a, b,,a` -> ("a", "b"): blanks dropped, repeats (case-insensitive) kept once."""
-    seen: dict[str, str] = {}
-    for name in (part.strip() for part in text.split(",")):
-        if name and name.lower() not in seen:
-            seen[name.lower()] = name
-    return tuple(seen.values())
-
-
-def _initial_days(text: str) -> int | None:
-    """`90` -> 90; `all`, `0` or empty -> None (the whole history)."""
-    text = text.strip().lower()
-    if text in ("", "all", "0"):
-        return None
-    return int(text)

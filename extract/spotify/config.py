@@ -1,4 +1,4 @@
-"""Spotify credentials and endpoints, read once from the environment.
+"""Spotify credentials and endpoints, taken from Encore's settings (config/).
 
 Secrets live in this object and in the spotipy auth managers built from it, nowhere else:
 they are excluded from `repr` so a logged or printed config never shows them, and the code
@@ -8,9 +8,9 @@ reports a missing variable by its name only.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +43,25 @@ class SpotifyConfig:
         return bool(self.refresh_token)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SpotifyConfig | None:
-        """The config from `SPOTIFY_*` variables, or None when the app keys are absent."""
-        env = os.environ if environ is None else environ
-        client_id = (env.get(CLIENT_ID_VAR) or "").strip()
-        client_secret = (env.get(CLIENT_SECRET_VAR) or "").strip()
-        if not client_id or not client_secret:
+    def from_env(cls, settings: Settings | None = None) -> SpotifyConfig | None:
+        """The config from the `SPOTIFY_*` settings, or None when the app keys are absent."""
+        settings = settings or get_settings()
+        if settings.spotify_client_id is None or settings.spotify_client_secret is None:
             return None
-        refresh_token = (env.get(REFRESH_TOKEN_VAR) or "").strip() or None
-        return cls(client_id=client_id, client_secret=client_secret,
-                   refresh_token=refresh_token)
+        token = settings.spotify_refresh_token
+        return cls(client_id=settings.spotify_client_id.get_secret_value(),
+                   client_secret=settings.spotify_client_secret.get_secret_value(),
+                   refresh_token=token.get_secret_value() if token else None)
 
 
-def missing_keys(environ: Mapping[str, str] | None = None) -> list[str]:
+def missing_keys(settings: Settings | None = None) -> list[str]:
     """Names (never values) of the app-key variables that are unset or empty."""
-    env = os.environ if environ is None else environ
+    settings = settings or get_settings()
     return [name for name in (CLIENT_ID_VAR, CLIENT_SECRET_VAR)
-            if not (env.get(name) or "").strip()]
+            if getattr(settings, name.lower()) is None]
 
 
-def log_skipped(environ: Mapping[str, str] | None = None) -> None:
+def log_skipped(settings: Settings | None = None) -> None:
     """The one line a run without keys leaves: skipping is normal, not an error."""
     log.info("spotify: skipped, %s not set (the pipeline runs without Spotify)",
-             " and ".join(missing_keys(environ)) or "keys")
+             " and ".join(missing_keys(settings)) or "keys")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 import urllib.error
@@ -31,6 +30,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+from config import subprocess_env
 from ops import airflow_server
 from ops.services import (
     CHROMIUM,
@@ -116,7 +116,8 @@ def airflow(module_warehouse_url: str, tmp_path_factory: pytest.TempPathFactory
     scratch = tmp_path_factory.mktemp("airflow_ui")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_URL", module_warehouse_url)
-        env = {**os.environ, **dbt_env(), **airflow_env(), "AIRFLOW_HOME": str(scratch / "home")}
+        env = subprocess_env({**dbt_env(), **airflow_env(),
+                              "AIRFLOW_HOME": str(scratch / "home")})
     server = airflow_server.start(port=free_port(), env=env, state=scratch, timeout=900)
     assert not server.reused
     yield server

@@ -7,7 +7,6 @@ Markdown, the benchmark database is gone afterwards), never speed: speed lives i
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from bench.database import PREFIX
 from bench.report import BEGIN, END, PIPELINE
+from config import subprocess_env, tool_env
 from warehouse.paths import PROJECT_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -25,7 +25,7 @@ SCALE = "20k"
 
 
 def _admin_url() -> str:
-    override = os.environ.get("ENCORE_TEST_WAREHOUSE_URL")
+    override = tool_env("ENCORE_TEST_WAREHOUSE_URL")
     if override:
         return override
     from warehouse import embedded
@@ -36,8 +36,8 @@ def _admin_url() -> str:
 def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
     admin_url = _admin_url()
     output = tmp_path / "benchmarks.md"
-    env = {**os.environ, "WAREHOUSE_URL": admin_url, "ENCORE_HOME": str(tmp_path / "home"),
-           "COLUMNS": "200"}
+    env = subprocess_env({"WAREHOUSE_URL": admin_url, "ENCORE_HOME": str(tmp_path / "home"),
+                          "COLUMNS": "200"})
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--scales", SCALE, "--lookup-seconds", "2",
          "--output", str(output)],

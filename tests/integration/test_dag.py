@@ -4,7 +4,6 @@ for real (ingest -> transform -> recommend, then a second nightly run that skips
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from config import subprocess_env
 from warehouse.connections import dbt_env
 from warehouse.paths import PROJECT_ROOT
 
@@ -153,7 +153,7 @@ def test_dag_parses_without_heavy_imports(dag_id: str) -> None:
         "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code, str(DAGS / f"{dag_id}.py"), str(DAGS)],
-                            capture_output=True, text=True, env=os.environ)
+                            capture_output=True, text=True, env=subprocess_env())
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
 
 
@@ -164,7 +164,7 @@ def run_env(warehouse_url: str) -> dict[str, str]:
     """The environment of a real run against `warehouse_url` (dbt's variables included)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_URL", warehouse_url)
-        return {**os.environ, **dbt_env()}
+        return subprocess_env(dbt_env())
 
 
 def dags_test(env: dict[str, str], dag_id: str, conf: dict, logical_date: str = LOGICAL_DATE,
@@ -188,7 +188,7 @@ def task_states(dag_id: str, dag_run_id: str) -> dict[str, list[str]]:
     """Airflow's record of a run: each task's states (one per mapped instance)."""
     result = subprocess.run(
         ["airflow", "tasks", "states-for-dag-run", dag_id, dag_run_id, "-o", "json"],
-        capture_output=True, text=True, env=os.environ, timeout=300,
+        capture_output=True, text=True, env=subprocess_env(), timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     states: dict[str, list[str]] = {}

@@ -7,7 +7,6 @@ batches loaded into, the module's own PostgreSQL database.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from config import subprocess_env
 from extract.lastfm import (
     extract_recent_tracks,
     extract_track_info,
@@ -154,10 +154,11 @@ def test_the_cli_extracts_and_loads_without_airflow(module_conn: psycopg.Connect
     run(module_conn, config, D2)
     expected = batch(module_conn, D2)
     module_conn.rollback()  # end our read transaction: the CLI's bootstrap takes DDL locks
-    env = {**os.environ, "WAREHOUSE_URL": module_warehouse_url, "LASTFM_API_KEY": API_KEY,
-           "LASTFM_API_SECRET": API_SECRET, "LASTFM_API_URL": fake.api_url,
-           "LASTFM_USERS": "nobody", "LASTFM_INITIAL_DAYS": "all",
-           "LASTFM_MIN_INTERVAL_SECONDS": "0", "LASTFM_BACKOFF_SECONDS": "0"}
+    env = subprocess_env({
+        "WAREHOUSE_URL": module_warehouse_url, "LASTFM_API_KEY": API_KEY,
+        "LASTFM_API_SECRET": API_SECRET, "LASTFM_API_URL": fake.api_url,
+        "LASTFM_USERS": "nobody", "LASTFM_INITIAL_DAYS": "all",
+        "LASTFM_MIN_INTERVAL_SECONDS": "0", "LASTFM_BACKOFF_SECONDS": "0"})
     done = subprocess.run(
         [sys.executable, "-m", "extract.lastfm", "--date", D2.isoformat(),
          "--users", ",".join(USERS)],

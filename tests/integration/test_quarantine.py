@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import polars as pl
 import psycopg
 import pytest
 
+from config import subprocess_env
 from extract.files import FileImportError, import_path, load_kaggle
 from extract.files.checks import TRUNCATED_ROW
 from warehouse.loader import load_batch
@@ -432,7 +432,7 @@ def test_a_load_killed_mid_copy_leaves_the_previous_batch(
          "_load_in_child as f; f(sys.argv[1], int(sys.argv[2]))", module_warehouse_url,
          str(KILL_ROWS)],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+        env=subprocess_env({"PYTHONPATH": str(PROJECT_ROOT)}))
     try:
         backend = int(child.stdout.readline())
         deadline = time.monotonic() + 120

@@ -9,13 +9,13 @@ off: import, load, dbt build, train, score, publish. Skips where the shared data
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from config import subprocess_env
 from warehouse.connections import dbt_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,7 +28,7 @@ def real_run(module_warehouse_url: str, airflow_home: Path, shared_data: Path) -
             "kaggle_csv": str(shared_data / "kaggle_spotify_tracks.csv")}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_URL", module_warehouse_url)
-        env = {**os.environ, **dbt_env()}
+        env = subprocess_env(dbt_env())
     for dag_id in ("encore_ingest", "encore_transform", "encore_recommend"):
         result = subprocess.run(
             ["airflow", "dags", "test", dag_id, "2026-03-01", "--conf", json.dumps(conf)],

@@ -9,7 +9,6 @@ container runs names a module, CLI subcommand, flag or file that really exists.
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import json
 import os
@@ -18,7 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
-CODE_DIRS = ("extract", "warehouse", "ml", "quality", "api", "dags", "ops")
 CONTAINER_ROOT = "/opt/encore"  # WORKDIR of the image: relative paths resolve against ROOT
 
 REQUIRED_SERVICES = {
@@ -42,7 +40,6 @@ AIRFLOW_SERVICES = {name for name in REQUIRED_SERVICES
                     if name.startswith("airflow-") and name != "airflow-metadata"}
 # Read by the code but not Encore configuration: set by the OS or the shell, or derived by
 # `python -m warehouse env` (warehouse/runtime.py) rather than chosen by a person.
-NOT_CONFIGURATION = {"HOME", "PATH", "TERM", "USER", "LANG", "LC_ALL", "TZ"}
 SHELL_BUILTINS = {"set", "umask", "export", "echo", "true", ":", "trap", "exec"}
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 REQUIRED_REFERENCE = re.compile(r"^\$\{([A-Z0-9_]+):\?[^}]*\}$")
@@ -208,120 +205,12 @@ def test_compose_variables_are_documented() -> None:
     assert not used - _documented(), f"add to .env.example: {sorted(used - _documented())}"
 
 
-def _string_constants(trees: dict[Path, ast.Module]) -> dict[str, set[str]]:
-    """Module-level `NAME = "VALUE"` across the code, for `env.get(URL_ENV)` and the like."""
-    constants: dict[str, set[str]] = {}
-    for tree in trees.values():
-        for node in tree.body:
-            if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name)
-                    and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
-                constants.setdefault(node.targets[0].id, set()).add(node.value.value)
-    return constants
+def test_every_setting_is_documented() -> None:
+    """Each variable of config.Settings appears in .env.example (set, or in a comment)."""
+    from config import FIELDS
 
-
-def _is_os_environ(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Attribute) and node.attr == "environ"
-            and isinstance(node.value, ast.Name) and node.value.id == "os")
-
-
-def _scope_names(scope: ast.AST) -> tuple[set[str], dict[str, list[ast.expr]]]:
-    """Names bound to os.environ (`env = os.environ if e is None else e`) and local values."""
-    aliases: set[str] = set()
-    locals_: dict[str, list[ast.expr]] = {}
-    for node in ast.walk(scope):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                and isinstance(node.targets[0], ast.Name):
-            target = node.targets[0].id
-            locals_.setdefault(target, []).append(node.value)
-            if any(_is_os_environ(sub) for sub in ast.walk(node.value)):
-                aliases.add(target)
-    return aliases, locals_
-
-
-def _names(key: ast.expr, constants: dict[str, set[str]],
-           locals_: dict[str, list[ast.expr]]) -> set[str]:
-    """A key expression as names; an f-string as its literal prefix followed by `*`."""
-    if isinstance(key, ast.Constant) and isinstance(key.value, str):
-        return {key.value}
-    if isinstance(key, ast.JoinedStr):
-        first = key.values[0] if key.values else None
-        prefix = first.value if isinstance(first, ast.Constant) else ""
-        return {f"{prefix}*"} if prefix else set()
-    if isinstance(key, ast.Name):
-        if key.id in constants:
-            return set(constants[key.id])
-        found: set[str] = set()
-        for value in locals_.get(key.id, []):
-            if isinstance(value, ast.Constant | ast.JoinedStr):
-                found |= _names(value, constants, {})
-        return found
-    return set()  # computed keys (e.g. restoring a saved environment) are not configuration
-
-
-def _keys_read(node: ast.AST, is_env: Callable[[ast.AST], bool]) -> list[ast.expr]:
-    """The key expressions `node` reads from the environment: env.get(k), os.getenv(k),
-    env[k] (a read, not an assignment) and `k in env`."""
-    if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute):
-        func = node.func
-        by_get = func.attr == "get" and is_env(func.value)
-        by_getenv = (func.attr == "getenv" and isinstance(func.value, ast.Name)
-                     and func.value.id == "os")
-        return [node.args[0]] if by_get or by_getenv else []
-    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and is_env(node.value):
-        return [node.slice]
-    if (isinstance(node, ast.Compare) and len(node.ops) == 1
-            and isinstance(node.ops[0], ast.In | ast.NotIn) and is_env(node.comparators[0])):
-        return [node.left]
-    return []
-
-
-def env_vars_read_by_code() -> dict[str, set[str]]:
-    """Every environment variable the code reads: name -> files (computed, not hardcoded)."""
-    trees = {path: ast.parse(path.read_text(), str(path))
-             for folder in CODE_DIRS for path in sorted((ROOT / folder).rglob("*.py"))}
-    constants = _string_constants(trees)
-    found: dict[str, set[str]] = {}
-    for path, tree in trees.items():
-        scopes = [tree, *(n for n in ast.walk(tree)
-                          if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))]
-        for scope in scopes:
-            aliases, locals_ = _scope_names(scope)
-
-            def is_env(node: ast.AST, aliases: set[str] = aliases) -> bool:
-                return _is_os_environ(node) or (isinstance(node, ast.Name) and node.id in aliases)
-
-            for node in ast.walk(scope):
-                keys = _keys_read(node, is_env)
-                for key in keys:
-                    for name in _names(key, constants, locals_):
-                        found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
-    return found
-
-
-def test_the_scanner_finds_known_reads() -> None:
-    found = env_vars_read_by_code()
-    # direct, through an alias, through a constant, through an f-string
-    for name in ("WAREHOUSE_URL", "LASTFM_API_KEY", "ENCORE_API_DATABASE_URL",
-                 "ENCORE_QUALITY_*", "KAGGLE_TRACKS_CSV"):
-        assert name in found, name
-
-
-def test_env_vars_read_by_the_code_are_documented() -> None:
-    from warehouse.runtime import airflow_settings
-
-    documented = _documented()
-    derived = set(airflow_settings())
-    missing = {}
-    for name, files in env_vars_read_by_code().items():
-        if name in NOT_CONFIGURATION or name in derived:
-            continue
-        if name.endswith("*"):
-            ok = any(d.startswith(name[:-1]) for d in documented)
-        else:
-            ok = name in documented
-        if not ok:
-            missing[name] = sorted(files)
+    missing = sorted(name.upper() for name in FIELDS)
+    missing = [name for name in missing if name not in _documented()]
     assert not missing, f"document in .env.example: {missing}"
 
 

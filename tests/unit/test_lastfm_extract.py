@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from config import Settings, SettingsError
 from extract.lastfm import extract_recent_tracks, extract_track_info, extract_user, lastfm_users
 from extract.lastfm.__main__ import main as cli_main
 from extract.lastfm.client import LastfmApiError, RetryPolicy
@@ -193,17 +194,17 @@ def test_secrets_never_reach_logs_or_reprs(fake: FakeLastfm,
         assert API_KEY not in text and API_SECRET not in text
 
 
-def test_settings_come_from_the_environment() -> None:
-    config = LastfmConfig.from_env({
-        "LASTFM_API_KEY": " k ", "LASTFM_USERS": "RJ, bbc6music,,rj ,",
-        "LASTFM_INITIAL_DAYS": "all", "LASTFM_API_URL": "http://127.0.0.1:9/2.0/",
-        "LASTFM_MAX_ATTEMPTS": "7", "LASTFM_BACKOFF_SECONDS": "0"})
+def test_settings_come_from_the_environment(settings_env: Callable[..., Settings]) -> None:
+    config = LastfmConfig.from_env(settings_env(
+        LASTFM_API_KEY=" k ", LASTFM_USERS="RJ, bbc6music,,rj ,",
+        LASTFM_INITIAL_DAYS="all", LASTFM_API_URL="http://127.0.0.1:9/2.0/",
+        LASTFM_MAX_ATTEMPTS="7", LASTFM_BACKOFF_SECONDS="0"))
     assert config.enabled and config.api_key == "k"
     assert config.users == ("RJ", "bbc6music")
     assert config.initial_days is None and config.page_size == 200
     assert config.retry == RetryPolicy(max_attempts=7, backoff_seconds=0.0)
-    defaults = LastfmConfig.from_env({})
+    defaults = LastfmConfig.from_env(settings_env())
     assert not defaults.enabled and defaults.initial_days == 90
     assert defaults.min_interval_seconds == 0.2  # at most 5 calls per second
-    with pytest.raises(ValueError, match="page_size"):
-        LastfmConfig.from_env({"LASTFM_PAGE_SIZE": "500"})
+    with pytest.raises(SettingsError, match="LASTFM_PAGE_SIZE='500' from the environment"):
+        settings_env(LASTFM_PAGE_SIZE="500")

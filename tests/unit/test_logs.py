@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from config import subprocess_env
 from ops.logs import (
     REDACTED,
     JsonFormatter,
@@ -172,7 +172,7 @@ def test_a_command_logs_structured_redacted_lines_to_stderr() -> None:
     code = ("import logging; from ops.logs import configure_logging; configure_logging(); "
             "logging.getLogger('x').info('key %s url %s', __import__('os').environ["
             "'KAGGLE_KEY'], 'postgres://u:pw1234@h/db')")
-    env = {**os.environ, "KAGGLE_KEY": SECRET, "ENCORE_LOG_FORMAT": "json"}
+    env = subprocess_env({"KAGGLE_KEY": SECRET, "ENCORE_LOG_FORMAT": "json"})
     env.pop("ENCORE_LOG_LEVEL", None)
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=60, check=True)
@@ -183,7 +183,7 @@ def test_a_command_logs_structured_redacted_lines_to_stderr() -> None:
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True,
+                          env=subprocess_env(env), capture_output=True, text=True,
                           timeout=120, check=False)
 
 

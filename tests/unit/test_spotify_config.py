@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 import pytest
 
+from config import Settings
 from extract.spotify import __main__ as cli
 from extract.spotify.config import SpotifyConfig
 from extract.spotify.pipeline import land_spotify, load_landed_spotify
@@ -16,17 +18,21 @@ KEYS = {"SPOTIFY_CLIENT_ID": "id-value", "SPOTIFY_CLIENT_SECRET": "secret-value"
         "SPOTIFY_REFRESH_TOKEN": "refresh-value"}
 
 
-def test_config_reads_the_environment_and_hides_secrets() -> None:
-    config = SpotifyConfig.from_env(KEYS)
+def test_config_reads_the_environment_and_hides_secrets(
+        settings_env: Callable[..., Settings]) -> None:
+    settings = settings_env(**KEYS)
+    config = SpotifyConfig.from_env(settings)
     assert config is not None and config.has_user
-    shown = repr(config) + str(config)
+    shown = repr(config) + str(config) + repr(settings) + str(settings)
     assert not any(value in shown for value in KEYS.values())
-    assert not SpotifyConfig.from_env({**KEYS, "SPOTIFY_REFRESH_TOKEN": ""}).has_user
+    no_user = SpotifyConfig.from_env(settings_env(**{**KEYS, "SPOTIFY_REFRESH_TOKEN": ""}))
+    assert no_user is not None and not no_user.has_user
 
 
 @pytest.mark.parametrize("unset", ["SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET"])
-def test_without_app_keys_there_is_no_config(unset: str) -> None:
-    assert SpotifyConfig.from_env({**KEYS, unset: " "}) is None
+def test_without_app_keys_there_is_no_config(unset: str,
+                                             settings_env: Callable[..., Settings]) -> None:
+    assert SpotifyConfig.from_env(settings_env(**{**KEYS, unset: " "})) is None
 
 
 def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
