@@ -23,7 +23,7 @@ from extract.files.inputs import InputFile, collect_inputs
 from extract.files.kaggle import parse_kaggle
 from extract.files.lastfm_export import parse_lastfm_export
 from extract.files.parsed import ParsedFile
-from extract.files.spotify_export import parse_spotify_export
+from extract.files.spotify_export import AccountNames, parse_spotify_export
 from ops.progress import progress
 from warehouse.raw_tables import RawTable
 
@@ -67,8 +67,11 @@ class ParsedImport:
 
 
 def parse_file(file: InputFile, *, user: str | None, now: dt.datetime,
-               accept: tuple[str, ...] = LISTENING_KINDS) -> ParsedFile | SkippedFile:
-    """One file parsed, or the reason it is skipped; FileImportError when it is broken."""
+               accept: tuple[str, ...] = LISTENING_KINDS,
+               account_user: str | None = None) -> ParsedFile | SkippedFile:
+    """One file parsed, or the reason it is skipped; FileImportError when it is broken.
+
+    `account_user` is who the file's Spotify export says it belongs to (Userdata.json)."""
     found = kinds.detect(file)
     if found.kind == kinds.UNKNOWN:
         return SkippedFile(file.name, found.why)
@@ -83,7 +86,7 @@ def parse_file(file: InputFile, *, user: str | None, now: dt.datetime,
         if found.kind == kinds.SPOTIFY:
             assert found.spotify_format is not None
             return parse_spotify_export(file, found.text, found.spotify_format, user=user,
-                                        now=now)
+                                        now=now, account_user=account_user)
         return parse_kaggle(file)
     except (pl.exceptions.PolarsError, csv.Error) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -94,11 +97,15 @@ def parse_file(file: InputFile, *, user: str | None, now: dt.datetime,
 def parse_inputs(files: list[InputFile], *, user: str | None = None,
                  now: dt.datetime | None = None,
                  accept: tuple[str, ...] = LISTENING_KINDS) -> ParsedImport:
+    """Parse `files` (one import) in order; a Spotify history naming no listener is
+    attributed with its export's Userdata.json (read only without `user`)."""
     now = now or dt.datetime.now(dt.UTC)
+    accounts = AccountNames() if user else AccountNames.of(files)
     result = ParsedImport()
     with progress("parse files", total=len(files), unit="files") as bar:
         for file in files:
-            outcome = parse_file(file, user=user, now=now, accept=accept)
+            outcome = parse_file(file, user=user, now=now, accept=accept,
+                                 account_user=accounts.user_of(file))
             bar.advance()
             if isinstance(outcome, SkippedFile):
                 log.info("skipped %s: %s", outcome.name, outcome.why)

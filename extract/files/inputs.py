@@ -28,10 +28,18 @@ _IGNORED_PARTS = ("__MACOSX",)
 class InputFile:
     name: str  # path relative to the imported folder or archive; becomes `source_ref`
     data: bytes  # the content, decompressed
+    # The innermost zip holding the file (its name within the import; a zip given directly
+    # is named by its own file name); None for a file that is in no zip.
+    archive: str | None = None
 
     @property
     def base_name(self) -> str:
         return PurePosixPath(self.name).name
+
+    @property
+    def folder(self) -> str:
+        """The folder holding the file, as named within the import ("." at the top)."""
+        return str(PurePosixPath(self.name).parent)
 
 
 def _ignored(name: str) -> bool:
@@ -63,18 +71,19 @@ def _zip_members(prefix: str, data: bytes, archive_name: str | None = None) -> l
                 content = archive.read(member)
             except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
                 raise FileImportError(f"{name}/{member}", f"corrupt zip member ({exc})") from exc
-            files.extend(_expand(f"{prefix}/{member}" if prefix else member, content))
+            files.extend(_expand(f"{prefix}/{member}" if prefix else member, content,
+                                 archive=name))
         return files
     except zipfile.BadZipFile as exc:
         raise FileImportError(name, f"truncated or corrupt zip ({exc})") from exc
 
 
-def _expand(name: str, data: bytes) -> list[InputFile]:
+def _expand(name: str, data: bytes, archive: str | None = None) -> list[InputFile]:
     """One file's content: itself (gunzipped) or, for a zip, its members."""
     data = gunzip(name, data)
     if data.startswith(ZIP_MAGIC):
         return _zip_members(name, data)
-    return [InputFile(name, data)]
+    return [InputFile(name, data, archive)]
 
 
 def collect_inputs(path: Path) -> list[InputFile]:
