@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     lastfm_users: str = ""  # comma-separated
     lastfm_api_url: str | None = None  # unset: the real service
     lastfm_initial_days: int | None = 90  # `all` or 0: the whole history
+    lastfm_lookback_days: Annotated[int, Field(ge=0)] = 14  # re-read before the watermark
     lastfm_page_size: Annotated[int, Field(ge=1, le=200)] = 200
     lastfm_min_interval_seconds: NonNegative = 0.2
     lastfm_max_attempts: Annotated[int, Field(ge=1)] = 5

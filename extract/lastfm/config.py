@@ -30,6 +30,9 @@ class LastfmConfig:
     api_url: str | None = None
     # How far back the first run of a user reaches; None fetches the whole history.
     initial_days: int | None = 90
+    # Days before the watermark each incremental run reads again: Last.fm accepts scrobbles
+    # up to 14 days late, and re-read scrobbles earlier batches hold are not landed twice.
+    lookback_days: int = 14
     page_size: int = MAX_PAGE_SIZE
     # 0.2 s between calls = at most 5 calls per second, Last.fm's published limit.
     min_interval_seconds: float = 0.2
@@ -42,6 +45,8 @@ class LastfmConfig:
             raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}, not {self.page_size}")
         if self.initial_days is not None and self.initial_days < 1:
             raise ValueError("initial_days must be positive, or None for the whole history")
+        if self.lookback_days < 0:
+            raise ValueError(f"lookback_days must be 0 or more, not {self.lookback_days}")
 
     @property
     def enabled(self) -> bool:
@@ -58,6 +63,7 @@ class LastfmConfig:
             users=settings.lastfm_user_list,
             api_url=settings.lastfm_api_url,
             initial_days=settings.lastfm_initial_days,
+            lookback_days=settings.lastfm_lookback_days,
             page_size=settings.lastfm_page_size,
             min_interval_seconds=settings.lastfm_min_interval_seconds,
             retry=RetryPolicy(max_attempts=settings.lastfm_max_attempts,

@@ -21,19 +21,25 @@ import datetime as dt
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 import psycopg
 
-from extract.lastfm.checks import check_scrobbles
+from extract.lastfm.checks import CheckedScrobbles, check_scrobbles
 from extract.lastfm.client import LastfmClient
 from extract.lastfm.config import SOURCE, LastfmConfig
 from extract.lastfm.fetch import OK, fetch_recent_tracks, fetch_track_info, fetch_user_info
 from extract.lastfm.network import build_network
-from extract.lastfm.window import known_tracks, plan_window, watermarks
+from extract.lastfm.window import (
+    ScrobbleKey,
+    known_tracks,
+    loaded_scrobbles,
+    plan_window,
+    watermarks,
+)
 from ops.progress import progress
 from warehouse.landing import land_frames, read_landed
 from warehouse.raw_tables import LASTFM_SCROBBLES, LASTFM_TRACK_INFO, LASTFM_USER_INFO
@@ -48,9 +54,10 @@ USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 REPORT_SCHEMA: dict[str, pl.DataType] = {
     "user_name": pl.String(), "requested_as": pl.String(), "status": pl.String(),
-    "detail": pl.String(), "window_from": pl.Datetime("us", "UTC"),
-    "window_to": pl.Datetime("us", "UTC"), "pages": pl.Int64(), "fetched": pl.Int64(),
-    "now_playing": pl.Int64(), "outside_window": pl.Int64(), "duplicates": pl.Int64(),
+    "detail": pl.String(), "watermark": pl.Datetime("us", "UTC"),
+    "window_from": pl.Datetime("us", "UTC"), "window_to": pl.Datetime("us", "UTC"),
+    "pages": pl.Int64(), "fetched": pl.Int64(), "now_playing": pl.Int64(),
+    "outside_window": pl.Int64(), "duplicates": pl.Int64(), "already_loaded": pl.Int64(),
     "accepted": pl.Int64(), "rejected": pl.Int64(),
 }
 
@@ -85,27 +92,46 @@ def _connection(conn: psycopg.Connection | None) -> Iterator[psycopg.Connection]
         yield own
 
 
+def without_loaded(checked: CheckedScrobbles, loaded: Collection[ScrobbleKey]
+                   ) -> CheckedScrobbles:
+    """`checked` without the accepted scrobbles an earlier batch already holds (re-read in
+    the lookback), counted as `already_loaded`."""
+    rows = checked.accepted
+    if loaded:
+        keys = rows.select("played_at", "artist_name", "track_name", "album_name").iter_rows()
+        rows = rows.filter(pl.Series([key not in loaded for key in keys], dtype=pl.Boolean))
+    counts = {**checked.counts, "accepted": rows.height,
+              "already_loaded": checked.accepted.height - rows.height}
+    return CheckedScrobbles(rows, checked.rejected, counts)
+
+
 def user_frames(client: LastfmClient, config: LastfmConfig, user: str,
                 logical_date: dt.date, watermark: dt.datetime | None,
-                now: dt.datetime | None = None) -> dict[str, pl.DataFrame]:
-    """One user's frames: scrobbles, their rejects, user info, and a one-row report."""
+                now: dt.datetime | None = None, *,
+                loaded: Collection[ScrobbleKey] = frozenset()) -> dict[str, pl.DataFrame]:
+    """One user's frames: scrobbles, their rejects, user info, and a one-row report.
+
+    `loaded` is what earlier batches hold of the window's lookback (`loaded_scrobbles`):
+    re-read, those scrobbles are counted as `already_loaded` and not landed again."""
     now = now or dt.datetime.now(dt.UTC)
-    window = plan_window(logical_date, watermark, config.initial_days)
+    window = plan_window(logical_date, watermark, config.initial_days, config.lookback_days)
     fetched = fetch_recent_tracks(client, user, window, config.page_size)
-    checked = check_scrobbles(fetched.user_name, fetched.items, window, now)
+    checked = without_loaded(check_scrobbles(fetched.user_name, fetched.items, window, now),
+                             loaded)
     info = fetch_user_info(client, user) if fetched.status == OK else None
     info_rows = [{"user_name": fetched.user_name, **info, "fetched_at": now}] if info else []
     counts = checked.counts
     report = {"user_name": fetched.user_name, "requested_as": user, "status": fetched.status,
-              "detail": fetched.detail, "window_from": window.since,
+              "detail": fetched.detail, "watermark": watermark, "window_from": window.since,
               "window_to": window.until, "pages": fetched.pages, **counts}
     if fetched.status == OK:
         log.info("Last.fm %s: %d page(s), %d item(s) from %s to %s: %d accepted, %d rejected, "
-                 "%d now-playing dropped, %d outside the window, %d duplicate(s)",
-                 fetched.user_name, fetched.pages, counts["fetched"],
+                 "%d now-playing dropped, %d outside the window, %d duplicate(s), "
+                 "%d already loaded", fetched.user_name, fetched.pages, counts["fetched"],
                  window.since.isoformat() if window.since else "the beginning",
                  window.until.isoformat(), counts["accepted"], counts["rejected"],
-                 counts["now_playing"], counts["outside_window"], counts["duplicates"])
+                 counts["now_playing"], counts["outside_window"], counts["duplicates"],
+                 counts["already_loaded"])
     return {
         LASTFM_SCROBBLES.name: checked.accepted,
         LASTFM_SCROBBLES.name + REJECTED_SUFFIX: checked.rejected,
@@ -160,8 +186,10 @@ def extract_user(user: str, logical_date: dt.date, *, config: LastfmConfig | Non
         log_skipped_source()
         return None
     with _connection(conn) as connection:
-        watermark = watermarks(connection, [user], logical_date).get(user.lower())
-    frames = user_frames(client or make_client(config), config, user, logical_date, watermark)
+        marks = watermarks(connection, [user], logical_date)
+        loaded = loaded_scrobbles(connection, marks, logical_date, config.lookback_days)
+    frames = user_frames(client or make_client(config), config, user, logical_date,
+                         marks.get(user.lower()), loaded=loaded.get(user.lower(), frozenset()))
     return land_frames(_users_part(user), logical_date, frames)
 
 
@@ -207,12 +235,14 @@ def extract_recent_tracks(logical_date: dt.date, users: Sequence[str] | None = N
     now = dt.datetime.now(dt.UTC)
     with _connection(conn) as connection:
         marks = watermarks(connection, names, logical_date)
+        loaded = loaded_scrobbles(connection, marks, logical_date, config.lookback_days)
         known = known_tracks(connection, logical_date) if config.track_info_max > 0 else set()
     parts = []
     with progress("Last.fm users", total=len(names), unit="users") as bar:
         for user in names:
             parts.append(user_frames(client, config, user, logical_date,
-                                     marks.get(user.lower()), now))
+                                     marks.get(user.lower()), now,
+                                     loaded=loaded.get(user.lower(), frozenset())))
             bar.advance()
     frames = combine(parts)
     if config.track_info_max > 0:

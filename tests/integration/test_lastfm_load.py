@@ -100,12 +100,13 @@ def test_incremental_runs_and_idempotent_reruns(module_conn: psycopg.Connection,
     assert recent_calls(fake, "diegodukao") == first_calls
     assert batch(conn, D1) == d1
 
-    # The next date starts from the newest scrobble loaded before it.
+    # The next date starts LASTFM_LOOKBACK_DAYS (14) before the newest scrobble loaded
+    # before it; what it re-reads of D1's batch is not loaded again.
     fake.reset()
     second = run(conn, config, D2)
     watermark = max(row[1] for row in diego_d1)
     ((since, _, _),) = recent_calls(fake, "diegodukao")
-    assert since == str(int(watermark.timestamp()))
+    assert since == str(int((watermark - dt.timedelta(days=14)).timestamp()))
     assert second["lastfm_scrobbles"] == 50 - len(diego_d1)  # RJ: nothing new
     total, distinct = conn.execute(
         "select count(*), count(distinct (user_name, played_at)) from raw.lastfm_scrobbles "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from config import Settings, SettingsError
 from extract.lastfm import extract_recent_tracks, extract_track_info, extract_user, lastfm_users
@@ -18,6 +19,7 @@ from extract.lastfm.client import LastfmApiError, RetryPolicy
 from extract.lastfm.config import LastfmConfig
 from extract.lastfm.extract import REPORT, make_client, track_info_frames, user_frames
 from extract.lastfm.load import load_landed
+from extract.lastfm.window import ScrobbleKey
 from tests.support.lastfm_fake import API_KEY, API_SECRET, FakeLastfm, fast_config, running_fake
 from tests.support.replay_server import Response
 
@@ -77,13 +79,99 @@ def test_now_playing_is_dropped_and_mbids_kept(fake: FakeLastfm) -> None:
 
 
 def test_the_watermark_is_sent_as_from_and_enforced(fake: FakeLastfm) -> None:
+    """Without a lookback (LASTFM_LOOKBACK_DAYS=0) a run starts at the watermark."""
     watermark = dt.datetime.fromtimestamp(1526428800 + 3600, dt.UTC)  # 2018-05-16 01:00 UTC
-    frames = run_user(fake, "diegodukao", watermark=watermark, logical_date=dt.date(2018, 5, 17))
+    frames = run_user(fake, "diegodukao", watermark=watermark, logical_date=dt.date(2018, 5, 17),
+                      lookback_days=0)
     (call,) = fake.calls(RECENT)
     assert call["from"] == str(int(watermark.timestamp()))
     assert call["to"] == str(int(dt.datetime(2018, 5, 17, tzinfo=dt.UTC).timestamp()))
     played = frames["lastfm_scrobbles"]["played_at"]
     assert played.len() > 0 and played.min() > watermark
+
+
+# diegodukao's recorded page: 50 scrobbles on 2018-05-15 and 05-16 UTC; the batch for D1
+# holds 05-15's, the batch for D2 05-16's.
+D1, D2 = dt.date(2018, 5, 16), dt.date(2018, 5, 17)
+
+
+def loaded_keys(*batches: pl.DataFrame) -> frozenset[ScrobbleKey]:
+    """What `window.loaded_scrobbles` answers for a user whose earlier batches are these
+    (all their rows lie within 14 days of the watermark here)."""
+    return frozenset(row for batch in batches for row in batch.select(
+        "played_at", "artist_name", "track_name", "album_name").iter_rows())
+
+
+def test_the_lookback_loads_a_late_scrobble_exactly_once(fake: FakeLastfm) -> None:
+    """A scrobble submitted late (played on 05-15, before D1's watermark, but sent to
+    Last.fm only after the D1 run) is fetched by the D2 run's lookback and loaded by it;
+    what D2 re-reads of D1's batch is not loaded again, and a rerun of D2 lands the same
+    rows.
+
+    The extract leaves re-read scrobbles out, so raw never holds them twice. Should the
+    same scrobble still reach raw in two batches (rerunning the *older* date D1 after D2
+    picked up the late one: D1's window then sees it too), dbt collapses it downstream:
+    int_plays_deduplicated keeps one play per user and track within
+    `dedup_window_seconds` (30 s, inclusive), and exact repeats are 0 s apart.
+    """
+    _, history = fake.histories["diegodukao"]
+    played = [fragment for fragment in history if not fragment.now_playing]
+    d1_end = dt.datetime(2018, 5, 16, tzinfo=dt.UTC).timestamp()
+    late = sorted((f for f in played if f.uts is not None and f.uts < d1_end),
+                  key=lambda f: f.uts or 0)[5]
+    late_at = dt.datetime.fromtimestamp(late.uts or 0, dt.UTC)
+    fake.add_history("latecomer", [fragment for fragment in played if fragment is not late])
+    config = fast_config(fake.api_url)  # LASTFM_LOOKBACK_DAYS: the default, 14 days
+    assert config.lookback_days == 14
+    client = make_client(config)
+
+    first = user_frames(client, config, "latecomer", D1, None)["lastfm_scrobbles"]
+    watermark = first["played_at"].max()
+    assert isinstance(watermark, dt.datetime) and late_at < watermark
+    assert late_at not in first["played_at"].to_list()
+
+    fake.add_history("latecomer", played)  # the late scrobble reaches Last.fm
+    fake.reset()
+    frames = user_frames(client, config, "latecomer", D2, watermark, loaded=loaded_keys(first))
+    (call,) = fake.calls(RECENT)
+    assert call["from"] == str(int((watermark - dt.timedelta(days=14)).timestamp()))
+    second = frames["lastfm_scrobbles"]
+    assert late_at in second["played_at"].to_list()
+    assert report(frames)["already_loaded"] == first.height  # re-read, not landed again
+    assert report(frames)["watermark"] == watermark
+    assert report(frames)["window_from"] == watermark - dt.timedelta(days=14)
+    counts = report(frames)
+    assert counts["fetched"] == sum(counts[k] for k in (
+        "accepted", "rejected", "now_playing", "outside_window", "duplicates",
+        "already_loaded"))
+
+    both = pl.concat([first, second])  # the user's plays in raw after both batches
+    assert both.height == len(played) == DIEGO_SCROBBLES  # every scrobble exactly once
+    assert both.select("played_at", "artist_name", "track_name").n_unique() == both.height
+
+    fake.reset()  # a rerun of D2 asks for the same window and lands the same rows
+    again = user_frames(client, config, "latecomer", D2, watermark, loaded=loaded_keys(first))
+    assert_frame_equal(again["lastfm_scrobbles"], second)
+    assert [c["from"] for c in fake.calls(RECENT)] == [call["from"]]
+
+    fake.reset()  # without the lookback the late scrobble is never fetched
+    off = dataclasses.replace(config, lookback_days=0)
+    missed = user_frames(client, off, "latecomer", D2, watermark)["lastfm_scrobbles"]
+    assert late_at not in missed["played_at"].to_list()
+    assert missed.height == second.height - 1
+
+
+def test_the_lookback_moves_the_window_start(fake: FakeLastfm) -> None:
+    """`from` is the watermark minus LASTFM_LOOKBACK_DAYS; a scrobble after it that no
+    earlier batch holds is landed (here none is known, so all of them)."""
+    watermark = dt.datetime(2018, 5, 16, 1, tzinfo=dt.UTC)
+    frames = run_user(fake, "diegodukao", watermark=watermark, logical_date=D2, lookback_days=1)
+    (call,) = fake.calls(RECENT)
+    assert call["from"] == str(int(dt.datetime(2018, 5, 15, 1, tzinfo=dt.UTC).timestamp()))
+    played = frames["lastfm_scrobbles"]["played_at"]
+    assert played.len() == DIEGO_SCROBBLES  # all of 05-15 01:00 .. 05-16: nothing known
+    assert played.min() > watermark - dt.timedelta(days=1)
+    assert report(frames)["already_loaded"] == 0
 
 
 def test_the_first_run_reaches_back_initial_days(fake: FakeLastfm) -> None:
@@ -205,6 +293,13 @@ def test_settings_come_from_the_environment(settings_env: Callable[..., Settings
     assert config.retry == RetryPolicy(max_attempts=7, backoff_seconds=0.0)
     defaults = LastfmConfig.from_env(settings_env())
     assert not defaults.enabled and defaults.initial_days == 90
+    assert defaults.lookback_days == 14  # Last.fm accepts scrobbles up to 14 days late
+    assert LastfmConfig.from_env(settings_env(LASTFM_LOOKBACK_DAYS="0")).lookback_days == 0
+    assert LastfmConfig.from_env(settings_env(LASTFM_LOOKBACK_DAYS="3")).lookback_days == 3
+    with pytest.raises(SettingsError, match="LASTFM_LOOKBACK_DAYS='-1' from the environment"):
+        settings_env(LASTFM_LOOKBACK_DAYS="-1")
+    with pytest.raises(ValueError, match="lookback_days"):
+        LastfmConfig(lookback_days=-1)
     assert defaults.min_interval_seconds == 0.2  # at most 5 calls per second
     with pytest.raises(SettingsError, match="LASTFM_PAGE_SIZE='500' from the environment"):
         settings_env(LASTFM_PAGE_SIZE="500")
