@@ -23,7 +23,7 @@ MAX_LIMIT = 100
 
 _TOP = """
 select r.rank, r.track_key, t.track_name, t.artist_name, t.genre, r.score, r.reason,
-       r.model_version, r.generated_at
+       r.model_version, r.generated_at, r.as_of
 from serving.recommendations as r
 left join serving.tracks as t on t.track_key = r.track_key
 where r.user_id = %s
@@ -47,7 +47,10 @@ class Recommendation(BaseModel):
 class UserRecommendations(BaseModel):
     user_id: str
     model_version: str
-    generated_at: datetime
+    generated_at: datetime = Field(description="when the list was published")
+    as_of: datetime = Field(
+        description="the listener's clock: the time the list is as of (their latest play "
+                    "for an exported history, the run's date for a live source)")
     items: list[Recommendation]
 
 
@@ -81,7 +84,8 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
         version="1.0",
         description="Read-only access to the published recommendations "
                     "(`serving.recommendations`): each user's ranked tracks from the current "
-                    "publish, with the model version and publish time.",
+                    "publish, with the model version, the publish time and the time "
+                    "the list is as of (the listener's clock).",
         lifespan=lifespan,
     )
     app.state.pool = Pool(url or reader_url(), size=pool_size)
@@ -114,7 +118,7 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
                      f"(model {current[1]}): unknown user, or not active in the 30 days "
                      "before it; user ids are case-sensitive")
         return UserRecommendations(
-            user_id=user_id, model_version=rows[0][7], generated_at=rows[0][8],
+            user_id=user_id, model_version=rows[0][7], generated_at=rows[0][8], as_of=rows[0][9],
             items=[Recommendation(rank=r[0], track_key=r[1], track_name=r[2], artist_name=r[3],
                                   genre=r[4], score=r[5], reason=r[6]) for r in rows])
 

@@ -22,6 +22,12 @@ reading the current one:
 
 `rollback` makes an earlier kept publish current again: the same registry flip.
 An empty result aborts the publish; nothing changes for clients.
+
+Every row carries its listener's clock, `as_of` (DESIGN.md), from
+marts.fct_candidate_features. Every publish records its coverage in
+`serving.publishes.coverage`: the listeners with candidates (the active ones), those
+published, those left out with the rule that left them out, and those whose list is shorter
+than min(top_n, their candidates); anyone left out is logged as a warning.
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
+from psycopg.types.json import Jsonb
 
 from config import get_settings
 from ml.runs import latest_version
 from ml.score import ensure_score_columns
+from warehouse.bootstrap import upgrade_serving_columns
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +56,29 @@ DROP_ATTEMPTS = 20
 PLANNER_WAIT_SECONDS = 30.0
 _PUBLISH_LOCK = "select pg_advisory_xact_lock(hashtext('encore.publish'))"
 
+# Each user's rows carry their clock, `as_of` (DESIGN.md, "A listener's clock"), copied from
+# marts.fct_candidate_features (the same on all of a user's candidates): only listeners there,
+# the active ones, are published, and a user's list is their top min(top_n, scored
+# candidates) by score (ties broken by track_key, as ml.ranking does).
 # The reason: the one scoring wrote (ml.scores.reason, built from the row's strongest
 # LightGBM contributions, see ml.score), else, for scores written before reasons existed or
 # ranks beyond the ones explained, the first matching rule below. Every rule reads candidate
 # features (true as of the candidates' `as_of`) and the user's plays of the track in the 30
 # days before it.
 _PUBLISH = """
-with ranked as (
+with clocks as (
+    select user_id, max(as_of) as as_of
+    from marts.fct_candidate_features
+    group by user_id
+    having max(as_of) is not null
+),
+
+ranked as (
     select s.user_id, s.track_key, s.score, s.model_version, s.reason as scored_reason,
+           clocks.as_of,
            row_number() over (partition by s.user_id order by s.score desc, s.track_key) as rank
     from ml.scores s
+    join clocks using (user_id)
     where s.model_version = %(version)s
 ),
 
@@ -69,13 +90,12 @@ recent_plays as (
     select p.user_id, p.track_key, count(*) as plays_30d
     from marts.fct_plays p
     join top using (user_id, track_key)
-    join marts.fct_candidate_features f using (user_id, track_key)
-    where p.played_at > f.as_of - interval '30 days'
+    where p.played_at > top.as_of - interval '30 days'
     group by p.user_id, p.track_key
 )
 
 insert into serving.{table}
-    (publish_id, user_id, track_key, rank, score, reason, model_version, generated_at)
+    (publish_id, user_id, track_key, rank, score, reason, model_version, generated_at, as_of)
 select
     %(publish_id)s, top.user_id, top.track_key, top.rank, top.score,
     coalesce(nullif(top.scored_reason, ''), case
@@ -97,13 +117,68 @@ select
         else 'Picked for you from what listeners like you replay'
     end),
     top.model_version,
-    %(generated_at)s
+    %(generated_at)s,
+    top.as_of
 from top
 left join marts.fct_candidate_features f using (user_id, track_key)
 left join marts.dim_tracks t using (track_key)
 left join recent_plays using (user_id, track_key)
 order by top.user_id, top.rank
 """
+
+# Coverage (DESIGN.md, "Serving contract"): every listener in marts.fct_candidate_features
+# (exactly those with a play in the 30 days before their clock) should get a list of
+# min(top_n, their candidates) rows. Each listener who has candidates, scores of this version
+# or rows in the new publish gets a status; one row per status with a count and a sample.
+_COVERAGE = """
+with candidates as (
+    select user_id, count(*) as candidates
+    from marts.fct_candidate_features
+    group by user_id
+),
+
+scored as (
+    select user_id, count(*) as scored
+    from ml.scores
+    where model_version = %(version)s
+    group by user_id
+),
+
+published as (
+    select user_id, count(*) as published
+    from serving.{table}
+    group by user_id
+),
+
+listeners as (
+    select
+        user_id,
+        case
+            when candidates.user_id is null then 'scored_not_candidates'
+            when published.user_id is null and scored.user_id is null then 'no_scores'
+            when published.user_id is null then 'no_clock'
+            when published.published < least(%(top_n)s, candidates.candidates) then 'partial'
+            else 'published'
+        end as status
+    from candidates
+    full join scored using (user_id)
+    full join published using (user_id)
+)
+
+select status, count(*),
+       coalesce((array_agg(user_id order by user_id)
+                 filter (where status <> 'published'))[1:%(sample)s], '{{}}')
+from listeners
+group by status
+"""
+
+# Why a listener with candidates has no list, or a short one: the stated rules.
+LEFT_OUT_REASONS = {
+    "no_scores": "no scores for this model version",
+    "no_clock": "no clock: as_of is NULL in marts.fct_candidate_features",
+}
+SHORT_REASON = "scores for only some of their candidates"
+COVERAGE_SAMPLE = 20  # listener ids kept per reason in serving.publishes.coverage
 
 _PUBLISH_TRACKS = """
 insert into serving.{table} (publish_id, track_key, track_name, artist_name, genre,
@@ -124,6 +199,7 @@ class Publish:
     rows: int
     users: int
     is_current: bool
+    coverage: dict | None = None  # see coverage(); None for publishes made before it existed
 
 
 def keep_default() -> int:
@@ -140,6 +216,11 @@ def publish(
     """Publish each user's top `top_n` tracks by score from `model_version` (default: the
     newest succeeded run that has scores) as the current serving set, then drop publishes
     beyond the newest `keep` (default ENCORE_SERVING_KEEP or 3). Returns rows published.
+
+    Each row carries the listener's clock (`as_of`, from marts.fct_candidate_features). The
+    publish's coverage (listeners with candidates, published, left out and why, short lists)
+    is logged, with a warning when anyone is left out, and recorded in
+    `serving.publishes.coverage`: read it with `publishes()` or `coverage()`.
     """
     if top_n < 1:
         raise ValueError("top_n must be at least 1")
@@ -152,8 +233,14 @@ def publish(
         conn.execute("select pg_advisory_lock(hashtext('encore.publish'))")
         conn.commit()
     try:
-        publish_id, published, version = _load(conn, model_version, top_n,
-                                               flip=not owns_transaction)
+        # A warehouse bootstrapped before serving's newer columns is upgraded here as the
+        # bootstrap would (a catalog read when there is nothing to do), in a short
+        # transaction of its own, not the load's: that would hold its ACCESS EXCLUSIVE locks
+        # on the sets for the whole load.
+        with conn.transaction():
+            upgrade_serving_columns(conn)
+        publish_id, published, version, covered = _load(conn, model_version, top_n,
+                                                        flip=not owns_transaction)
         if owns_transaction:
             since = conn.execute("select clock_timestamp()").fetchone()[0]
             conn.commit()
@@ -167,6 +254,7 @@ def publish(
             conn.commit()
     log.info("published %d recommendations from %s as publish %d in %.1f s",
              published, version, publish_id, time.monotonic() - started)
+    _log_coverage(publish_id, covered)
     if owns_transaction:
         prune(conn, keep=keep)
     else:
@@ -175,9 +263,10 @@ def publish(
 
 
 def _load(conn: psycopg.Connection, model_version: str | None, top_n: int, *,
-          flip: bool) -> tuple[int, int, str]:
+          flip: bool) -> tuple[int, int, str, dict]:
     """Phase 1: the new publish's partitions, loaded, indexed, analyzed and attached, and its
-    registry row (current already when `flip`). Returns (publish_id, rows, model_version)."""
+    registry row with its coverage (current already when `flip`). Returns (publish_id, rows,
+    model_version, coverage)."""
     with conn.transaction():
         conn.execute(_PUBLISH_LOCK)
         ensure_score_columns(conn)  # scores written before reasons existed lack the column
@@ -196,7 +285,9 @@ def _load(conn: psycopg.Connection, model_version: str | None, top_n: int, *,
             cur.execute(sql.SQL(_PUBLISH).format(table=sql.Identifier(recs)), params)
             published = cur.rowcount
         if published <= 0:
-            raise LookupError(f"no scores for model {version}; run `python -m ml score` first")
+            raise LookupError(f"no scores for model {version} of a listener in "
+                              "marts.fct_candidate_features; run `python -m ml score` first")
+        covered = _coverage(conn, recs, version, top_n)
         _create_like(conn, tracks, "track_sets")
         conn.execute(sql.SQL(_PUBLISH_TRACKS).format(
             table=sql.Identifier(tracks), recommendations=sql.Identifier(recs)), params)
@@ -221,11 +312,71 @@ def _load(conn: psycopg.Connection, model_version: str | None, top_n: int, *,
         conn.execute(sql.SQL(
             "update serving.publishes set rows = (select count(*) from serving.{r}), "
             "users = (select count(distinct user_id) from serving.{r}), "
-            "tracks = (select count(*) from serving.{t}) where publish_id = %s").format(
-            r=sql.Identifier(recs), t=sql.Identifier(tracks)), [publish_id])
+            "tracks = (select count(*) from serving.{t}), coverage = %s "
+            "where publish_id = %s").format(
+            r=sql.Identifier(recs), t=sql.Identifier(tracks)), [Jsonb(covered), publish_id])
         if flip:
             _make_current(conn, publish_id)
-    return publish_id, published, version
+    return publish_id, published, version, covered
+
+
+def _coverage(conn: psycopg.Connection, table: str, version: str, top_n: int) -> dict:
+    """Who of the listeners with candidates got a list, who did not and why (stated rules:
+    LEFT_OUT_REASONS), and whose list is shorter than min(top_n, their candidates)."""
+    counts: dict[str, int] = {}
+    samples: dict[str, list[str]] = {}
+    for status, count, sample in conn.execute(
+            sql.SQL(_COVERAGE).format(table=sql.Identifier(table)),
+            {"version": version, "top_n": top_n, "sample": COVERAGE_SAMPLE}).fetchall():
+        counts[status], samples[status] = count, list(sample)
+
+    def gaps(statuses: dict[str, str]) -> list[dict]:
+        return [{"reason": reason, "listeners": counts[status], "sample": samples[status]}
+                for status, reason in statuses.items() if counts.get(status)]
+
+    left_out = sum(counts.get(status, 0) for status in LEFT_OUT_REASONS)
+    published = counts.get("published", 0) + counts.get("partial", 0)
+    return {
+        "top_n": top_n,
+        "listeners_with_candidates": published + left_out,
+        "listeners_published": published,
+        "listeners_left_out": left_out,
+        "left_out": gaps(LEFT_OUT_REASONS),
+        "listeners_short": counts.get("partial", 0),
+        "short_lists": gaps({"partial": SHORT_REASON}),
+        "scored_not_candidates": counts.get("scored_not_candidates", 0),
+    }
+
+
+def _log_coverage(publish_id: int, covered: dict) -> None:
+    log.info("publish %d coverage: %d of %d listeners with candidates published, %d left out, "
+             "%d with a short list", publish_id, covered["listeners_published"],
+             covered["listeners_with_candidates"], covered["listeners_left_out"],
+             covered["listeners_short"])
+    for gap in covered["left_out"]:
+        log.warning("publish %d left out %d of %d listeners with candidates: %s (e.g. %s)",
+                    publish_id, gap["listeners"], covered["listeners_with_candidates"],
+                    gap["reason"], ", ".join(gap["sample"][:5]))
+    for gap in covered["short_lists"]:
+        log.warning("publish %d gave %d listeners fewer than min(%d, their candidates) rows: "
+                    "%s (e.g. %s)", publish_id, gap["listeners"], covered["top_n"],
+                    gap["reason"], ", ".join(gap["sample"][:5]))
+    if covered["scored_not_candidates"]:
+        log.info("publish %d skipped the scores of %d users no longer in "
+                 "marts.fct_candidate_features (no play in the 30 days before their clock)",
+                 publish_id, covered["scored_not_candidates"])
+
+
+def coverage(conn: psycopg.Connection, publish_id: int | None = None) -> dict | None:
+    """The recorded coverage of a publish (default: the current one); None for a publish
+    made before coverage was recorded."""
+    row = conn.execute(
+        "select coverage from serving.publishes where publish_id = %s" if publish_id
+        else "select coverage from serving.publishes where is_current",
+        [publish_id] if publish_id else []).fetchone()
+    if row is None:
+        raise LookupError(f"no publish {publish_id}" if publish_id else "nothing is published")
+    return row[0]
 
 
 def _wait_for_earlier_planners(conn: psycopg.Connection, since: datetime,
@@ -361,6 +512,7 @@ def _make_current(conn: psycopg.Connection, publish_id: int) -> None:
 
 
 def _publish_row(conn: psycopg.Connection, publish_id: int) -> Publish:
-    row = conn.execute("select publish_id, model_version, generated_at, rows, users, is_current "
-                       "from serving.publishes where publish_id = %s", [publish_id]).fetchone()
+    row = conn.execute("select publish_id, model_version, generated_at, rows, users, is_current, "
+                       "coverage from serving.publishes where publish_id = %s",
+                       [publish_id]).fetchone()
     return Publish(*row)

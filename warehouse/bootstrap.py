@@ -93,6 +93,10 @@ def bootstrap(conn: psycopg.Connection) -> None:
     with conn.transaction():
         # Concurrent first runs (parallel tasks) must not race on CREATE ... IF NOT EXISTS.
         conn.execute("select pg_advisory_xact_lock(hashtext('encore.bootstrap'))")
+        if serving_columns_missing(conn):
+            # An upgrade of serving ahead (see upgrade_serving_columns): wait for a running
+            # publish first, before this transaction holds any lock that publish may need.
+            conn.execute(_PUBLISH_LOCK)
         for schema in SCHEMAS:
             conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         for table in RAW_TABLES.values():
@@ -162,7 +166,8 @@ create table if not exists serving.publishes (
     tracks bigint not null default 0,
     is_current boolean not null default false,
     published_at timestamptz,
-    dropped_at timestamptz
+    dropped_at timestamptz,
+    coverage jsonb
 );
 create unique index if not exists publishes_one_current
     on serving.publishes ((true)) where is_current;
@@ -176,6 +181,7 @@ create table if not exists serving.recommendation_sets (
     reason text not null,
     model_version text not null,
     generated_at timestamptz not null,
+    as_of timestamptz not null,
     primary key (publish_id, user_id, rank),
     unique (publish_id, user_id, track_key)
 ) partition by list (publish_id);
@@ -197,7 +203,8 @@ create table if not exists serving.track_sets (
 _SERVING_VIEWS = {
     "recommendations": """
 create view serving.recommendations as
-select r.user_id, r.track_key, r.rank, r.score, r.reason, r.model_version, r.generated_at
+select r.user_id, r.track_key, r.rank, r.score, r.reason, r.model_version, r.generated_at,
+       r.as_of
 from serving.recommendation_sets as r
 where r.publish_id = (select p.publish_id from serving.publishes as p where p.is_current)
 """,
@@ -245,6 +252,7 @@ def _ensure_serving(conn: psycopg.Connection) -> None:
             conn.execute(sql.SQL("alter table serving.{} rename to {}").format(
                 sql.Identifier(name), sql.Identifier(f"{name}_legacy")))
     conn.execute(_SERVING_DDL)
+    upgrade_serving_columns(conn)
     for name, ddl in _SERVING_VIEWS.items():
         if _relkind(conn, f"serving.{name}") is None:
             conn.execute(ddl)
@@ -280,9 +288,9 @@ def _adopt_legacy_publish(conn: psycopg.Connection, *, has_tracks: bool) -> None
         "including constraints)").format(recs))
     conn.execute(sql.SQL(
         "insert into serving.{} (publish_id, user_id, track_key, rank, score, reason, "
-        "model_version, generated_at) select {}, user_id, track_key, rank, score, reason, "
-        "model_version, generated_at from serving.recommendations_legacy "
-        "order by user_id, rank").format(recs, sql.Literal(publish_id)))
+        "model_version, generated_at, as_of) select {}, user_id, track_key, rank, score, "
+        "reason, model_version, generated_at, generated_at from serving.recommendations_legacy "
+        "order by user_id, rank").format(recs, sql.Literal(publish_id)))  # as_of: see below
     conn.execute(sql.SQL(
         "create table serving.{} (like serving.track_sets including defaults "
         "including constraints)").format(tracks))
@@ -302,3 +310,102 @@ def _adopt_legacy_publish(conn: psycopg.Connection, *, has_tracks: bool) -> None
         "update serving.publishes set is_current = true, published_at = now(), "
         "tracks = (select count(*) from serving.track_sets where publish_id = %s) "
         "where publish_id = %s", [publish_id, publish_id])
+
+
+# ------------------------------------------------------------------ columns added since
+#
+# `serving.recommendation_sets.as_of` (the listener's clock, DESIGN.md "Serving contract")
+# and `serving.publishes.coverage` came after the versioned layout. Warehouses bootstrapped
+# before them are upgraded here, once; ml/publish.py calls this too, so a publish on a
+# warehouse not yet re-bootstrapped upgrades it instead of failing.
+#
+# The choice for the rows published before `as_of` existed: their clock was never recorded,
+# so each old publish's rows get that publish's `generated_at`, an upper bound of the clock
+# they were computed as of (a clock is never after the publish; for live sources it is the
+# run's date, about the same). The parent keeps `as_of ... not null` exactly as in a fresh
+# warehouse: old publishes stay readable through the same views, with a non-NULL `as_of`,
+# and rollback to them is the same registry flip. `serving.publishes.coverage is null` marks
+# such a publish (every publish since records its coverage), so a client can tell the
+# approximated clock apart.
+#
+# How, without rewriting a row: PostgreSQL cannot add a column to one partition of a
+# partitioned table, and a column added to the parent gets one default for all partitions.
+# So, in the bootstrap's transaction: the old partitions are detached, the parent gains
+# `as_of timestamptz not null` (no partition, no rows), each old partition gains it with
+# its own `generated_at` as a constant default (PostgreSQL 11+ stores it in the catalog,
+# a "fast default": no rewrite, no scan; the rows keep their clustered order) and the
+# default is dropped again, then each partition is attached back with its own bound (its
+# CHECK constraint spares the validation scan; its indexes are adopted, not rebuilt).
+# Milliseconds for millions of rows, but every step takes ACCESS EXCLUSIVE on the sets:
+# readers of serving wait for this one transaction. The checks below read the catalog
+# first, so bootstraps after the upgrade take no lock at all.
+
+_RECOMMENDATION_PARTITIONS = """
+select c.relname, pg_get_expr(c.relpartbound, c.oid)
+from pg_inherits as i
+join pg_class as c on c.oid = i.inhrelid
+where i.inhparent = 'serving.recommendation_sets'::regclass
+order by c.relname
+"""
+
+_PUBLISH_LOCK = "select pg_advisory_xact_lock(hashtext('encore.publish'))"  # ml/publish.py's
+
+
+def _has_column(conn: psycopg.Connection, table: str, column: str) -> bool:
+    return conn.execute(
+        "select exists (select 1 from pg_attribute where attrelid = to_regclass(%s) "
+        "and attname = %s and attnum > 0 and not attisdropped)", [table, column]).fetchone()[0]
+
+
+def serving_columns_missing(conn: psycopg.Connection) -> bool:
+    """Whether the serving tables or the recommendations view predate a column."""
+    return not (_has_column(conn, "serving.recommendation_sets", "as_of")
+                and _has_column(conn, "serving.publishes", "coverage")
+                and (_relkind(conn, "serving.recommendations") != "v"
+                     or _has_column(conn, "serving.recommendations", "as_of")))
+
+
+def upgrade_serving_columns(conn: psycopg.Connection) -> None:
+    """Add `serving.publishes.coverage` and `serving.recommendation_sets.as_of` (old rows:
+    their publish's `generated_at`, see above) where missing, and `as_of` to the view
+    `serving.recommendations`. Idempotent; call it inside a transaction. Reads the catalog
+    first: when nothing is missing it takes no lock."""
+    if not serving_columns_missing(conn):
+        return
+    # No publish may create a partition LIKE the old parent meanwhile (it could not attach).
+    conn.execute(_PUBLISH_LOCK)
+    if not _has_column(conn, "serving.publishes", "coverage"):
+        conn.execute("alter table serving.publishes add column if not exists coverage jsonb")
+    if not _has_column(conn, "serving.recommendation_sets", "as_of"):
+        _add_as_of(conn)
+    if _relkind(conn, "serving.recommendations") == "v" and not _has_column(
+            conn, "serving.recommendations", "as_of"):
+        # Appending a column is what CREATE OR REPLACE VIEW allows; views over this one
+        # (dbt's serving.user_recommendations, a client's) and their grants are untouched.
+        conn.execute(_SERVING_VIEWS["recommendations"].replace(
+            "create view", "create or replace view", 1))
+        log.info("serving.recommendations now shows as_of")
+
+
+def _add_as_of(conn: psycopg.Connection) -> None:
+    parent = sql.Identifier("recommendation_sets")
+    partitions = conn.execute(_RECOMMENDATION_PARTITIONS).fetchall()
+    for name, _ in partitions:
+        conn.execute(sql.SQL("alter table serving.{} detach partition serving.{}").format(
+            parent, sql.Identifier(name)))
+    conn.execute(sql.SQL("alter table serving.{} add column as_of timestamptz not null")
+                 .format(parent))
+    for name, bound in partitions:
+        table = sql.Identifier(name)
+        row = conn.execute(sql.SQL("select generated_at from serving.{} limit 1")
+                           .format(table)).fetchone()
+        clock = row[0] if row else None  # an empty partition: no row will ever read it
+        conn.execute(sql.SQL(
+            "alter table serving.{} add column as_of timestamptz not null default {}").format(
+            table, sql.Literal(clock) if clock else sql.SQL("'-infinity'")))
+        conn.execute(sql.SQL("alter table serving.{} alter column as_of drop default")
+                     .format(table))
+        conn.execute(sql.SQL("alter table serving.{} attach partition serving.{} {}").format(
+            parent, table, sql.SQL(bound)))  # the bound as the catalog printed it
+    log.info("serving.recommendation_sets gained as_of; %d kept publishes take their "
+             "generated_at as their clock", len(partitions))

@@ -36,13 +36,15 @@ SERVING_TABLES: dict[str, str] = {
     "RECOMMENDATIONS": (
         "user_id varchar not null, track_key varchar not null, rank integer not null, "
         "score double not null, reason varchar not null, model_version varchar not null, "
-        "generated_at timestamp_tz not null"
+        "generated_at timestamp_tz not null, as_of timestamp_tz not null"
     ),
     "TRACKS": (
         "track_key varchar not null, track_name varchar, artist_name varchar, genre varchar, "
         "model_version varchar not null, generated_at timestamp_tz not null"
     ),
 }
+
+SERVING_ADDED_COLUMNS: list[tuple[str, str]] = [("RECOMMENDATIONS", "as_of timestamp_tz")]
 
 
 def snowflake_type(pg_type: str) -> str:
@@ -67,6 +69,10 @@ def ddl_statements(database: str = "ENCORE") -> list[str]:
     statements += [raw_table_ddl(database, table) for table in RAW_TABLES.values()]
     statements += [f"create table if not exists {database}.SERVING.{name} ({columns})"
                    for name, columns in SERVING_TABLES.items()]
+    # Columns added since: tables created before them gain them (nullable: Snowflake cannot
+    # add a NOT NULL column without a default to rows that exist).
+    statements += [f"alter table {database}.SERVING.{name} add column if not exists {column}"
+                   for name, column in SERVING_ADDED_COLUMNS]
     return statements
 
 

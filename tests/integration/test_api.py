@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import psycopg
 import pytest
@@ -36,13 +37,18 @@ def client(api_db: str) -> Iterator[TestClient]:
         yield test_client
 
 
-def test_recommendations_for_a_user(client) -> None:
+def test_recommendations_for_a_user(client, api_db) -> None:
     response = client.get("/recommendations/u00007")
     assert response.status_code == 200
     body = response.json()
     assert body["user_id"] == "u00007"
     assert body["model_version"] == "m1"
     assert body["generated_at"]
+    # The list is as of the listener's own clock (marts.fct_candidate_features.as_of).
+    with psycopg.connect(api_db) as conn:
+        (clock,) = conn.execute("select max(as_of) from marts.fct_candidate_features "
+                                "where user_id = 'u00007'").fetchone()
+    assert datetime.fromisoformat(body["as_of"]) == clock
     items = body["items"]
     assert [item["rank"] for item in items] == list(range(1, 21))
     assert all(item["track_name"] and item["reason"] for item in items)
@@ -81,6 +87,9 @@ def test_health_docs_and_openapi(client) -> None:
     spec = client.get("/openapi.json").json()
     operation = spec["paths"]["/recommendations/{user_id}"]["get"]
     assert {"200", "404", "422"} <= set(operation["responses"])
+    body = spec["components"]["schemas"]["UserRecommendations"]
+    assert {"as_of", "generated_at"} <= set(body["required"])
+    assert body["properties"]["as_of"]["format"] == "date-time"
     assert client.get("/docs").status_code == 200
 
 

@@ -9,17 +9,22 @@ and marts.fct_plays; nothing else is needed).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import jinja2
 import psycopg
 import pytest
+from psycopg import sql
 
-from ml.publish import prune, publish, rollback
+from ml.publish import coverage, prune, publish, publishes, rollback
 from warehouse.bootstrap import READER_ROLE, bootstrap
+from warehouse.paths import dbt_project_dir
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +36,8 @@ TOP_N = {"m1": 20, "m2": 15, "m3": 12, "m4": 10}
 
 
 def seed_serving_world(conn: psycopg.Connection, versions=tuple(TOP_N)) -> None:
-    """Minimal marts and ml.scores for `versions`: USERS users x CANDIDATES candidates."""
+    """Minimal marts and ml.scores for `versions`: USERS users x CANDIDATES candidates, each
+    user with a clock (`as_of`) of their own, in five different years."""
     conn.execute("""
         create table if not exists marts.dim_tracks (
             track_key text primary key, track_name text, artist_name text, genre text);
@@ -53,7 +59,7 @@ def seed_serving_world(conn: psycopg.Connection, versions=tuple(TOP_N)) -> None:
         insert into marts.fct_candidate_features
         select format('u%%s', lpad(u::text, 5, '0')),
                format('spotify:t%%s', lpad((1 + (u * 7 + c * 13) %% %(tracks)s)::text, 5, '0')),
-               timestamptz '2026-06-01',
+               timestamptz '2026-06-01 18:30+00' - (u %% 5) * interval '400 days',
                (array['listened', 'popular_in_genre', 'popular'])[1 + c %% 3],
                (array['rock','pop','jazz'])[1 + c %% 3], (c %% 5) / 5.0, c %% 4, c %% 6, c %% 9
         from generate_series(1, %(users)s) u, generate_series(0, %(candidates)s - 1) c
@@ -145,6 +151,145 @@ def _plan_nodes(node: dict) -> Iterator[dict]:
     yield node
     for child in node.get("Plans", []):
         yield from _plan_nodes(child)
+
+
+# ------------------------------------------------------------------- as_of and coverage
+
+
+def dbt_user_recommendations_sql() -> str:
+    """dbt's serving/user_recommendations.sql rendered as dbt would on PostgreSQL (its
+    sources are plain serving.* names), without running dbt (whose other models may be
+    mid-change): the view clients read, exactly as the model file defines it."""
+    text = (dbt_project_dir() / "models" / "serving" / "user_recommendations.sql").read_text()
+    return jinja2.Template(text).render(config=lambda **_: "",
+                                        source=lambda schema, table: f"{schema}.{table}")
+
+
+def create_dbt_view(conn: psycopg.Connection) -> None:
+    """The view as dbt builds it now (over an older definition: its columns plus as_of)."""
+    conn.execute("create or replace view serving.user_recommendations as "
+                 + dbt_user_recommendations_sql())
+
+
+CLOCKS = """
+select user_id, max(as_of) as as_of, count(distinct as_of) as clocks, count(*) as candidates
+from marts.fct_candidate_features group by user_id
+"""
+
+
+def test_every_row_is_as_of_its_listeners_clock(owner) -> None:
+    publish(owner, model_version="m1", top_n=TOP_N["m1"])
+    create_dbt_view(owner)
+    try:
+        for view in ("recommendations", "user_recommendations"):
+            rows, matching, users, clocks = owner.execute(sql.SQL(
+                "select count(*), count(*) filter (where r.as_of = c.as_of and c.clocks = 1), "
+                "count(distinct r.user_id), count(distinct r.as_of) "
+                "from serving.{} r left join (" + CLOCKS + ") c using (user_id)").format(
+                sql.Identifier(view))).fetchone()
+            assert (rows, matching, users) == (USERS * TOP_N["m1"], rows, USERS), view
+            assert clocks == 5, view  # clocks years apart: each user's own, not a global one
+        # The column's type and place in the client views.
+        for view in ("recommendations", "user_recommendations"):
+            columns = owner.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'serving' and table_name = %s order by ordinal_position",
+                [view]).fetchall()
+            assert columns[-1] == ("as_of", "timestamp with time zone"), view
+        # NOT NULL in the contract: the parent and every partition.
+        assert owner.execute(
+            "select count(*), bool_and(a.attnotnull) from pg_attribute a "
+            "where a.attname = 'as_of' and a.attrelid in ("
+            "  select 'serving.recommendation_sets'::regclass union all "
+            "  select inhrelid from pg_inherits "
+            "  where inhparent = 'serving.recommendation_sets'::regclass)").fetchone()[1]
+    finally:
+        owner.execute("drop view serving.user_recommendations")
+
+
+def test_coverage_when_everyone_is_scored(owner, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="ml.publish")
+    rows = publish(owner, model_version="m2", top_n=TOP_N["m2"])
+    assert rows == USERS * TOP_N["m2"]
+    (with_candidates,) = owner.execute(
+        "select count(distinct user_id) from marts.fct_candidate_features").fetchone()
+    expected = {
+        "top_n": TOP_N["m2"], "listeners_with_candidates": with_candidates,
+        "listeners_published": with_candidates, "listeners_left_out": 0, "left_out": [],
+        "listeners_short": 0, "short_lists": [], "scored_not_candidates": 0,
+    }
+    assert with_candidates == USERS
+    assert coverage(owner) == expected
+    current = [p for p in publishes(owner) if p.is_current]
+    assert len(current) == 1 and current[0].coverage == expected
+    assert current[0].users == with_candidates
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(f"{USERS} of {USERS} listeners with candidates published, 0 left out" in
+               r.getMessage() for r in caplog.records)
+
+
+def test_coverage_gaps_are_counted_and_logged(world, caplog) -> None:
+    """Listeners left out (no scores; no clock), short lists (scores for only some
+    candidates), scores of a user who is not a candidate listener, and lists of
+    min(top_n, scored candidates) rows: all in one publish, inside a transaction that is
+    rolled back afterwards (the module's world is left as it was)."""
+    caplog.set_level(logging.INFO, logger="ml.publish")
+    top_n = 10
+    with psycopg.connect(world) as conn:
+        # m-gap: users 1..300 fully scored, 301..350 five candidates each, 351..400 none.
+        conn.execute("""
+            insert into ml.scores (model_version, user_id, track_key, candidate_source, score)
+            select 'm-gap', user_id, track_key, candidate_source, score from (
+                select s.*, row_number() over (partition by user_id order by track_key) as n
+                from ml.scores s where model_version = 'm1') s
+            where user_id <= 'u00300' or (user_id <= 'u00350' and n <= 5)
+        """)
+        # u00001 has 3 candidates left (and 3 scores): a full list is 3 rows, not short.
+        conn.execute("delete from marts.fct_candidate_features where user_id = 'u00001' and "
+                     "track_key not in (select track_key from marts.fct_candidate_features "
+                     "where user_id = 'u00001' order by track_key limit 3)")
+        conn.execute("delete from ml.scores where model_version = 'm-gap' and user_id = "
+                     "'u00001' and track_key not in (select track_key from "
+                     "marts.fct_candidate_features where user_id = 'u00001')")
+        # u00002 has scores but no clock; 'ghost' has scores but no candidates.
+        conn.execute("update marts.fct_candidate_features set as_of = null "
+                     "where user_id = 'u00002'")
+        conn.execute("insert into ml.scores (model_version, user_id, track_key, score) "
+                     "values ('m-gap', 'ghost', 'spotify:t00001', 0.9)")
+        rows = publish(conn, model_version="m-gap", top_n=top_n)  # in this transaction
+        per_user = dict(conn.execute(
+            "select user_id, count(*) from serving.recommendations group by user_id").fetchall())
+        covered = coverage(conn)
+        conn.rollback()
+
+    assert per_user["u00001"] == 3
+    assert {per_user[f"u{u:05d}"] for u in range(3, 301)} == {top_n}
+    assert {per_user[f"u{u:05d}"] for u in range(301, 351)} == {5}
+    assert "u00002" not in per_user and "ghost" not in per_user
+    assert not [u for u in per_user if u > "u00350"]
+    assert rows == sum(per_user.values()) == 3 + 298 * top_n + 50 * 5
+    assert covered == {
+        "top_n": top_n,
+        "listeners_with_candidates": USERS,
+        "listeners_published": 349,
+        "listeners_left_out": 51,
+        "left_out": [
+            {"reason": "no scores for this model version", "listeners": 50,
+             "sample": [f"u{u:05d}" for u in range(351, 371)]},
+            {"reason": "no clock: as_of is NULL in marts.fct_candidate_features",
+             "listeners": 1, "sample": ["u00002"]},
+        ],
+        "listeners_short": 50,
+        "short_lists": [{"reason": "scores for only some of their candidates",
+                         "listeners": 50, "sample": [f"u{u:05d}" for u in range(301, 321)]}],
+        "scored_not_candidates": 1,
+    }
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("left out 50 of 400 listeners with candidates: no scores for this model "
+               "version (e.g. u00351" in w for w in warnings), warnings
+    assert any("left out 1 of 400" in w and "no clock" in w for w in warnings), warnings
+    assert any("gave 50 listeners fewer than min(10, their candidates) rows" in w
+               for w in warnings), warnings
 
 
 def test_concurrent_readers_see_whole_publishes(world, owner) -> None:
@@ -405,6 +550,9 @@ def test_bootstrap_upgrades_the_table_layout(old_warehouse) -> None:
         after = conn.execute("select * from serving.user_recommendations "
                              "order by user_id, rank").fetchall()
         assert after == before
+        # Their clock was never recorded: each row's as_of is its generated_at.
+        assert conn.execute("select count(*) filter (where as_of = generated_at) "
+                            "from serving.recommendations").fetchone() == (100,)
         assert conn.execute("select count(*) from serving.client_view").fetchone() == (5,)
 
         # Bootstrap again: nothing changes.
@@ -424,3 +572,200 @@ def test_bootstrap_upgrades_the_table_layout(old_warehouse) -> None:
     with psycopg.connect(reader_url(old_warehouse), autocommit=True) as reader:
         assert reader.execute("select count(*) from serving.user_recommendations").fetchone() \
             == (USERS * 5,)
+
+
+# The versioned layout as it was before `as_of` and `coverage` (warehouse/bootstrap.py then),
+# with two publishes made as ml/publish.py made them, the view dbt built over it and a
+# client's view over that.
+PARTITIONED_BEFORE_AS_OF = """
+create table serving.publishes (
+    publish_id bigint generated always as identity primary key,
+    model_version text not null, generated_at timestamptz not null, top_n integer not null,
+    rows bigint not null default 0, users bigint not null default 0,
+    tracks bigint not null default 0, is_current boolean not null default false,
+    published_at timestamptz, dropped_at timestamptz);
+create unique index publishes_one_current on serving.publishes ((true)) where is_current;
+create table serving.recommendation_sets (
+    publish_id bigint not null, user_id text not null, track_key text not null,
+    rank integer not null check (rank >= 1),
+    score double precision not null check (score between 0 and 1), reason text not null,
+    model_version text not null, generated_at timestamptz not null,
+    primary key (publish_id, user_id, rank), unique (publish_id, user_id, track_key)
+) partition by list (publish_id);
+create table serving.track_sets (
+    publish_id bigint not null, track_key text not null, track_name text, artist_name text,
+    genre text, model_version text not null, generated_at timestamptz not null,
+    primary key (publish_id, track_key)
+) partition by list (publish_id);
+create view serving.recommendations as
+select r.user_id, r.track_key, r.rank, r.score, r.reason, r.model_version, r.generated_at
+from serving.recommendation_sets as r
+where r.publish_id = (select p.publish_id from serving.publishes as p where p.is_current);
+create view serving.tracks as
+select t.track_key, t.track_name, t.artist_name, t.genre, t.model_version, t.generated_at
+from serving.track_sets as t
+where t.publish_id = (select p.publish_id from serving.publishes as p where p.is_current);
+"""
+
+OLD_PUBLISH = """
+insert into serving.publishes (model_version, generated_at, top_n, is_current, published_at)
+values ({version}, {generated_at}, 20, false, {generated_at});
+create table serving.{recs} (like serving.recommendation_sets including defaults
+                             including constraints);
+insert into serving.{recs}
+select {id}, format('old%s', u), format('spotify:t%s', lpad((u * 10 + r)::text, 5, '0')), r,
+       1.0 / (r + 1), 'old reason', {version}, {generated_at}
+from generate_series(1, 5) u, generate_series(1, 20) r order by 2, 4;
+create table serving.{tracks} (like serving.track_sets including defaults including constraints);
+insert into serving.{tracks}
+select distinct {id}, track_key, 'Old ' || track_key, 'Old Artist', 'rock', {version},
+       {generated_at} from serving.{recs};
+alter table serving.{recs} add primary key (publish_id, user_id, rank),
+    add unique (publish_id, user_id, track_key), add constraint {recs_check}
+    check (publish_id = {id});
+alter table serving.{tracks} add primary key (publish_id, track_key),
+    add constraint {tracks_check} check (publish_id = {id});
+alter table serving.recommendation_sets attach partition serving.{recs} for values in ({id});
+alter table serving.track_sets attach partition serving.{tracks} for values in ({id});
+update serving.publishes set rows = 100, users = 5,
+    tracks = (select count(*) from serving.{tracks}) where publish_id = {id};
+"""
+
+OLD_PUBLISHES = {1: ("m-old1", datetime(2026, 4, 1, 12, tzinfo=UTC)),
+                 2: ("m-old2", datetime(2026, 5, 1, 12, tzinfo=UTC))}
+
+
+@pytest.fixture
+def warehouse_before_as_of(warehouse_url: str) -> Iterator[str]:
+    """A warehouse bootstrapped before `as_of`: the old serving layout with publishes 1 and 2
+    (2 current), dbt's view and a client's view over them, the reader's grants."""
+    from tests.conftest import _admin_url, _create_database, _drop_database
+    from warehouse.bootstrap import _STATIC_DDL, SCHEMAS
+
+    admin = _admin_url()
+    url = _create_database(admin, suffix="serving_as_of")
+    with psycopg.connect(url) as conn:
+        for schema in SCHEMAS:
+            conn.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
+        conn.execute(_STATIC_DDL)
+        conn.execute(PARTITIONED_BEFORE_AS_OF)
+        for publish_id, (version, generated_at) in OLD_PUBLISHES.items():
+            conn.execute(sql.SQL(OLD_PUBLISH).format(
+                id=sql.Literal(publish_id), version=sql.Literal(version),
+                generated_at=sql.Literal(generated_at),
+                recs=sql.Identifier(f"recommendations_v{publish_id}"),
+                tracks=sql.Identifier(f"tracks_v{publish_id}"),
+                recs_check=sql.Identifier(f"recommendations_v{publish_id}_publish"),
+                tracks_check=sql.Identifier(f"tracks_v{publish_id}_publish")))
+        conn.execute("update serving.publishes set is_current = true where publish_id = 2")
+        conn.execute("""
+            create view serving.user_recommendations as
+            select r.user_id, r.rank, r.track_key, t.track_name, t.artist_name, t.genre,
+                   r.score, r.reason, r.model_version, r.generated_at
+            from serving.recommendations r left join serving.tracks t
+                on r.track_key = t.track_key;
+            create view serving.client_view as select user_id, count(*) as n
+            from serving.user_recommendations group by user_id;
+            grant usage on schema serving to recs_reader;
+            grant select on all tables in schema serving to recs_reader;
+            alter default privileges in schema serving grant select on tables to recs_reader
+        """)
+    yield url
+    _drop_database(admin, url)
+
+
+PARTITION_FILES = """
+select c.relname, pg_relation_filenode(c.oid) from pg_class c
+where c.relnamespace = 'serving'::regnamespace
+  and c.relname ~ '^recommendations_v[0-9]+(_pkey|_publish_id_user_id_track_key_key)?$'
+order by 1
+"""
+
+
+def _as_of_is_generated_at(conn: psycopg.Connection) -> tuple:
+    return conn.execute("select min(model_version), count(*), "
+                        "count(*) filter (where as_of = generated_at), min(as_of) "
+                        "from serving.recommendations").fetchone()
+
+
+def test_bootstrap_adds_as_of_to_a_warehouse_with_publishes(warehouse_before_as_of) -> None:
+    url = warehouse_before_as_of
+    with psycopg.connect(url) as conn:
+        before = conn.execute("select * from serving.user_recommendations "
+                              "order by user_id, rank").fetchall()
+        files = conn.execute(PARTITION_FILES).fetchall()
+        assert len(files) == 6
+        conn.commit()
+        started = time.monotonic()
+        bootstrap(conn)
+        print(f"as_of upgrade: {time.monotonic() - started:.3f} s")
+
+        # Not a row rewritten, not an index rebuilt: the kept publishes' files are the same.
+        assert conn.execute(PARTITION_FILES).fetchall() == files
+        # The contract's columns, NOT NULL on the parent and on every partition.
+        assert conn.execute(
+            "select count(*), bool_and(attnotnull) from pg_attribute "
+            "where attname = 'as_of' and attrelid in ('serving.recommendation_sets'::regclass,"
+            " 'serving.recommendations_v1'::regclass, 'serving.recommendations_v2'::regclass)"
+        ).fetchone() == (3, True)
+        assert conn.execute("select array_agg(inhrelid::regclass::text order by 1) "
+                            "from pg_inherits where inhparent = "
+                            "'serving.recommendation_sets'::regclass").fetchone() == (
+            ["serving.recommendations_v1", "serving.recommendations_v2"],)
+        # Old publishes stay readable: their rows' clock is their generated_at, and the
+        # views built over the old layout (dbt's, a client's) read exactly what they read.
+        assert _as_of_is_generated_at(conn) == ("m-old2", 100, 100, OLD_PUBLISHES[2][1])
+        assert conn.execute("select * from serving.user_recommendations "
+                            "order by user_id, rank").fetchall() == before
+        assert conn.execute("select count(*) from serving.client_view").fetchone() == (5,)
+        assert conn.execute("select coverage from serving.publishes "
+                            "order by publish_id").fetchall() == [(None,), (None,)]
+        # dbt's next build of the view (the model file as it is now) reads as_of too.
+        create_dbt_view(conn)
+        assert conn.execute("select count(*) filter (where as_of = generated_at), "
+                            "count(track_name) from serving.user_recommendations"
+                            ).fetchone() == (100, 100)
+
+        # Rollback to the older kept publish, and its clock with it.
+        back = rollback(conn)
+        assert (back.publish_id, back.model_version, back.coverage) == (1, "m-old1", None)
+        assert _as_of_is_generated_at(conn) == ("m-old1", 100, 100, OLD_PUBLISHES[1][1])
+        conn.commit()
+
+        # A new publish on the upgraded warehouse: each listener's clock, its coverage.
+        seed_serving_world(conn, versions=("m1",))
+        assert publish(conn, model_version="m1", top_n=5, keep=3) == USERS * 5
+        assert conn.execute(
+            "select count(*), count(*) filter (where r.as_of = c.as_of) "
+            "from serving.user_recommendations r join (" + CLOCKS + ") c using (user_id)"
+        ).fetchone() == (USERS * 5, USERS * 5)
+        assert coverage(conn)["listeners_published"] == USERS
+        assert rollback(conn, to=2).publish_id == 2
+        assert _as_of_is_generated_at(conn) == ("m-old2", 100, 100, OLD_PUBLISHES[2][1])
+        conn.commit()
+
+        # Bootstrap again: nothing to do, and no lock a reader would wait behind (a reader
+        # holds the sets open; any ACCESS EXCLUSIVE would hit the lock timeout).
+        with psycopg.connect(url) as reader:
+            reader.execute("select count(*) from serving.recommendations").fetchone()
+            conn.execute("set lock_timeout = '2s'")
+            bootstrap(conn)
+            conn.execute("reset lock_timeout")
+            conn.commit()
+        assert conn.execute(PARTITION_FILES).fetchall()[:6] == files
+    with psycopg.connect(reader_url(url), autocommit=True) as reader:
+        assert reader.execute("select count(*), count(as_of) from serving.user_recommendations"
+                              ).fetchone() == (100, 100)
+
+
+def test_publish_upgrades_a_warehouse_not_bootstrapped_since(warehouse_before_as_of) -> None:
+    with psycopg.connect(warehouse_before_as_of, autocommit=True) as conn:
+        seed_serving_world(conn, versions=("m1",))
+        assert publish(conn, model_version="m1", top_n=5, keep=3) == USERS * 5
+        assert conn.execute(
+            "select count(*), count(*) filter (where r.as_of = c.as_of) "
+            "from serving.recommendations r join (" + CLOCKS + ") c using (user_id)"
+        ).fetchone() == (USERS * 5, USERS * 5)
+        assert coverage(conn)["listeners_with_candidates"] == USERS
+        assert rollback(conn, to=1).model_version == "m-old1"
+        assert _as_of_is_generated_at(conn) == ("m-old1", 100, 100, OLD_PUBLISHES[1][1])

@@ -34,7 +34,8 @@ final as (
         cast(recommendations.score as double precision) as score,
         cast(recommendations.reason as text) as reason,
         cast(recommendations.model_version as text) as model_version,
-        cast(recommendations.generated_at as timestamp with time zone) as generated_at
+        cast(recommendations.generated_at as timestamp with time zone) as generated_at,
+        cast(recommendations.as_of as timestamp with time zone) as as_of
 
     from recommendations
     left join tracks
