@@ -12,8 +12,12 @@ Runs nightly at 03:00 UTC, and also as soon as `encore_transform` updates the as
   `score_shards` (4) shards by a hash of user_id; `score_shard` is mapped over them. Each
   shard replaces only its own users' rows of that version in `ml.scores`, so a failed shard
   is rerun alone by clearing it.
-- `publish_recommendations` publishes each user's top 20 as a new serving partition in one
-  step, then updates the asset `encore://serving/recommendations`.
+- `train_model` fits the repeat model and, with `list_model`, the list model from each
+  listener's past cut-offs; the ranking that publishes (the list model or a recency rule) is
+  chosen on cut-offs 2-3 and backtested at cut-off 1 (docs/model.md).
+- `publish_recommendations` publishes each user's top 20 as of their own clock as a new
+  serving partition in one step (counting anyone left out), then updates the asset
+  `encore://serving/recommendations`.
 
 Each task is a thin call into `ml/`, which runs without Airflow too
 (`python -m ml train|score|publish`).
@@ -55,9 +59,10 @@ NIGHTLY = CronTriggerTimetable("0 3 * * *", timezone="UTC")
         "force_train": Param(False, type="boolean",
                              description="train whatever the retrain policy says"),
         "list_model": Param(True, type="boolean",
-                            description="also fit the list model that ranks the published "
-                                        "lists (a scratch rebuild of the warehouse as of 30 "
-                                        "days ago: minutes at demo size; docs/model.md)"),
+                            description="fit the list model from the listeners' past cut-offs, "
+                                        "choose the ranking the lists are published with and "
+                                        "backtest it (docs/model.md); off: the repeat model "
+                                        "ranks"),
         "score_shards": Param(4, type="integer", minimum=1, maximum=64,
                               description="parallel scoring tasks (users split by a hash of "
                                           "user_id)"),
@@ -87,7 +92,8 @@ def encore_recommend() -> None:
     @task
     def train_model(params: dict | None = None) -> str:
         """Train the repeat model on the labelled first plays and, with `list_model`, the list
-        model that ranks the lists (ml/list_model.py); record metrics in ml.model_runs."""
+        model, the ranking choice and its backtest (ml/list_model.py, ml/rankers.py,
+        ml/backtest.py); record metrics in ml.model_runs."""
         from ml.train import train
         from warehouse import connections
         from warehouse.paths import artifacts_dir

@@ -44,14 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "backtest":
             from ml.backtest import backtest
 
-            outcome = backtest(conn, backtests_dir=folder.parent / "backtests",
-                               horizon_days=args.horizon_days, k=args.k,
-                               validation_days=args.validation_days,
-                               align_users=args.align_users, keep_scratch=args.keep_scratch,
-                               record=not args.no_record)
+            outcome = backtest(conn, artifacts_dir=folder, model_version=args.model_version,
+                               cutoff=args.cutoff, k=args.k, record=not args.no_record)
             result = {key: outcome[key] for key in (
-                "model_version", "cutoff", "users_with_lists", "users_evaluated",
-                "candidate_coverage", "rankings", "report_path", "timings")}
+                "model_version", "published_ranking", "cutoff_range", "users_with_lists",
+                "users_evaluated", "candidate_coverage", "published_vs_recent_plays",
+                "strongest_baseline", "rankings", "report_path", "seconds")}
         elif args.command == "should-train":
             from ml.policy import should_train
 
@@ -88,22 +86,19 @@ def _parser() -> argparse.ArgumentParser:
     train_cmd = commands.add_parser("train", help="train, evaluate and register a model")
     train_cmd.add_argument("--validation-days", type=int, default=30)
     train_cmd.add_argument("--no-list-model", dest="list_model", action="store_false",
-                           help="skip the list model (it rebuilds the warehouse as of 30 "
-                                "days ago in a scratch database: minutes at demo size)")
+                           help="skip the list model (the lists are then ranked by the best "
+                                "recency rule)")
     report_cmd = commands.add_parser("report", help="rebuild a model run's report.md and plots")
     report_cmd.add_argument("--model-version", "--version", dest="model_version",
                             help="default: latest succeeded run")
     backtest_cmd = commands.add_parser(
-        "backtest", help="rebuild the pipeline as of data end - 30 days in a scratch database "
-                         "and grade its top-20 lists against the next 30 days (docs/model.md)")
-    backtest_cmd.add_argument("--horizon-days", type=int, default=30)
+        "backtest", help="grade a model version's top-20 lists at each listener's own cut-off "
+                         "(their clock minus 30 days) against the next 30 days "
+                         "(docs/model.md)")
+    backtest_cmd.add_argument("--model-version", help="default: latest succeeded run")
+    backtest_cmd.add_argument("--cutoff", type=int, default=1,
+                              help="which past cut-off (k: clock minus 30 x k days)")
     backtest_cmd.add_argument("--k", type=int, default=20)
-    backtest_cmd.add_argument("--validation-days", type=int, default=30)
-    backtest_cmd.add_argument("--align-users", action="store_true",
-                              help="shift each user's history to end in the data's last week "
-                                   "(real exports from different years)")
-    backtest_cmd.add_argument("--keep-scratch", action="store_true",
-                              help="keep the scratch database (debugging)")
     backtest_cmd.add_argument("--no-record", action="store_true",
                               help="write the result files only, not a row of ml.backtests")
     score_cmd = commands.add_parser("score", help="score candidates into ml.scores")

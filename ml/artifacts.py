@@ -22,6 +22,9 @@ from ml.features import FEATURES, Vocabulary
 
 MODEL_FILE = "model.txt"
 SIDECAR_FILE = "model.json"
+LOGISTIC_FILE = "logistic.pkl"
+"""The repeat model's logistic-regression half (scikit-learn, pickled): the repeat model is
+`blend_weight` x LightGBM + (1 - blend_weight) x this (ml.train)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,23 @@ class LoadedModel:
     features: list[str]
     vocabulary: Vocabulary
     sidecar: dict[str, Any]
+    logistic: Any = None
+
+    @property
+    def blend_weight(self) -> float:
+        """LightGBM's share of the repeat model's probability (1.0: LightGBM alone)."""
+        return float(self.sidecar.get("blend_weight", 1.0)) if self.logistic is not None \
+            else 1.0
+
+    def predict(self, frame: Any) -> Any:
+        """P(repeat within 30 days) for rows carrying FEATURES (a polars frame)."""
+        from ml.features import to_matrix
+
+        probability = self.booster.predict(to_matrix(frame, self.vocabulary))
+        if self.blend_weight < 1.0:
+            probability = (self.blend_weight * probability
+                           + (1.0 - self.blend_weight) * self.logistic.predict(frame))
+        return probability
 
 
 def model_sha256(model_text: str) -> str:
@@ -67,13 +87,30 @@ def load_model(artifacts_dir: Path, version: str) -> LoadedModel:
     if list(sidecar["features"]) != list(FEATURES):
         raise ValueError(f"model {version} was trained on a different feature list; retrain it")
     booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
+    logistic = None
+    if (folder / LOGISTIC_FILE).is_file():
+        import pickle
+
+        with (folder / LOGISTIC_FILE).open("rb") as handle:
+            logistic = pickle.load(handle)  # our own artifact, written by ml.train
     return LoadedModel(
         version=version,
         booster=booster,
         features=list(sidecar["features"]),
         vocabulary={k: list(v) for k, v in sidecar["vocabulary"].items()},
         sidecar=sidecar,
+        logistic=logistic,
     )
+
+
+def save_logistic(folder: Path, logistic: Any) -> None:
+    """Pickle the repeat model's logistic-regression half into its folder."""
+    import pickle
+
+    tmp = folder / f".{LOGISTIC_FILE}.tmp"
+    with tmp.open("wb") as handle:
+        pickle.dump(logistic, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(folder / LOGISTIC_FILE)
 
 
 def _to_json(value: Any) -> str:

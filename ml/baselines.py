@@ -5,6 +5,9 @@
 - `user_repeat_rate`: the user's own historical repeat rate (`user_prior_repeat_rate`; NULL →
   the training positive rate). A probability, but nearly constant within a user, so its
   per-user AUC and lists are close to chance: it shows what pooled AUC alone hides.
+- `user_artist_repeat_rate`: the user's repeat rate on the artist's tracks, smoothed toward
+  their own and everyone's (`user_artist_repeat_rate_smoothed`; NULL → the user's smoothed
+  rate). A probability; the strongest single feature on real histories.
 - `popularity`: the track's prior plays by anyone (`track_prior_plays`). A ranking score only
   (no log loss).
 - `user_artist_plays`: the user's prior plays of the artist (`user_artist_prior_plays`). A
@@ -36,15 +39,16 @@ LOGREG_MAX_ROWS = 300_000
 LOGREG_SEED = 20240611
 _COUNT_FEATURES = tuple(
     name for name in NUMERIC_FEATURES
-    if name.endswith(("_plays", "_tracks", "_pairs", "_listeners", "_7d", "_28d", "_ms",
-                      "_play", "_last_play", "_elapsed"))
+    if name.endswith(("_plays", "_tracks", "_pairs", "_listeners", "_7d", "_28d", "_30d",
+                      "_ms", "_play", "_last_play", "_elapsed"))
 )
 _MISSING_CATEGORY = "(missing)"
 
-PROBABILITY_BASELINES = ("track_repeat_rate", "user_repeat_rate", "logistic_regression")
+PROBABILITY_BASELINES = ("track_repeat_rate", "user_repeat_rate", "user_artist_repeat_rate",
+                         "logistic_regression")
 RANKING_ONLY_BASELINES = ("popularity", "user_artist_plays")
-BASELINES = ("track_repeat_rate", "user_repeat_rate", "popularity", "user_artist_plays",
-             "logistic_regression")
+BASELINES = ("track_repeat_rate", "user_repeat_rate", "user_artist_repeat_rate", "popularity",
+             "user_artist_plays", "logistic_regression")
 
 
 @dataclass
@@ -99,6 +103,8 @@ def baseline_scores(
     scores = {
         "track_repeat_rate": frame["track_prior_repeat_rate"].fill_null(positive_rate),
         "user_repeat_rate": frame["user_prior_repeat_rate"].fill_null(positive_rate),
+        "user_artist_repeat_rate": frame["user_artist_repeat_rate_smoothed"].fill_null(
+            frame["user_repeat_rate_smoothed"]).fill_null(positive_rate),
         "popularity": frame["track_prior_plays"].fill_null(0.0),
         "user_artist_plays": frame["user_artist_prior_plays"].fill_null(0.0),
     }

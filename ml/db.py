@@ -19,6 +19,7 @@ from ml.features import feature_schema
 MARTS = "marts"
 PAIR_FEATURES = "fct_pair_features"
 CANDIDATE_FEATURES = "fct_candidate_features"
+OUTCOMES = "fct_candidate_outcomes"
 
 _PG_TYPES: Mapping[type[pl.DataType], str] = {
     pl.Float64: "double precision",
@@ -30,13 +31,15 @@ _PG_TYPES: Mapping[type[pl.DataType], str] = {
 
 
 def feature_query(
-    table: str, keys: Mapping[str, pl.DataType], where: sql.Composable | None = None
+    table: str, keys: Mapping[str, pl.DataType], where: sql.Composable | None = None,
+    extra: Sequence[str] = (),
 ) -> tuple[sql.Composed, dict[str, pl.DataType]]:
-    """SELECT `keys` plus every feature from marts.`table`, each cast to its declared type.
+    """SELECT `keys` plus every feature (and the `extra` numeric columns) from
+    marts.`table`, each cast to its declared type.
 
     Returns the query and the polars schema its rows have.
     """
-    schema = dict(keys) | feature_schema()
+    schema = dict(keys) | feature_schema() | {name: pl.Float64() for name in extra}
     columns = [
         sql.SQL("{}::{} as {}").format(
             sql.Identifier(name), sql.SQL(_PG_TYPES[dtype.base_type()]), sql.Identifier(name)

@@ -1,28 +1,21 @@
-"""The list model: ranks each user's candidates by the probability that they play the track
-again within 30 days of the data's end: the question the published lists are graded on.
+"""The list model: ranks each listener's candidates by the probability that they play the
+track again within 30 days of their own clock: the question the published lists are
+graded on (docs/model.md, "The list model").
 
-Why a second model. The repeat model (ml.train) learns the DESIGN.md label, which belongs to
-*first* plays: its training rows never contain a track the user already plays often. But a
-user's best candidates at scoring time are mostly such tracks, and the backtest showed "the
-user's most played tracks of the last 30 days" ranking the lists twice as well as the
-repeat model (docs/model.md). The list model learns from exactly the rows it will rank.
+It learns from `marts.fct_candidate_outcomes`: the candidates of every listener at past
+cut-offs of their own clock (clock - 30, 60, ... days), built by the same dbt models as the
+served candidates, with the features as of the cut-off and the outcome after it
+(`replayed_30d`). Listeners whose histories ended years ago contribute their own periods,
+so the model sees many periods and many kinds of listeners.
 
-How it learns (`fit_list_model`). Cut-off T = the data's end minus the horizon (30 days).
-The backtest's scratch warehouse as of T (`ml.backtest.scratch_warehouse`: raw plays before
-T, the same dbt build) gives the candidates of T with their features as of T, and a repeat
-model trained there on data before T gives each candidate its `repeat_score`. A candidate's
-label is the repeat label seen from T: the user plays the track in (T, T + horizon] and it
-is a repeat: they had played it before T, or they play it at least twice in the window.
-LightGBM (binary) learns it from the repeat model's features plus `LIST_FEATURES`: the
-user's own history with the track as of T, the repeat score and which generators proposed
-the pair. It is saved beside the repeat model it was trained with (`list_model.txt` in the
-model's folder); `ml.score` then scores each candidate of the data's end with it, the
-production repeat model giving `repeat_score`. Without enough history (less than a horizon
-before the data's end, or no candidate at T) there is no list model and the repeat model's
-probability ranks the lists, as before.
-
-The backtest grades it honestly with two-fold cross-fitting by user: each user's list is
-ranked by a list model trained on the other half of the users (`cross_fitted_scores`).
+Fitting is split by time, never by the rows it is graded on: parameters come from a small
+search that fits the cut-offs 3 and older and compares NDCG@20 on cut-off 2; the number of
+trees comes from early stopping on cut-off 1 (the latest part of the training rows) while
+fitting cut-offs 2 and older; the model then refits on every cut-off. Below `MIN_FIT_ROWS`
+rows or without a hold-out of `MIN_HOLDOUT_LISTENERS` listeners at cut-off 1, no list model
+is fitted: the lists are ranked by the fallback (ml.ranking_choice), and the run says so.
+Each (listener, cut-off) list weighs the same in the fit, as in the NDCG the lists are
+graded on.
 """
 
 from __future__ import annotations
@@ -32,7 +25,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,91 +35,104 @@ import psycopg
 from psycopg import sql
 
 from ml import ranking
-from ml.db import read_frame
-from ml.features import CATEGORICAL_FEATURES, FEATURES, Vocabulary, to_matrix
+from ml.db import OUTCOMES, feature_query, read_frame
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "list_model.txt"
 SIDECAR_FILE = "list_model.json"
-HORIZON_DAYS = 30
-RECENT_DAYS = 30
 SOURCES: tuple[str, ...] = ("listened", "co_listened", "content", "popular_in_genre", "popular")
+DECAY_DAYS: tuple[int, ...] = (7, 30, 90)  # dbt var `decay_days`
 HISTORY_FEATURES: tuple[str, ...] = (
     "user_track_prior_plays",
+    "user_track_plays_7d",
     "user_track_plays_30d",
+    "user_track_plays_90d",
     "user_track_days_since_last_play",
+    "user_track_days_since_first_play",
+    *(f"user_track_plays_decayed_{tau}d" for tau in DECAY_DAYS),
+    f"user_artist_plays_decayed_{DECAY_DAYS[-1]}d",
+    "user_track_share_30d",
+    "user_artist_share_30d",
+    "user_track_rank_7d",
+    "user_track_rank_30d",
+    "user_track_rank_90d",
+    "user_track_rank_prior",
+    "user_track_rank_decayed",
 )
+"""The listener's own history with the track (macros/feature_columns.sql, list_*)."""
+CONTEXT_FEATURES: tuple[str, ...] = (
+    "user_plays_7d",
+    "user_plays_30d",
+    "user_new_track_share_30d",
+    "user_repeat_rate_smoothed",
+    "user_artist_prior_plays",
+    "user_artist_plays_30d",
+    "user_artist_days_since_last_play",
+    "user_artist_repeat_rate_smoothed",
+    "user_genre_share",
+    "track_prior_listeners",
+    "track_plays_28d",
+    "track_repeat_rate_smoothed",
+    "colisten_score",
+)
+"""The repeat model's features that tell the listener and the track apart across lists (the
+rest of ml.features: context of a first play, catalogue attributes, demographics, stays
+out: on real histories they are mostly missing, and they made the model worse there)."""
 LIST_FEATURES: tuple[str, ...] = (
-    "repeat_score",
     *HISTORY_FEATURES,
     *(f"source_{source}" for source in SOURCES),
 )
-ALL_FEATURES: tuple[str, ...] = FEATURES + LIST_FEATURES
-LABEL = "replayed"
-PARAMS: dict[str, Any] = {
+ALL_FEATURES: tuple[str, ...] = CONTEXT_FEATURES + LIST_FEATURES
+LABEL = "replayed_30d"
+CUTOFF = "cutoff_number"
+
+MIN_FIT_ROWS = 1_000
+"""Fewer rows of cut-offs 2 and older than this: no list model."""
+MIN_HOLDOUT_LISTENERS = 3
+"""Fewer listeners at cut-off 1 with a replayed candidate: no real hold-out, no list model."""
+MAX_LISTS_PER_CUTOFF = 500
+"""Lists (listeners) per cut-off a fit learns from at most, sampled by a hash of the
+listener: the cost stays bounded however many listeners there are; graded rows are never
+sampled."""
+MAX_ROUNDS = 1_000
+EARLY_STOPPING_ROUNDS = 50
+BASE_PARAMS: dict[str, Any] = {
     "objective": "binary",
-    "metric": ["auc", "binary_logloss"],
-    "learning_rate": 0.1,
-    "num_leaves": 31,
-    "max_depth": 8,  # shallow trees also keep pred_contrib (the reasons) cheap
-    "min_data_in_leaf": 50,
-    "feature_fraction": 0.9,
+    "metric": ["binary_logloss"],
+    "learning_rate": 0.05,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
     "lambda_l2": 1.0,
+    "max_depth": 8,  # shallow trees also keep pred_contrib (the reasons) cheap
     "seed": 7,
     "deterministic": True,
     "force_row_wise": True,
     "num_threads": 2,
     "verbose": -1,
 }
-NUM_BOOST_ROUND = 200
-EARLY_STOPPING_ROUNDS = 30
-VALID_SHARE = 0.2  # of the users: early stopping's hold-out
+SEARCH_GRID: tuple[dict[str, Any], ...] = (
+    {"num_leaves": 7, "min_data_in_leaf": 100},
+    {"num_leaves": 15, "min_data_in_leaf": 50},
+    {"num_leaves": 31, "min_data_in_leaf": 50},
+    {"num_leaves": 15, "min_data_in_leaf": 200, "lambda_l2": 10.0},
+)
+"""The search: the first entry is the default when there is too little data to search."""
+_KEYS = {"user_id": pl.String(), "track_key": pl.String(), CUTOFF: pl.Int64(),
+         "as_of": pl.Datetime("us", "UTC"), "candidate_sources": pl.String(),
+         LABEL: pl.Float64()}
 
-# The user's own history with each candidate track as of the candidates' as_of (the
-# latest play of the warehouse), from marts.fct_plays.
-_HISTORY_QUERY = """
-    with candidates as (
-        select user_id, track_key, candidate_sources, as_of
-        from marts.fct_candidate_features
-        {where}
-    ),
-    as_of as (
-        select max(as_of) as as_of from marts.fct_candidate_features
-    ),
-    pairs as (
-        select p.user_id, p.track_key,
-               count(*) as prior_plays,
-               count(*) filter (where p.played_at > a.as_of - make_interval(days => %s))
-                   as recent_plays,
-               max(p.played_at) as last_played_at
-        from marts.fct_plays p
-        cross join as_of a
-        where p.played_at <= a.as_of
-          and p.user_id in (select user_id from candidates)
-        group by p.user_id, p.track_key
-    )
-    select c.user_id, c.track_key, c.candidate_sources,
-           coalesce(pairs.prior_plays, 0)::double precision as user_track_prior_plays,
-           coalesce(pairs.recent_plays, 0)::double precision as user_track_plays_30d,
-           (extract(epoch from a.as_of - pairs.last_played_at) / 86400.0)::double precision
-               as user_track_days_since_last_play
-    from candidates c
-    cross join as_of a
-    left join pairs on pairs.user_id = c.user_id and pairs.track_key = c.track_key
-"""
-_HISTORY_SCHEMA: dict[str, pl.DataType] = {
-    "user_id": pl.String(), "track_key": pl.String(), "candidate_sources": pl.String(),
-    **{name: pl.Float64() for name in HISTORY_FEATURES},
-}
+
+class NoListModel(ValueError):
+    """Why there is no list model this time (too few rows, no hold-out)."""
 
 
 @dataclass(frozen=True)
 class ListModel:
-    """A fitted list model and what it needs to score (the repeat model's vocabulary)."""
+    """A fitted list model and its sidecar."""
 
     booster: lgb.Booster
-    vocabulary: Vocabulary
     sidecar: dict[str, Any]
 
     @property
@@ -135,25 +140,25 @@ class ListModel:
         return list(ALL_FEATURES)
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
-        """P(replayed) for rows carrying FEATURES and LIST_FEATURES."""
-        return self.booster.predict(matrix(frame, self.vocabulary))
+        """P(replayed within 30 days) for candidate rows (FEATURES, the list features and
+        candidate_sources)."""
+        return self.booster.predict(matrix(frame))
 
     def contributions(self, frame: pl.DataFrame) -> np.ndarray:
         """pred_contrib (TreeSHAP, log-odds; last column the bias) for the reasons."""
-        return self.booster.predict(matrix(frame, self.vocabulary), pred_contrib=True)
+        return self.booster.predict(matrix(frame), pred_contrib=True)
 
 
-# --------------------------------------------------------------------------- features
+# --------------------------------------------------------------------------- rows
 
 
-def read_history(conn: psycopg.Connection, where: sql.Composable | None = None
-                 ) -> pl.DataFrame:
-    """Per candidate of marts.fct_candidate_features (those matching `where`, a condition on
-    its columns, e.g. a scoring shard's users): HISTORY_FEATURES and the source flags."""
-    query = sql.SQL(_HISTORY_QUERY).format(  # type: ignore[arg-type]
-        where=sql.SQL("") if where is None else sql.SQL("where {}").format(where))
-    frame = read_frame(conn, query, _HISTORY_SCHEMA, [RECENT_DAYS])
-    return with_source_flags(frame).drop("candidate_sources")
+def read_outcomes(conn: psycopg.Connection) -> pl.DataFrame:
+    """Every past cut-off's candidates with their features and outcome, in a fixed order
+    (LightGBM's result depends on row order)."""
+    query, schema = feature_query(OUTCOMES, _KEYS, extra=HISTORY_FEATURES)
+    query = sql.SQL("{} order by user_id, {}, track_key").format(query, sql.Identifier(CUTOFF))
+    with conn.transaction():
+        return with_source_flags(read_frame(conn, query, schema))
 
 
 def with_source_flags(frame: pl.DataFrame) -> pl.DataFrame:
@@ -165,36 +170,30 @@ def with_source_flags(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def matrix(frame: pl.DataFrame, vocabulary: Vocabulary) -> np.ndarray:
-    """The repeat model's matrix (ml.features) with LIST_FEATURES appended."""
-    extra = frame.select(pl.col(name).cast(pl.Float64) for name in LIST_FEATURES)
-    return np.hstack([to_matrix(frame, vocabulary),
-                      extra.to_numpy(order="c").astype(np.float64, copy=False)])
+def matrix(frame: pl.DataFrame) -> np.ndarray:
+    """ALL_FEATURES as float64 (NULL -> NaN), in order."""
+    if "source_listened" not in frame.columns:
+        frame = with_source_flags(frame)
+    selected = frame.select(pl.col(name).cast(pl.Float64) for name in ALL_FEATURES)
+    return selected.to_numpy(order="c").astype(np.float64, copy=False)
 
 
-def labels(relevant: pl.DataFrame, relevant_two: pl.DataFrame) -> pl.DataFrame:
-    """(user_id, track_key) pairs replayed in the horizon: a repeat of a track played
-    before the cut-off, or a track played at least twice in it (ml.backtest.relevant_pairs)."""
-    return pl.concat([relevant.select("user_id", "track_key"),
-                      relevant_two.select("user_id", "track_key")]).unique()
+def sample_lists(frame: pl.DataFrame) -> pl.DataFrame:
+    """At most MAX_LISTS_PER_CUTOFF listeners' lists per cut-off (the same listeners at every
+    cut-off: the ones with the smallest hash)."""
+    listeners = frame["user_id"].unique()
+    if listeners.len() <= MAX_LISTS_PER_CUTOFF:
+        return frame
+    ranked = sorted(listeners.to_list(), key=lambda user: user_fold(user, 2**31))
+    return frame.filter(pl.col("user_id").is_in(ranked[:MAX_LISTS_PER_CUTOFF]))
 
 
-def with_labels(candidates: pl.DataFrame, replayed: pl.DataFrame) -> pl.DataFrame:
-    return candidates.join(replayed.with_columns(pl.lit(1.0).alias(LABEL)),
-                           on=["user_id", "track_key"], how="left").with_columns(
-        pl.col(LABEL).fill_null(0.0))
-
-
-def training_frame(candidates: pl.DataFrame, repeat_model: lgb.Booster, best_iteration: int,
-                   vocabulary: Vocabulary, relevant: pl.DataFrame,
-                   relevant_two: pl.DataFrame) -> pl.DataFrame:
-    """Candidates of a cut-off with `repeat_score` (the repeat model trained before it) and
-    LABEL (from the pairs replayed after it, ml.backtest.relevant_pairs): what `fit` and
-    `cross_fitted_scores` learn from."""
-    frame = candidates.with_columns(repeat_score=pl.Series(
-        repeat_model.predict(to_matrix(candidates, vocabulary), num_iteration=best_iteration),
-        dtype=pl.Float64))
-    return with_labels(frame, labels(relevant, relevant_two))
+def list_weights(frame: pl.DataFrame) -> np.ndarray:
+    """1 / (rows of the row's listener and cut-off), scaled to mean 1: every list weighs the
+    same, as every listener does in the NDCG the lists are graded on."""
+    sizes = frame.select(pl.len().over("user_id", CUTOFF)).to_series().to_numpy()
+    weights = 1.0 / sizes.astype(np.float64)
+    return weights / weights.mean()
 
 
 def user_fold(user_id: str, folds: int) -> int:
@@ -202,7 +201,7 @@ def user_fold(user_id: str, folds: int) -> int:
     return int.from_bytes(hashlib.md5(user_id.encode()).digest()[:4], "big") % folds
 
 
-def _folds(frame: pl.DataFrame, folds: int) -> np.ndarray:
+def folds_of(frame: pl.DataFrame, folds: int) -> np.ndarray:
     return np.fromiter((user_fold(user, folds) for user in frame["user_id"].to_list()),
                        dtype=np.int64, count=frame.height)
 
@@ -210,66 +209,127 @@ def _folds(frame: pl.DataFrame, folds: int) -> np.ndarray:
 # --------------------------------------------------------------------------- fitting
 
 
-def fit(frame: pl.DataFrame, vocabulary: Vocabulary) -> tuple[lgb.Booster, dict[str, Any]]:
-    """Fit on labelled candidate rows (FEATURES, LIST_FEATURES, LABEL); a fifth of the users
-    hold out for early stopping and the metrics. Returns the booster (at its best
-    iteration) and the hold-out metrics."""
-    if frame.height == 0 or frame[LABEL].sum() == 0:
-        raise ValueError("no replayed candidate to learn from")
-    holdout = _folds(frame, 5) == 0
-    if holdout.all() or not holdout.any():
-        holdout = np.zeros(frame.height, dtype=bool)
-    x = matrix(frame, vocabulary)
-    y = frame[LABEL].to_numpy()
-    names = list(ALL_FEATURES)
-    train_set = lgb.Dataset(x[~holdout], label=y[~holdout], feature_name=names,
-                            categorical_feature=list(CATEGORICAL_FEATURES))
-    metrics: dict[str, Any] = {"train_rows": int((~holdout).sum()),
-                               "holdout_rows": int(holdout.sum()),
-                               "positive_rate": float(y.mean())}
-    if holdout.any() and 0 < y[holdout].sum() < holdout.sum():
-        valid_set = lgb.Dataset(x[holdout], label=y[holdout], reference=train_set)
-        booster = lgb.train(PARAMS, train_set, num_boost_round=NUM_BOOST_ROUND,
-                            valid_sets=[valid_set], valid_names=["holdout"],
-                            callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS,
-                                                          first_metric_only=True,
-                                                          verbose=False)])
-        best = booster.best_iteration or booster.current_iteration()
-        held = frame.filter(pl.Series(holdout)).select("user_id", "track_key", LABEL)
-        held = held.with_columns(score=pl.Series(booster.predict(x[holdout], num_iteration=best)))
-        metrics |= _holdout_metrics(held)
-    else:
-        booster = lgb.train(PARAMS, train_set, num_boost_round=100)
-        best = booster.current_iteration()
-    metrics["best_iteration"] = int(best)
-    # Keep only the best iteration's trees (what is saved is what was measured).
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best)), metrics
+def _dataset(frame: pl.DataFrame, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    return lgb.Dataset(matrix(frame), label=frame[LABEL].to_numpy(),
+                       weight=list_weights(frame), feature_name=list(ALL_FEATURES),
+                       reference=reference, free_raw_data=False)
 
 
-def _holdout_metrics(held: pl.DataFrame) -> dict[str, Any]:
+def _early_stopped_rounds(fit_rows: pl.DataFrame, stop_rows: pl.DataFrame,
+                          params: dict[str, Any]) -> int:
+    """Trees that minimise the (list-weighted) log loss of `stop_rows` when fitting
+    `fit_rows`."""
+    fit_set = _dataset(fit_rows)
+    booster = lgb.train(params, fit_set, num_boost_round=MAX_ROUNDS,
+                        valid_sets=[_dataset(stop_rows, fit_set)],
+                        valid_names=["stop"],
+                        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
+    return max(1, booster.best_iteration or booster.current_iteration())
+
+
+def _ndcg(frame: pl.DataFrame, scores: np.ndarray) -> float:
+    """Mean NDCG@20 of the frame's (listener, cut-off) lists against their replays."""
+    lists = frame.select(
+        pl.concat_str("user_id", pl.col(CUTOFF).cast(pl.String), separator="@").alias("user_id"),
+        "track_key", LABEL).with_columns(score=pl.Series(scores, dtype=pl.Float64))
+    ranked = ranking.rank_lists(lists, "score", k=ranking.DEFAULT_K)
+    relevant = lists.filter(pl.col(LABEL) == 1).select("user_id", "track_key")
+    return float(ranking.list_metrics(ranked, relevant)[f"ndcg_at_{ranking.DEFAULT_K}"])
+
+
+def search_params(frame: pl.DataFrame) -> dict[str, Any]:
+    """The SEARCH_GRID entry whose model, fitted on cut-offs 3 and older, ranks cut-off 2
+    best (NDCG@20); the first entry when those rows are too few to tell."""
+    fit_rows = sample_lists(frame.filter(pl.col(CUTOFF) >= 3))
+    check = frame.filter(pl.col(CUTOFF) == 2)
+    results: list[dict[str, Any]] = []
+    if fit_rows.height >= MIN_FIT_ROWS and _listeners_with_replays(check) >= \
+            MIN_HOLDOUT_LISTENERS:
+        x_check = matrix(check)
+        for entry in SEARCH_GRID:
+            params = BASE_PARAMS | entry
+            rounds = _early_stopped_rounds(fit_rows, check, params)
+            booster = lgb.train(params, _dataset(fit_rows), num_boost_round=rounds)
+            results.append({"params": entry, "rounds": rounds,
+                            "ndcg_at_20": _ndcg(check, booster.predict(x_check))})
+    chosen = max(results, key=lambda r: r["ndcg_at_20"])["params"] if results else \
+        SEARCH_GRID[0]
+    return {"params": BASE_PARAMS | chosen, "search": results}
+
+
+def _listeners_with_replays(frame: pl.DataFrame) -> int:
+    return frame.filter(pl.col(LABEL) == 1)["user_id"].n_unique()
+
+
+def fit(frame: pl.DataFrame,
+        params: dict[str, Any] | None = None) -> tuple[lgb.Booster, dict[str, Any]]:
+    """The production list model from every cut-off of `frame`: trees by early stopping on
+    cut-off 1 while fitting the older ones, then a refit on all. Raises NoListModel when the
+    rows are too few or there is no real hold-out."""
+    fit_rows = sample_lists(frame.filter(pl.col(CUTOFF) >= 2))
+    holdout = frame.filter(pl.col(CUTOFF) == 1)
+    if fit_rows.height < MIN_FIT_ROWS:
+        raise NoListModel(f"{fit_rows.height} candidate rows at cut-offs 2 and older, fewer "
+                          f"than {MIN_FIT_ROWS:,}")
+    if _listeners_with_replays(holdout) < MIN_HOLDOUT_LISTENERS:
+        raise NoListModel(f"{_listeners_with_replays(holdout)} listeners with a replay at "
+                          f"cut-off 1, fewer than {MIN_HOLDOUT_LISTENERS} (no real hold-out)")
+    searched = search_params(frame) if params is None else {"params": params,
+                                                                         "search": []}
+    chosen = searched["params"]
+    rounds = _early_stopped_rounds(fit_rows, holdout, chosen)
+    early = lgb.train(chosen, _dataset(fit_rows), num_boost_round=rounds)
+    holdout_scores = early.predict(matrix(holdout))
+    metrics = {
+        "rows": frame.height,
+        "fit_rows": fit_rows.height,
+        "holdout_rows": holdout.height,
+        "holdout_listeners": holdout["user_id"].n_unique(),
+        "cutoffs": int(frame[CUTOFF].max()),
+        "positive_rate": float(frame[LABEL].mean()),
+        "rounds": rounds,
+        "holdout_auc": _auc(holdout[LABEL].to_numpy(), holdout_scores),
+        "holdout_ndcg_at_20": _ndcg(holdout, holdout_scores),
+        "params": chosen,
+        "search": searched["search"],
+    }
+    booster = lgb.train(chosen, _dataset(sample_lists(frame)), num_boost_round=rounds)
+    return booster, metrics
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     from sklearn.metrics import roc_auc_score
 
-    y = held[LABEL].to_numpy()
-    ranked = ranking.rank_lists(held, "score")
-    relevant = held.filter(pl.col(LABEL) == 1).select("user_id", "track_key")
-    lists = ranking.list_metrics(ranked, relevant)
-    return {"holdout_auc": float(roc_auc_score(y, held["score"].to_numpy())),
-            "holdout_recall_at_20": lists[f"recall_at_{ranking.DEFAULT_K}"],
-            "holdout_ndcg_at_20": lists[f"ndcg_at_{ranking.DEFAULT_K}"]}
+    if len(np.unique(labels)) < 2:
+        return None
+    return float(roc_auc_score(labels, scores))
 
 
-def cross_fitted_scores(frame: pl.DataFrame, vocabulary: Vocabulary,
-                        folds: int = 2) -> np.ndarray:
-    """Each row's score from a list model fitted on the users of the other folds."""
-    fold = _folds(frame, folds)
-    scores = np.full(frame.height, np.nan)
+def cross_fitted_scores(frame: pl.DataFrame, params: dict[str, Any], *,
+                        grade_cutoff: int = 1, folds: int = 5) -> pl.DataFrame:
+    """Scores of the rows at `grade_cutoff`, each from a list model that never saw its
+    listener's labels of that period: per fold of listeners, fitted on the older cut-offs
+    of everyone and on `grade_cutoff` of the other folds (trees by early stopping on the
+    latter). Columns user_id, track_key, list_model."""
+    graded = frame.filter(pl.col(CUTOFF) == grade_cutoff)
+    fold = folds_of(graded, folds)
+    older = sample_lists(frame.filter(pl.col(CUTOFF) > grade_cutoff))
+    parts = []
     for k in range(folds):
-        mask = fold == k
-        if not mask.any():
+        mine = graded.filter(pl.Series(fold == k))
+        if mine.height == 0:
             continue
-        booster, _ = fit(frame.filter(pl.Series(~mask)), vocabulary)
-        scores[mask] = booster.predict(matrix(frame.filter(pl.Series(mask)), vocabulary))
-    return scores
+        others = sample_lists(graded.filter(pl.Series(fold != k)))
+        if older.height and _listeners_with_replays(others) >= 1:
+            rounds = _early_stopped_rounds(older, others, params)
+        else:
+            rounds = 100
+        train_rows = pl.concat([older, others])
+        booster = lgb.train(params, _dataset(train_rows), num_boost_round=rounds)
+        parts.append(mine.select("user_id", "track_key").with_columns(
+            list_model=pl.Series(booster.predict(matrix(mine)), dtype=pl.Float64)))
+    return pl.concat(parts) if parts else pl.DataFrame(
+        schema={"user_id": pl.String, "track_key": pl.String, "list_model": pl.Float64})
 
 
 # --------------------------------------------------------------------------- persistence
@@ -277,94 +337,59 @@ def cross_fitted_scores(frame: pl.DataFrame, vocabulary: Vocabulary,
 
 def save(folder: Path, booster: lgb.Booster, sidecar: dict[str, Any]) -> Path:
     (folder / MODEL_FILE).write_text(booster.model_to_string(), encoding="utf-8")
-    (folder / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2, default=str),
-                                       encoding="utf-8")
+    write_sidecar(folder, sidecar)
     return folder / MODEL_FILE
 
 
-def load(folder: Path, vocabulary: Vocabulary) -> ListModel | None:
-    """The list model saved beside a repeat model, or None (ranked by the repeat model)."""
+def write_sidecar(folder: Path, sidecar: dict[str, Any]) -> None:
+    (folder / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2, default=str),
+                                       encoding="utf-8")
+
+
+def read_sidecar(folder: Path) -> dict[str, Any] | None:
+    path = folder / SIDECAR_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def load(folder: Path) -> ListModel | None:
+    """The list model saved beside a repeat model, or None (the fallback ranks)."""
     path = folder / MODEL_FILE
-    if not path.exists():
+    sidecar = read_sidecar(folder)
+    if not path.exists() or sidecar is None:
         return None
-    sidecar = json.loads((folder / SIDECAR_FILE).read_text(encoding="utf-8"))
     if sidecar.get("features") != list(ALL_FEATURES):
         log.warning("list model in %s was trained on other features: not used", folder)
         return None
-    return ListModel(booster=lgb.Booster(model_file=str(path)), vocabulary=vocabulary,
-                     sidecar=sidecar)
+    return ListModel(booster=lgb.Booster(model_file=str(path)), sidecar=sidecar)
 
 
 # --------------------------------------------------------------------------- the job
 
 
-def fit_list_model(
-    conn: psycopg.Connection,
-    *,
-    folder: Path,
-    vocabulary: Vocabulary,
-    work_dir: Path,
-    horizon_days: int = HORIZON_DAYS,
-    validation_days: int = 30,
-) -> dict[str, Any] | None:
+def fit_list_model(conn: psycopg.Connection, *, folder: Path,
+                   frame: pl.DataFrame | None = None) -> dict[str, Any]:
     """Fit the list model of the module docstring and save it in `folder` (the repeat
-    model's). Returns its sidecar, or None when the data is too short to have one."""
-    from ml.backtest import read_candidates_with_history, relevant_pairs, scratch_warehouse
-    from ml.train import fit_and_register
-
+    model's), or record why there is none. Returns the sidecar written."""
     started = time.perf_counter()
-    with conn.transaction():
-        bounds = conn.execute("select min(played_at), max(played_at) from marts.fct_plays"
-                              ).fetchone()
-    if bounds is None or bounds[0] is None:
-        return None
-    first, end = bounds
-    cutoff = end - timedelta(days=horizon_days)
-    span_days = (cutoff - first).days
-    if span_days < 2 * horizon_days:
-        log.info("list model skipped: %d days of history before %s, it needs %d",
-                 span_days, cutoff, 2 * horizon_days)
-        return None
-    # The repeat model before the cut-off sees a history shorter by the horizon: its users'
-    # labelled first plays span span_days - horizon_days, which the validation must not eat.
-    scratch_validation_days = max(7, min(validation_days, (span_days - horizon_days) // 4))
-    scratch_info: dict[str, Any] = {}
+    frame = read_outcomes(conn) if frame is None else frame
+    sidecar: dict[str, Any] = {"features": list(ALL_FEATURES), "rows": frame.height}
     try:
-        with scratch_warehouse(conn, cutoff, {}, work_dir, timings=scratch_info) as url, \
-                psycopg.connect(url) as scratch:
-            scratch_model = fit_and_register(scratch, artifacts_dir=work_dir / "models",
-                                             validation_days=scratch_validation_days,
-                                             report=False)
-            candidates = read_candidates_with_history(scratch)
-    except ValueError as too_little:  # no labelled pairs / no candidates before the cut-off
-        log.warning("list model skipped: %s", too_little)
-        return None
-    with conn.transaction():
-        relevant, relevant_two = relevant_pairs(conn, cutoff, horizon_days, {})
-    frame = training_frame(candidates, scratch_model.booster, scratch_model.best_iteration,
-                           scratch_model.vocabulary, relevant, relevant_two)
-    try:
-        booster, metrics = fit(frame, vocabulary)
-    except ValueError as nothing:
-        log.warning("list model skipped: %s", nothing)
-        return None
-    sidecar = {
-        "features": list(ALL_FEATURES),
-        "cutoff": cutoff.isoformat(),
-        "horizon_days": horizon_days,
-        "candidates": frame.height,
-        "scratch_repeat_model": scratch_model.run.model_version,
-        "scratch_database": scratch_info["scratch_database"],
-        "scratch_seconds": {key: round(value, 1) for key, value in scratch_info.items()
-                            if key.endswith("_seconds")},
-        "params": PARAMS,
+        booster, metrics = fit(frame)
+    except NoListModel as reason:
+        sidecar |= {"used": False, "reason": str(reason),
+                    "seconds": round(time.perf_counter() - started, 1)}
+        write_sidecar(folder, sidecar)
+        log.warning("list model not used: %s", reason)
+        return sidecar
+    sidecar |= {
+        "used": True,
         "metrics": metrics,
         "feature_importance_gain": dict(zip(
             ALL_FEATURES, booster.feature_importance("gain").tolist(), strict=True)),
         "seconds": round(time.perf_counter() - started, 1),
     }
     save(folder, booster, sidecar)
-    log.info("list model: %d candidates as of %s, hold-out %s, %.0f s", frame.height, cutoff,
-             {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)},
-             sidecar["seconds"])
+    log.info("list model: %d rows over %d cut-offs, hold-out (cut-off 1) AUC %s NDCG@20 %.4f, "
+             "%d trees, %.0f s", frame.height, metrics["cutoffs"], metrics["holdout_auc"],
+             metrics["holdout_ndcg_at_20"], metrics["rounds"], sidecar["seconds"])
     return sidecar

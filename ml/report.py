@@ -38,6 +38,14 @@ LABELS = {
     "popularity": "popularity (track prior plays)",
     "user_artist_plays": "user-artist prior plays",
     "user_recent_plays": "user's plays of the track, last 30 days",
+    "user_artist_repeat_rate": "user-artist repeat rate (smoothed)",
+    "recent_plays": "the user's recent plays (last 30 days)",
+    "recency_weighted": "recency-weighted plays (30 + 90 days)",
+    "recency_weighted_30d": "recency-weighted plays (30 days)",
+    "recency_weighted_90d": "recency-weighted plays (90 days)",
+    "list_model": "list model (cross-fitted)",
+    "repeat_model": "repeat model",
+    "published": "published ranking",
 }
 _PROBABILITIES = ("model", "logistic_regression", "track_repeat_rate", "user_repeat_rate")
 _DPI = 90
@@ -157,15 +165,20 @@ def metric_rows(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def backtest_section(backtest: Mapping[str, Any]) -> list[str]:
     """Markdown lines for a backtest's result (ml.backtest)."""
     k = int(backtest.get("k", 20))
+    span = backtest.get("cutoff_range") or [backtest.get("cutoff")] * 2
     lines = [
         "## Backtest of the published lists",
         "",
-        f"Cut-off T = {backtest.get('cutoff')}; horizon ({backtest.get('horizon_days')} days "
-        f"after T); {_int(backtest.get('users_with_lists'))} users with a list, "
+        f"Each listener's own cut-off T = their clock minus "
+        f"{30 * int(backtest.get('cutoff_number', 1))} days (T from {span[0]} to {span[1]}); "
+        f"horizon {backtest.get('horizon_days')} days after T; "
+        f"{_int(backtest.get('users_with_lists'))} listeners with a list, "
         f"{_int(backtest.get('users_evaluated'))} of them with at least one relevant track. "
-        "Relevant: tracks the user played in the horizon that they had already played before "
-        f"T. Candidate coverage (share of relevant tracks that were candidates, the ceiling of "
-        f"recall): {_num(backtest.get('candidate_coverage'))}.",
+        "Relevant: tracks the listener played in the horizon that they had already played "
+        "by T. Candidate coverage (share of relevant tracks that were candidates, the ceiling "
+        f"of recall): {_num(backtest.get('candidate_coverage'))}. Published ranking: "
+        f"{_label(backtest.get('published_ranking'))}; the strongest other: "
+        f"{_label(backtest.get('strongest_baseline'))}.",
         "",
         f"| ranking | recall@{k} | NDCG@{k} | precision@{k} |",
         "|---|---|---|---|",
@@ -174,9 +187,33 @@ def backtest_section(backtest: Mapping[str, Any]) -> list[str]:
         lines.append(f"| {LABELS.get(name, name)} | {_num(row.get(f'recall_at_{k}'))} | "
                      f"{_num(row.get(f'ndcg_at_{k}'))} | {_num(row.get(f'precision_at_{k}'))} |")
     lines.append("")
-    if backtest.get("plot"):
-        lines += [f"![backtest]({Path(backtest['plot']).name})", ""]
+    for key in ("plot", "listener_plot"):
+        if backtest.get(key):
+            lines += [f"![{key}]({Path(backtest[key]).name})", ""]
     return lines
+
+
+def _label(name: Any) -> str:
+    return LABELS.get(str(name), str(name))
+
+
+def plot_listeners(backtest: Mapping[str, Any], path: Path) -> Path:
+    """Per listener, NDCG@k of the published ranking beside the user's recent plays."""
+    k = int(backtest.get("k", 20))
+    per = backtest.get("per_listener_ndcg", {})
+    published, recent = per.get("published", {}), per.get("recent_plays", {})
+    users = sorted(set(published) | set(recent))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(users) + 2), 3.6))
+    x = np.arange(len(users))
+    ax.bar(x - 0.2, [_float(published.get(u)) for u in users], 0.4,
+           label=LABELS.get("published", "published"))
+    ax.bar(x + 0.2, [_float(recent.get(u)) for u in users], 0.4,
+           label=LABELS.get("recent_plays", "recent plays"))
+    ax.set_xticks(x, [u[:14] for u in users], rotation=60, ha="right", fontsize=6)
+    ax.set(title=f"NDCG@{k} per listener at their own cut-off", ylim=(0, 1))
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    return path
 
 
 # --------------------------------------------------------------------------- plots

@@ -34,7 +34,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from ml import list_model
+from ml import list_model, rankers
 from ml.artifacts import LoadedModel, load_model
 from ml.db import CANDIDATE_FEATURES, feature_query, iter_frames
 from ml.features import to_matrix
@@ -49,7 +49,8 @@ REASON_TOP_N = 20  # publish's DEFAULT_TOP_N: the rows that get a reason
 REASON_FEATURES = 3  # contributions kept in reason_features
 REASON_CLAUSES = 2  # sentences joined into one reason at most
 SECOND_CLAUSE_SHARE = 0.5  # a second sentence only if its contribution is >= this x the first
-_KEYS = {"user_id": pl.String(), "track_key": pl.String(), "candidate_source": pl.String()}
+_KEYS = {"user_id": pl.String(), "track_key": pl.String(), "candidate_source": pl.String(),
+         "candidate_sources": pl.String()}
 _SCORE_COLUMNS = ("model_version", "user_id", "track_key", "candidate_source", "score", "scored_at")
 
 # Columns added after the first release; created from here (no lock taken when present).
@@ -174,6 +175,40 @@ REASON_TEMPLATES: dict[str, Template | None] = {
                                         when=lambda v: v >= 1),
     "source_popular": Template("Popular with Encore listeners right now",
                                when=lambda v: v >= 1),
+    "user_track_plays_90d": Template("You played it {value} times in the last 90 days", _count,
+                                     lambda v: v >= 2),
+    "user_track_days_since_first_play": Template("You found it {value}", _days,
+                                                 lambda v: v >= 2),
+    "user_track_rank_7d": Template("Your #{value} most played track this week",
+                                   lambda v: f"{int(v)}", lambda v: v <= 20),
+    "user_track_rank_30d": Template("Your #{value} most played track of the last 30 days",
+                                    lambda v: f"{int(v)}", lambda v: v <= 20),
+    "user_track_rank_90d": Template("Your #{value} most played track of the last 90 days",
+                                    lambda v: f"{int(v)}", lambda v: v <= 20),
+    "user_track_rank_prior": Template("One of your all-time favourites (#{value})",
+                                      lambda v: f"{int(v)}", lambda v: v <= 50),
+    "user_track_share_30d": Template("{value} of your listening in the last 30 days", _pct,
+                                     lambda v: v >= 0.01),
+    "user_artist_share_30d": Template("{artist} is {value} of your listening lately", _pct,
+                                      lambda v: v >= 0.02),
+    "user_artist_plays_30d": Template("You played {artist} {value} times in the last 30 days",
+                                      _count, lambda v: v >= 2,
+                                      one="You played {artist} in the last 30 days"),
+    "user_artist_repeat_rate_smoothed": Template("You often come back to {artist}",
+                                                 when=lambda v: v >= 0.4),
+    "user_track_plays_decayed_7d": None,  # said better by the plain counts
+    "user_track_plays_decayed_30d": None,
+    "user_track_plays_decayed_90d": None,
+    "user_artist_plays_decayed_90d": None,
+    "user_track_rank_decayed": None,
+    "track_repeat_rate_smoothed": None,  # pseudo-counts: not a fact to tell a listener
+    "artist_repeat_rate_smoothed": None,
+    "user_repeat_rate_smoothed": None,
+    "user_repeat_rate_90d_smoothed": None,
+    "user_plays_7d": None,  # the listener's own volume: explains nothing about the track
+    "user_plays_30d": None,
+    "user_new_track_share_30d": None,
+    "session_artist_plays": None,  # 0 for every candidate (the contract's typical context)
     "source_listened": None,  # said better by the user_track_* features
     "repeat_score": None,  # the repeat model's output: its own reasons are its features
     "user_prior_labelled_pairs": None,
@@ -287,9 +322,10 @@ def score(
         with conn.transaction():
             model_version = latest_version(conn)
     model = load_model(artifacts_dir, model_version)
-    ranker = list_model.load(artifacts_dir / model_version, model.vocabulary)
+    ranking = Ranking.load(artifacts_dir / model_version, model)
     only_shard = None if shard is None else _shard_filter(shard, shards)
-    query, schema = feature_query(CANDIDATE_FEATURES, _KEYS, only_shard)
+    query, schema = feature_query(CANDIDATE_FEATURES, _KEYS, only_shard,
+                                  extra=list_model.HISTORY_FEATURES)
     total = 0
     started = time.monotonic()
     with conn.transaction():
@@ -302,26 +338,22 @@ def score(
         else:
             conn.execute(_DELETE_SHARD, [model_version, shards, shard])
         best: pl.DataFrame | None = None
-        history = list_model.read_history(conn, only_shard) if ranker else None
         what = "score" if shard is None else f"score shard {shard}/{shards}"
         with progress(what, unit="candidates") as shown:
             for batch in iter_frames(conn, query, schema, batch_rows):
-                if history is not None:  # the list model's own inputs, in the batch's order
-                    batch = batch.join(history, on=["user_id", "track_key"], how="left",
-                                       maintain_order="left")
-                predicted = _predict(model, batch, ranker)
+                batch = list_model.with_source_flags(batch)
+                predicted = _predict(model, batch, ranking)
                 _copy_scores(conn, predicted.with_columns(
                     scored_at=pl.lit(scored_at.isoformat())))
                 total += batch.height
                 shown.advance(batch.height)
                 if top_n > 0:
-                    kept = batch.with_columns(predicted.select(
-                        "score", *(["repeat_score"] if ranker is not None else [])))
+                    kept = batch.with_columns(predicted.select("score", "repeat_score"))
                     best = _keep_best(best, kept, top_n)
         scored_seconds = time.monotonic() - started
         explained = 0
         if best is not None and best.height:
-            explained = _write_reasons(conn, model, best, ranker)
+            explained = _write_reasons(conn, model, best, ranking)
         # The model's drift reference: the candidates it first went live on. It profiles all
         # candidates whatever the shard, so shard 0 alone records it (even when it has no
         # users of its own; record_profile skips an empty mart and a version that has one).
@@ -370,15 +402,10 @@ def _keep_best(best: pl.DataFrame | None, batch: pl.DataFrame, top_n: int) -> pl
 
 
 def _write_reasons(conn: psycopg.Connection, model: LoadedModel, best: pl.DataFrame,
-                   ranker: list_model.ListModel | None = None) -> int:
-    """pred_contrib of the model that ranked (the list model when there is one) for the kept
-    rows; their reason and reason_features into ml.scores."""
-    if ranker is not None:
-        features, contributions = ranker.features, ranker.contributions(best)
-    else:
-        features = model.features
-        contributions = model.booster.predict(to_matrix(best, model.vocabulary),
-                                              pred_contrib=True)
+                   ranking: Ranking) -> int:
+    """The kept rows' reasons, from what ranked them (Ranking.contributions), into
+    ml.scores' reason and reason_features."""
+    features, contributions = ranking.contributions(best)
     names = _names(conn, best)
     rows = best.to_dicts()
     reasons, tops = [], []
@@ -426,19 +453,55 @@ def _names(conn: psycopg.Connection, best: pl.DataFrame) -> dict[str, str]:
     return {key: name for key, name in conn.execute(query, [keys]).fetchall() if name}
 
 
-def _predict(model: LoadedModel, batch: pl.DataFrame,
-             ranker: list_model.ListModel | None = None) -> pl.DataFrame:
-    """The batch's keys with the probability of a repeat within 30 days: the list model's
-    (ml.list_model, fed the repeat model's as `repeat_score`) when the model has one, else
-    the repeat model's. In the batch's order."""
-    repeat = pl.Series("repeat_score", model.booster.predict(to_matrix(batch, model.vocabulary)),
-                       dtype=pl.Float64)
+@dataclass(frozen=True)
+class Ranking:
+    """What ranks a model version's lists (ml.rankers): its list model, a calibrated rule or
+    the repeat model."""
+
+    model: LoadedModel
+    choice: dict[str, Any]
+    list_model: list_model.ListModel | None
+
+    @classmethod
+    def load(cls, folder: Path, model: LoadedModel) -> Ranking:
+        choice = rankers.load_choice(folder)
+        ranker = list_model.load(folder) if choice["ranker"] == rankers.LIST_MODEL else None
+        if choice["ranker"] == rankers.LIST_MODEL and ranker is None:
+            log.warning("%s: the list model cannot be loaded; the repeat model ranks",
+                        folder.name)
+            choice = {**choice, "ranker": rankers.REPEAT_MODEL}
+        return cls(model=model, choice=choice, list_model=ranker)
+
+    @property
+    def name(self) -> str:
+        return str(self.choice["ranker"])
+
+    def score(self, batch: pl.DataFrame, repeat: np.ndarray) -> np.ndarray:
+        """P(replayed within 30 days) by the chosen ranking (`repeat`: the repeat model's)."""
+        if self.list_model is not None:
+            return self.list_model.predict(batch)
+        if self.name in rankers.RULES:
+            return rankers.rule_probability(batch, self.choice)
+        return repeat
+
+    def contributions(self, rows: pl.DataFrame) -> tuple[list[str], np.ndarray]:
+        """Per row, each feature's push on its score (the reasons' raw material)."""
+        if self.list_model is not None:
+            return self.list_model.features, self.list_model.contributions(rows)
+        if self.name in rankers.RULES:
+            return rankers.rule_contributions(rows)
+        return self.model.features, self.model.booster.predict(
+            to_matrix(rows, self.model.vocabulary), pred_contrib=True)
+
+
+def _predict(model: LoadedModel, batch: pl.DataFrame, ranking: Ranking) -> pl.DataFrame:
+    """The batch's keys with `score` (the chosen ranking's probability of a replay within 30
+    days) and `repeat_score` (the repeat model's), in the batch's order."""
+    repeat = model.predict(batch)
     keys = batch.select("user_id", "track_key", "candidate_source").with_columns(
         model_version=pl.lit(model.version))
-    if ranker is None:
-        return keys.with_columns(score=repeat)
-    return keys.with_columns(score=pl.Series(ranker.predict(batch.with_columns(repeat)),
-                                             dtype=pl.Float64), repeat_score=repeat)
+    return keys.with_columns(score=pl.Series(ranking.score(batch, repeat), dtype=pl.Float64),
+                             repeat_score=pl.Series(repeat, dtype=pl.Float64))
 
 
 def _copy_scores(conn: psycopg.Connection, frame: pl.DataFrame) -> None:

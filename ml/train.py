@@ -26,10 +26,11 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ml import baselines, ranking
-from ml.artifacts import model_sha256, model_version, save_model
+from ml import baselines, metrics, rankers, ranking
+from ml.artifacts import model_sha256, model_version, save_logistic, save_model
 from ml.db import PAIR_FEATURES, feature_query, read_frame
 from ml.features import CATEGORICAL_FEATURES, FEATURES, fit_vocabulary, to_matrix
+from ml.list_model import fit_list_model, read_outcomes
 from ml.runs import SUCCEEDED, ModelRun, record_run
 from ml.split import LABEL_WINDOW, Split, split_by_user_time
 
@@ -40,14 +41,13 @@ PREDICTIONS_FILE = "valid_predictions.parquet"
 """Validation rows with the label, the model's and every baseline's score (for the report)."""
 BASELINE = "track_repeat_rate"
 """The baseline whose numbers fill ml.model_runs' `baseline_*` columns."""
-# Modest on purpose: the marts are small and the signal is in a few count/rate features.
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
     "metric": ["binary_logloss", "auc"],
     "learning_rate": 0.05,
-    "num_leaves": 31,
-    "min_data_in_leaf": 20,
-    "feature_fraction": 0.9,
+    "num_leaves": 15,
+    "min_data_in_leaf": 100,
+    "feature_fraction": 0.8,
     "lambda_l2": 1.0,
     "num_threads": 2,
     "deterministic": True,
@@ -57,6 +57,18 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "num_boost_round": 1000,
     "early_stopping_rounds": 50,
 }
+SEARCH_GRID: tuple[dict[str, Any], ...] = (
+    {},
+    {"num_leaves": 7, "min_data_in_leaf": 200},
+    {"num_leaves": 31, "min_data_in_leaf": 50},
+    {"num_leaves": 15, "min_data_in_leaf": 300, "lambda_l2": 10.0, "feature_fraction": 0.6},
+)
+"""The time-split search over the training rows (`_fit`): DEFAULT_PARAMS with each entry."""
+BLEND_WEIGHTS = (1.0, 0.7, 0.5, 0.3)
+"""LightGBM's share in the blend with the logistic regression, chosen like the params."""
+STOP_SHARE = 0.2
+"""The latest share of each user's training rows (by time) that early stopping and the
+search look at; the refit then uses every training row."""
 _KEYS = {
     "user_id": pl.String(),
     "track_key": pl.String(),
@@ -88,10 +100,11 @@ def train(
 ) -> ModelRun:
     """Train, evaluate, save and register a model; return the registered run.
 
-    With `list_model`, the list model (ml.list_model) is fitted too and saved in the same
-    folder: it needs a scratch build of the warehouse as of 30 days ago (minutes at demo
-    size), so the nightly job asks for it and unit tests don't. Its metrics join the run's
-    `metrics` under "list_model" (null when the history is too short for one).
+    With `list_model` (the nightly job), the list model (ml.list_model) is fitted too, from
+    the past cut-offs' candidates of marts.fct_candidate_outcomes, the ranking the lists
+    are published with is chosen (ml.rankers) and the lists are backtested (ml.backtest),
+    all saved in the same folder. Without it (quick runs, tests) the repeat model ranks.
+    The summaries join the run's `metrics` under "list_model", "ranking" and "backtest".
 
     `params` override DEFAULT_PARAMS (LightGBM params plus `num_boost_round` and
     `early_stopping_rounds`). Raises ValueError when the split leaves no usable training or
@@ -101,20 +114,56 @@ def train(
     """
     trained = fit_and_register(conn, artifacts_dir=artifacts_dir,
                                validation_days=validation_days, params=params, report=report)
+    folder = Path(trained.run.artifact_path)
+    summary: dict[str, Any] | None = None
     if list_model:
-        from ml.list_model import fit_list_model
-
-        sidecar = fit_list_model(conn, folder=Path(trained.run.artifact_path),
-                                 vocabulary=trained.vocabulary,
-                                 work_dir=artifacts_dir / ".list_model",
-                                 validation_days=validation_days)
-        summary = None if sidecar is None else {
-            key: sidecar[key] for key in ("cutoff", "candidates", "metrics", "seconds")}
-        with conn.transaction():
-            conn.execute("update ml.model_runs set metrics = metrics || %s where run_id = %s",
-                         [Jsonb({"list_model": summary}), trained.run.run_id])
-        trained.run.metrics["list_model"] = summary
+        outcomes = read_outcomes(conn)
+        sidecar = fit_list_model(conn, folder=folder, frame=outcomes)
+        summary = {key: sidecar.get(key) for key in ("used", "reason", "rows", "metrics",
+                                                     "seconds")}
+        list_params = sidecar["metrics"]["params"] if sidecar["used"] else None
+        choice = rankers.choose(outcomes, list_params=list_params)
+    else:  # a quick run (tests, debugging): no list learning, no choice
+        choice = {"ranker": rankers.REPEAT_MODEL, "contenders": {},
+                  "reason": "trained without the list model: the repeat model ranks"}
+    rankers.save_choice(folder, choice)
+    ranking_summary = {key: choice.get(key) for key in ("ranker", "reason", "contenders")}
+    graded = None
+    if list_model:  # the nightly job: grade the published lists at cut-off 1 too
+        graded = _backtest_summary(conn, artifacts_dir, trained.run.model_version)
+    extra = {"list_model": summary, "ranking": ranking_summary, "backtest": graded}
+    with conn.transaction():
+        conn.execute("update ml.model_runs set metrics = metrics || %s where run_id = %s",
+                     [Jsonb(extra), trained.run.run_id])
+    trained.run.metrics.update(extra)
     return trained.run
+
+
+def _backtest_summary(conn: psycopg.Connection, artifacts_dir: Path,
+                      model_version: str) -> dict[str, Any] | None:
+    """ml.backtest at cut-off 1, summarised for the run's metrics (None: nothing to grade)."""
+    from ml.backtest import backtest
+
+    try:
+        result = backtest(conn, artifacts_dir=artifacts_dir, model_version=model_version)
+    except ValueError as nothing:
+        log.warning("no backtest: %s", nothing)
+        return None
+    k = result["k"]
+    rankings = result["rankings"]
+    strongest = result["strongest_baseline"]
+    return {
+        "published_ranking": result["published_ranking"],
+        "users_evaluated": result["users_evaluated"],
+        "candidate_coverage": result["candidate_coverage"],
+        f"published_ndcg_at_{k}": rankings["published"][f"ndcg_at_{k}"],
+        f"recent_plays_ndcg_at_{k}": rankings["recent_plays"][f"ndcg_at_{k}"],
+        "strongest_baseline": strongest,
+        f"strongest_baseline_ndcg_at_{k}": rankings[strongest][f"ndcg_at_{k}"]
+        if strongest else None,
+        "published_vs_recent_plays": result["published_vs_recent_plays"],
+        "report_path": result["report_path"],
+    }
 
 
 def fit_and_register(
@@ -134,14 +183,17 @@ def fit_and_register(
     log.info("training on %d rows, validating on %d", split.train.height, split.valid.height)
 
     vocabulary = fit_vocabulary(split.train)
-    booster = _fit(split.train, split.valid, vocabulary, merged)
-    best = booster.best_iteration or booster.current_iteration()
+    booster, search = _fit(split.train, vocabulary, merged, search=params is None)
+    best = booster.current_iteration()
     y_valid = split.valid[LABEL].to_numpy()
-    predicted = booster.predict(to_matrix(split.valid, vocabulary), num_iteration=best)
     positive_rate = float(split.train[LABEL].mean())
     started = time.perf_counter()
     logistic = baselines.fit_logistic(split.train, split.train[LABEL].to_numpy())
     log.info("logistic-regression baseline fitted in %.1f s", time.perf_counter() - started)
+    weight = search["blend_weight"]
+    predicted = booster.predict(to_matrix(split.valid, vocabulary), num_iteration=best)
+    if weight < 1.0:
+        predicted = weight * predicted + (1.0 - weight) * logistic.predict(split.valid)
     baseline_scores = baselines.baseline_scores(split.valid, positive_rate, logistic)
     evaluation = _evaluate(split.valid, y_valid, predicted, baseline_scores)
 
@@ -149,7 +201,10 @@ def fit_and_register(
     model_text = booster.model_to_string(num_iteration=best)
     run_id = uuid.uuid4()
     version = model_version(model_text, trained_at, run_id)
-    run_params = merged | {"best_iteration": best, "validation_days": validation_days}
+    run_params = (merged | search["chosen"]) | {"best_iteration": best,
+                                                  "validation_days": validation_days,
+                                                  "blend_weight": weight,
+                                                  "search": search["results"]}
     split_info = _split_summary(split, validation_days)
     sidecar = {
         "model_version": version,
@@ -161,6 +216,7 @@ def fit_and_register(
         "vocabulary": vocabulary,
         "params": run_params,
         "positive_rate": positive_rate,
+        "blend_weight": weight,
         "split": {k: _jsonable(v) for k, v in split_info.items()},
         "metrics": evaluation,
         "feature_importance_gain": dict(
@@ -168,6 +224,8 @@ def fit_and_register(
         ),
     }
     folder = save_model(artifacts_dir, version, model_text, sidecar)
+    if weight < 1.0:
+        save_logistic(folder, logistic)
     _predictions_frame(split.valid, y_valid, predicted, baseline_scores).write_parquet(
         folder / PREDICTIONS_FILE)
     stored_metrics = dict(evaluation)
@@ -264,37 +322,78 @@ def _check_usable(frame: pl.DataFrame, role: str, validation_days: int) -> None:
 
 def _fit(
     train: pl.DataFrame,
-    valid: pl.DataFrame,
     vocabulary: dict[str, list[str]],
     params: dict[str, Any],
-) -> lgb.Booster:
-    lgb_params = {
-        k: v for k, v in params.items() if k not in ("num_boost_round", "early_stopping_rounds")
-    }
-    dataset_args = {
-        "feature_name": list(FEATURES),
-        "categorical_feature": list(CATEGORICAL_FEATURES),
-    }
-    train_set = lgb.Dataset(
-        to_matrix(train, vocabulary), label=train[LABEL].to_numpy(), **dataset_args
-    )
-    valid_set = lgb.Dataset(
-        to_matrix(valid, vocabulary),
-        label=valid[LABEL].to_numpy(),
-        reference=train_set,
-        **dataset_args,
-    )
+    *,
+    search: bool = True,
+) -> tuple[lgb.Booster, dict[str, Any]]:
+    """The repeat model from the training rows only (the validation rows are for reporting).
+
+    Each user's latest STOP_SHARE of training rows (by time) is held out; with `search`,
+    every SEARCH_GRID entry is fitted on the rest with early stopping there and the best
+    (mean of pooled and per-user AUC on the held-out rows) wins. The chosen params and
+    number of trees then refit on all training rows."""
+    order = pl.col("first_played_at").rank("ordinal").over("user_id")
+    size = pl.len().over("user_id")
+    late = train.select(order > size * (1 - STOP_SHARE)).to_series().to_numpy()
+    fit_rows, stop_rows = train.filter(pl.Series(~late)), train.filter(pl.Series(late))
+    usable = (fit_rows.height and stop_rows.height and fit_rows[LABEL].n_unique() == 2
+              and stop_rows[LABEL].n_unique() == 2)
+    results: list[dict[str, Any]] = []
+    if usable:
+        x_stop = to_matrix(stop_rows, vocabulary)
+        users = stop_rows["user_id"].to_numpy()
+        for entry in SEARCH_GRID if search else ({},):
+            booster = _train(fit_rows, vocabulary, params | entry, stop_rows)
+            predicted = booster.predict(x_stop, num_iteration=booster.best_iteration)
+            auc = metrics.auc(stop_rows[LABEL].to_numpy(), predicted)
+            user_auc, _ = metrics.mean_user_auc(users, stop_rows[LABEL].to_numpy(),
+                                                           predicted)
+            results.append({"params": entry, "rounds": int(booster.best_iteration or 1),
+                            "auc": auc, "user_auc": user_auc,
+                            "score": float(np.nanmean([auc, user_auc]))})
+    best = max(results, key=lambda r: r["score"]) if results else {
+        "params": {}, "rounds": int(params["num_boost_round"]) // 10}
+    chosen = params | best["params"]
+    lgb_params = {k: v for k, v in chosen.items()
+                  if k not in ("num_boost_round", "early_stopping_rounds")}
+    weight, blends = 1.0, []
+    if usable:
+        # The blend with a logistic regression (both fitted on the same earlier rows): the
+        # monotone signal a linear model captures steadies the trees on small data.
+        trees = lgb.train(lgb_params, _dataset(fit_rows, vocabulary),
+                          num_boost_round=best["rounds"]).predict(x_stop)
+        linear = baselines.fit_logistic(fit_rows, fit_rows[LABEL].to_numpy()).predict(stop_rows)
+        for share in BLEND_WEIGHTS:
+            blended = share * trees + (1 - share) * linear
+            auc = metrics.auc(stop_rows[LABEL].to_numpy(), blended)
+            user_auc, _ = metrics.mean_user_auc(users, stop_rows[LABEL].to_numpy(), blended)
+            blends.append({"blend_weight": share, "auc": auc, "user_auc": user_auc,
+                           "score": float(np.nanmean([auc, user_auc]))})
+        weight = max(blends, key=lambda r: r["score"])["blend_weight"]
+    booster = lgb.train(lgb_params, _dataset(train, vocabulary), num_boost_round=best["rounds"])
+    return booster, {"chosen": best["params"], "results": results, "blends": blends,
+                     "blend_weight": weight}
+
+
+def _dataset(frame: pl.DataFrame, vocabulary: dict[str, list[str]],
+             reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    return lgb.Dataset(to_matrix(frame, vocabulary), label=frame[LABEL].to_numpy(),
+                       feature_name=list(FEATURES), categorical_feature=list(CATEGORICAL_FEATURES),
+                       reference=reference)
+
+
+def _train(fit_rows: pl.DataFrame, vocabulary: dict[str, list[str]], params: dict[str, Any],
+           stop_rows: pl.DataFrame) -> lgb.Booster:
+    """Fit `fit_rows`, early stopping on `stop_rows`' log loss."""
+    lgb_params = {k: v for k, v in params.items()
+                  if k not in ("num_boost_round", "early_stopping_rounds")}
+    fit_set = _dataset(fit_rows, vocabulary)
     return lgb.train(
-        lgb_params,
-        train_set,
-        num_boost_round=int(params["num_boost_round"]),
-        valid_sets=[valid_set],
-        valid_names=["valid"],
-        callbacks=[
-            lgb.early_stopping(
-                int(params["early_stopping_rounds"]), first_metric_only=True, verbose=False
-            )
-        ],
+        lgb_params, fit_set, num_boost_round=int(params["num_boost_round"]),
+        valid_sets=[_dataset(stop_rows, vocabulary, fit_set)], valid_names=["stop"],
+        callbacks=[lgb.early_stopping(int(params["early_stopping_rounds"]),
+                                      first_metric_only=True, verbose=False)],
     )
 
 

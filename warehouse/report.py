@@ -67,26 +67,63 @@ def stage_counts(conn: psycopg.Connection) -> Table:
     return table
 
 
-def model_summary(conn: psycopg.Connection) -> Table | None:
+def model_summary(conn: psycopg.Connection) -> list[Table]:
+    """The latest model beside the strongest baseline on the same rows: the repeat model on
+    its validation pairs, the published ranking in the backtest of its lists."""
     row = conn.execute(
-        "select model_version, train_rows, valid_rows, positive_rate, auc, baseline_auc, "
-        "user_auc, baseline_user_auc, log_loss, baseline_log_loss from ml.model_runs "
+        "select model_version, train_rows, valid_rows, positive_rate, auc, user_auc, "
+        "log_loss, metrics from ml.model_runs "
         "where status = 'succeeded' order by trained_at desc limit 1").fetchone()
     if row is None:
-        return None
-    (version, train_rows, valid_rows, positive_rate, auc, base_auc, user_auc, base_user_auc,
-     loss, base_loss) = row
-    table = Table(title=f"Model {version} on the validation window")
-    for column in ("metric", "LightGBM", "baseline: track repeat rate", "difference"):
+        return []
+    version, train_rows, valid_rows, positive_rate, auc, user_auc, loss, metrics = row
+    metrics = metrics or {}
+    baselines = metrics.get("baselines", {})
+    tables = []
+    table = Table(title=f"Repeat model {version} on the validation pairs")
+    for column in ("metric", "repeat model", "strongest baseline", "difference"):
         table.add_column(column, justify="right")
-    table.add_row("AUC (pooled)", f"{auc:.4f}", f"{base_auc:.4f}", f"{auc - base_auc:+.4f}")
-    if user_auc is not None and base_user_auc is not None:
-        table.add_row("AUC (mean per user)", f"{user_auc:.4f}", f"{base_user_auc:.4f}",
-                      f"{user_auc - base_user_auc:+.4f}")
-    table.add_row("log loss", f"{loss:.4f}", f"{base_loss:.4f}", f"{loss - base_loss:+.4f}")
+    for label, key, value in (("AUC (pooled)", "auc", auc),
+                              ("AUC (mean per user)", "user_auc", user_auc)):
+        name, best = strongest(baselines, key)
+        if value is None or best is None:
+            continue
+        table.add_row(label, f"{value:.4f}", f"{best:.4f} ({name})", f"{value - best:+.4f}")
     table.caption = (f"{train_rows:,} training pairs, {valid_rows:,} validation pairs, "
-                     f"positive rate {positive_rate:.1%}")
-    return table
+                     f"positive rate {positive_rate:.1%}; log loss {loss:.4f}")
+    tables.append(table)
+    graded = metrics.get("backtest")
+    if graded:
+        lists = Table(title="Published lists, backtest at each listener's clock - 30 days")
+        for column in ("NDCG@20", "published", "user's recent plays", "strongest other"):
+            lists.add_column(column, justify="right")
+        strongest_name = graded.get("strongest_baseline")
+        lists.add_row(
+            str(graded.get("published_ranking")),
+            f"{graded['published_ndcg_at_20']:.4f}",
+            f"{graded['recent_plays_ndcg_at_20']:.4f}",
+            f"{graded['strongest_baseline_ndcg_at_20']:.4f} ({strongest_name})"
+            if strongest_name else "-")
+        lists.caption = (f"{graded['users_evaluated']} listeners graded; published vs recent "
+                         f"plays {graded['published_vs_recent_plays']:+.1%}")
+        tables.append(lists)
+    ranking_choice = metrics.get("ranking") or {}
+    list_info = metrics.get("list_model") or {}
+    if list_info.get("used") is False:
+        tables[0].caption += f"; list model not used: {list_info.get('reason')}"
+    if ranking_choice:
+        tables[0].caption += f"; lists ranked by {ranking_choice.get('ranker')}"
+    return tables
+
+
+def strongest(baselines: dict, key: str) -> tuple[str | None, float | None]:
+    """The baseline with the highest `key` (AUC metrics: higher is better)."""
+    scored = {name: row.get(key) for name, row in baselines.items()
+              if row.get(key) is not None}
+    if not scored:
+        return None, None
+    name = max(scored, key=lambda n: scored[n])
+    return name, float(scored[name])
 
 
 # The pipeline's DAGs, in the order they run (dags/encore_*.py).
@@ -151,7 +188,7 @@ def print_report(console: Console | None = None) -> None:
         for dag_id in PIPELINE_DAGS:
             if timings := task_timings(dag_id):
                 console.print(timings)
-        if summary := model_summary(conn):
+        for summary in model_summary(conn):
             console.print(summary)
         samples = sample_recommendations(conn)
         for table in samples:

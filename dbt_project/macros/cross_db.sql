@@ -147,3 +147,17 @@
 {% macro snowflake__json_to_text(column) -%}
     to_json({{ column }})
 {%- endmacro %}
+
+
+{# 00:00 UTC of a date, as a timestamp with time zone, whatever the session's time zone. #}
+{% macro utc_midnight(d) -%}
+    {{ return(adapter.dispatch('utc_midnight', 'encore')(d)) }}
+{%- endmacro %}
+
+{% macro default__utc_midnight(d) -%}
+    cast(cast({{ d }} as text) || ' 00:00:00+00' as timestamp with time zone)
+{%- endmacro %}
+
+{% macro snowflake__utc_midnight(d) -%}
+    cast(cast({{ d }} as varchar) || ' 00:00:00 +00:00' as timestamp_tz)
+{%- endmacro %}

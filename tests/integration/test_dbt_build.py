@@ -219,11 +219,17 @@ def test_candidates_cover_every_active_user(dbt_build, loaded_warehouse: str) ->
         "select user_id, track_key, candidate_source, as_of from marts.fct_candidate_features",
     )
     plays = _read(loaded_warehouse, "select user_id, played_at from marts.fct_plays")
-    as_of = plays["played_at"].max()
-    active = set(plays.filter(pl.col("played_at") >= as_of - dt.timedelta(days=30))["user_id"])
+    clocks = _read(loaded_warehouse,
+                   "select user_id, clock, clock_source from intermediate.int_listener_clocks")
+    # the synthetic world is a live source: every listener's clock is its run date
+    assert set(clocks["clock_source"].to_list()) == {"run_date"}
+    timed = plays.join(clocks, on="user_id")
+    active = set(timed.filter((pl.col("played_at") > pl.col("clock") - dt.timedelta(days=30))
+                              & (pl.col("played_at") <= pl.col("clock")))["user_id"])
 
     assert candidates.select(KEYS).n_unique() == candidates.height
-    assert set(candidates["as_of"].unique().to_list()) == {as_of}
+    as_of = candidates.select("user_id", "as_of").unique().join(clocks, on="user_id")
+    assert (as_of["as_of"] == as_of["clock"]).all() and as_of.height == len(active)
     assert set(candidates["user_id"].unique().to_list()) == active
     per_user = candidates.group_by("user_id").len()
     assert per_user["len"].min() >= 20

@@ -1,5 +1,7 @@
-"""The list model's pieces without a warehouse: source flags, labels, folds, the matrix, a fit
-that learns an obvious signal, cross-fitting and the saved model's round trip."""
+"""The list model's pieces without a warehouse: source flags, folds, list weights, sampling,
+a fit that learns an obvious signal, its refusal without enough rows or a hold-out,
+cross-fitting that never sees the graded listener's labels, and the saved model's round
+trip."""
 
 from __future__ import annotations
 
@@ -8,31 +10,28 @@ import polars as pl
 import pytest
 
 from ml import list_model
-from ml.features import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 
 
-def _frame(n_users: int = 200, per_user: int = 20, seed: int = 3) -> pl.DataFrame:
-    """Candidates whose label follows the user's recent plays of the track (plus noise)."""
+def outcomes(n_users: int = 60, cutoffs: int = 4, per_list: int = 30, seed: int = 3
+             ) -> pl.DataFrame:
+    """Past cut-offs' candidates whose replay follows the recency-weighted plays (+ noise)."""
     rng = np.random.default_rng(seed)
-    n = n_users * per_user
-    recent = rng.poisson(1.0, n).astype(float)
-    replayed = (recent + rng.normal(0, 0.7, n) > 1.2).astype(float)
+    rows = n_users * cutoffs * per_list
+    recent = rng.gamma(1.0, 2.0, rows)
+    replayed = (recent + rng.normal(0, 1.0, rows) > 2.5).astype(float)
     columns: dict[str, object] = {
-        "user_id": [f"u{i // per_user}" for i in range(n)],
-        "track_key": [f"t{i % per_user}" for i in range(n)],
-        **{name: rng.normal(size=n) for name in NUMERIC_FEATURES},
-        **{name: rng.choice(["a", "b", None], n).tolist() for name in CATEGORICAL_FEATURES},
-        "repeat_score": rng.uniform(size=n),
-        "user_track_prior_plays": recent * 2,
-        "user_track_plays_30d": recent,
-        "user_track_days_since_last_play": np.where(recent > 0, rng.uniform(0, 30, n), np.nan),
-        "candidate_sources": rng.choice(["listened", "co_listened,content", "popular"], n),
+        "user_id": [f"u{i // (cutoffs * per_list):03d}" for i in range(rows)],
+        list_model.CUTOFF: [1 + (i // per_list) % cutoffs for i in range(rows)],
+        "track_key": [f"t{i % per_list:03d}" for i in range(rows)],
+        **{name: rng.normal(size=rows) for name in list_model.CONTEXT_FEATURES},
+        **{name: rng.uniform(0, 5, rows) for name in list_model.HISTORY_FEATURES},
+        "user_track_plays_decayed_30d": recent,
+        "user_track_prior_plays": np.ceil(recent) + 1,
+        "track_prior_plays": rng.integers(0, 100, rows).astype(float),
+        "candidate_sources": rng.choice(["listened", "co_listened,content", "popular"], rows),
         list_model.LABEL: replayed,
     }
-    return list_model.with_source_flags(pl.DataFrame(columns)).drop("candidate_sources")
-
-
-VOCABULARY = {name: ["a", "b"] for name in CATEGORICAL_FEATURES}
+    return list_model.with_source_flags(pl.DataFrame(columns))
 
 
 def test_source_flags_follow_candidate_sources() -> None:
@@ -44,66 +43,76 @@ def test_source_flags_follow_candidate_sources() -> None:
     assert frame["source_popular"].to_list() == [0.0, 0.0, 0.0]
 
 
-def test_labels_are_repeats_or_double_plays_once_each() -> None:
-    repeats = pl.DataFrame({"user_id": ["u1", "u1"], "track_key": ["a", "b"]})
-    double = pl.DataFrame({"user_id": ["u1", "u2"], "track_key": ["b", "c"]})
-    replayed = list_model.labels(repeats, double).sort("user_id", "track_key")
-    assert replayed.rows() == [("u1", "a"), ("u1", "b"), ("u2", "c")]
-    candidates = pl.DataFrame({"user_id": ["u1", "u1", "u2"], "track_key": ["a", "z", "c"]})
-    labelled = list_model.with_labels(candidates, replayed).sort("user_id", "track_key")
-    assert labelled[list_model.LABEL].to_list() == [1.0, 0.0, 1.0]
-
-
 def test_user_folds_are_stable_and_spread() -> None:
     folds = [list_model.user_fold(f"user-{i}", 2) for i in range(1000)]
     assert folds == [list_model.user_fold(f"user-{i}", 2) for i in range(1000)]
     assert 400 < sum(folds) < 600
 
 
-def test_matrix_appends_the_list_features_in_order() -> None:
-    frame = _frame(n_users=3, per_user=2)
-    x = list_model.matrix(frame, VOCABULARY)
-    assert x.shape == (6, len(list_model.ALL_FEATURES))
-    column = list_model.ALL_FEATURES.index("user_track_plays_30d")
-    assert x[:, column].tolist() == frame["user_track_plays_30d"].to_list()
-    assert list_model.ALL_FEATURES[: len(FEATURES)] == FEATURES
+def test_every_list_weighs_the_same() -> None:
+    frame = pl.DataFrame({"user_id": ["a"] * 3 + ["b"], list_model.CUTOFF: [1, 1, 1, 1]})
+    weights = list_model.list_weights(frame)
+    assert weights[:3].sum() == pytest.approx(weights[3])
+    assert weights.mean() == pytest.approx(1.0)
 
 
-def test_fit_learns_the_signal_and_reports_holdout_metrics() -> None:
-    booster, metrics = list_model.fit(_frame(), VOCABULARY)
-    assert metrics["holdout_auc"] > 0.8
-    assert 0.0 <= metrics["holdout_ndcg_at_20"] <= 1.0
-    assert metrics["best_iteration"] >= 1
-    gain = dict(zip(list_model.ALL_FEATURES, booster.feature_importance("gain"), strict=True))
-    assert max(gain, key=gain.get) in {"user_track_plays_30d", "user_track_prior_plays"}
+def test_sampling_keeps_the_same_listeners_at_every_cutoff(monkeypatch) -> None:
+    monkeypatch.setattr(list_model, "MAX_LISTS_PER_CUTOFF", 10)
+    frame = outcomes(n_users=40)
+    sampled = list_model.sample_lists(frame)
+    assert sampled["user_id"].n_unique() == 10
+    per_cutoff = sampled.group_by(list_model.CUTOFF).agg(pl.col("user_id").unique().sort())
+    assert len({tuple(users) for users in per_cutoff["user_id"].to_list()}) == 1
+    assert list_model.sample_lists(frame).equals(sampled)
 
 
-def test_fit_refuses_a_frame_without_positives() -> None:
-    frame = _frame(n_users=10).with_columns(pl.lit(0.0).alias(list_model.LABEL))
-    with pytest.raises(ValueError, match="no replayed candidate"):
-        list_model.fit(frame, VOCABULARY)
+def test_fit_learns_the_signal_and_reports_its_hold_out() -> None:
+    booster, metrics = list_model.fit(outcomes())
+    assert metrics["holdout_auc"] > 0.75
+    assert metrics["holdout_listeners"] == 60 and metrics["fit_rows"] > 1000
+    assert metrics["params"]["objective"] == "binary" and metrics["rounds"] >= 1
+    gains = dict(zip(list_model.ALL_FEATURES, booster.feature_importance("gain"), strict=True))
+    assert max(gains, key=lambda name: gains[name]) == "user_track_plays_decayed_30d"
 
 
-def test_cross_fitted_scores_cover_every_row() -> None:
-    frame = _frame()
-    scores = list_model.cross_fitted_scores(frame, VOCABULARY)
-    assert scores.shape == (frame.height,) and not np.isnan(scores).any()
-    from sklearn.metrics import roc_auc_score
+def test_no_list_model_without_enough_rows_or_a_hold_out() -> None:
+    with pytest.raises(list_model.NoListModel, match="fewer than"):
+        list_model.fit(outcomes(n_users=3))
+    no_holdout = outcomes().with_columns(
+        pl.when(pl.col(list_model.CUTOFF) == 1).then(0.0).otherwise(pl.col(list_model.LABEL))
+        .alias(list_model.LABEL))
+    with pytest.raises(list_model.NoListModel, match="no real hold-out"):
+        list_model.fit(no_holdout)
 
-    assert roc_auc_score(frame[list_model.LABEL].to_numpy(), scores) > 0.8
+
+def test_cross_fitting_never_sees_the_graded_listeners_labels() -> None:
+    frame = outcomes()
+    params = list_model.BASE_PARAMS | list_model.SEARCH_GRID[0]
+    scores = list_model.cross_fitted_scores(frame, params, grade_cutoff=1)
+    assert scores.height == frame.filter(pl.col(list_model.CUTOFF) == 1).height
+    # Scramble one fold's labels at cut-off 1: that fold's own scores must not move.
+    fold = list_model.folds_of(frame, 5)
+    graded = (pl.Series(fold == 0) & (frame[list_model.CUTOFF] == 1))
+    scrambled = frame.with_columns(
+        pl.when(graded).then(1.0 - pl.col(list_model.LABEL)).otherwise(pl.col(list_model.LABEL))
+        .alias(list_model.LABEL))
+    again = list_model.cross_fitted_scores(scrambled, params, grade_cutoff=1)
+    own = frame.filter(graded).select("user_id", "track_key")
+    before = own.join(scores, on=["user_id", "track_key"])["list_model"].to_numpy()
+    after = own.join(again, on=["user_id", "track_key"])["list_model"].to_numpy()
+    np.testing.assert_allclose(before, after)
 
 
-def test_saved_model_round_trips_and_other_features_are_refused(tmp_path) -> None:
-    frame = _frame(n_users=60)
-    booster, metrics = list_model.fit(frame, VOCABULARY)
+def test_the_saved_model_scores_the_same(tmp_path) -> None:
+    frame = outcomes()
+    booster, metrics = list_model.fit(frame, list_model.BASE_PARAMS | list_model.SEARCH_GRID[0])
     list_model.save(tmp_path, booster, {"features": list(list_model.ALL_FEATURES),
-                                        "metrics": metrics})
-    loaded = list_model.load(tmp_path, VOCABULARY)
+                                        "used": True, "metrics": metrics})
+    loaded = list_model.load(tmp_path)
     assert loaded is not None
-    np.testing.assert_allclose(loaded.predict(frame), booster.predict(
-        list_model.matrix(frame, VOCABULARY)))
+    np.testing.assert_allclose(loaded.predict(frame), booster.predict(list_model.matrix(frame)))
     contributions = loaded.contributions(frame.head(5))
     assert contributions.shape == (5, len(list_model.ALL_FEATURES) + 1)
-    list_model.save(tmp_path, booster, {"features": ["something", "else"]})
-    assert list_model.load(tmp_path, VOCABULARY) is None
-    assert list_model.load(tmp_path / "missing", VOCABULARY) is None
+    list_model.write_sidecar(tmp_path, {"features": ["something", "else"]})
+    assert list_model.load(tmp_path) is None
+    assert list_model.load(tmp_path / "missing") is None

@@ -33,6 +33,15 @@
 {%- set prior = 'order by event_at_us range between unbounded preceding and 1 preceding' -%}
 {%- set short_us = days_us(var('track_recent_short_days')) -%}
 {%- set long_us = days_us(var('track_recent_long_days')) -%}
+{%- set recent_us = days_us(var('candidate_recent_days')) -%}
+{%- set quarter_us = days_us(90) -%}
+{%- set window_us = days_us(var('repeat_window_days')) | int -%}
+{#- time constants (days) of the decayed play counts: sum of exp(-age / tau) -#}
+{%- set decay_days = var('decay_days') -%}
+{#- "the last n days before the reference point", strictly before it -#}
+{%- set last_short = 'range between ' ~ short_us ~ ' preceding and 1 preceding' -%}
+{%- set last_recent = 'range between ' ~ recent_us ~ ' preceding and 1 preceding' -%}
+{%- set last_quarter = 'range between ' ~ quarter_us ~ ' preceding and 1 preceding' -%}
 {%- set audio = ['danceability', 'energy', 'valence', 'acousticness', 'tempo_scaled'] %}
 
 with
@@ -67,6 +76,7 @@ candidates as (
     select
         user_id,
         track_key,
+        cutoff_number,
         as_of
 
     from {{ ref('int_candidates_generated') }}
@@ -135,19 +145,15 @@ genre_nums as (
 
 ),
 
-distinct_users as (
-
-    select distinct user_id from plays
-
-),
-
+-- each listener's clock anchors their decayed play sums (exp((t - clock) / tau) <= 1)
 user_nums as (
 
     select
         user_id,
+        {{ epoch_us('clock') }} as clock_us,
         row_number() over (order by user_id) as user_num
 
-    from distinct_users
+    from {{ ref('int_listener_clocks') }}
 
 ),
 
@@ -180,6 +186,7 @@ reference_points as (
     select
         plays.play_id as reference_id,
         'play' as reference_type,
+        cast(null as integer) as cutoff_number,
         plays.user_id,
         plays.track_key,
         plays.played_at as reference_at,
@@ -198,13 +205,15 @@ reference_points as (
     union all
 
     select
-        {{ hash_key(['candidates.user_id', 'candidates.track_key', "'candidate'"]) }}
+        {{ hash_key(['candidates.user_id', 'candidates.track_key', 'candidates.cutoff_number']) }}
             as reference_id,
         'candidate' as reference_type,
+        candidates.cutoff_number,
         candidates.user_id,
         candidates.track_key,
         candidates.as_of as reference_at,
-        {{ epoch_us('candidates.as_of') }} as event_at_us,
+        -- as of as_of, plays at as_of included (an export's clock is its last play)
+        {{ epoch_us('candidates.as_of') }} + 1 as event_at_us,
         0 as is_play,
         0 as is_first_play,
         first_plays.label_window_ends_at_us as own_label_window_ends_at_us,
@@ -223,6 +232,7 @@ events as (
     select
         reference_id,
         reference_type,
+        cutoff_number,
         user_id,
         track_key,
         reference_at,
@@ -241,6 +251,7 @@ events as (
     select
         null as reference_id,
         'label_closure' as reference_type,
+        cast(null as integer) as cutoff_number,
         user_id,
         track_key,
         null as reference_at,
@@ -263,6 +274,7 @@ keyed_events as (
     select
         events.reference_id,
         events.reference_type,
+        events.cutoff_number,
         events.reference_at,
         events.event_at_us,
         events.is_play,
@@ -283,7 +295,15 @@ keyed_events as (
         end as {{ column }},
         {%- endfor %}
         -- a closed first play the user repeated, of a track with audio features
-        events.is_closed_repeat * track_nums.has_audio as is_audio_repeat
+        events.is_closed_repeat * track_nums.has_audio as is_audio_repeat,
+        -- a play's weight in the decayed sums, anchored at the listener's clock
+        {%- for tau in decay_days %}
+        -- (clamped: PostgreSQL's exp() raises on underflow; e^-700 is 0 for any purpose)
+        events.is_play * exp(greatest(
+            (events.event_at_us - user_nums.clock_us) / {{ days_us(tau) }}.0, -700.0
+        )) as play_decay_{{ tau }}d,
+        {%- endfor %}
+        user_nums.clock_us
 
     from events
     inner join user_nums
@@ -298,6 +318,7 @@ running as (
     select
         reference_id,
         reference_type,
+        cutoff_number,
         user_num,
         track_num,
         artist_num,
@@ -308,8 +329,27 @@ running as (
         own_is_repeated,
         is_first_play,
 
+        ---------- everyone: the label rate every smoothed rate shrinks toward
+        sum(is_label_closure) over ({{ prior }}) as global_closed_pairs,
+        sum(is_closed_repeat) over ({{ prior }}) as global_closed_repeats,
+
         ---------- the user
         sum(is_play) over (partition by user_num {{ prior }}) as user_prior_plays,
+        sum(is_play) over (
+            partition by user_num order by event_at_us {{ last_short }}
+        ) as user_plays_short,
+        sum(is_play) over (
+            partition by user_num order by event_at_us {{ last_recent }}
+        ) as user_plays_recent,
+        sum(is_first_play) over (
+            partition by user_num order by event_at_us {{ last_recent }}
+        ) as user_new_tracks_recent,
+        sum(is_label_closure) over (
+            partition by user_num order by event_at_us {{ last_quarter }}
+        ) as user_closed_pairs_quarter,
+        sum(is_closed_repeat) over (
+            partition by user_num order by event_at_us {{ last_quarter }}
+        ) as user_closed_repeats_quarter,
         sum(is_first_play) over (partition by user_num {{ prior }}) as user_prior_tracks,
         max(case when is_play = 1 then event_at_us end) over (
             partition by user_num {{ prior }}
@@ -356,6 +396,51 @@ running as (
         max(case when is_play = 1 then event_at_us end) over (
             partition by user_num, artist_num {{ prior }}
         ) as user_artist_previous_play_at_us,
+        sum(is_play) over (
+            partition by user_num, artist_num order by event_at_us {{ last_recent }}
+        ) as user_artist_plays_recent,
+        sum(is_label_closure) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_closed_pairs,
+        sum(is_closed_repeat) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_closed_repeats,
+
+        ---------- the user and the track (all zero at a first play, by definition)
+        {%- for tau in decay_days %}
+        sum(play_decay_{{ tau }}d) over (
+            partition by user_num, track_num {{ prior }}
+        ) as user_track_decay_sum_{{ tau }}d,
+        {%- endfor %}
+        sum(play_decay_{{ decay_days[-1] }}d) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_decay_sum_{{ decay_days[-1] }}d,
+        clock_us,
+        sum(is_play) over (
+            partition by user_num, track_num {{ prior }}
+        ) as user_track_prior_plays,
+        sum(is_play) over (
+            partition by user_num, track_num order by event_at_us {{ last_short }}
+        ) as user_track_plays_short,
+        sum(is_play) over (
+            partition by user_num, track_num order by event_at_us {{ last_recent }}
+        ) as user_track_plays_recent,
+        sum(is_play) over (
+            partition by user_num, track_num order by event_at_us {{ last_quarter }}
+        ) as user_track_plays_quarter,
+        max(case when is_play = 1 then event_at_us end) over (
+            partition by user_num, track_num {{ prior }}
+        ) as user_track_previous_play_at_us,
+        min(case when is_play = 1 then event_at_us end) over (
+            partition by user_num, track_num {{ prior }}
+        ) as user_track_first_play_at_us,
+        -- the outcome, for the list model's past cut-offs: plays in (as_of, as_of + window]
+        -- (the reference sits at as_of + 1 us); never read as a feature
+        sum(is_play) over (
+            partition by user_num, track_num
+            order by event_at_us
+            range between current row and {{ window_us - 1 }} following
+        ) as user_track_plays_next,
 
         ---------- the user and the genre
         sum(is_play) over (
@@ -427,6 +512,43 @@ with_colisten as (
 
 ),
 
+-- Label rates smoothed toward their parent level (everyone -> the user -> the user and the
+-- artist; everyone -> the track, the artist): a rate over a handful of closed first plays
+-- says little on its own, so each adds `smoothing_*` pseudo-pairs at its parent's rate.
+rates as (
+
+    select
+        with_colisten.*,
+        coalesce(
+            cast(with_colisten.global_closed_repeats as double precision)
+            / nullif(with_colisten.global_closed_pairs, 0),
+            {{ var('prior_repeat_rate') }}
+        ) as global_rate,
+        -- the reference time itself (a candidate's event sits 1 us after its as_of)
+        case
+            when with_colisten.reference_type = 'candidate'
+                then with_colisten.event_at_us - 1
+            else with_colisten.event_at_us
+        end as reference_at_us
+
+    from with_colisten
+
+),
+
+smoothed as (
+
+    select
+        rates.*,
+        (
+            coalesce(rates.user_closed_repeats, 0)
+            + {{ var('smoothing_user_pairs') }} * rates.global_rate
+        ) / (coalesce(rates.user_closed_pairs, 0) + {{ var('smoothing_user_pairs') }})
+            as user_rate_smoothed
+
+    from rates
+
+),
+
 final as (
 
     select
@@ -437,9 +559,31 @@ final as (
         artist_key,
         genre,
         reference_at,
+        cutoff_number,
 
         ---------- the user
         cast(coalesce(user_prior_plays, 0) as bigint) as user_prior_plays,
+        cast(coalesce(user_plays_short, 0) as bigint) as user_plays_7d,
+        cast(coalesce(user_plays_recent, 0) as bigint) as user_plays_30d,
+        cast(
+            case
+                when user_plays_recent > 0
+                    then
+                        cast(coalesce(user_new_tracks_recent, 0) as double precision)
+                        / user_plays_recent
+            end
+            as double precision
+        ) as user_new_track_share_30d,
+        cast(user_rate_smoothed as double precision) as user_repeat_rate_smoothed,
+        -- the same over the windows that closed in the last 90 days (tastes drift), shrunk
+        -- toward the user's overall rate
+        cast(
+            (
+                coalesce(user_closed_repeats_quarter, 0)
+                + {{ var('smoothing_user_pairs') }} * user_rate_smoothed
+            ) / (coalesce(user_closed_pairs_quarter, 0) + {{ var('smoothing_user_pairs') }})
+            as double precision
+        ) as user_repeat_rate_90d_smoothed,
         cast(coalesce(user_prior_tracks, 0) as bigint) as user_prior_tracks,
         cast(coalesce(user_closed_pairs, 0) as bigint) as user_prior_labelled_pairs,
         cast(
@@ -450,7 +594,7 @@ final as (
             as double precision
         ) as user_prior_repeat_rate,
         cast(
-            (event_at_us - user_previous_play_at_us) / 3600000000.0 as double precision
+            (reference_at_us - user_previous_play_at_us) / 3600000000.0 as double precision
         ) as user_hours_since_prev_play,
 
         ---------- the track
@@ -465,6 +609,16 @@ final as (
             end
             as double precision
         ) as track_prior_repeat_rate,
+        cast(
+            (
+                coalesce(track_closed_repeats, 0) - own_closed_repeats
+                + {{ var('smoothing_track_pairs') }} * global_rate
+            ) / (
+                coalesce(track_closed_pairs, 0) - own_closed_pairs
+                + {{ var('smoothing_track_pairs') }}
+            )
+            as double precision
+        ) as track_repeat_rate_smoothed,
         cast(coalesce(track_plays_short, 0) as bigint) as track_plays_7d,
         cast(coalesce(track_plays_long, 0) as bigint) as track_plays_28d,
         cast(
@@ -487,6 +641,16 @@ final as (
             end
             as double precision
         ) as artist_prior_repeat_rate,
+        cast(
+            case
+                when artist_key is not null
+                    then (
+                        coalesce(artist_closed_repeats, 0)
+                        + {{ var('smoothing_artist_pairs') }} * global_rate
+                    ) / (coalesce(artist_closed_pairs, 0) + {{ var('smoothing_artist_pairs') }})
+            end
+            as double precision
+        ) as artist_repeat_rate_smoothed,
 
         ---------- the user and the artist
         cast(
@@ -500,10 +664,58 @@ final as (
         cast(
             case
                 when artist_key is not null
-                    then (event_at_us - user_artist_previous_play_at_us) / 86400000000.0
+                    then (reference_at_us - user_artist_previous_play_at_us) / 86400000000.0
             end
             as double precision
         ) as user_artist_days_since_last_play,
+        cast(
+            case when artist_key is not null then coalesce(user_artist_plays_recent, 0) end
+            as bigint
+        ) as user_artist_plays_30d,
+        cast(
+            case
+                when artist_key is not null
+                    then (
+                        coalesce(user_artist_closed_repeats, 0)
+                        + {{ var('smoothing_user_artist_pairs') }} * user_rate_smoothed
+                    ) / (
+                        coalesce(user_artist_closed_pairs, 0)
+                        + {{ var('smoothing_user_artist_pairs') }}
+                    )
+            end
+            as double precision
+        ) as user_artist_repeat_rate_smoothed,
+
+        ---------- the user and the track (candidates: the list model's inputs)
+        cast(coalesce(user_track_prior_plays, 0) as bigint) as user_track_prior_plays,
+        cast(coalesce(user_track_plays_short, 0) as bigint) as user_track_plays_7d,
+        cast(coalesce(user_track_plays_recent, 0) as bigint) as user_track_plays_30d,
+        cast(coalesce(user_track_plays_quarter, 0) as bigint) as user_track_plays_90d,
+        cast(
+            (reference_at_us - user_track_previous_play_at_us) / 86400000000.0
+            as double precision
+        ) as user_track_days_since_last_play,
+        cast(
+            (reference_at_us - user_track_first_play_at_us) / 86400000000.0
+            as double precision
+        ) as user_track_days_since_first_play,
+        cast(coalesce(user_track_plays_next, 0) as bigint) as user_track_plays_next_30d,
+        {%- for tau in decay_days %}
+        cast(
+            coalesce(user_track_decay_sum_{{ tau }}d, 0)
+            * exp((clock_us - event_at_us) / {{ days_us(tau) }}.0)
+            as double precision
+        ) as user_track_plays_decayed_{{ tau }}d,
+        {%- endfor %}
+        cast(
+            case
+                when artist_key is not null
+                    then
+                        coalesce(user_artist_decay_sum_{{ decay_days[-1] }}d, 0)
+                        * exp((clock_us - event_at_us) / {{ days_us(decay_days[-1]) }}.0)
+            end
+            as double precision
+        ) as user_artist_plays_decayed_{{ decay_days[-1] }}d,
 
         ---------- the user and the genre (NULL when the genre is unknown)
         cast(
@@ -531,7 +743,7 @@ final as (
             as double precision
         ) as user_repeat_audio_distance
 
-    from with_colisten
+    from smoothed
 
 )
 

@@ -28,7 +28,13 @@ plays as (
     select
         play_id,
         session_started_at,
-        session_play_number
+        session_play_number,
+        -- plays of the same artist earlier in the session
+        count(*) over (
+            partition by session_id, artist_key
+            order by played_at, play_id
+            rows between unbounded preceding and 1 preceding
+        ) as session_artist_plays
 
     from {{ ref('int_plays_sessionized') }}
 
@@ -70,6 +76,7 @@ final as (
             ) / 60000000.0
             as double precision
         ) as session_minutes_elapsed,
+        cast(coalesce(plays.session_artist_plays, 0) as integer) as session_artist_plays,
 
         ---------- track attributes, genre, listener demographics
         {{ item_feature_columns('tracks', 'users') }}
