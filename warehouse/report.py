@@ -126,6 +126,38 @@ def strongest(baselines: dict, key: str) -> tuple[str | None, float | None]:
     return name, float(scored[name])
 
 
+def coverage_summary(conn: psycopg.Connection) -> Table | None:
+    """Who has a list: listeners in the warehouse, those active at their own clock (a play
+    in the 30 days before it: the stated rule), and the current publish's coverage."""
+    exists = conn.execute("select to_regclass('serving.publishes'), "
+                          "to_regclass('marts.fct_candidate_features')").fetchone()
+    if exists is None or None in exists:
+        return None
+    has_coverage = conn.execute(
+        "select count(*) from information_schema.columns where table_schema = 'serving' "
+        "and table_name = 'publishes' and column_name = 'coverage'").fetchone()
+    covered = {}
+    if has_coverage and has_coverage[0]:  # publishes made before coverage was recorded: none
+        row = conn.execute("select coverage from serving.publishes where is_current").fetchone()
+        covered = (row or [None])[0] or {}
+    listeners = conn.execute("select count(distinct user_id) from marts.fct_plays").fetchone()
+    active = conn.execute(
+        "select count(distinct user_id) from marts.fct_candidate_features").fetchone()
+    table = Table(title="Who has a list (each listener as of their own clock)")
+    for column in ("listeners", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    total, with_candidates = int(listeners[0]), int(active[0])
+    table.add_row("in the warehouse", f"{total:,}")
+    table.add_row("left out: no play in the 30 days before their clock",
+                  f"{total - with_candidates:,}")
+    table.add_row("active at their clock", f"{with_candidates:,}")
+    if covered:
+        table.add_row("published", f"{covered['listeners_published']:,}")
+        for gap in covered.get("left_out", []):
+            table.add_row(f"left out: {gap['reason']}", f"{gap['listeners']:,}")
+    return table
+
+
 # The pipeline's DAGs, in the order they run (dags/encore_*.py).
 PIPELINE_DAGS = ("encore_ingest", "encore_transform", "encore_recommend")
 
@@ -190,6 +222,8 @@ def print_report(console: Console | None = None) -> None:
                 console.print(timings)
         for summary in model_summary(conn):
             console.print(summary)
+        if covered := coverage_summary(conn):
+            console.print(covered)
         samples = sample_recommendations(conn)
         for table in samples:
             console.print(table)
