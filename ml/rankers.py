@@ -5,7 +5,7 @@
 - The recency rules, which need no training: `recent_plays` (the listener's plays of the
   track in the 30 days up to their clock, ties by popularity: the baseline DESIGN.md names)
   and `recency_weighted_30d`, `recency_weighted_90d`, `recency_weighted` (plays weighted by
-  exp(-age / 30 or 90 days), and their sum with the 90-day one at a third).
+  exp(-age / 30 or 90 days), and the sum of the two: a month's and a quarter's recency).
 - `repeat_model`: the repeat model's probability, when there is nothing else (no past
   cut-off to learn or choose from).
 
@@ -53,7 +53,7 @@ RULES: dict[str, Callable[[], pl.Expr]] = {
     "recency_weighted_30d": lambda: pl.col("user_track_plays_decayed_30d").fill_null(0.0),
     "recency_weighted_90d": lambda: pl.col("user_track_plays_decayed_90d").fill_null(0.0),
     DEFAULT_RULE: lambda: (pl.col("user_track_plays_decayed_30d").fill_null(0.0)
-                           + pl.col("user_track_plays_decayed_90d").fill_null(0.0) / 3),
+                           + pl.col("user_track_plays_decayed_90d").fill_null(0.0)),
 }
 """Each rule's score (ties broken by popularity, see `rule_scores`)."""
 
