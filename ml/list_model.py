@@ -158,6 +158,11 @@ def read_outcomes(conn: psycopg.Connection) -> pl.DataFrame:
     query, schema = feature_query(OUTCOMES, _KEYS, extra=HISTORY_FEATURES)
     query = sql.SQL("{} order by user_id, {}, track_key").format(query, sql.Identifier(CUTOFF))
     with conn.transaction():
+        exists = conn.execute("select to_regclass(%s)", [f"marts.{OUTCOMES}"]).fetchone()
+        if exists is None or exists[0] is None:
+            log.warning("marts.%s is missing (marts built before it existed: run dbt build); "
+                        "no past cut-offs to learn from", OUTCOMES)
+            return with_source_flags(pl.DataFrame(schema=schema))
         return with_source_flags(read_frame(conn, query, schema))
 
 

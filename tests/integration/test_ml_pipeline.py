@@ -26,6 +26,7 @@ import pytest
 from psycopg import sql
 
 from ml.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from ml.list_model import HISTORY_FEATURES
 from ml.publish import publish
 from ml.score import score
 from ml.train import train
@@ -69,6 +70,8 @@ def _pg_type(column: str) -> str:
 FEATURE_DDL = ", ".join(
     f"{name} {_pg_type(name)}" for name in (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
 )
+# The candidates' own columns: the listener's history with the track (ml.list_model).
+LIST_DDL = ", ".join(f"{name} double precision" for name in HISTORY_FEATURES)
 
 
 # --------------------------------------------------------------------------- the database
@@ -91,15 +94,18 @@ def marts(ml_url: str) -> dict[str, pl.DataFrame]:
         )
         conn.execute(
             "create table marts.fct_candidate_features (user_id text not null,"
-            f" track_key text not null, candidate_source text not null, as_of timestamptz,"
-            f" {FEATURE_DDL})"
+            f" track_key text not null, candidate_source text not null,"
+            f" candidate_sources text not null, as_of timestamptz, {FEATURE_DDL}, {LIST_DDL})"
         )
         conn.execute("create table marts.fct_plays (user_id text, track_key text,"
                      " played_at timestamptz)")
         conn.execute("create table marts.dim_tracks (track_key text, track_name text,"
                      " artist_name text, genre text)")
         _copy(conn, "fct_pair_features", pairs)
-        _copy(conn, "fct_candidate_features", candidates.with_columns(as_of=pl.lit(AS_OF)))
+        history = {name: pl.Series(name, np.random.default_rng(12).poisson(2.0, candidates.height),
+                                   dtype=pl.Float64) for name in HISTORY_FEATURES}
+        _copy(conn, "fct_candidate_features", candidates.with_columns(
+            as_of=pl.lit(AS_OF), candidate_sources=pl.col("candidate_source"), **history))
         # What publish reads besides the scores: recent plays (for reasons) and track names.
         listened = candidates.filter(pl.col("candidate_source") == "listened")
         plays = pl.concat([
