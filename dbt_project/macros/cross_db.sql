@@ -159,5 +159,5 @@
 {%- endmacro %}
 
 {% macro snowflake__utc_midnight(d) -%}
-    cast(cast({{ d }} as varchar) || ' 00:00:00 +00:00' as timestamp_tz)
+    cast(cast({{ d }} as varchar) || 'T00:00:00+00:00' as timestamp_tz)
 {%- endmacro %}

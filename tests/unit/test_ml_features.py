@@ -25,7 +25,7 @@ CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "data_contracts.md"
 def _contract_columns() -> dict[str, str]:
     """Column name → type from the contract's "Feature columns" table."""
     text = CONTRACT.read_text(encoding="utf-8")
-    section = text.split("### Feature columns", 1)[1].split("\n## ", 1)[0]
+    section = re.split(r"\n#{2,3} ", text.split("### Feature columns", 1)[1], maxsplit=1)[0]
     columns: dict[str, str] = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]

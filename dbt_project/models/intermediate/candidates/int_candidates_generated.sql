@@ -72,13 +72,15 @@ final as (
             {%- endfor %}
             else 'popular'
         end as candidate_source,
-        rtrim(
+        -- ',a,b' without its leading comma (substr: rtrim's second argument is not
+        -- portable to every engine the project runs on)
+        substr(
             {%- for generator in generators %}
-            case when candidates.from_{{ generator }} = 1 then '{{ generator }},' else '' end
+            case when candidates.from_{{ generator }} = 1 then ',{{ generator }}' else '' end
             ||
             {%- endfor %}
-            case when candidates.from_popular = 1 then 'popular,' else '' end,
-            ','
+            case when candidates.from_popular = 1 then ',popular' else '' end,
+            2
         ) as candidate_sources
 
     from candidates
