@@ -1,6 +1,6 @@
 {{ config(materialized='table', post_hook=["{{ analyze_relation() }}"]) }}
 
--- Generator `listened`: the listener's own tracks of the `candidate_recent_days` up to each
+-- Generator `listened`: the listener's own tracks of the `candidate_listened_days` up to each
 -- reference point (int_candidate_reference_points).
 
 with
@@ -41,7 +41,7 @@ final as (
             reference_points.user_id = plays.user_id
             and reference_points.as_of >= plays.played_at
             and plays.played_at
-            > {{ add_days('reference_points.as_of', -1 * var('candidate_recent_days')) }}
+            > {{ add_days('reference_points.as_of', -1 * var('candidate_listened_days')) }}
 
 )
 
