@@ -220,16 +220,24 @@ def _dataset(frame: pl.DataFrame, reference: lgb.Dataset | None = None) -> lgb.D
                        reference=reference, free_raw_data=False)
 
 
-def _early_stopped_rounds(fit_rows: pl.DataFrame, stop_rows: pl.DataFrame,
-                          params: dict[str, Any]) -> int:
-    """Trees that minimise the (list-weighted) log loss of `stop_rows` when fitting
-    `fit_rows`."""
+def _early_stopped(fit_rows: pl.DataFrame, stop_rows: pl.DataFrame,
+                   params: dict[str, Any]) -> tuple[lgb.Booster, int]:
+    """The booster fitted on `fit_rows` and its number of trees that minimises the
+    (list-weighted) log loss of `stop_rows`. Validation sets do not change the trees, so
+    predicting with `num_iteration=rounds` equals a refit with that many rounds."""
     fit_set = _dataset(fit_rows)
     booster = lgb.train(params, fit_set, num_boost_round=MAX_ROUNDS,
                         valid_sets=[_dataset(stop_rows, fit_set)],
                         valid_names=["stop"],
                         callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
-    return max(1, booster.best_iteration or booster.current_iteration())
+    return booster, max(1, booster.best_iteration or booster.current_iteration())
+
+
+def _early_stopped_rounds(fit_rows: pl.DataFrame, stop_rows: pl.DataFrame,
+                          params: dict[str, Any]) -> int:
+    """Trees that minimise the (list-weighted) log loss of `stop_rows` when fitting
+    `fit_rows`."""
+    return _early_stopped(fit_rows, stop_rows, params)[1]
 
 
 def _ndcg(frame: pl.DataFrame, scores: np.ndarray) -> float:
@@ -253,10 +261,9 @@ def search_params(frame: pl.DataFrame) -> dict[str, Any]:
         x_check = matrix(check)
         for entry in SEARCH_GRID:
             params = BASE_PARAMS | entry
-            rounds = _early_stopped_rounds(fit_rows, check, params)
-            booster = lgb.train(params, _dataset(fit_rows), num_boost_round=rounds)
-            results.append({"params": entry, "rounds": rounds,
-                            "ndcg_at_20": _ndcg(check, booster.predict(x_check))})
+            booster, rounds = _early_stopped(fit_rows, check, params)
+            results.append({"params": entry, "rounds": rounds, "ndcg_at_20": _ndcg(
+                check, booster.predict(x_check, num_iteration=rounds))})
     chosen = max(results, key=lambda r: r["ndcg_at_20"])["params"] if results else \
         SEARCH_GRID[0]
     return {"params": BASE_PARAMS | chosen, "search": results}
@@ -282,9 +289,8 @@ def fit(frame: pl.DataFrame,
     searched = search_params(frame) if params is None else {"params": params,
                                                                          "search": []}
     chosen = searched["params"]
-    rounds = _early_stopped_rounds(fit_rows, holdout, chosen)
-    early = lgb.train(chosen, _dataset(fit_rows), num_boost_round=rounds)
-    holdout_scores = early.predict(matrix(holdout))
+    early, rounds = _early_stopped(fit_rows, holdout, chosen)
+    holdout_scores = early.predict(matrix(holdout), num_iteration=rounds)
     metrics = {
         "rows": frame.height,
         "fit_rows": fit_rows.height,

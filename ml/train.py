@@ -343,15 +343,18 @@ def _fit(
     if usable:
         x_stop = to_matrix(stop_rows, vocabulary)
         users = stop_rows["user_id"].to_numpy()
+        predictions: list[np.ndarray] = []
         for entry in SEARCH_GRID if search else ({},):
             booster = _train(fit_rows, vocabulary, params | entry, stop_rows)
-            predicted = booster.predict(x_stop, num_iteration=booster.best_iteration)
+            rounds = int(booster.best_iteration or 1)
+            predicted = booster.predict(x_stop, num_iteration=rounds)
             auc = metrics.auc(stop_rows[LABEL].to_numpy(), predicted)
             user_auc, _ = metrics.mean_user_auc(users, stop_rows[LABEL].to_numpy(),
                                                            predicted)
-            results.append({"params": entry, "rounds": int(booster.best_iteration or 1),
+            results.append({"params": entry, "rounds": rounds,
                             "auc": auc, "user_auc": user_auc,
                             "score": float(np.nanmean([auc, user_auc]))})
+            predictions.append(predicted)
     best = max(results, key=lambda r: r["score"]) if results else {
         "params": {}, "rounds": int(params["num_boost_round"]) // 10}
     chosen = params | best["params"]
@@ -360,9 +363,10 @@ def _fit(
     weight, blends = 1.0, []
     if usable:
         # The blend with a logistic regression (both fitted on the same earlier rows): the
-        # monotone signal a linear model captures steadies the trees on small data.
-        trees = lgb.train(lgb_params, _dataset(fit_rows, vocabulary),
-                          num_boost_round=best["rounds"]).predict(x_stop)
+        # monotone signal a linear model captures steadies the trees on small data. The
+        # trees' side: the best search fit at its best iteration, the same trees a refit
+        # with that many rounds grows (a validation set does not change the trees).
+        trees = predictions[results.index(best)]
         linear = baselines.fit_logistic(fit_rows, fit_rows[LABEL].to_numpy()).predict(stop_rows)
         for share in BLEND_WEIGHTS:
             blended = share * trees + (1 - share) * linear
