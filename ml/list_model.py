@@ -100,7 +100,10 @@ EARLY_STOPPING_ROUNDS = 50
 BASE_PARAMS: dict[str, Any] = {
     "objective": "binary",
     "metric": ["binary_logloss"],
-    "learning_rate": 0.05,
+    # 0.1 and 63 bins: half the fitting time of 0.05 and 255, the same cross-fitted NDCG@20
+    # within noise on the demo, the Last.fm and a Spotify set (issue 13's note)
+    "learning_rate": 0.1,
+    "max_bin": 63,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
