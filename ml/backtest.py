@@ -69,10 +69,12 @@ def backtest(
     cutoff: int = 1,
     k: int = ranking.DEFAULT_K,
     record: bool = True,
+    outcomes: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Grade `model_version`'s rankings (default: the latest succeeded run) at each
     listener's cut-off `cutoff` (the module docstring); return the result, also written
-    beside the model and, with `record`, into ml.backtests."""
+    beside the model and, with `record`, into ml.backtests. `outcomes`: the past cut-offs'
+    candidates when the caller has read them already (ml.list_model.read_outcomes)."""
     started = time.perf_counter()
     if model_version is None:
         with conn.transaction():
@@ -80,7 +82,8 @@ def backtest(
     folder = Path(artifacts_dir) / model_version
     model = load_model(artifacts_dir, model_version)
     choice = rankers.load_choice(folder)
-    outcomes = list_model.read_outcomes(conn)
+    if outcomes is None:
+        outcomes = list_model.read_outcomes(conn)
     graded = outcomes.filter(pl.col(list_model.CUTOFF) == cutoff)
     if graded.height == 0:
         raise ValueError(f"no listener was active at cut-off {cutoff} (their clock minus "

@@ -236,13 +236,6 @@ def _early_stopped(fit_rows: pl.DataFrame, stop_rows: pl.DataFrame,
     return booster, max(1, booster.best_iteration or booster.current_iteration())
 
 
-def _early_stopped_rounds(fit_rows: pl.DataFrame, stop_rows: pl.DataFrame,
-                          params: dict[str, Any]) -> int:
-    """Trees that minimise the (list-weighted) log loss of `stop_rows` when fitting
-    `fit_rows`."""
-    return _early_stopped(fit_rows, stop_rows, params)[1]
-
-
 def _ndcg(frame: pl.DataFrame, scores: np.ndarray) -> float:
     """Mean NDCG@20 of the frame's (listener, cut-off) lists against their replays."""
     lists = frame.select(
@@ -335,7 +328,7 @@ def cross_fitted_scores(frame: pl.DataFrame, params: dict[str, Any], *,
             continue
         others = sample_lists(graded.filter(pl.Series(fold != k)))
         if older.height and _listeners_with_replays(others) >= 1:
-            rounds = _early_stopped_rounds(older, others, params)
+            rounds = _early_stopped(older, others, params)[1]
         else:
             rounds = 100
         train_rows = pl.concat([older, others])

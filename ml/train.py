@@ -130,7 +130,7 @@ def train(
     ranking_summary = {key: choice.get(key) for key in ("ranker", "reason", "contenders")}
     graded = None
     if list_model:  # the nightly job: grade the published lists at cut-off 1 too
-        graded = _backtest_summary(conn, artifacts_dir, trained.run.model_version)
+        graded = _backtest_summary(conn, artifacts_dir, trained.run.model_version, outcomes)
     extra = {"list_model": summary, "ranking": ranking_summary, "backtest": graded}
     with conn.transaction():
         conn.execute("update ml.model_runs set metrics = metrics || %s where run_id = %s",
@@ -139,13 +139,15 @@ def train(
     return trained.run
 
 
-def _backtest_summary(conn: psycopg.Connection, artifacts_dir: Path,
-                      model_version: str) -> dict[str, Any] | None:
-    """ml.backtest at cut-off 1, summarised for the run's metrics (None: nothing to grade)."""
+def _backtest_summary(conn: psycopg.Connection, artifacts_dir: Path, model_version: str,
+                      outcomes: pl.DataFrame) -> dict[str, Any] | None:
+    """ml.backtest at cut-off 1 on the outcomes already read, summarised for the run's
+    metrics (None: nothing to grade)."""
     from ml.backtest import backtest
 
     try:
-        result = backtest(conn, artifacts_dir=artifacts_dir, model_version=model_version)
+        result = backtest(conn, artifacts_dir=artifacts_dir, model_version=model_version,
+                          outcomes=outcomes)
     except ValueError as nothing:
         log.warning("no backtest: %s", nothing)
         return None
