@@ -18,7 +18,13 @@ from pathlib import Path
 
 from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.constants import (
+    ExecutionMode,
+    InvocationMode,
+    LoadMode,
+    TestBehavior,
+    TestIndirectSelection,
+)
 from encore_common import DAG_KWARGS, MARTS, RAW, quality_checkpoint
 
 from config import get_settings
@@ -57,8 +63,13 @@ def encore_transform() -> None:
             target_name=get_settings().dbt_target,
             profiles_yml_filepath=DBT_PROJECT / "profiles.yml",
         ),
+        # "cautious": a model's task runs only the tests all of whose parents it builds; a
+        # test spanning several models runs once, in its own task (dbt's default, "eager",
+        # also ran it inside the task of every parent).
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
         # One `dbt build` per model (model + its tests + unit tests); tests that span
         # several models (relationships, point-in-time checks) get a task of their own once

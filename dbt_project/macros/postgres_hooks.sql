@@ -10,6 +10,16 @@
 {%- endmacro %}
 
 
+{# Pre-hook for models whose joins the planner misjudges by orders of magnitude (row
+   counts estimated through chains of window functions): without merge joins it hashes the
+   small side instead of sorting millions of rows on disk, for this transaction only. #}
+{% macro prefer_hash_joins() -%}
+    {%- if target.type == 'postgres' -%}
+        set local enable_mergejoin = off
+    {%- endif -%}
+{%- endmacro %}
+
+
 {# Post-hook: refresh planner statistics so downstream models in the same run get good
    plans (autovacuum would only get to the new table later). #}
 {% macro analyze_relation() -%}

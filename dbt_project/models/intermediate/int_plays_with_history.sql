@@ -1,7 +1,7 @@
 {{
     config(
         materialized='table',
-        pre_hook=["{{ set_work_mem('1GB') }}"],
+        pre_hook=["{{ set_work_mem('1GB') }}", "{{ prefer_hash_joins() }}"],
         post_hook=["{{ disable_autovacuum() }}", "{{ analyze_relation() }}"],
     )
 }}

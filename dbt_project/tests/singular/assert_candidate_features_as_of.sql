@@ -5,7 +5,10 @@
 -- with the marts (built with window frames over int_plays_with_history). as_of itself
 -- must be the listener's clock minus cutoff_number x list_cutoff_step_days. Any row
 -- returned is a mismatch.
-
+--
+-- One aggregation keyed by the sampled row over its listener's plays and its track's
+-- plays (no join between aggregates: a planner that misjudges their sizes would rerun
+-- one for every row of the other).
 with
 
 candidates as (
@@ -86,171 +89,147 @@ clocks as (
 
 ),
 
-sample_reference_points as (
-
-    select distinct
-        user_id,
-        cutoff_number,
-        as_of
-
-    from sample_candidates
-
-),
-
-user_history as (
+-- every play of the sampled row's listener, and every play of its track (left joins: a
+-- row with no plays on a side still appears once, with NULL plays)
+sample_plays as (
 
     select
-        sample_reference_points.user_id,
-        sample_reference_points.cutoff_number,
-        count(plays.play_id) as user_prior_plays,
-        count(distinct plays.track_key) as user_prior_tracks,
-        sum(
-            case
-                when
-                    plays.played_at
-                    > {{ add_days('sample_reference_points.as_of', -1 * var('candidate_recent_days')) }}
-                    then 1
-                else 0
-            end
-        ) as user_plays_30d
-
-    from sample_reference_points
-    left join plays
-        on
-            sample_reference_points.user_id = plays.user_id
-            and plays.played_at <= sample_reference_points.as_of
-    group by sample_reference_points.user_id, sample_reference_points.cutoff_number
-
-),
-
-sample_track_times as (
-
-    select distinct
-        track_key,
-        as_of
-
-    from sample_candidates
-
-),
-
-track_history as (
-
-    select
-        sample_track_times.track_key,
-        sample_track_times.as_of,
-        count(plays.play_id) as track_prior_plays,
-        count(distinct plays.user_id) as track_prior_listeners
-
-    from sample_track_times
-    left join plays
-        on
-            sample_track_times.track_key = plays.track_key
-            and plays.played_at <= sample_track_times.as_of
-    group by sample_track_times.track_key, sample_track_times.as_of
-
-),
-
-user_track_history as (
-
-    select
-        sample_candidates.user_id,
-        sample_candidates.track_key,
-        sample_candidates.cutoff_number,
-        sum(case when plays.played_at <= sample_candidates.as_of then 1 else 0 end)
-            as user_track_prior_plays,
-        {%- for days in [7, 30, 90] %}
-        sum(
-            case
-                when
-                    plays.played_at <= sample_candidates.as_of
-                    and plays.played_at > {{ add_days('sample_candidates.as_of', -1 * days) }}
-                    then 1
-                else 0
-            end
-        ) as user_track_plays_{{ days }}d,
-        {%- endfor %}
-        max(case when plays.played_at <= sample_candidates.as_of then plays.played_at end)
-            as last_played_at,
-        sum(
-            case
-                when plays.played_at <= sample_candidates.as_of
-                    then exp(
-                        (
-                            {{ epoch_us('plays.played_at') }}
-                            - {{ epoch_us('sample_candidates.as_of') }}
-                        ) / {{ days_us(30) }}.0
-                    )
-                else 0
-            end
-        ) as user_track_plays_decayed_30d,
-        sum(
-            case
-                when
-                    plays.played_at > sample_candidates.as_of
-                    and plays.played_at
-                    <= {{ add_days('sample_candidates.as_of', var('repeat_window_days')) }}
-                    then 1
-                else 0
-            end
-        ) as user_track_plays_next_30d
+        sample_candidates.*,
+        'user' as side,
+        plays.play_id,
+        plays.user_id as play_user_id,
+        plays.track_key as play_track_key,
+        plays.played_at
 
     from sample_candidates
     left join plays
-        on
-            sample_candidates.user_id = plays.user_id
-            and sample_candidates.track_key = plays.track_key
-    group by
-        sample_candidates.user_id, sample_candidates.track_key,
-        sample_candidates.cutoff_number
+        on sample_candidates.user_id = plays.user_id
+
+    union all
+
+    select
+        sample_candidates.*,
+        'track' as side,
+        plays.play_id,
+        plays.user_id as play_user_id,
+        plays.track_key as play_track_key,
+        plays.played_at
+
+    from sample_candidates
+    left join plays
+        on sample_candidates.track_key = plays.track_key
 
 ),
 
 recomputed as (
 
     select
-        sample_candidates.*,
-        {{ add_days('clocks.clock', '-1 * sample_candidates.cutoff_number * ' ~ var('list_cutoff_step_days')) }}
-            as expected_as_of,
-        user_history.user_prior_plays as expected_user_prior_plays,
-        user_history.user_prior_tracks as expected_user_prior_tracks,
-        coalesce(user_history.user_plays_30d, 0) as expected_user_plays_30d,
-        track_history.track_prior_plays as expected_track_prior_plays,
-        track_history.track_prior_listeners as expected_track_prior_listeners,
-        coalesce(user_track_history.user_track_prior_plays, 0)
-            as expected_user_track_prior_plays,
-        coalesce(user_track_history.user_track_plays_7d, 0) as expected_user_track_plays_7d,
-        coalesce(user_track_history.user_track_plays_30d, 0) as expected_user_track_plays_30d,
-        coalesce(user_track_history.user_track_plays_90d, 0) as expected_user_track_plays_90d,
-        (
-            {{ epoch_us('sample_candidates.as_of') }}
-            - {{ epoch_us('user_track_history.last_played_at') }}
-        ) / 86400000000.0 as expected_user_track_days_since_last_play,
-        coalesce(user_track_history.user_track_plays_decayed_30d, 0)
-            as expected_user_track_plays_decayed_30d,
-        coalesce(user_track_history.user_track_plays_next_30d, 0)
-            as expected_user_track_plays_next_30d
+        user_id,
+        track_key,
+        cutoff_number,
+        as_of,
+        {%- for column in [
+            'user_prior_plays', 'user_prior_tracks', 'user_plays_30d', 'track_prior_plays',
+            'track_prior_listeners', 'user_track_prior_plays', 'user_track_plays_7d',
+            'user_track_plays_30d', 'user_track_plays_90d', 'user_track_days_since_last_play',
+            'user_track_plays_decayed_30d', 'user_track_plays_next_30d', 'replayed_30d'
+        ] %}
+        max({{ column }}) as {{ column }},
+        {%- endfor %}
 
-    from sample_candidates
+        ---------- the listener
+        sum(
+            case when side = 'user' and played_at <= as_of then 1 else 0 end
+        ) as expected_user_prior_plays,
+        count(
+            distinct case when side = 'user' and played_at <= as_of then play_track_key end
+        ) as expected_user_prior_tracks,
+        sum(
+            case
+                when
+                    side = 'user' and played_at <= as_of
+                    and played_at > {{ add_days('as_of', -1 * var('candidate_recent_days')) }}
+                    then 1
+                else 0
+            end
+        ) as expected_user_plays_30d,
+
+        ---------- the track
+        sum(
+            case when side = 'track' and played_at <= as_of then 1 else 0 end
+        ) as expected_track_prior_plays,
+        count(
+            distinct case when side = 'track' and played_at <= as_of then play_user_id end
+        ) as expected_track_prior_listeners,
+
+        ---------- the listener and the track
+        sum(
+            case
+                when side = 'user' and play_track_key = track_key and played_at <= as_of
+                    then 1
+                else 0
+            end
+        ) as expected_user_track_prior_plays,
+        {%- for days in [7, 30, 90] %}
+        sum(
+            case
+                when
+                    side = 'user' and play_track_key = track_key and played_at <= as_of
+                    and played_at > {{ add_days('as_of', -1 * days) }}
+                    then 1
+                else 0
+            end
+        ) as expected_user_track_plays_{{ days }}d,
+        {%- endfor %}
+        max(
+            case
+                when side = 'user' and play_track_key = track_key and played_at <= as_of
+                    then played_at
+            end
+        ) as last_played_at,
+        sum(
+            case
+                when side = 'user' and play_track_key = track_key and played_at <= as_of
+                    then exp(
+                        ({{ epoch_us('played_at') }} - {{ epoch_us('as_of') }})
+                        / {{ days_us(30) }}.0
+                    )
+                else 0
+            end
+        ) as expected_user_track_plays_decayed_30d,
+        sum(
+            case
+                when
+                    side = 'user' and play_track_key = track_key and played_at > as_of
+                    and played_at <= {{ add_days('as_of', var('repeat_window_days')) }}
+                    then 1
+                else 0
+            end
+        ) as expected_user_track_plays_next_30d
+
+    from sample_plays
+    group by user_id, track_key, cutoff_number, as_of
+
+),
+
+compared as (
+
+    select
+        recomputed.*,
+        {{ add_days('clocks.clock', '-1 * recomputed.cutoff_number * ' ~ var('list_cutoff_step_days')) }}
+            as expected_as_of,
+        (
+            {{ epoch_us('recomputed.as_of') }} - {{ epoch_us('recomputed.last_played_at') }}
+        ) / 86400000000.0 as expected_user_track_days_since_last_play
+
+    from recomputed
     inner join clocks
-        on sample_candidates.user_id = clocks.user_id
-    inner join user_history
-        on
-            sample_candidates.user_id = user_history.user_id
-            and sample_candidates.cutoff_number = user_history.cutoff_number
-    inner join track_history
-        on
-            sample_candidates.track_key = track_history.track_key
-            and sample_candidates.as_of = track_history.as_of
-    inner join user_track_history
-        on
-            sample_candidates.user_id = user_track_history.user_id
-            and sample_candidates.track_key = user_track_history.track_key
-            and sample_candidates.cutoff_number = user_track_history.cutoff_number
+        on recomputed.user_id = clocks.user_id
 
 )
 
 select *
-from recomputed
+from compared
 where
     as_of != expected_as_of
     or user_prior_plays != expected_user_prior_plays
