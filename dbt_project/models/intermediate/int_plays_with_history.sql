@@ -300,7 +300,8 @@ keyed_events as (
         {%- for tau in decay_days %}
         -- (clamped: PostgreSQL's exp() raises on underflow; e^-700 is 0 for any purpose)
         events.is_play * exp(greatest(
-            (events.event_at_us - user_nums.clock_us) / {{ days_us(tau) }}.0, -700.0
+            (events.event_at_us - user_nums.clock_us)
+            / cast({{ days_us(tau) }} as double precision), -700.0
         )) as play_decay_{{ tau }}d,
         {%- endfor %}
         user_nums.clock_us
@@ -703,7 +704,7 @@ final as (
         {%- for tau in decay_days %}
         cast(
             coalesce(user_track_decay_sum_{{ tau }}d, 0)
-            * exp((clock_us - event_at_us) / {{ days_us(tau) }}.0)
+            * exp((clock_us - event_at_us) / cast({{ days_us(tau) }} as double precision))
             as double precision
         ) as user_track_plays_decayed_{{ tau }}d,
         {%- endfor %}
@@ -712,7 +713,10 @@ final as (
                 when artist_key is not null
                     then
                         coalesce(user_artist_decay_sum_{{ decay_days[-1] }}d, 0)
-                        * exp((clock_us - event_at_us) / {{ days_us(decay_days[-1]) }}.0)
+                        * exp(
+                            (clock_us - event_at_us)
+                            / cast({{ days_us(decay_days[-1]) }} as double precision)
+                        )
             end
             as double precision
         ) as user_artist_plays_decayed_{{ decay_days[-1] }}d,
