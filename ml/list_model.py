@@ -321,22 +321,55 @@ def cross_fitted_scores(frame: pl.DataFrame, params: dict[str, Any], *,
     graded = frame.filter(pl.col(CUTOFF) == grade_cutoff)
     fold = folds_of(graded, folds)
     older = sample_lists(frame.filter(pl.col(CUTOFF) > grade_cutoff))
+    others = {k: sample_lists(graded.filter(pl.Series(fold != k))) for k in range(folds)
+              if (fold == k).any()}
+    stopping = {k: rows for k, rows in others.items() if _listeners_with_replays(rows) >= 1}
+    # every fold's early stopping fits the same trees on `older`: grow them once
+    rounds = dict(zip(stopping, _early_stopping_rounds(older, list(stopping.values()), params),
+                      strict=True)) if older.height and stopping else {}
     parts = []
-    for k in range(folds):
+    for k, other_rows in others.items():
         mine = graded.filter(pl.Series(fold == k))
-        if mine.height == 0:
-            continue
-        others = sample_lists(graded.filter(pl.Series(fold != k)))
-        if older.height and _listeners_with_replays(others) >= 1:
-            rounds = _early_stopped(older, others, params)[1]
-        else:
-            rounds = 100
-        train_rows = pl.concat([older, others])
-        booster = lgb.train(params, _dataset(train_rows), num_boost_round=rounds)
+        booster = lgb.train(params, _dataset(pl.concat([older, other_rows])),
+                            num_boost_round=rounds.get(k, 100))
         parts.append(mine.select("user_id", "track_key").with_columns(
             list_model=pl.Series(booster.predict(matrix(mine)), dtype=pl.Float64)))
     return pl.concat(parts) if parts else pl.DataFrame(
         schema={"user_id": pl.String, "track_key": pl.String, "list_model": pl.Float64})
+
+
+def _early_stopping_rounds(fit_rows: pl.DataFrame, stop_sets: list[pl.DataFrame],
+                           params: dict[str, Any]) -> list[int]:
+    """For each of `stop_sets`, the trees `_early_stopped(fit_rows, stop_set, params)` keeps,
+    from one booster grown on `fit_rows` until every stop set has stopped improving
+    (validation sets do not change the trees)."""
+    (metric,) = params["metric"]
+    fit_set = _dataset(fit_rows)
+    names = [f"stop_{i}" for i in range(len(stop_sets))]
+    curves: dict[str, dict[str, list[float]]] = {}
+
+    def until_all_stopped(env: Any) -> None:
+        if all(_stopping_round(curves[name][metric]) is not None for name in names):
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    until_all_stopped.order = 30  # type: ignore[attr-defined]  # after record_evaluation
+    lgb.train(params, fit_set, num_boost_round=MAX_ROUNDS,
+              valid_sets=[_dataset(rows, fit_set) for rows in stop_sets], valid_names=names,
+              callbacks=[lgb.record_evaluation(curves), until_all_stopped])
+    return [_stopping_round(curves[name][metric], final=True) or 1 for name in names]
+
+
+def _stopping_round(curve: list[float], *, final: bool = False) -> int | None:
+    """The trees lightgbm's early_stopping callback keeps for this (lower is better) curve:
+    the best round once EARLY_STOPPING_ROUNDS rounds have not improved on it; None while
+    they have not (or the best round so far when `final`)."""
+    best, best_round = float("inf"), 0
+    for round_, value in enumerate(curve):
+        if value < best:
+            best, best_round = value, round_
+        elif round_ - best_round >= EARLY_STOPPING_ROUNDS:
+            return best_round + 1
+    return best_round + 1 if final and curve else None
 
 
 # --------------------------------------------------------------------------- persistence

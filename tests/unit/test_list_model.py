@@ -1,7 +1,7 @@
 """The list model's pieces without a warehouse: source flags, folds, list weights, sampling,
 a fit that learns an obvious signal, its refusal without enough rows or a hold-out,
-cross-fitting that never sees the graded listener's labels, and the saved model's round
-trip."""
+cross-fitting that never sees the graded listener's labels, its shared early stopping, and
+the saved model's round trip."""
 
 from __future__ import annotations
 
@@ -101,6 +101,24 @@ def test_cross_fitting_never_sees_the_graded_listeners_labels() -> None:
     before = own.join(scores, on=["user_id", "track_key"])["list_model"].to_numpy()
     after = own.join(again, on=["user_id", "track_key"])["list_model"].to_numpy()
     np.testing.assert_allclose(before, after)
+
+
+def test_shared_early_stopping_keeps_what_each_stop_set_alone_would() -> None:
+    frame = outcomes()
+    params = list_model.BASE_PARAMS | list_model.SEARCH_GRID[0]
+    fit_rows = frame.filter(pl.col(list_model.CUTOFF) > 1)
+    fold = list_model.folds_of(frame, 3)
+    stop_sets = [frame.filter(pl.Series(fold != k) & (pl.col(list_model.CUTOFF) == 1))
+                 for k in range(3)]
+    alone = [list_model._early_stopped(fit_rows, rows, params)[1] for rows in stop_sets]
+    assert list_model._early_stopping_rounds(fit_rows, stop_sets, params) == alone
+
+
+def test_stopping_round_follows_lightgbms_early_stopping(monkeypatch) -> None:
+    monkeypatch.setattr(list_model, "EARLY_STOPPING_ROUNDS", 2)
+    assert list_model._stopping_round([3.0, 2.0, 2.5, 2.0]) == 2  # a tie does not improve
+    assert list_model._stopping_round([3.0, 2.0, 1.0]) is None
+    assert list_model._stopping_round([3.0, 2.0, 1.0], final=True) == 3
 
 
 def test_the_saved_model_scores_the_same(tmp_path) -> None:
