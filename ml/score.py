@@ -1,9 +1,10 @@
 """Score every candidate in marts.fct_candidate_features with a trained model into ml.scores,
 and explain each user's top candidates.
 
-Candidates are streamed through a server-side cursor and written with COPY batch by batch,
-so memory stays flat however many there are. A version's old scores are deleted and the new
-ones written in one transaction: readers see the previous scores or the complete new set.
+Candidates are read with COPY into a spool file and scored batch by batch
+(ml.db.iter_frames), and the scores written with COPY, so memory stays flat however many
+there are. A version's old scores are deleted and the new ones written in one transaction:
+readers see the previous scores or the complete new set.
 
 Reasons: while streaming, each user's best `top_n` candidates (ties at the boundary
 included, so publish's own tie-break always falls inside) are kept with their features.
