@@ -45,11 +45,23 @@ first_plays as (
     select
         user_id,
         track_key,
-        first_played_at,
-        label_window_ends_at,
-        is_repeated_within_window
+        first_played_at
 
     from {{ ref('int_first_plays') }}
+
+),
+
+-- a CTE of its own, read once: PostgreSQL then plans the filter with the table's statistics
+-- (through a CTE read twice it guessed 0.5% of the rows and nested-looped over the tracks)
+repeated_first_plays as (
+
+    select
+        user_id,
+        track_key,
+        label_window_ends_at
+
+    from {{ ref('int_first_plays') }}
+    where is_repeated_within_window = 1
 
 ),
 
@@ -63,13 +75,12 @@ user_audio as (
         reference_points.cutoff_number
 
     from reference_points
-    inner join first_plays
+    inner join repeated_first_plays
         on
-            reference_points.user_id = first_plays.user_id
-            and reference_points.as_of >= first_plays.label_window_ends_at
-            and first_plays.is_repeated_within_window = 1
+            reference_points.user_id = repeated_first_plays.user_id
+            and reference_points.as_of >= repeated_first_plays.label_window_ends_at
     inner join tracks
-        on first_plays.track_key = tracks.track_key
+        on repeated_first_plays.track_key = tracks.track_key
     group by reference_points.user_id, reference_points.cutoff_number
 
 ),
