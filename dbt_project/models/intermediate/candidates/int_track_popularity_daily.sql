@@ -26,9 +26,32 @@ plays as (
 
     select
         track_key,
-        {{ epoch_us('played_at') }} as played_at_us
+        cast(
+            floor({{ epoch_us('played_at') }} / {{ days_us(1) }}) * {{ days_us(1) }} as bigint
+        ) as play_day_us
 
     from {{ ref('int_plays_sessionized') }}
+
+),
+
+-- plays per track and UTC day: a reference day's window is whole days (it starts at 00:00
+-- UTC), so counting days in it equals counting its plays
+daily_plays as (
+
+    select
+        play_day_us,
+        track_key,
+        count(*) as day_plays
+
+    from plays
+    group by play_day_us, track_key
+
+),
+
+play_days as (
+
+    select distinct play_day_us
+    from daily_plays
 
 ),
 
@@ -47,20 +70,34 @@ tracks as (
 
 ),
 
-recent_counts as (
+-- the days with plays in each reference day's window: a small range join (days x days),
+-- so the plays themselves join by equality
+window_days as (
 
     select
         reference_days.as_of_day_us,
-        plays.track_key,
-        count(*) as recent_plays
+        play_days.play_day_us
 
     from reference_days
-    inner join plays
+    inner join play_days
         on
-            reference_days.as_of_day_us > plays.played_at_us
-            and plays.played_at_us
+            reference_days.as_of_day_us > play_days.play_day_us
+            and play_days.play_day_us
             >= reference_days.as_of_day_us - {{ days_us(var('candidate_recent_days')) }}
-    group by reference_days.as_of_day_us, plays.track_key
+
+),
+
+recent_counts as (
+
+    select
+        window_days.as_of_day_us,
+        daily_plays.track_key,
+        cast(sum(daily_plays.day_plays) as bigint) as recent_plays
+
+    from window_days
+    inner join daily_plays
+        on window_days.play_day_us = daily_plays.play_day_us
+    group by window_days.as_of_day_us, daily_plays.track_key
 
 ),
 
