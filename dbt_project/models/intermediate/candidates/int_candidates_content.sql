@@ -72,7 +72,9 @@ user_audio as (
         avg(tracks.{{ column }}) as {{ column }},
         {%- endfor %}
         reference_points.user_id,
-        reference_points.cutoff_number
+        reference_points.cutoff_number,
+        reference_points.as_of,
+        reference_points.as_of_day_us
 
     from reference_points
     inner join repeated_first_plays
@@ -81,7 +83,9 @@ user_audio as (
             and reference_points.as_of >= repeated_first_plays.label_window_ends_at
     inner join tracks
         on repeated_first_plays.track_key = tracks.track_key
-    group by reference_points.user_id, reference_points.cutoff_number
+    group by
+        reference_points.user_id, reference_points.cutoff_number, reference_points.as_of,
+        reference_points.as_of_day_us
 
 ),
 
@@ -101,27 +105,23 @@ content_pool as (
 distances as (
 
     select
-        reference_points.user_id,
-        reference_points.cutoff_number,
-        reference_points.as_of,
+        user_audio.user_id,
+        user_audio.cutoff_number,
+        user_audio.as_of,
         content_pool.track_key,
         {%- for column in audio %}
         power(content_pool.{{ column }} - user_audio.{{ column }}, 2)
         {{- ' +' if not loop.last }}
         {%- endfor %} as squared_distance
 
-    from reference_points
-    inner join user_audio
-        on
-            reference_points.user_id = user_audio.user_id
-            and reference_points.cutoff_number = user_audio.cutoff_number
+    from user_audio
     inner join content_pool
-        on reference_points.as_of_day_us = content_pool.as_of_day_us
+        on user_audio.as_of_day_us = content_pool.as_of_day_us
     left join first_plays
         on
-            reference_points.user_id = first_plays.user_id
+            user_audio.user_id = first_plays.user_id
             and content_pool.track_key = first_plays.track_key
-            and reference_points.as_of >= first_plays.first_played_at
+            and user_audio.as_of >= first_plays.first_played_at
     where first_plays.user_id is null
 
 ),
