@@ -103,6 +103,7 @@ spotify_resolved as (
 
 ),
 
+-- export rows know their playback time: kept when long enough
 spotify_plays as (
 
     select
@@ -116,20 +117,34 @@ spotify_plays as (
         plays.loaded_at
 
     from spotify_resolved as plays
+    where plays.ms_played >= {{ var('min_ms_played') }}
+
+    union all
+
     -- a recently-played row (no ms_played) that ends within dedup_window_seconds of an
     -- export row of the same user and track is that listen again: the export row, which
-    -- knows its playback time, decides
+    -- knows its playback time, decides (a branch of its own, so only these rows probe)
+    select
+        plays.user_id,
+        plays.track_key,
+        plays.artist_key,
+        plays.played_at,
+        plays.ms_played,
+        plays.source,
+        plays.batch_id,
+        plays.loaded_at
+
+    from spotify_resolved as plays
     left join spotify_resolved as timed
         on
-            plays.ms_played is null
-            and timed.ms_played is not null
+            timed.ms_played is not null
             and plays.user_id = timed.user_id
             and plays.track_key = timed.track_key
             and abs({{ epoch_us('plays.ended_at') }} - {{ epoch_us('timed.ended_at') }})
             <= {{ seconds_us(var('dedup_window_seconds')) }}
     where
-        timed.user_id is null
-        and (plays.ms_played is null or plays.ms_played >= {{ var('min_ms_played') }})
+        plays.ms_played is null
+        and timed.user_id is null
 
 ),
 
