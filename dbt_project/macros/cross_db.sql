@@ -35,6 +35,12 @@
 {%- endmacro %}
 
 
+{# The start of the UTC day `ts` falls in, in epoch microseconds (a bigint). #}
+{% macro day_start_us(ts) -%}
+    cast(floor({{ epoch_us(ts) }} / {{ days_us(1) }}) * {{ days_us(1) }} as bigint)
+{%- endmacro %}
+
+
 {# Timestamp plus n days (n may be an expression). #}
 {% macro add_days(ts, n) -%}
     {{ return(adapter.dispatch('add_days', 'encore')(ts, n)) }}

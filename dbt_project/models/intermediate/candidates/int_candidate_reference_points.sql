@@ -88,7 +88,7 @@ final as (
         cast(cutoff_number as integer) as cutoff_number,
         as_of,
         -- the UTC day it falls in (epoch us): cross-listener popularity is counted per day
-        cast(floor({{ epoch_us('as_of') }} / {{ days_us(1) }}) * {{ days_us(1) }} as bigint)
+        {{ day_start_us('as_of') }}
             as as_of_day_us,
         cast(recent_plays as bigint) as recent_plays
 

@@ -26,9 +26,7 @@ plays as (
 
     select
         track_key,
-        cast(
-            floor({{ epoch_us('played_at') }} / {{ days_us(1) }}) * {{ days_us(1) }} as bigint
-        ) as play_day_us
+        {{ day_start_us('played_at') }} as play_day_us
 
     from {{ ref('int_plays_sessionized') }}
 
