@@ -200,7 +200,10 @@ def page(tmp_path: Path):
 def test_grid_view_shows_the_dags(airflow: airflow_server.AirflowServer, api: Api,
                                   finished_run: dict, page) -> None:
     page.goto(f"{airflow.url}/dags/{CHAIN[0]}")
-    page.wait_for_url("**/auth/login**")  # not logged in yet: the login form
+    # Not logged in yet: the UI redirects to the login form, sometimes in two hops, and
+    # a superseded hop aborts a navigation wait; a locator wait survives navigations.
+    page.locator("input[name=username]").wait_for()
+    assert "/auth/login" in page.url, page.url
     page.fill("input[name=username]", airflow_server.ADMIN)
     page.fill("input[name=password]", airflow.password())
     page.click("button[type=submit]")
