@@ -16,7 +16,14 @@ sample_pairs as (
 
 plays as (
 
-    select * from {{ ref('fct_plays') }}
+    select
+        play_id,
+        user_id,
+        track_key,
+        artist_key,
+        played_at
+
+    from {{ ref('fct_plays') }}
 
 ),
 
@@ -32,21 +39,37 @@ first_plays as (
 
 ),
 
-user_history as (
+-- the user's earlier plays per track they were of, then per sampled pair (two hash
+-- aggregations: a count(distinct) over every earlier play would sort them all)
+user_history_by_track as (
 
     select
         sample_pairs.user_id,
         sample_pairs.track_key,
-        count(plays.play_id) as user_prior_plays,
-        count(distinct plays.track_key) as user_prior_tracks,
-        max(plays.played_at) as user_previous_played_at
+        plays.track_key as play_track_key,
+        count(plays.play_id) as prior_plays,
+        max(plays.played_at) as previous_played_at
 
     from sample_pairs
     left join plays
         on
             sample_pairs.user_id = plays.user_id
             and plays.played_at < sample_pairs.first_played_at
-    group by sample_pairs.user_id, sample_pairs.track_key
+    group by sample_pairs.user_id, sample_pairs.track_key, plays.track_key
+
+),
+
+user_history as (
+
+    select
+        user_id,
+        track_key,
+        sum(prior_plays) as user_prior_plays,
+        count(play_track_key) as user_prior_tracks,
+        max(previous_played_at) as user_previous_played_at
+
+    from user_history_by_track
+    group by user_id, track_key
 
 ),
 
