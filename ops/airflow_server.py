@@ -107,7 +107,8 @@ def settings(port: int, home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / PASSWORD_FILE),
         # Task workers reach the Execution API here; its default assumes localhost:8080.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{port}/execution/",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # LocalExecutor, with dbt imported once in the scheduler (ops/airflow_executor.py)
+        "AIRFLOW__CORE__EXECUTOR": "ops.airflow_executor.PreloadingLocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
