@@ -78,8 +78,11 @@ def encore_transform() -> None:
             load_method=LoadMode.AUTOMATIC, test_behavior=TestBehavior.BUILD,
             should_detach_multiple_parents_tests=True, emit_datasets=False,
         ),
-        # cosmos renders the template and reads "True"/"False" as a boolean
-        operator_args={"install_deps": False, "full_refresh": "{{ params.full_refresh }}"},
+        # cosmos renders the template and reads "True"/"False" as a boolean. No JSON
+        # artifacts per task: writing manifest.json twice cost half of a small model's task
+        # (the project's own target/ keeps the manifest cosmos renders from).
+        operator_args={"install_deps": False, "full_refresh": "{{ params.full_refresh }}",
+                       "dbt_cmd_global_flags": ["--no-write-json"]},
     )
     # cosmos's operators carry no docs of their own: say what they are and how to rerun one.
     for dbt_task in transform:
