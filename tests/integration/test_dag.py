@@ -1,14 +1,17 @@
-"""The three Airflow DAGs: they import cleanly, have the expected shape and links, and run
-for real (ingest -> transform -> recommend, then a second nightly run that skips training)."""
+"""The three Airflow DAGs: they import cleanly and have the expected shape and links; the
+helpers every real run of them uses (`airflow dags test` in the test's Airflow home).
+
+The real chain (ingest -> transform -> recommend, then a second nightly run that skips
+training) runs once, through the scheduler, in tests/integration/test_airflow_ui.py, which
+asserts the serving contract, the checkpoints and the nightly policy on it;
+tests/integration/test_real_histories.py runs the same three DAGs with `airflow dags test`."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-import psycopg
 import pytest
 
 from config import subprocess_env
@@ -197,59 +200,6 @@ def task_states(dag_id: str, dag_run_id: str) -> dict[str, list[str]]:
     return states
 
 
-@pytest.fixture(scope="module")
-def pipeline_run(module_warehouse_url: str, airflow_home: Path) -> str:
-    """The three DAGs in order, for real, on a small synthetic world and one shared conf."""
-    env = run_env(module_warehouse_url)
-    for dag_id in PIPELINE:
-        dags_test(env, dag_id, CONF)
-    return module_warehouse_url
-
-
-def test_full_run_publishes_the_serving_contract(pipeline_run: str) -> None:
-    with psycopg.connect(pipeline_run) as conn:
-        active = conn.execute("select count(distinct user_id) from marts.fct_candidate_features"
-                              ).fetchone()[0]
-        per_user = conn.execute(
-            "select user_id, count(*), min(rank), max(rank), count(distinct rank), "
-            "count(distinct track_key), min(score), max(score), count(distinct model_version) "
-            "from serving.recommendations group by user_id").fetchall()
-        view_rows = conn.execute("select count(*) from serving.user_recommendations "
-                                 "where track_name is not null").fetchone()[0]
-        runs = conn.execute("select status, auc, baseline_auc from ml.model_runs").fetchall()
-        candidates, scored = conn.execute(
-            "select (select count(*) from marts.fct_candidate_features),"
-            " (select count(*) from ml.scores)").fetchone()
-        profiles = conn.execute("select count(*) from ml.feature_profiles").fetchone()[0]
-    assert active > 0 and len(per_user) == active
-    for _user, rows, lo, hi, ranks, tracks, min_score, max_score, versions in per_user:
-        assert (rows, lo, hi, ranks, tracks, versions) == (20, 1, 20, 20, 20, 1)
-        assert 0.0 <= min_score <= max_score <= 1.0
-    assert view_rows == 20 * active
-    assert [status for status, _, _ in runs] == ["succeeded"]
-    # The 3 shards together scored every candidate once; the drift reference exists once.
-    assert scored == candidates and profiles == 1
-
-
-def test_both_checkpoints_ran_passed_and_were_stored(pipeline_run: str) -> None:
-    with psycopg.connect(pipeline_run) as conn:
-        runs = conn.execute(
-            "select checkpoint, success, dag_id, dag_run_id, task_id, evaluated, failed,"
-            " extract(epoch from finished_at - started_at)"
-            " from quality.checkpoint_runs order by started_at").fetchall()
-        stored = conn.execute("select count(*) from quality.expectation_results").fetchone()[0]
-    assert [(checkpoint, success, dag_id, task_id, failed)
-            for checkpoint, success, dag_id, _, task_id, _, failed, _ in runs] == [
-        ("raw", True, INGEST, "check_raw_loads", 0),
-        ("marts", True, TRANSFORM, "check_marts", 0)]
-    assert stored == sum(evaluated for *_, evaluated, _, _ in runs) > 0
-    for checkpoint, *_, seconds in runs:
-        print(f"checkpoint {checkpoint}: {float(seconds):.2f} s of validation")
-    # Airflow's own record: each checkpoint task succeeded in its DAG's run.
-    for _, _, dag_id, dag_run_id, task_id, *_ in runs:
-        assert task_states(dag_id, dag_run_id)[task_id] == ["success"], (dag_id, task_id)
-
-
 def _json_rows(stdout: str) -> list[dict]:
     """The JSON array an `airflow ... -o json` command printed (log lines may surround it)."""
     decoder = json.JSONDecoder()
@@ -263,62 +213,3 @@ def _json_rows(stdout: str) -> list[dict]:
         if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows):
             return rows
     raise AssertionError(f"no JSON rows in: {stdout[-2000:]}")
-
-
-def test_a_failed_checkpoint_fails_its_task_with_a_readable_summary(pipeline_run: str) -> None:
-    """A censored pair labelled 1 in a mart: `check_marts` fails, its log shows the rule and
-    the failure callback's one-line summary with the next step.
-    (Keys can't be planted duplicates: the mart contracts enforce primary keys.)"""
-    plant = ("update marts.fct_first_plays set repeat_30d = 1 where ctid = (select ctid"
-             " from marts.fct_first_plays where is_censored limit 1)")
-    restore = "update marts.fct_first_plays set repeat_30d = null where is_censored"
-    with psycopg.connect(pipeline_run, autocommit=True) as conn:
-        assert conn.execute(plant).rowcount == 1
-        try:
-            result = subprocess.run(
-                ["airflow", "tasks", "test", TRANSFORM, "check_marts", LOGICAL_DATE],
-                capture_output=True, text=True, env=run_env(pipeline_run), timeout=600,
-            )
-        finally:
-            conn.execute(restore)
-        failed = conn.execute("select count(*) from quality.checkpoint_runs"
-                              " where checkpoint = 'marts' and not success").fetchone()[0]
-    log = result.stdout + result.stderr
-    # `airflow tasks test` exits 0 either way: the task's verdict is in its log.
-    assert "AirflowFailException" in log and "new_state=failed" in log, log[-4000:]
-    assert "marts.fct_first_plays" in log and "repeat_30d NULL iff is_censored" in log, log[-4000:]
-    assert "quality.expectation_results where run_id" in log
-    assert f"Encore task failed: dag={TRANSFORM} task=check_marts run=" in log, log[-4000:]
-    assert "Next: read the table of failed expectations" in log, log[-4000:]
-    assert failed == 1
-
-
-def test_a_second_night_with_a_fresh_model_skips_training_but_publishes(pipeline_run: str
-                                                                         ) -> None:
-    """The nightly policy: `encore_recommend` again on the same marts, the model minutes old
-    and no drift, so `train_model` is skipped while every shard scores and the publish runs
-    with the existing model. (Last in this module: it re-runs the DAG for the same date.)"""
-    log = dags_test(run_env(pipeline_run), RECOMMEND, CONF)
-    with psycopg.connect(pipeline_run) as conn:
-        runs = conn.execute("select model_version from ml.model_runs").fetchall()
-        decisions = conn.execute(
-            "select action, reason, model_version, details->>'max_psi', dag_run_id"
-            " from ml.policy_decisions order by decision_id").fetchall()
-        publishes = conn.execute("select model_version, is_current from serving.publishes"
-                                 " order by publish_id").fetchall()
-        reasons = conn.execute("select count(*), count(*) filter (where reason <> ''),"
-                               " count(distinct reason) from serving.recommendations").fetchone()
-        dag_run_id = decisions[-1][4]
-    assert len(runs) == 1, runs
-    (version,) = runs[0]
-    assert [action for action, *_ in decisions] == ["train", "skip"], decisions
-    assert decisions[0][1] == "no succeeded model yet"
-    assert decisions[1][2] == version and float(decisions[1][3]) <= 0.2, decisions
-    assert publishes == [(version, False), (version, True)]
-    assert reasons[0] > 0 and reasons[1] == reasons[0] and reasons[2] > 1, reasons
-    states = task_states(RECOMMEND, dag_run_id)
-    assert states["decide_training"] == ["success"], states
-    assert states["train_model"] == ["skipped"], states
-    assert states["plan_score_shards"] == states["publish_recommendations"] == ["success"]
-    assert states["score_shard"] == ["success"] * CONF["score_shards"], states
-    assert "skip training" in log or "skipped" in log
