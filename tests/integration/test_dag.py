@@ -33,8 +33,6 @@ RECOMMEND_TASKS = ["decide_training", "train_model", "plan_score_shards", "score
                    "publish_recommendations"]
 LOADS = ["synthetic.load_raw", "files.load_files", "lastfm.load_lastfm", "spotify.load_spotify"]
 LOGICAL_DATE = "2026-06-01"
-# One conf for all three DAGs, as `make demo` passes it: each DAG ignores the others' keys.
-CONF = {"users": 150, "tracks": 1500, "days": 120, "seed": 11, "score_shards": 3}
 
 
 @pytest.fixture(scope="module")
