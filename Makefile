@@ -27,6 +27,8 @@ KAGGLE_CSV ?=
 # ROW_BOUNDS=false skips the row-count checks (once, after changing the demo's size on purpose)
 FULL_REFRESH ?= false
 ROW_BOUNDS ?= true
+# Test processes (pytest-xdist; a test file stays in one process): make test TEST_WORKERS=1
+TEST_WORKERS ?= 2
 # make ingest SOURCE=synthetic|lastfm|spotify|files|kaggle [FROM=path] [DATE=YYYY-MM-DD]
 SOURCE ?=
 FROM ?=
@@ -110,7 +112,7 @@ browser:  ## install Debian's chromium for the browser tests (best-effort: root 
 	else echo "note: /usr/bin/chromium missing and apt-get/root unavailable: browser tests will skip"; fi
 
 test: warehouse dbt-parse browser  ## run the test suite (real PostgreSQL, dbt, Airflow, LightGBM)
-	@$(ENV) && $(UV) run --frozen pytest
+	@$(ENV) && $(UV) run --frozen pytest --numprocesses $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: warehouse dbt-parse  ## time each stage at 1M and 2M plays + pgbench lookups (BENCH_ARGS="--scales 100k")
 	@$(ENV) && $(UV) run --frozen python -m bench $(BENCH_ARGS)

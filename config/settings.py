@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     encore_artifacts_dir: Path | None = None  # unset: $ENCORE_HOME/artifacts
     encore_shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
     encore_serving_keep: Annotated[int, Field(ge=1)] = 3
+    encore_lightgbm_threads: Annotated[int, Field(ge=1)] = 2  # threads of each LightGBM fit
     encore_api_database_url: SecretStr | None = None  # unset: the warehouse as recs_reader
 
     # --- local services, logs, progress

@@ -34,6 +34,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from config import get_settings
 from ml import ranking
 from ml.db import OUTCOMES, feature_query, read_frame
 
@@ -112,7 +113,6 @@ BASE_PARAMS: dict[str, Any] = {
     "seed": 7,
     "deterministic": True,
     "force_row_wise": True,
-    "num_threads": 2,
     "verbose": -1,
 }
 SEARCH_GRID: tuple[dict[str, Any], ...] = (
@@ -122,6 +122,11 @@ SEARCH_GRID: tuple[dict[str, Any], ...] = (
     {"num_leaves": 15, "min_data_in_leaf": 200, "lambda_l2": 10.0},
 )
 """The search: the first entry is the default when there is too little data to search."""
+
+
+def base_params() -> dict[str, Any]:
+    """BASE_PARAMS with this machine's LightGBM threads (ENCORE_LIGHTGBM_THREADS)."""
+    return BASE_PARAMS | {"num_threads": get_settings().encore_lightgbm_threads}
 _KEYS = {"user_id": pl.String(), "track_key": pl.String(), CUTOFF: pl.Int64(),
          "as_of": pl.Datetime("us", "UTC"), "candidate_sources": pl.String(),
          LABEL: pl.Float64()}
@@ -256,13 +261,13 @@ def search_params(frame: pl.DataFrame) -> dict[str, Any]:
             MIN_HOLDOUT_LISTENERS:
         x_check = matrix(check)
         for entry in SEARCH_GRID:
-            params = BASE_PARAMS | entry
+            params = base_params() | entry
             booster, rounds = _early_stopped(fit_rows, check, params)
             results.append({"params": entry, "rounds": rounds, "ndcg_at_20": _ndcg(
                 check, booster.predict(x_check, num_iteration=rounds))})
     chosen = max(results, key=lambda r: r["ndcg_at_20"])["params"] if results else \
         SEARCH_GRID[0]
-    return {"params": BASE_PARAMS | chosen, "search": results}
+    return {"params": base_params() | chosen, "search": results}
 
 
 def _listeners_with_replays(frame: pl.DataFrame) -> int:

@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from config import get_settings
 from ml import baselines, metrics, rankers, ranking
 from ml.artifacts import model_sha256, model_version, save_logistic, save_model
 from ml.db import PAIR_FEATURES, feature_query, read_frame
@@ -49,7 +50,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "min_data_in_leaf": 100,
     "feature_fraction": 0.8,
     "lambda_l2": 1.0,
-    "num_threads": 2,
     "deterministic": True,
     "force_col_wise": True,
     "seed": 20240611,
@@ -177,7 +177,8 @@ def fit_and_register(
     report: bool = True,
 ) -> Trained:
     """`train`, returning the fitted model and baselines too (for ml.backtest)."""
-    merged = DEFAULT_PARAMS | (params or {})
+    merged = DEFAULT_PARAMS | {"num_threads": get_settings().encore_lightgbm_threads} | (
+        params or {})
     frame = _read_labelled(conn)
     split = split_by_user_time(frame, validation_days=validation_days)
     _check_usable(split.train, "training", validation_days)

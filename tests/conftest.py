@@ -39,6 +39,13 @@ set_process_env({ENV_FILE_VAR: "none"})
 # before any test imports it, so tests never touch the demo's Airflow state.
 AIRFLOW_TEST_HOME = Path(tempfile.mkdtemp(prefix="encore-airflow-test-"))
 set_process_env({**airflow_settings(), "AIRFLOW_HOME": str(AIRFLOW_TEST_HOME)})
+# pytest-xdist workers (`make test` runs two) share the cores: LightGBM's OpenMP threads spin
+# while they wait, so two 2-thread fits on 2 cores take 10-30x as long (docs/benchmarks.md).
+# OMP_NUM_THREADS caps the boosters loaded from files too (they predict with OpenMP's default).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    set_process_env({"ENCORE_LIGHTGBM_THREADS": _THREADS, "OMP_NUM_THREADS": _THREADS})
 
 TEST_DATABASE_PREFIX = "encore_test_"
 # Long enough for the model's split: 30 censored + 30 validation + a 30-day label gap.
@@ -200,3 +207,19 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> SettingsEnv:
         return get_settings()
 
     return apply
+
+
+SLOWEST_FILES = ("test_airflow_ui.py", "test_real_histories.py", "test_idempotency.py",
+                 "test_dag_backfill.py", "test_bench.py", "test_snowflake_fakesnow.py",
+                 "test_dbt_build.py", "test_point_in_time.py", "test_list_model.py",
+                 "test_quality.py")
+"""The test files that take longest, longest first (`make test`'s slowest durations)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest files first, each file's tests in their own order: `make test` hands
+    whole files to its workers in this order (`--dist loadfile --no-loadscope-reorder`), so
+    the two multi-minute pipeline chains start at once, one per worker, and the short files
+    fill in behind them."""
+    rank = {name: position for position, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -87,7 +87,7 @@ def test_no_list_model_without_enough_rows_or_a_hold_out() -> None:
 
 def test_cross_fitting_never_sees_the_graded_listeners_labels() -> None:
     frame = outcomes()
-    params = list_model.BASE_PARAMS | list_model.SEARCH_GRID[0]
+    params = list_model.base_params() | list_model.SEARCH_GRID[0]
     scores = list_model.cross_fitted_scores(frame, params, grade_cutoff=1)
     assert scores.height == frame.filter(pl.col(list_model.CUTOFF) == 1).height
     # Scramble one fold's labels at cut-off 1: that fold's own scores must not move.
@@ -105,7 +105,7 @@ def test_cross_fitting_never_sees_the_graded_listeners_labels() -> None:
 
 def test_shared_early_stopping_keeps_what_each_stop_set_alone_would() -> None:
     frame = outcomes()
-    params = list_model.BASE_PARAMS | list_model.SEARCH_GRID[0]
+    params = list_model.base_params() | list_model.SEARCH_GRID[0]
     fit_rows = frame.filter(pl.col(list_model.CUTOFF) > 1)
     fold = list_model.folds_of(frame, 3)
     stop_sets = [frame.filter(pl.Series(fold != k) & (pl.col(list_model.CUTOFF) == 1))
@@ -123,7 +123,7 @@ def test_stopping_round_follows_lightgbms_early_stopping(monkeypatch) -> None:
 
 def test_the_saved_model_scores_the_same(tmp_path) -> None:
     frame = outcomes()
-    booster, metrics = list_model.fit(frame, list_model.BASE_PARAMS | list_model.SEARCH_GRID[0])
+    booster, metrics = list_model.fit(frame, list_model.base_params() | list_model.SEARCH_GRID[0])
     list_model.save(tmp_path, booster, {"features": list(list_model.ALL_FEATURES),
                                         "used": True, "metrics": metrics})
     loaded = list_model.load(tmp_path)

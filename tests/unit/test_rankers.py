@@ -36,7 +36,7 @@ def test_the_choice_is_the_best_ranking_of_the_earlier_cutoffs() -> None:
     best = max(choice["contenders"], key=lambda name: choice["contenders"][name])
     assert choice["ranker"] == best and choice["choice_cutoffs"] == [2, 3]
     assert "calibration" in choice
-    params = list_model.BASE_PARAMS | list_model.SEARCH_GRID[0]
+    params = list_model.base_params() | list_model.SEARCH_GRID[0]
     with_model = rankers.choose(frame, list_params=params)
     assert rankers.LIST_MODEL in with_model["contenders"]
 
