@@ -47,8 +47,11 @@ $(UV_HOME)/bin/uv:
 	$(PYTHON) -m venv $(UV_HOME)
 	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv
 
+# --compile-bytecode: every process (each `airflow`, `dbt`, test and task process) would
+# otherwise compile airflow, dbt, sklearn... from source on each start wherever
+# PYTHONDONTWRITEBYTECODE is set (14.5 s -> 6.6 s to import lightgbm, sklearn, airflow, dbt)
 .venv/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 setup: .venv/.synced  ## install the locked environment
