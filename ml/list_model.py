@@ -127,6 +127,8 @@ SEARCH_GRID: tuple[dict[str, Any], ...] = (
 def base_params() -> dict[str, Any]:
     """BASE_PARAMS with this machine's LightGBM threads (ENCORE_LIGHTGBM_THREADS)."""
     return BASE_PARAMS | {"num_threads": get_settings().encore_lightgbm_threads}
+
+
 _KEYS = {"user_id": pl.String(), "track_key": pl.String(), CUTOFF: pl.Int64(),
          "as_of": pl.Datetime("us", "UTC"), "candidate_sources": pl.String(),
          LABEL: pl.Float64()}

@@ -48,14 +48,8 @@ from ops.services import (
     leftovers,
     stop_service,
 )
-from tests.integration.test_dag import (
-    INGEST,
-    RECOMMEND,
-    TRANSFORM,
-    dags_test,
-    run_env,
-)
-from tests.integration.test_dag import task_states as cli_task_states
+from tests.support.airflow_cli import INGEST, RECOMMEND, TRANSFORM, dags_test, run_env
+from tests.support.airflow_cli import task_states as cli_task_states
 from warehouse.connections import airflow_env, dbt_env
 from warehouse.paths import state_dir
 

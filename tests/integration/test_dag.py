@@ -1,5 +1,4 @@
-"""The three Airflow DAGs: they import cleanly and have the expected shape and links; the
-helpers every real run of them uses (`airflow dags test` in the test's Airflow home).
+"""The three Airflow DAGs: they import cleanly and have the expected shape and links.
 
 The real chain (ingest -> transform -> recommend, then a second nightly run that skips
 training) runs once, through the scheduler, in tests/integration/test_airflow_ui.py, which
@@ -8,20 +7,18 @@ tests/integration/test_real_histories.py runs the same three DAGs with `airflow 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
 from config import subprocess_env
-from warehouse.connections import dbt_env
+from tests.support.airflow_cli import INGEST, RECOMMEND, TRANSFORM
 from warehouse.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
 DAGS = PROJECT_ROOT / "dags"
-INGEST, TRANSFORM, RECOMMEND = "encore_ingest", "encore_transform", "encore_recommend"
 PIPELINE = [INGEST, TRANSFORM, RECOMMEND]
 RAW_URI, MARTS_URI = "encore://warehouse/raw", "encore://warehouse/marts"
 RECOMMENDATIONS_URI = "encore://serving/recommendations"
@@ -32,7 +29,6 @@ INGEST_TASKS = ["prepare_warehouse", "synthetic.generate_synthetic_listeners",
 RECOMMEND_TASKS = ["decide_training", "train_model", "plan_score_shards", "score_shard",
                    "publish_recommendations"]
 LOADS = ["synthetic.load_raw", "files.load_files", "lastfm.load_lastfm", "spotify.load_spotify"]
-LOGICAL_DATE = "2026-06-01"
 
 
 @pytest.fixture(scope="module")
@@ -156,58 +152,3 @@ def test_dag_parses_without_heavy_imports(dag_id: str) -> None:
     result = subprocess.run([sys.executable, "-c", code, str(DAGS / f"{dag_id}.py"), str(DAGS)],
                             capture_output=True, text=True, env=subprocess_env())
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
-
-
-# ------------------------------------------------------------------------- real runs
-
-
-def run_env(warehouse_url: str) -> dict[str, str]:
-    """The environment of a real run against `warehouse_url` (dbt's variables included)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WAREHOUSE_URL", warehouse_url)
-        return subprocess_env(dbt_env())
-
-
-def dags_test(env: dict[str, str], dag_id: str, conf: dict, logical_date: str = LOGICAL_DATE,
-              ) -> str:
-    """One real `airflow dags test` run; asserts it succeeded and returns its log."""
-    result = subprocess.run(
-        ["airflow", "dags", "test", dag_id, logical_date, "--conf", json.dumps(conf)],
-        capture_output=True, text=True, env=env, timeout=1500,
-    )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-6000:]
-    assert "failed" not in _final_states(log), log[-6000:]
-    return log
-
-
-def _final_states(log: str) -> str:
-    return " ".join(line for line in log.splitlines() if "Marking run" in line)
-
-
-def task_states(dag_id: str, dag_run_id: str) -> dict[str, list[str]]:
-    """Airflow's record of a run: each task's states (one per mapped instance)."""
-    result = subprocess.run(
-        ["airflow", "tasks", "states-for-dag-run", dag_id, dag_run_id, "-o", "json"],
-        capture_output=True, text=True, env=subprocess_env(), timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    states: dict[str, list[str]] = {}
-    for row in _json_rows(result.stdout):
-        states.setdefault(row["task_id"], []).append(row["state"])
-    return states
-
-
-def _json_rows(stdout: str) -> list[dict]:
-    """The JSON array an `airflow ... -o json` command printed (log lines may surround it)."""
-    decoder = json.JSONDecoder()
-    for index, char in enumerate(stdout):
-        if char != "[":
-            continue
-        try:
-            rows, _ = decoder.raw_decode(stdout, index)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows):
-            return rows
-    raise AssertionError(f"no JSON rows in: {stdout[-2000:]}")

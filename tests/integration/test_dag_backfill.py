@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.integration.test_dag import INGEST, dags_test, run_env
+from tests.support.airflow_cli import INGEST, dags_test, run_env
 
 pytestmark = pytest.mark.integration
 
