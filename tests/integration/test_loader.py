@@ -8,6 +8,7 @@ import polars as pl
 import psycopg
 import pytest
 
+from warehouse.bootstrap import bootstrap
 from warehouse.loader import SchemaMismatch, load_batch
 from warehouse.raw_tables import SYNTHETIC_PLAYS
 
@@ -132,3 +133,21 @@ def test_snapshot_loads_replace_the_sources_quarantine_too(conn: psycopg.Connect
                logical_date=DAY + dt.timedelta(days=1), replace="source")
     left = conn.execute("select count(*) from raw_rejected.rows where _source = 't_snapq'")
     assert left.fetchone()[0] == 0
+
+
+def test_batches_are_found_by_a_brin_index(conn: psycopg.Connection) -> None:
+    """A batch's delete finds its rows by a BRIN index on (_source, _logical_date), cheap to
+    keep up during a COPY; a warehouse bootstrapped with the earlier btree loses it."""
+    def batch_indexes() -> dict[str, str]:
+        return dict(conn.execute(
+            "select indexname, indexdef from pg_indexes where schemaname = 'raw' "
+            "and tablename = 'synthetic_plays'").fetchall())
+
+    assert batch_indexes() == {"synthetic_plays_batch_brin": (
+        "CREATE INDEX synthetic_plays_batch_brin ON raw.synthetic_plays USING brin "
+        "(_source, _logical_date) WITH (autosummarize='on')")}
+    conn.execute("create index synthetic_plays_batch_idx on raw.synthetic_plays "
+                 "(_source, _logical_date)")
+    conn.commit()
+    bootstrap(conn)
+    assert list(batch_indexes()) == ["synthetic_plays_batch_brin"]
