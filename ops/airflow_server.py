@@ -115,6 +115,7 @@ def settings(port: int, home: Path) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         "GX_ANALYTICS_ENABLED": "False",
     }
     for key, default in LOG_SERVER_PORTS.items():

@@ -38,7 +38,7 @@ set_process_env({ENV_FILE_VAR: "none"})
 # Airflow reads its configuration once, at first import: point it at a throwaway home
 # before any test imports it, so tests never touch the demo's Airflow state.
 AIRFLOW_TEST_HOME = Path(tempfile.mkdtemp(prefix="encore-airflow-test-"))
-set_process_env({**airflow_settings(), "AIRFLOW_HOME": str(AIRFLOW_TEST_HOME)})
+set_process_env(airflow_settings(AIRFLOW_TEST_HOME))
 # pytest-xdist workers (`make test` runs two) share the cores: LightGBM's OpenMP threads spin
 # while they wait, so two 2-thread fits on 2 cores take 10-30x as long (docs/benchmarks.md).
 # OMP_NUM_THREADS caps the boosters loaded from files too (they predict with OpenMP's default).

@@ -7,15 +7,21 @@ Airflow home inside the project, and the same quiet, bounded settings.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from warehouse.connections import airflow_env, dbt_env
 from warehouse.paths import PROJECT_ROOT, state_dir
 
 
-def airflow_settings() -> dict[str, str]:
-    """Airflow configuration: a project-local home, modest parallelism, no phoning home."""
-    home = state_dir() / "airflow"
+def airflow_settings(home: Path | None = None) -> dict[str, str]:
+    """Airflow configuration: a project-local home (or `home`), modest parallelism, no
+    phoning home."""
+    home = home or state_dir() / "airflow"
     return {
         "AIRFLOW_HOME": str(home),
+        # cosmos keeps dbt's partial-parse file here; its default, /tmp/cosmos, is shared by
+        # every project and test run on the machine, whose profiles differ (a full parse)
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
