@@ -49,6 +49,7 @@ LABELS = {
 }
 _PROBABILITIES = ("model", "logistic_regression", "track_repeat_rate", "user_repeat_rate")
 _DPI = 90
+MAX_BAR_LISTENERS = 60
 
 
 def write_report(
@@ -198,11 +199,15 @@ def _label(name: Any) -> str:
 
 
 def plot_listeners(backtest: Mapping[str, Any], path: Path) -> Path:
-    """Per listener, NDCG@k of the published ranking beside the user's recent plays."""
+    """Per listener, NDCG@k of the published ranking beside the user's recent plays: a bar
+    pair per listener, or one point per listener when there are more than MAX_BAR_LISTENERS
+    (thousands of bars are unreadable, and took seconds to draw)."""
     k = int(backtest.get("k", 20))
     per = backtest.get("per_listener_ndcg", {})
     published, recent = per.get("published", {}), per.get("recent_plays", {})
     users = sorted(set(published) | set(recent))
+    if len(users) > MAX_BAR_LISTENERS:
+        return _plot_listener_points(users, published, recent, k, path)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(users) + 2), 3.6))
     x = np.arange(len(users))
     ax.bar(x - 0.2, [_float(published.get(u)) for u in users], 0.4,
@@ -212,6 +217,24 @@ def plot_listeners(backtest: Mapping[str, Any], path: Path) -> Path:
     ax.set_xticks(x, [u[:14] for u in users], rotation=60, ha="right", fontsize=6)
     ax.set(title=f"NDCG@{k} per listener at their own cut-off", ylim=(0, 1))
     ax.legend(fontsize=7)
+    _save(fig, path)
+    return path
+
+
+def _plot_listener_points(users: list[str], published: Mapping[str, Any],
+                          recent: Mapping[str, Any], k: int, path: Path) -> Path:
+    x = np.array([_float(recent.get(u)) for u in users])
+    y = np.array([_float(published.get(u)) for u in users])
+    fig, ax = plt.subplots(figsize=(5.5, 5.0))
+    ax.scatter(x, y, s=6, alpha=0.4)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    both = np.isfinite(x) & np.isfinite(y)
+    above, below = int((y[both] > x[both]).sum()), int((y[both] < x[both]).sum())
+    ax.set(xlabel=f"{LABELS.get('recent_plays', 'recent plays')}: NDCG@{k}",
+           ylabel=f"{LABELS.get('published', 'published')}: NDCG@{k}", xlim=(0, 1),
+           ylim=(0, 1))
+    ax.set_title(f"NDCG@{k} per listener ({len(users):,})\n{above:,} above the diagonal, "
+                 f"{below:,} below", fontsize=9)
     _save(fig, path)
     return path
 
