@@ -77,12 +77,17 @@ def run_scale(scale: Scale, *, server_url: str, client_counts: list[int], lookup
         for lookup in lookup_runs:
             console.print(f"  {lookup.script:<14} c={lookup.clients:<3} {lookup.tps:10,.0f} TPS  "
                           f"p50 {lookup.p50_ms:.3f} ms  p99 {lookup.p99_ms:.3f} ms")
+        # the next night, after the lookups (they measure the full run's publish)
+        runs["daily"] = run_stage("daily", database_url=url, workdir=workdir, scale=spec)
+        console.print(f"  {'daily':<9} {runs['daily'].seconds:8.2f} s  "
+                      f"{runs['daily'].rows:>12,} new plays  {runs['daily'].details}")
     finally:
         if not keep:
             database.drop(server_url, scale.database)
             shutil.rmtree(workdir, ignore_errors=True)
     return ScaleResult(scale=scale, stages={name: runs[name] for name in PIPELINE},
-                       copy=runs["copy"], predict=runs["predict"], lookups=lookup_runs,
+                       copy=runs["copy"], predict=runs["predict"], daily=runs["daily"],
+                       lookups=lookup_runs,
                        load_before=load_before, load_after=os.getloadavg(), notes=notes)
 
 

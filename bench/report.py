@@ -51,6 +51,7 @@ class ScaleResult:
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     notes: list[str] = field(default_factory=list)
+    daily: StageRun | None = None  # absent from runs before the daily stage existed
 
 
 def load_results(path: Path) -> list[ScaleResult]:
@@ -65,7 +66,8 @@ def load_results(path: Path) -> list[ScaleResult]:
             copy=StageRun(**item["copy"]), predict=StageRun(**item["predict"]),
             lookups=[LookupRun(**run) for run in item["lookups"]],
             load_before=tuple(item["load_before"]), load_after=tuple(item["load_after"]),
-            notes=list(item.get("notes") or [])))
+            notes=list(item.get("notes") or []),
+            daily=StageRun(**item["daily"]) if item.get("daily") else None))
     return results
 
 
@@ -115,6 +117,12 @@ def table_rows(results: list[ScaleResult]) -> list[list[str]]:
                      _secs(result.predict.seconds), _num(result.predict.rows),
                      _num(result.predict.rows_per_second), "", "", "",
                      f"score {score_ratio}×"])
+        if result.daily is not None:
+            full = total - result.stages["generate"].seconds
+            rows.append([label, "daily run (vs full run)", _secs(result.daily.seconds),
+                         _num(result.daily.rows), _num(result.daily.rows_per_second),
+                         _num(result.daily.peak_rss_mib), "", "",
+                         f"{_ratio(result.daily.seconds, full):.0%} of the full run"])
         select_only = {run.clients: run for run in result.lookups if run.script == SELECT_ONLY}
         for run in result.lookups:
             ratio = ""
@@ -214,6 +222,11 @@ def markdown(results: list[ScaleResult], *, server: dict[str, str], lookup_secon
         "candidate rows (read and encoded beforehand, untimed). The ratio is score rows/s ÷ "
         "predict rows/s; scoring also streams the rows out of PostgreSQL, encodes them and "
         "COPYs the scores back.",
+        "- **daily run**: the next night on top of the full run, without retraining (the "
+        "policy retrains weekly or on drift): the world's last day of plays again a day "
+        "later, loaded as the next logical date's batch, then dbt build, score and publish "
+        "with the trained model; rows are the new plays. The ratio is its seconds ÷ the "
+        "full run's (load, dbt, train, score, publish; generate left out).",
         "- **lookups**: TPS from pgbench's summary (without connection time); p50/p99 from "
         "its per-transaction log. The ratio is the top-20 script's TPS ÷ `pgbench -S` TPS at "
         "the same client count.",

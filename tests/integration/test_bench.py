@@ -53,13 +53,17 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
         assert f"top-20 lookup, {clients}" in table
         assert f"pgbench -S, {clients}" in table
     assert table.count("× -S") == 3
+    assert "daily run (vs full run)" in table and "of the full run" in table
 
     text = output.read_text()
     assert BEGIN in text and END in text
     rows = [line for line in text.splitlines() if line.startswith(f"| {SCALE} |")]
     measures = [row.split("|")[2].strip() for row in rows]
     assert measures[:len(PIPELINE)] == list(PIPELINE)
-    assert len(rows) == len(PIPELINE) + 3 + 6  # stages, total, 2 baselines, 6 lookups
+    # stages, total, the daily run, 2 baselines, 6 lookups
+    assert len(rows) == len(PIPELINE) + 4 + 6
+    daily = next(row for row in rows if "daily run" in row)
+    assert int(daily.split("|")[4].strip().replace(",", "")) > 0  # new plays loaded
     for row in rows[:len(PIPELINE)]:
         cells = [cell.strip() for cell in row.split("|")[1:-1]]
         assert int(cells[3].replace(",", "")) > 0, row  # rows
