@@ -18,17 +18,34 @@ plays as (
 
 ),
 
+-- plays per (listener, track) first: the distinct track count is then a plain count over
+-- a hash aggregate, not a count(distinct) that sorts every play
+user_tracks as (
+
+    select
+        user_id,
+        track_key,
+        min(source) as play_source,
+        min(played_at) as first_played_at,
+        max(played_at) as last_played_at,
+        cast(count(*) as bigint) as play_count
+
+    from plays
+    group by user_id, track_key
+
+),
+
 user_plays as (
 
     select
         user_id,
-        min(source) as play_source,
-        min(played_at) as first_played_at,
-        max(played_at) as last_played_at,
-        cast(count(*) as bigint) as play_count,
-        cast(count(distinct track_key) as bigint) as distinct_track_count
+        min(play_source) as play_source,
+        min(first_played_at) as first_played_at,
+        max(last_played_at) as last_played_at,
+        cast(sum(play_count) as bigint) as play_count,
+        cast(count(*) as bigint) as distinct_track_count
 
-    from plays
+    from user_tracks
     group by user_id
 
 ),

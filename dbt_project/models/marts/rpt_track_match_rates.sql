@@ -26,32 +26,44 @@ tracks as (
 
 ),
 
-per_source as (
+-- plays per (source, track) first: the per-source distinct track count is then a plain
+-- count over a hash aggregate, not a count(distinct) that sorts every play
+per_track as (
 
     select
         plays.source,
+        plays.track_key,
         cast(count(*) as bigint) as play_count,
-        cast(count(distinct plays.track_key) as bigint) as track_count,
-        cast(
-            sum(case when plays.track_key like 'spotify:%' then 1 else 0 end) as bigint
-        ) as spotify_key_play_count,
-        cast(
-            sum(case when plays.track_key like 'mbid:%' then 1 else 0 end) as bigint
-        ) as mbid_key_play_count,
-        cast(
-            sum(case when plays.track_key like 'name:%' then 1 else 0 end) as bigint
-        ) as name_key_play_count,
-        cast(
-            sum(case when tracks.danceability is not null then 1 else 0 end) as bigint
-        ) as audio_feature_play_count,
-        cast(
-            sum(case when tracks.has_catalogue_entry then 1 else 0 end) as bigint
-        ) as catalogue_play_count
+        max(case when tracks.danceability is not null then 1 else 0 end) as has_audio_features,
+        max(case when tracks.has_catalogue_entry then 1 else 0 end) as has_catalogue_entry
 
     from plays
     left join tracks
         on plays.track_key = tracks.track_key
-    group by plays.source
+    group by plays.source, plays.track_key
+
+),
+
+per_source as (
+
+    select
+        source,
+        cast(sum(play_count) as bigint) as play_count,
+        cast(count(*) as bigint) as track_count,
+        cast(
+            sum(case when track_key like 'spotify:%' then play_count else 0 end) as bigint
+        ) as spotify_key_play_count,
+        cast(
+            sum(case when track_key like 'mbid:%' then play_count else 0 end) as bigint
+        ) as mbid_key_play_count,
+        cast(
+            sum(case when track_key like 'name:%' then play_count else 0 end) as bigint
+        ) as name_key_play_count,
+        cast(sum(has_audio_features * play_count) as bigint) as audio_feature_play_count,
+        cast(sum(has_catalogue_entry * play_count) as bigint) as catalogue_play_count
+
+    from per_track
+    group by source
 
 ),
 
