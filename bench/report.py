@@ -29,7 +29,9 @@ ROWS_MEANING = {
     "generate": "plays generated",
     "load": "rows loaded into raw (users, artists, tracks, plays)",
     "dbt": "raw plays in (the marts built from them)",
-    "train": "labelled pairs (train + validation)",
+    "train": "labelled pairs (train + validation) of the repeat model; the stage also fits "
+             "the list model on the past cut-offs' candidates, chooses the ranking and "
+             "backtests it, as the nightly job does",
     "score": "candidates scored",
     "publish": "recommendations published (top 20 per user)",
 }

@@ -190,17 +190,22 @@ def _dbt_build(workdir: Path) -> tuple[float, list[Any]]:
 
 
 def train(workdir: Path, scale: dict[str, Any]) -> StageResult:
-    """Train, evaluate and register the model (ml.train.train) on the labelled pairs."""
+    """Train as the nightly job does (ml.train.train with the list model: the repeat model,
+    the list model, the ranking choice and the backtest), on the labelled pairs and the past
+    cut-offs' candidates."""
     from ml.train import train as train_model
 
     with _connect() as conn:
         started = time.perf_counter()
-        run = train_model(conn, artifacts_dir=workdir / ARTIFACTS_DIR)
+        run = train_model(conn, artifacts_dir=workdir / ARTIFACTS_DIR, list_model=True)
         seconds = time.perf_counter() - started
+    metrics = run.metrics
     return {"seconds": seconds, "rows": run.train_rows + run.valid_rows,
             "details": {"model_version": run.model_version, "train_rows": run.train_rows,
                         "valid_rows": run.valid_rows, "auc": run.auc,
-                        "baseline_auc": run.baseline_auc}}
+                        "baseline_auc": run.baseline_auc,
+                        "list_model_rows": (metrics.get("list_model") or {}).get("rows"),
+                        "ranking": (metrics.get("ranking") or {}).get("ranker")}}
 
 
 def score(workdir: Path, scale: dict[str, Any]) -> StageResult:
