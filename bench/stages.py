@@ -150,15 +150,18 @@ def dbt(workdir: Path, scale: dict[str, Any]) -> StageResult:
     benchmark's own (the project's target/, which Airflow reads, is left alone).
     """
     seconds, nodes = _dbt_build(workdir)
-    slowest = sorted(nodes, key=lambda node: node.execution_time, reverse=True)[:5]
     with _connect() as conn:
         plays = conn.execute("select count(*) from raw.synthetic_plays").fetchone()[0]
         marts = {table: conn.execute(f"select count(*) from marts.{table}").fetchone()[0]  # noqa: S608
                  for table in ("fct_plays", "fct_pair_features", "fct_candidate_features")}
     return {"seconds": seconds, "rows": plays,
-            "details": {"nodes": len(nodes), "marts": marts,
-                        "slowest": {node.node.name: round(node.execution_time, 2)
-                                    for node in slowest}}}
+            "details": {"nodes": len(nodes), "marts": marts, "slowest": _slowest(nodes)}}
+
+
+def _slowest(nodes: list[Any], count: int = 5) -> dict[str, float]:
+    """The `count` slowest dbt nodes of a build, with their seconds."""
+    ranked = sorted(nodes, key=lambda node: node.execution_time, reverse=True)[:count]
+    return {node.node.name: round(node.execution_time, 2) for node in ranked}
 
 
 def _dbt_build(workdir: Path) -> tuple[float, list[Any]]:
@@ -296,11 +299,9 @@ def daily(workdir: Path, scale: dict[str, Any]) -> StageResult:
         started = time.perf_counter()
         publish_top_n(conn, top_n=20)
         parts["publish"] = time.perf_counter() - started
-    slowest = sorted(nodes, key=lambda node: node.execution_time, reverse=True)[:5]
     return {"seconds": sum(parts.values()), "rows": new_day.height,
             "details": {**{f"{name}_seconds": round(value, 2) for name, value in parts.items()},
-                        "slowest": {node.node.name: round(node.execution_time, 2)
-                                    for node in slowest}}}
+                        "slowest": _slowest(nodes)}}
 
 
 STAGES: dict[str, Callable[[Path, dict[str, Any]], StageResult]] = {
