@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from xml.dom import minidom
 
 import pylast
+import tenacity
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class RateLimiter:
         self._last = self._clock()
 
 
-def _error_code(error: Exception) -> str | None:
+def _error_code(error: BaseException) -> str | None:
     if isinstance(error, pylast.WSError):
         return str(error.status)
     return None
@@ -91,7 +92,7 @@ def _is_retryable_code(code: str) -> bool:
     return code in RETRYABLE_CODES or (code.isdigit() and 500 <= int(code) <= 599)
 
 
-def is_retryable(error: Exception) -> bool:
+def is_retryable(error: BaseException) -> bool:
     """Transient failures: listed Last.fm codes, HTTP 5xx, network trouble, garbled bodies."""
     if isinstance(error, pylast.WSError):
         return _is_retryable_code(str(error.status))
@@ -113,20 +114,30 @@ class LastfmClient:
 
     def call(self, method: str, params: Mapping[str, str | int]) -> minidom.Document:
         """The parsed `<lfm status="ok">` document of `method`, or LastfmApiError."""
-        attempt = 0
-        while True:
-            attempt += 1
-            self.limiter.wait()
-            self.calls += 1
-            try:
-                return pylast._Request(self.network, method, dict(params)).execute(
-                    cacheable=False)
-            except pylast.PyLastError as error:
-                code, details = _error_code(error), str(error)
-                if not is_retryable(error) or attempt >= self.retry.max_attempts:
-                    raise LastfmApiError(method, code, details, attempt) from error
-                delay = self.retry.delay(attempt)
-                log.warning("Last.fm %s: %s (%s); retry %d/%d in %.1f s", method,
-                            f"error {code}" if code else "network error", details,
-                            attempt, self.retry.max_attempts - 1, delay)
-                self._sleep(delay)
+        first_call = self.calls
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retry.max_attempts),
+            wait=lambda state: self.retry.delay(state.attempt_number),
+            retry=tenacity.retry_if_exception(is_retryable),
+            before_sleep=lambda state: _log_retry(method, self.retry.max_attempts, state),
+            sleep=self._sleep, reraise=True)
+        try:
+            return retrying(self._execute, method, params)
+        except pylast.PyLastError as error:
+            raise LastfmApiError(method, _error_code(error), str(error),
+                                 self.calls - first_call) from error
+
+    def _execute(self, method: str, params: Mapping[str, str | int]) -> minidom.Document:
+        """One paced request, counted in `calls`."""
+        self.limiter.wait()
+        self.calls += 1
+        return pylast._Request(self.network, method, dict(params)).execute(cacheable=False)
+
+
+def _log_retry(method: str, max_attempts: int, state: tenacity.RetryCallState) -> None:
+    """Warns that attempt `state.attempt_number` failed and says when the next one comes."""
+    error = state.outcome.exception() if state.outcome else None
+    code = _error_code(error) if error is not None else None
+    log.warning("Last.fm %s: %s (%s); retry %d/%d in %.1f s", method,
+                f"error {code}" if code else "network error", error,
+                state.attempt_number, max_attempts - 1, state.upcoming_sleep)

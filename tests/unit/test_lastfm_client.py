@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,16 @@ def test_rate_limited_calls_back_off_then_succeed(fake: FakeLastfm) -> None:
     assert len(fake.calls(RECENT)) == 3
     assert sleeps == [0.5, 1.0]  # exponential backoff
 
+
+
+def test_each_retry_is_logged_with_its_wait(fake: FakeLastfm,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    fake.script(RECENT, Response(503, "<html><body>busy</body></html>"))
+    caplog.set_level(logging.WARNING, logger="extract.lastfm.client")
+    client_for(fake.api_url, []).call(RECENT, PARAMS)
+    (record,) = [r for r in caplog.records if r.name == "extract.lastfm.client"]
+    assert record.getMessage().startswith("Last.fm user.getRecentTracks: error 503 (")
+    assert record.getMessage().endswith("); retry 1/3 in 0.5 s")
 
 @pytest.mark.parametrize("answer", ["8", "11", "16", "500", "502", "503", "504"])
 def test_transient_errors_and_5xx_are_retried(fake: FakeLastfm, answer: str) -> None:

@@ -253,6 +253,20 @@ def test_server_errors_back_off_exponentially(app: SpotifyApi, replay: SpotifyRe
     assert sleeps == [1.0, 2.0]
 
 
+
+def test_each_retry_is_logged_with_its_wait(app: SpotifyApi, replay: SpotifyReplay,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    normal = replay.server.routes[("GET", "/v1/search")]
+    turns = _answer_in_turn(spotify_error(429, "slow", {"Retry-After": "3"}),
+                            spotify_error(503, "Busy"), Response(200))
+    replay.server.route("GET", "/v1/search",
+                        lambda r: a if (a := turns(r)).status != 200 else normal(r))
+    caplog.set_level(logging.WARNING, logger="extract.spotify.retry")
+    assert app.search_tracks("Hysteria")
+    assert [r.getMessage() for r in caplog.records if r.name == "extract.spotify.retry"] == [
+        "spotify: GET /search ('Hysteria') answered 429 (attempt 1/3); retrying in 3.0 s",
+        "spotify: GET /search ('Hysteria') answered 503 (attempt 2/3); retrying in 2.0 s"]
+
 def test_removed_batch_endpoint_falls_back_to_single_lookups(
         app: SpotifyApi, replay: SpotifyReplay, shared_data: Path,
         caplog: pytest.LogCaptureFixture) -> None:
