@@ -25,9 +25,10 @@ WORKDIR /opt/encore
 
 # Dependencies first (their layer survives code edits), then the project itself, editable:
 # warehouse/paths.py finds dbt_project/ and dags/ next to the packages.
-COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+COPY pyproject.toml uv.lock README.md LICENSE ./
+RUN uv sync --frozen --no-dev --extra compose --extra cloud --no-install-project
 COPY config ./config
+COPY observability ./observability
 COPY warehouse ./warehouse
 COPY extract ./extract
 COPY ml ./ml
@@ -37,7 +38,7 @@ COPY ops ./ops
 COPY dags ./dags
 COPY dbt_project ./dbt_project
 COPY docker ./docker
-RUN uv sync --frozen --no-dev
+RUN uv sync --frozen --no-dev --extra compose --extra cloud
 
 # The DAG's dbt task group renders from target/manifest.json: parse once at build time
 # (parsing reads profiles.yml but connects to nothing).

@@ -51,7 +51,7 @@ $(UV_HOME)/bin/uv:
 # otherwise compile airflow, dbt, sklearn... from source on each start wherever
 # PYTHONDONTWRITEBYTECODE is set (14.5 s -> 6.6 s to import lightgbm, sklearn, airflow, dbt)
 .venv/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --compile-bytecode
+	$(UV) sync --frozen --compile-bytecode --all-extras
 	@touch $@
 
 setup: .venv/.synced  ## install the locked environment
@@ -98,10 +98,10 @@ AIRFLOW_PORT ?= 8080
 DOCS_PORT ?= 8081
 
 airflow: warehouse dbt-parse  ## start (or reuse) the Airflow UI + scheduler on 127.0.0.1:8080 (AIRFLOW_PORT)
-	@$(ENV) && AIRFLOW_PORT=$(AIRFLOW_PORT) $(UV) run --frozen python -m ops.services airflow
+	@$(ENV) && AIRFLOW_PORT=$(AIRFLOW_PORT) $(UV) run --frozen python -m ops airflow
 
 docs: warehouse  ## generate the dbt docs and serve them on 127.0.0.1:8081 (DOCS_PORT)
-	@$(ENV) && DOCS_PORT=$(DOCS_PORT) $(UV) run --frozen python -m ops.services docs
+	@$(ENV) && DOCS_PORT=$(DOCS_PORT) $(UV) run --frozen python -m ops docs
 
 browser:  ## install Debian's chromium for the browser tests (best-effort: root + apt-get only)
 	@if [ -x /usr/bin/chromium ]; then echo "chromium: /usr/bin/chromium"; \
@@ -120,12 +120,14 @@ test: warehouse dbt-parse browser  ## run the test suite (real PostgreSQL, dbt, 
 bench: warehouse dbt-parse  ## time each stage at 1M and 2M plays + pgbench lookups (BENCH_ARGS="--scales 100k")
 	@$(ENV) && $(UV) run --frozen python -m bench $(BENCH_ARGS)
 
-lint: setup  ## ruff + sqlfluff
+lint: dbt-parse  ## the static checks CI runs: ruff, ruff format, import layers, sqlfluff, dbt parse
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports
 	$(UV) run --frozen sqlfluff lint dbt_project/models
 
 stop:  ## stop Airflow, the docs server and the embedded warehouse (whatever runs)
-	@if [ -x "$(UV)" ] && [ -d .venv ]; then $(UV) run --frozen python -m ops.services stop; \
+	@if [ -x "$(UV)" ] && [ -d .venv ]; then $(UV) run --frozen python -m ops stop; \
 	  $(UV) run --frozen python -m warehouse stop; fi
 
 clean: stop  ## remove all local state (warehouse data, Airflow home, models)

@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from api.app import create_app
     from config import get_settings
-    from ops.logs import configure_logging
+    from observability.logs import configure_logging
 
     configure_logging()
     if get_settings().encore_api_database_url is None:

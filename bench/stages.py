@@ -318,7 +318,7 @@ STAGES: dict[str, Callable[[Path, dict[str, Any]], StageResult]] = {
 
 
 def main() -> int:
-    from ops.logs import configure_logging
+    from observability.logs import configure_logging
 
     configure_logging()
     parser = argparse.ArgumentParser(prog="python -m bench.stages", description=__doc__)

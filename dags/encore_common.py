@@ -100,8 +100,8 @@ def on_failure(context: Mapping[str, Any]) -> None:
 
 def redact_secrets(context: Mapping[str, Any]) -> None:
     """Before each task: API keys, tokens and passwords from the environment never reach the
-    task log (ops.logs: Airflow masks its connections and variables, not our env vars)."""
-    from ops.logs import install_redaction
+    task log (observability.logs: Airflow masks its connections and variables, not our env vars)."""
+    from observability.logs import install_redaction
 
     install_redaction()
 

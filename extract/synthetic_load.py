@@ -21,8 +21,8 @@ import polars as pl
 import psycopg
 
 from extract.synthetic import SyntheticConfig, SyntheticWorld, generate_world
-from ops.logs import configure_logging, print_failure
-from ops.progress import progress
+from observability.logs import configure_logging, print_failure
+from observability.progress import progress
 from warehouse.landing import land_frames, read_landed
 from warehouse.loader import load_batch
 from warehouse.raw_tables import (

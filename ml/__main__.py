@@ -13,10 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ml.backtest import backtest
+from ml.policy import should_train
 from ml.publish import publish, rollback
+from ml.report import regenerate
+from ml.restore import restore
 from ml.score import score
 from ml.train import train
-from ops.logs import configure_logging
+from observability.logs import configure_logging
 from warehouse.connections import connect, ensure_warehouse
 from warehouse.paths import artifacts_dir
 
@@ -38,12 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **{k: v for k, v in run.metrics.items() if not isinstance(v, dict)},
             }
         elif args.command == "report":
-            from ml.report import regenerate
-
             result = {"report": str(regenerate(conn, folder, args.model_version))}
         elif args.command == "backtest":
-            from ml.backtest import backtest
-
             outcome = backtest(conn, artifacts_dir=folder, model_version=args.model_version,
                                cutoff=args.cutoff, k=args.k, record=not args.no_record)
             result = {key: outcome[key] for key in (
@@ -51,15 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "users_evaluated", "candidate_coverage", "published_vs_recent_plays",
                 "strongest_baseline", "rankings", "report_path", "seconds")}
         elif args.command == "should-train":
-            from ml.policy import should_train
-
             decision = should_train(conn, max_age_days=args.max_age_days,
                                     drift_threshold=args.drift_threshold, force=args.force)
             result = {"train": decision.train, "reason": decision.reason,
                       "decision_id": decision.decision_id, **decision.details}
         elif args.command == "restore":
-            from ml.policy import restore
-
             restored = restore(conn, args.model_version, artifacts_dir=folder, keep=args.keep)
             result = {"model_version": restored.model_version, "how": restored.how,
                       "publish_id": restored.publish_id, "rows": restored.rows,

@@ -18,7 +18,7 @@ from typing import Any
 
 import lightgbm as lgb
 
-from ml.features import FEATURES, Vocabulary
+from ml.features import FEATURES, Vocabulary, to_matrix
 
 MODEL_FILE = "model.txt"
 SIDECAR_FILE = "model.json"
@@ -44,8 +44,6 @@ class LoadedModel:
 
     def predict(self, frame: Any) -> Any:
         """P(repeat within 30 days) for rows carrying FEATURES (a polars frame)."""
-        from ml.features import to_matrix
-
         probability = self.booster.predict(to_matrix(frame, self.vocabulary))
         if self.blend_weight < 1.0:
             probability = (self.blend_weight * probability

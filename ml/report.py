@@ -26,6 +26,7 @@ import polars as pl
 from sklearn.metrics import roc_curve
 
 from ml.artifacts import SIDECAR_FILE
+from ml.runs import latest_version, run_metrics, set_report_path
 
 REPORT_FILE = "report.md"
 PLOTS = ("roc.png", "calibration.png", "feature_importance.png", "metrics.png")
@@ -352,8 +353,6 @@ def _int(value: Any) -> str:
 def regenerate(conn: Any, artifacts_dir: Path, model_version: str | None = None) -> Path:
     """`python -m ml report`: rebuild a run's report (default: the latest succeeded run) from
     its model folder and its ml.model_runs metrics; record the path in the run's metrics."""
-    from ml.runs import latest_version, run_metrics, set_report_path
-
     with conn.transaction():
         version = model_version or latest_version(conn)
         stored = run_metrics(conn, version)

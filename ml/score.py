@@ -41,7 +41,7 @@ from ml.db import CANDIDATE_FEATURES, feature_query, iter_frames
 from ml.features import to_matrix
 from ml.policy import record_profile
 from ml.runs import latest_version
-from ops.progress import progress
+from observability.progress import progress
 
 log = logging.getLogger(__name__)
 

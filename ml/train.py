@@ -29,9 +29,11 @@ from psycopg.types.json import Jsonb
 from config import get_settings
 from ml import baselines, metrics, rankers, ranking
 from ml.artifacts import model_sha256, model_version, save_logistic, save_model
+from ml.backtest import backtest
 from ml.db import PAIR_FEATURES, feature_query, read_frame
 from ml.features import CATEGORICAL_FEATURES, FEATURES, fit_vocabulary, to_matrix
 from ml.list_model import fit_list_model, read_outcomes
+from ml.report import write_report
 from ml.runs import SUCCEEDED, ModelRun, record_run
 from ml.split import LABEL_WINDOW, Split, split_by_user_time
 
@@ -143,8 +145,6 @@ def _backtest_summary(conn: psycopg.Connection, artifacts_dir: Path, model_versi
                       outcomes: pl.DataFrame) -> dict[str, Any] | None:
     """ml.backtest at cut-off 1 on the outcomes already read, summarised for the run's
     metrics (None: nothing to grade)."""
-    from ml.backtest import backtest
-
     try:
         result = backtest(conn, artifacts_dir=artifacts_dir, model_version=model_version,
                           outcomes=outcomes)
@@ -264,8 +264,6 @@ def fit_and_register(
 
 
 def _write_report(folder: Path) -> str | None:
-    from ml.report import write_report
-
     try:
         return str(write_report(folder).resolve())
     except Exception:  # the model is good even if a plot is not: register it anyway

@@ -39,7 +39,7 @@ FORMAT_VAR = "ENCORE_LOG_FORMAT"
 LEVEL_VAR = "ENCORE_LOG_LEVEL"
 FORMATS = ("logfmt", "json")
 REDACTED = "***"
-PROGRESS_LOGGER = "ops.progress"
+PROGRESS_LOGGER = "observability.progress"
 
 SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD")
 # Shorter values, and these words, would blank out ordinary text rather than hide a secret.

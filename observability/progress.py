@@ -8,8 +8,8 @@
 A person at a terminal wants to see a bar move. Airflow task logs, CI and pytest capture
 stderr into files, where a redrawn bar turns into thousands of garbage lines. So the
 display is chosen per run: a rich bar when stderr is a TTY; otherwise a log line on
-`ops.progress` at most every `ENCORE_PROGRESS_SECONDS` (10 s), then one at the end with the
-count, the time and the rate. `ENCORE_PROGRESS=bar|log|off` overrides the choice.
+`observability.progress` at most every `ENCORE_PROGRESS_SECONDS` (10 s), then one at the end
+with the count, the time and the rate. `ENCORE_PROGRESS=bar|log|off` overrides the choice.
 
 Steps nest (an import's files, each file's COPY): on a terminal they share one display, an
 inner step's bar leaving when it ends; in logs an inner step that ended before its first
@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from config import Settings, SettingsError, get_settings, tool_env
-from ops.logs import PROGRESS_LOGGER
+from observability.logs import PROGRESS_LOGGER
 
 MODE_VAR = "ENCORE_PROGRESS"
 SECONDS_VAR = "ENCORE_PROGRESS_SECONDS"

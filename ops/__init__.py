@@ -1,2 +1,3 @@
-"""Operating Encore: the local services people start (`make airflow`, `make docs`), progress
-display for long commands, and the structured, secret-free logging every CLI shares."""
+"""Operating Encore on a workstation: the local services people start (`make airflow`,
+`make docs`, `make stop`) and the Airflow executor they run. The top layer, beside `dags`
+and `api`: nothing imports it."""

@@ -31,6 +31,7 @@ from ops.services import (
     get_json,
     port_in_use,
     spawn,
+    stop_service,
     wait_until,
 )
 
@@ -157,8 +158,6 @@ def start(port: int = DEFAULT_PORT, env: Mapping[str, str] | None = None,
                    what="airflow standalone", alive=lambda: process.poll() is None,
                    log_file=svc.log_file)
     except ServiceError:
-        from ops.services import stop_service
-
         stop_service(svc)
         raise
     return server

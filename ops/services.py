@@ -6,12 +6,12 @@ it. Stopping works on the whole group and on every descendant seen on the way: A
 standalone spawns a scheduler, an API server, a DAG processor and a triggerer, and the task
 supervisors put each task in a group of its own, so killing the leader alone would leave them.
 
-`python -m ops.services airflow|docs|stop|status` is the command line the Makefile calls.
+`python -m ops airflow|docs|stop|status` (ops/__main__.py) is the command line the Makefile
+calls.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -22,20 +22,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from config import get_settings
-from warehouse.paths import state_dir
+import psutil
 
-# Debian's chromium (`make browser`), driven through the `playwright` package; never the
-# browsers `playwright install` downloads. Flags keep it offline, quiet and sandbox-free
-# (it runs as root in containers).
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from warehouse.paths import state_dir
 
 
 class ServiceError(RuntimeError):
@@ -90,51 +83,46 @@ def default_state() -> Path:
 
 # --- processes ---------------------------------------------------------------------------
 
-def _stat(pid: int) -> tuple[int, int, str, int] | None:
-    """(ppid, pgrp, state, start time) of a process from /proc, or None if it is gone."""
+def _group(process: psutil.Process) -> int | None:
+    """The process group of a live (non-zombie) process, None when it is gone or a zombie:
+    zombies hold no resources and would otherwise keep a group 'alive' where nothing reaps
+    them."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return os.getpgid(process.pid)
+    except (psutil.Error, ProcessLookupError, PermissionError):
         return None
-    fields = raw[raw.rfind(")") + 2:].split()  # the command name may contain spaces
-    return int(fields[1]), int(fields[2]), fields[0], int(fields[19])
-
-
-def _processes() -> dict[int, tuple[int, int, str, int]]:
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))) and stat[2] != "Z":
-            table[int(entry.name)] = stat
-    return table
 
 
 def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group: zombies hold no resources and would
-    otherwise keep a group 'alive' where nothing reaps them."""
-    return [pid for pid, (_, pgrp, _, _) in _processes().items() if pgrp == pgid]
+    """Live processes of a process group."""
+    return [process.pid for process in psutil.process_iter() if _group(process) == pgid]
 
 
-def descendants(pid: int) -> set[tuple[int, int]]:
+def descendants(pid: int) -> set[tuple[int, float]]:
     """(pid, start time) of every live descendant of `pid`, whatever its process group."""
-    table = _processes()
-    children: dict[int, list[int]] = {}
-    for child, (ppid, _, _, _) in table.items():
-        children.setdefault(ppid, []).append(child)
-    found, stack = set(), [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.add((child, table[child][3]))
-            stack.append(child)
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return set()
+    found = set()
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            found.add((child.pid, child.create_time()))
     return found
 
 
-def _alive(process: tuple[int, int]) -> bool:
+def _alive(process: tuple[int, float]) -> bool:
     """The same process (pid and start time: pids get reused) is still running."""
-    stat = _stat(process[0])
-    return stat is not None and stat[2] != "Z" and stat[3] == process[1]
+    try:
+        running = psutil.Process(process[0])
+        return running.create_time() == process[1] and _group(running) is not None
+    except psutil.Error:
+        return False
 
 
-def leftovers(pgid: int, seen: set[tuple[int, int]]) -> list[int]:
+def leftovers(pgid: int, seen: set[tuple[int, float]]) -> list[int]:
     """Processes of a stopped service still running: its group, or descendants seen before."""
     return sorted(set(group_members(pgid)) | {pid for pid, start in seen if _alive((pid, start))})
 
@@ -244,64 +232,7 @@ def wait_until(ready: Callable[[], bool], *, timeout: float, what: str,
     raise ServiceError(f"{what} not ready after {timeout:.0f} s{where}")
 
 
-# --- command line ------------------------------------------------------------------------
-
-def _airflow() -> int:
-    from ops import airflow_server
-
-    port = get_settings().airflow_port
-    server = airflow_server.start(port=port)
-    print(f"Airflow UI: {server.url}  ({'reused' if server.reused else 'started'}, "
-          f"pid {server.pid}, log {server.log_file})")
-    print(f"login: user 'admin', password in {server.password_file}")
-    print("stop it with `make stop`")
-    return 0
-
-
-def _docs() -> int:
-    from ops import docs_site
-
-    port = get_settings().docs_port
-    site = docs_site.generate_and_serve(port=port)
-    print(f"dbt docs: {site.url}  (lineage graph: {site.url}#!/overview?g_v=1; "
-          f"pid {site.pid}, log {site.log_file})")
-    print("stop it with `make stop`")
-    return 0
-
-
-def _stop() -> int:
-    from ops import airflow_server, docs_site
-
-    for name, service in (("Airflow", airflow_server.service()), ("dbt docs", docs_site.service())):
-        print(f"{name} stopped" if stop_service(service) else f"{name} not running")
-    return 0
-
-
-def _status() -> int:
-    from ops import airflow_server, docs_site
-
-    running = 0
-    for service in (airflow_server.service(), docs_site.service()):
-        pid = service.pid()
-        url = service.info().get("url", "")
-        print(f"{service.name}: " + (f"running, pid {pid}, {url}" if pid else "stopped"))
-        running += pid is not None
-    return 0 if running else 3
-
-
-COMMANDS = {"airflow": _airflow, "docs": _docs, "stop": _stop, "status": _status}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops.services", description=__doc__)
-    parser.add_argument("command", choices=sorted(COMMANDS))
-    args = parser.parse_args(argv)
-    try:
-        return COMMANDS[args.command]()
-    except ServiceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-
+# --- child processes ------------------------------------------------------------------
 
 def bin_path(name: str) -> str:
     """A console script of this environment (`airflow`, `dbt`), found next to the interpreter
@@ -318,22 +249,3 @@ def child_env(base: Mapping[str, str], **overrides: str) -> dict[str, str]:
     if bin_dir not in env.get("PATH", "").split(os.pathsep):
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     return env
-
-
-@contextlib.contextmanager
-def chromium_page(profile_dir: Path, viewport: tuple[int, int] = (1600, 1000)) -> Iterator:
-    """A Playwright page in Debian's headless chromium with a fresh profile in `profile_dir`."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile_dir), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": viewport[0], "height": viewport[1]})
-        try:
-            yield context.pages[0] if context.pages else context.new_page()
-        finally:
-            context.close()
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import sys
 
-from ops.logs import configure_logging, print_failure
+from observability.logs import configure_logging, print_failure
 from quality.summary import format_table
 
 

@@ -67,9 +67,11 @@ create index if not exists expectation_results_asset_idx
 
 
 def create_quality_tables(conn: psycopg.Connection) -> None:
-    """Create the `quality` schema and its tables (idempotent; runs in the caller's
-    transaction when there is one)."""
-    conn.execute(DDL)
+    """Create the `quality` schema and its tables (idempotent; in the caller's transaction
+    when there is one). Concurrent first checks must not race on CREATE ... IF NOT EXISTS."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('encore.quality'))")
+        conn.execute(DDL)
 
 
 def tables_exist(conn: psycopg.Connection) -> bool:

@@ -11,7 +11,7 @@ import sys
 import psycopg
 
 from config import get_settings
-from ops.logs import configure_logging, print_failure
+from observability.logs import configure_logging, print_failure
 from warehouse import connections, embedded
 from warehouse.bootstrap import bootstrap
 

@@ -12,7 +12,6 @@ import logging
 import psycopg
 from psycopg import sql
 
-from quality.store import create_quality_tables
 from warehouse.raw_tables import BATCH_COLUMNS, RAW_SCHEMA, RAW_TABLES, RawTable
 
 SCHEMAS = ("raw", "raw_rejected", "staging", "intermediate", "marts", "ml", "serving",
@@ -110,7 +109,6 @@ def bootstrap(conn: psycopg.Connection) -> None:
             conn.execute(raw_table_ddl(table))
             conn.execute(raw_batch_index_ddl(table))
         conn.execute(_STATIC_DDL)
-        create_quality_tables(conn)  # quality.* (checkpoint results), see quality/store.py
         _ensure_serving(conn)
         _ensure_reader_role(conn)
 

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from config import get_settings
 from warehouse import embedded
+from warehouse.paths import dbt_project_dir
 
 AIRFLOW_CONN_ID = "encore_warehouse"
 SNOWFLAKE_PROFILE_SETTINGS = ("snowflake_account", "snowflake_user", "snowflake_password",
@@ -56,8 +57,6 @@ def connect(*, autocommit: bool = False) -> psycopg.Connection:
 
 def dbt_env() -> dict[str, str]:
     """Environment variables that dbt_project/profiles.yml reads."""
-    from warehouse.paths import dbt_project_dir
-
     parts = urlsplit(warehouse_url())
     settings = get_settings()
     env = {

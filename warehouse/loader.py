@@ -30,7 +30,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from ops.progress import progress
+from observability.progress import progress
 from warehouse.raw_tables import RAW_SCHEMA, RawTable
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,8 @@ from typing import Any
 
 import polars as pl
 
+from config import get_settings
+from warehouse.landing import read_landed
 from warehouse.raw_tables import BATCH_COLUMNS, RAW_TABLES, RawTable
 
 # PostgreSQL type (warehouse/raw_tables.py) -> Snowflake type.
@@ -115,8 +117,6 @@ def load_landed(cursor: Any, database: str, folder: Path, *, source: str,
     Quarantined rows (`<table>.rejected.parquet`) stay in the landing zone: on Snowflake
     the quarantine is not loaded.
     """
-    from warehouse.landing import read_landed
-
     return {name: load_frame(cursor, database, RAW_TABLES[name], frame, source=source,
                              logical_date=logical_date)
             for name, frame in read_landed(folder).items() if name in RAW_TABLES}
@@ -125,8 +125,6 @@ def load_landed(cursor: Any, database: str, folder: Path, *, source: str,
 def connect_from_env() -> Any:
     """A Snowflake connection from the same SNOWFLAKE_* variables dbt's profile reads."""
     import snowflake.connector
-
-    from config import get_settings
 
     settings = get_settings()
     missing = [name.upper() for name in ("snowflake_account", "snowflake_user")

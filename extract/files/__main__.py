@@ -23,7 +23,7 @@ from extract.files.errors import FileImportError
 from extract.files.importer import ParsedImport, parse_path
 from extract.files.kaggle_source import DATASET, locate_kaggle_csv
 from extract.files.load import ImportResult, load_parsed
-from ops.logs import configure_logging, print_failure
+from observability.logs import configure_logging, print_failure
 from warehouse.embedded import WarehouseError
 
 WHAT_FITS = ("Last.fm scrobble exports (CSV/TSV) and Spotify account-data exports "

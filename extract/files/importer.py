@@ -24,7 +24,7 @@ from extract.files.kaggle import parse_kaggle
 from extract.files.lastfm_export import parse_lastfm_export
 from extract.files.parsed import ParsedFile
 from extract.files.spotify_export import AccountNames, parse_spotify_export
-from ops.progress import progress
+from observability.progress import progress
 from warehouse.raw_tables import RawTable
 
 log = logging.getLogger(__name__)

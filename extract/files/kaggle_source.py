@@ -1,9 +1,9 @@
 """Where the Kaggle tracks CSV comes from: a path, `KAGGLE_TRACKS_CSV`, or a download.
 
 The download needs Kaggle credentials (`KAGGLE_USERNAME`/`KAGGLE_KEY`) *and* the `kaggle`
-package, which is not a dependency of this project (it is only useful online, and this
-dataset is a one-off 20 MB file): without it, the error says what to install or which
-variable to set instead. Credentials are read by the kaggle package itself and never
+package, which only the `cloud` extra installs (`uv sync --extra cloud`; `make setup`
+installs every extra): without it, the error says what to install or which variable to set
+instead. Credentials are read by the kaggle package itself and never
 logged.
 """
 
@@ -39,7 +39,7 @@ def download_dataset(folder: Path) -> Path:
     except ImportError as exc:
         raise FileImportError(
             DATASET, "KAGGLE_USERNAME/KAGGLE_KEY are set but the `kaggle` package is not "
-            "installed: `uv pip install kaggle` (or `pip install kaggle`), or download "
+            "installed: `uv sync --extra cloud` (or `pip install kaggle`), or download "
             "dataset.csv from kaggle.com yourself and set KAGGLE_TRACKS_CSV") from exc
     folder.mkdir(parents=True, exist_ok=True)
     settings = get_settings()

@@ -16,7 +16,7 @@ from extract.lastfm.client import RATE_LIMITED, LastfmApiError
 from extract.lastfm.config import LastfmConfig, parse_users
 from extract.lastfm.extract import extract_recent_tracks, log_skipped_source
 from extract.lastfm.load import load_landed
-from ops.logs import configure_logging, print_failure
+from observability.logs import configure_logging, print_failure
 
 # Last.fm error codes that mean the credentials are wrong (invalid or suspended key,
 # failed authentication, bad signature: the secret).

@@ -40,7 +40,8 @@ from extract.lastfm.window import (
     plan_window,
     watermarks,
 )
-from ops.progress import progress
+from observability.progress import progress
+from warehouse import connections
 from warehouse.landing import land_frames, read_landed
 from warehouse.raw_tables import LASTFM_SCROBBLES, LASTFM_TRACK_INFO, LASTFM_USER_INFO
 
@@ -86,8 +87,6 @@ def _connection(conn: psycopg.Connection | None) -> Iterator[psycopg.Connection]
     if conn is not None:
         yield conn
         return
-    from warehouse import connections
-
     with connections.connect() as own:
         yield own
 

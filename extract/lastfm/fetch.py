@@ -25,7 +25,7 @@ from extract.lastfm.parse import ScrobbleItem, UnexpectedDocument, recent_tracks
 from extract.lastfm.parse import track_info as parse_track_info
 from extract.lastfm.parse import user_info as parse_user_info
 from extract.lastfm.window import Window
-from ops.progress import progress
+from observability.progress import progress
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from extract.spotify.config import (
 )
 from extract.spotify.pipeline import FetchLimits, run_spotify
 from extract.spotify.retry import SpotifyUnavailable
-from ops.logs import configure_logging, print_failure
+from observability.logs import configure_logging, print_failure
 
 RERUN = "`make ingest SOURCE=spotify` (a rerun replaces the date's batch)"
 

@@ -26,7 +26,7 @@ import spotipy
 from spotipy.exceptions import SpotifyException
 
 from extract.spotify.retry import RetryPolicy, call_with_retry
-from ops.progress import progress
+from observability.progress import progress
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ from extract.spotify.parse import (
 )
 from extract.spotify.recent import merge_poll
 from extract.spotify.retry import RetryPolicy
-from ops.progress import progress
+from observability.progress import progress
 from warehouse.landing import land_frames, read_landed
 from warehouse.loader import load_batch
 from warehouse.raw_tables import (

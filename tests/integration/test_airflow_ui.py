@@ -39,17 +39,10 @@ import pytest
 
 from config import subprocess_env
 from ops import airflow_server
-from ops.services import (
-    CHROMIUM,
-    chromium_page,
-    descendants,
-    free_port,
-    group_members,
-    leftovers,
-    stop_service,
-)
+from ops.services import descendants, free_port, group_members, leftovers, stop_service
 from tests.support.airflow_cli import INGEST, RECOMMEND, TRANSFORM, dags_test, run_env
 from tests.support.airflow_cli import task_states as cli_task_states
+from tests.support.browser import CHROMIUM, chromium_page
 from warehouse.connections import airflow_env, dbt_env
 from warehouse.paths import state_dir
 

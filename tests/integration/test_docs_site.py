@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from ops import docs_site
-from ops.services import CHROMIUM, chromium_page, free_port, group_members, stop_service
+from ops.services import free_port, group_members, stop_service
+from tests.support.browser import CHROMIUM, chromium_page
 from warehouse.paths import state_dir
 
 pytestmark = [

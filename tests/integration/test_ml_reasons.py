@@ -16,8 +16,9 @@ import psycopg
 import pytest
 
 from ml.features import FEATURES
-from ml.policy import ROLLED_BACK, restore, should_train
+from ml.policy import ROLLED_BACK, should_train
 from ml.publish import publish
+from ml.restore import restore
 from ml.score import FALLBACK_REASON, score
 from ml.train import train
 from tests.support.marts import load_and_build

@@ -1,4 +1,4 @@
-"""ops.logs: structured lines, secrets redacted in both formats, idempotent setup."""
+"""observability.logs: structured lines, secrets redacted in both formats, idempotent setup."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from config import subprocess_env
-from ops.logs import (
+from observability.logs import (
     REDACTED,
     JsonFormatter,
     LogfmtFormatter,
@@ -58,7 +58,7 @@ def emit(formatter: logging.Formatter, message: str, *args: object,
     handler = logging.StreamHandler(stream)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(formatter)
-    logger = logging.getLogger("test.ops.logs")
+    logger = logging.getLogger("test.observability.logs")
     logger.propagate = False
     logger.handlers = [handler]
     logger.setLevel(logging.DEBUG)
@@ -112,7 +112,7 @@ def test_logfmt_lines_have_the_fixed_keys_then_the_extras() -> None:
 def test_json_lines_parse() -> None:
     record = json.loads(emit(JsonFormatter(), "a\nb", rows=10, path=Path("/tmp/x")))
     assert record["msg"] == "a\nb" and record["rows"] == 10 and record["path"] == "/tmp/x"
-    assert record["level"] == "info" and record["logger"] == "test.ops.logs"
+    assert record["level"] == "info" and record["logger"] == "test.observability.logs"
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -137,7 +137,7 @@ def test_configure_logging_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> Non
         assert len(ours) == 1 and len(root.handlers) == 1
         assert sum(isinstance(f, RedactingFilter) for f in ours[0].filters) == 1
         assert root.level == logging.WARNING
-        assert logging.getLogger("ops.progress").level == logging.INFO
+        assert logging.getLogger("observability.progress").level == logging.INFO
         monkeypatch.setenv("ENCORE_LOG_FORMAT", "json")
         configure_logging()
         assert isinstance(ours[0].formatter, JsonFormatter)
@@ -169,7 +169,8 @@ def test_print_failure_names_the_next_step(secrets: None, capsys: pytest.Capture
 
 
 def test_a_command_logs_structured_redacted_lines_to_stderr() -> None:
-    code = ("import logging; from ops.logs import configure_logging; configure_logging(); "
+    code = ("import logging; from observability.logs import configure_logging; "
+            "configure_logging(); "
             "logging.getLogger('x').info('key %s url %s', __import__('os').environ["
             "'KAGGLE_KEY'], 'postgres://u:pw1234@h/db')")
     env = subprocess_env({"KAGGLE_KEY": SECRET, "ENCORE_LOG_FORMAT": "json"})

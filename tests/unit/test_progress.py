@@ -1,4 +1,5 @@
-"""ops.progress: log lines off a terminal (periodic and final), nesting, no bar in logs."""
+"""observability.progress: log lines off a terminal (periodic and final), nesting, no bar in
+logs."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import logging
 
 import pytest
 
-from ops.progress import display_mode, progress
+from observability.progress import display_mode, progress
 
 
 @pytest.fixture
 def logged(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.DEBUG, logger="ops.progress")
+    caplog.set_level(logging.DEBUG, logger="observability.progress")
     return caplog
 
 

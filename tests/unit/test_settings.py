@@ -22,7 +22,7 @@ from config import (
     subprocess_env,
 )
 from extract.lastfm.config import LastfmConfig
-from ops.logs import redact
+from observability.logs import redact
 
 SettingsEnv = Callable[..., Settings]
 # Code that must read configuration through config/ (tests may set variables themselves).
