@@ -30,8 +30,7 @@ where r.user_id = %s
 order by r.rank
 limit %s
 """
-_CURRENT = ("select publish_id, model_version, generated_at from serving.publishes "
-            "where is_current")
+_CURRENT = "select publish_id, model_version, generated_at from serving.publishes where is_current"
 
 
 class Recommendation(BaseModel):
@@ -50,7 +49,8 @@ class UserRecommendations(BaseModel):
     generated_at: datetime = Field(description="when the list was published")
     as_of: datetime = Field(
         description="the listener's clock: the time the list is as of (their latest play "
-                    "for an exported history, the run's date for a live source)")
+        "for an exported history, the run's date for a live source)"
+    )
     items: list[Recommendation]
 
 
@@ -83,9 +83,9 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
         title="Encore recommendations",
         version="1.0",
         description="Read-only access to the published recommendations "
-                    "(`serving.recommendations`): each user's ranked tracks from the current "
-                    "publish, with the model version, the publish time and the time "
-                    "the list is as of (the listener's clock).",
+        "(`serving.recommendations`): each user's ranked tracks from the current "
+        "publish, with the model version, the publish time and the time "
+        "the list is as of (the listener's clock).",
         lifespan=lifespan,
     )
     app.state.pool = Pool(url or reader_url(), size=pool_size)
@@ -93,15 +93,23 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
     @app.get(
         "/recommendations/{user_id}",
         response_model=UserRecommendations,
-        responses={404: {"model": Problem, "description": "no recommendations for this user"},
-                   503: {"model": Problem, "description": "warehouse unavailable or empty"}},
+        responses={
+            404: {"model": Problem, "description": "no recommendations for this user"},
+            503: {"model": Problem, "description": "warehouse unavailable or empty"},
+        },
     )
     def recommendations(
         pool: Annotated[Pool, Depends(get_pool)],
-        user_id: Annotated[str, Path(min_length=1, max_length=128, pattern=USER_ID_PATTERN,
-                                     description="listener id, e.g. syn_u00001")],
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT,
-                                    description="how many, best first")] = 20,
+        user_id: Annotated[
+            str,
+            Path(
+                min_length=1,
+                max_length=128,
+                pattern=USER_ID_PATTERN,
+                description="listener id, e.g. syn_u00001",
+            ),
+        ],
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many, best first")] = 20,
     ) -> UserRecommendations:
         """The user's recommendations from the current publish, best first."""
         try:
@@ -114,13 +122,29 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
             if current is None:
                 raise HTTPException(503, "no recommendations have been published yet")
             raise HTTPException(
-                404, f"no recommendations for user {user_id!r} in the current publish "
-                     f"(model {current[1]}): unknown user, or not active in the 30 days "
-                     "before it; user ids are case-sensitive")
+                404,
+                f"no recommendations for user {user_id!r} in the current publish "
+                f"(model {current[1]}): unknown user, or not active in the 30 days "
+                "before it; user ids are case-sensitive",
+            )
         return UserRecommendations(
-            user_id=user_id, model_version=rows[0][7], generated_at=rows[0][8], as_of=rows[0][9],
-            items=[Recommendation(rank=r[0], track_key=r[1], track_name=r[2], artist_name=r[3],
-                                  genre=r[4], score=r[5], reason=r[6]) for r in rows])
+            user_id=user_id,
+            model_version=rows[0][7],
+            generated_at=rows[0][8],
+            as_of=rows[0][9],
+            items=[
+                Recommendation(
+                    rank=r[0],
+                    track_key=r[1],
+                    track_name=r[2],
+                    artist_name=r[3],
+                    genre=r[4],
+                    score=r[5],
+                    reason=r[6],
+                )
+                for r in rows
+            ],
+        )
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     def health(pool: Annotated[Pool, Depends(get_pool)]) -> Health | JSONResponse:
@@ -130,11 +154,17 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
                 (role,) = conn.execute("select current_user").fetchone()
                 current = conn.execute(_CURRENT).fetchone()
         except psycopg.Error:
-            return JSONResponse(Health(status="unavailable").model_dump(mode="json"),
-                                status_code=503)
+            return JSONResponse(
+                Health(status="unavailable").model_dump(mode="json"), status_code=503
+            )
         if current is None:
             return Health(status="no publish yet", database_role=role)
-        return Health(status="ok", database_role=role, publish_id=current[0],
-                      model_version=current[1], generated_at=current[2])
+        return Health(
+            status="ok",
+            database_role=role,
+            publish_id=current[0],
+            model_version=current[1],
+            generated_at=current[2],
+        )
 
     return app

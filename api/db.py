@@ -48,8 +48,13 @@ class Pool:
         self._wait = wait
 
     def _connect(self) -> psycopg.Connection:
-        return psycopg.connect(self.url, autocommit=True, connect_timeout=5,
-                               application_name="encore-api", options=SESSION_OPTIONS)
+        return psycopg.connect(
+            self.url,
+            autocommit=True,
+            connect_timeout=5,
+            application_name="encore-api",
+            options=SESSION_OPTIONS,
+        )
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:

@@ -36,33 +36,56 @@ ORDER = ("generate", "load", "copy", "dbt", "train", "score", "predict", "publis
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--scales", default=DEFAULT_SCALES,
-                        help=f"comma-separated play counts, e.g. 100k,1m,10m (default "
-                             f"{DEFAULT_SCALES})")
-    parser.add_argument("--clients", default="1,16,64",
-                        help="pgbench client counts (default 1,16,64)")
-    parser.add_argument("--lookup-seconds", type=int, default=10,
-                        help="pgbench -T for each run (default 10)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                        help="Markdown file to write (default docs/benchmarks.md)")
+    parser.add_argument(
+        "--scales",
+        default=DEFAULT_SCALES,
+        help=f"comma-separated play counts, e.g. 100k,1m,10m (default {DEFAULT_SCALES})",
+    )
+    parser.add_argument(
+        "--clients", default="1,16,64", help="pgbench client counts (default 1,16,64)"
+    )
+    parser.add_argument(
+        "--lookup-seconds", type=int, default=10, help="pgbench -T for each run (default 10)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="Markdown file to write (default docs/benchmarks.md)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, write no file")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
-    parser.add_argument("--from-json", type=Path, nargs="+", metavar="FILE",
-                        help="run nothing: print (and write) the table of earlier --json files")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the benchmark databases and work folders")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="run nothing: print (and write) the table of earlier --json files",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the benchmark databases and work folders"
+    )
     return parser
 
 
-def run_scale(scale: Scale, *, server_url: str, client_counts: list[int], lookup_seconds: int,
-              keep: bool, console: Console) -> ScaleResult:
+def run_scale(
+    scale: Scale,
+    *,
+    server_url: str,
+    client_counts: list[int],
+    lookup_seconds: int,
+    keep: bool,
+    console: Console,
+) -> ScaleResult:
     """Every stage, both baselines and the lookups at one scale, in `encore_bench_<scale>`."""
     workdir = state_dir() / "bench" / scale.label
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     load_before = os.getloadavg()
-    console.print(f"[bold]{scale.label}[/]: {scale.users:,} users, {scale.tracks:,} tracks, "
-                  f"{scale.days} days → database {scale.database}")
+    console.print(
+        f"[bold]{scale.label}[/]: {scale.users:,} users, {scale.tracks:,} tracks, "
+        f"{scale.days} days → database {scale.database}"
+    )
     url = database.create(server_url, scale.database)
     try:
         spec = {**asdict(scale), "end_date": scale.end_date.isoformat()}
@@ -70,25 +93,39 @@ def run_scale(scale: Scale, *, server_url: str, client_counts: list[int], lookup
         for stage in ORDER:
             run = run_stage(stage, database_url=url, workdir=workdir, scale=spec)
             runs[stage] = run
-            console.print(f"  {stage:<9} {run.seconds:8.2f} s  {run.rows:>12,} rows  "
-                          f"{run.rows_per_second:>12,.0f} rows/s  {run.peak_rss_mib:7,.0f} MiB")
-        lookup_runs, notes = lookups.measure(url, client_counts=client_counts,
-                                             seconds=lookup_seconds)
+            console.print(
+                f"  {stage:<9} {run.seconds:8.2f} s  {run.rows:>12,} rows  "
+                f"{run.rows_per_second:>12,.0f} rows/s  {run.peak_rss_mib:7,.0f} MiB"
+            )
+        lookup_runs, notes = lookups.measure(
+            url, client_counts=client_counts, seconds=lookup_seconds
+        )
         for lookup in lookup_runs:
-            console.print(f"  {lookup.script:<14} c={lookup.clients:<3} {lookup.tps:10,.0f} TPS  "
-                          f"p50 {lookup.p50_ms:.3f} ms  p99 {lookup.p99_ms:.3f} ms")
+            console.print(
+                f"  {lookup.script:<14} c={lookup.clients:<3} {lookup.tps:10,.0f} TPS  "
+                f"p50 {lookup.p50_ms:.3f} ms  p99 {lookup.p99_ms:.3f} ms"
+            )
         # the next night, after the lookups (they measure the full run's publish)
         runs["daily"] = run_stage("daily", database_url=url, workdir=workdir, scale=spec)
-        console.print(f"  {'daily':<9} {runs['daily'].seconds:8.2f} s  "
-                      f"{runs['daily'].rows:>12,} new plays  {runs['daily'].details}")
+        console.print(
+            f"  {'daily':<9} {runs['daily'].seconds:8.2f} s  "
+            f"{runs['daily'].rows:>12,} new plays  {runs['daily'].details}"
+        )
     finally:
         if not keep:
             database.drop(server_url, scale.database)
             shutil.rmtree(workdir, ignore_errors=True)
-    return ScaleResult(scale=scale, stages={name: runs[name] for name in PIPELINE},
-                       copy=runs["copy"], predict=runs["predict"], daily=runs["daily"],
-                       lookups=lookup_runs,
-                       load_before=load_before, load_after=os.getloadavg(), notes=notes)
+    return ScaleResult(
+        scale=scale,
+        stages={name: runs[name] for name in PIPELINE},
+        copy=runs["copy"],
+        predict=runs["predict"],
+        daily=runs["daily"],
+        lookups=lookup_runs,
+        load_before=load_before,
+        load_after=os.getloadavg(),
+        notes=notes,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,8 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"error: {error}")
         return 2
     server_url = database.server_url()
-    server = {name: database.server_setting(server_url, name)
-              for name in ("server_version", "shared_buffers", "max_connections")}
+    server = {
+        name: database.server_setting(server_url, name)
+        for name in ("server_version", "shared_buffers", "max_connections")
+    }
     if args.from_json:
         results = [result for path in args.from_json for result in load_results(path)]
         _save(results, args, server)
@@ -111,9 +150,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     try:
         for scale in scales:
-            results.append(run_scale(scale, server_url=server_url, client_counts=client_counts,
-                                     lookup_seconds=args.lookup_seconds, keep=args.keep,
-                                     console=console))
+            results.append(
+                run_scale(
+                    scale,
+                    server_url=server_url,
+                    client_counts=client_counts,
+                    lookup_seconds=args.lookup_seconds,
+                    keep=args.keep,
+                    console=console,
+                )
+            )
             _save(results, args, server)  # after each scale: an interruption keeps the rest
     except StageFailed as error:
         console.print(f"[red]{error}[/]")
@@ -128,11 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _save(results: list[ScaleResult], args: argparse.Namespace, server: dict[str, str]) -> None:
     """Write the Markdown (unless --no-write) and the raw JSON (if asked) for `results`."""
     if args.json and not args.from_json:
-        args.json.write_text(json.dumps([asdict(result) for result in results], default=str,
-                                        indent=2))
+        args.json.write_text(
+            json.dumps([asdict(result) for result in results], default=str, indent=2)
+        )
     if not args.no_write:
-        write_markdown(args.output, markdown(results, server=server,
-                                             lookup_seconds=args.lookup_seconds))
+        write_markdown(
+            args.output, markdown(results, server=server, lookup_seconds=args.lookup_seconds)
+        )
 
 
 if __name__ == "__main__":

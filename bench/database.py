@@ -50,14 +50,17 @@ def drop(base_url: str, database: str) -> None:
     """Drop `database` if it exists (closing its connections)."""
     _check_name(database)
     with psycopg.connect(database_url(base_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-            sql.Identifier(database)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database))
+        )
 
 
 def exists(base_url: str, database: str) -> bool:
     with psycopg.connect(database_url(base_url, "postgres"), autocommit=True) as conn:
-        return conn.execute("select 1 from pg_database where datname = %s",
-                            [database]).fetchone() is not None
+        return (
+            conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone()
+            is not None
+        )
 
 
 def server_setting(url: str, name: str) -> str:

@@ -77,8 +77,15 @@ def pgbench_path() -> Path:
 
 def _connection_args(url: str, user: str) -> tuple[list[str], dict[str, str]]:
     parts = urlsplit(url)
-    args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432),
-            "-U", user, parts.path.lstrip("/")]
+    args = [
+        "-h",
+        parts.hostname or "127.0.0.1",
+        "-p",
+        str(parts.port or 5432),
+        "-U",
+        user,
+        parts.path.lstrip("/"),
+    ]
     env = subprocess_env({"PGAPPNAME": "encore-bench"})
     if parts.password and user == unquote(parts.username or ""):
         env["PGPASSWORD"] = unquote(parts.password)
@@ -91,8 +98,13 @@ def prepare(database_url: str) -> int:
     Returns the number of published users (the custom script's key range)."""
     pgbench = pgbench_path()
     args, env = _connection_args(database_url, unquote(urlsplit(database_url).username or ""))
-    subprocess.run([str(pgbench), "-i", "-q", "-s", str(PGBENCH_SCALE), *args], env=env,
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [str(pgbench), "-i", "-q", "-s", str(PGBENCH_SCALE), *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     with psycopg.connect(database_url) as conn:
         conn.execute(f"drop schema if exists {LOOKUP_SCHEMA} cascade")
         conn.execute(f"create schema {LOOKUP_SCHEMA}")
@@ -103,8 +115,10 @@ def prepare(database_url: str) -> int:
         conn.execute(f"analyze {LOOKUP_SCHEMA}.users")
         conn.execute(f"grant usage on schema {LOOKUP_SCHEMA} to {READER_ROLE}")
         conn.execute(f"grant select on {LOOKUP_SCHEMA}.users to {READER_ROLE}")
-        conn.execute("grant select on pgbench_accounts, pgbench_branches, pgbench_tellers, "
-                     f"pgbench_history to {READER_ROLE}")
+        conn.execute(
+            "grant select on pgbench_accounts, pgbench_branches, pgbench_tellers, "
+            f"pgbench_history to {READER_ROLE}"
+        )
         users = conn.execute(f"select count(*) from {LOOKUP_SCHEMA}.users").fetchone()[0]  # noqa: S608
     if not users:
         raise RuntimeError("serving.recommendations is empty: nothing to look up")
@@ -116,13 +130,17 @@ def client_capacity(database_url: str) -> int:
     with psycopg.connect(database_url, autocommit=True) as conn:
         limit = int(conn.execute("show max_connections").fetchone()[0])
         reserved = int(conn.execute("show superuser_reserved_connections").fetchone()[0])
-        in_use = int(conn.execute("select count(*) from pg_stat_activity "
-                                  "where backend_type = 'client backend'").fetchone()[0])
+        in_use = int(
+            conn.execute(
+                "select count(*) from pg_stat_activity where backend_type = 'client backend'"
+            ).fetchone()[0]
+        )
     return max(1, limit - reserved - in_use - 5)
 
 
-def run_pgbench(database_url: str, *, script: str, users: int, clients: int,
-                seconds: int) -> LookupRun:
+def run_pgbench(
+    database_url: str, *, script: str, users: int, clients: int, seconds: int
+) -> LookupRun:
     """One pgbench run of `script` (CUSTOM or SELECT_ONLY) as the reader role."""
     threads = max(1, min(clients, os.cpu_count() or 1))
     args, env = _connection_args(database_url, READER_ROLE)
@@ -135,22 +153,41 @@ def run_pgbench(database_url: str, *, script: str, users: int, clients: int,
         else:
             mode = ["-S"]
         mode.append("-n")  # no vacuum before the run (the reader role may not; -i did it)
-        command = [str(pgbench_path()), *mode, "-M", "prepared", "-c", str(clients),
-                   "-j", str(threads), "-T", str(seconds), "--log",
-                   f"--log-prefix={work / 'txn'}", *args]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=work,
-                              check=False)
+        command = [
+            str(pgbench_path()),
+            *mode,
+            "-M",
+            "prepared",
+            "-c",
+            str(clients),
+            "-j",
+            str(threads),
+            "-T",
+            str(seconds),
+            "--log",
+            f"--log-prefix={work / 'txn'}",
+            *args,
+        ]
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, cwd=work, check=False
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"pgbench failed ({' '.join(command[:-1])}):\n"
-                               f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+            raise RuntimeError(
+                f"pgbench failed ({' '.join(command[:-1])}):\n"
+                f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+            )
         latencies = _read_latencies(work)
     tps_match = _TPS.search(done.stdout)
     failed_match = _FAILED.search(done.stdout)
     if not tps_match or latencies.size == 0:
         raise RuntimeError(f"pgbench output not understood:\n{done.stdout[-2000:]}")
     return LookupRun(
-        script=script, clients=clients, threads=threads, seconds=seconds,
-        transactions=int(latencies.size), failed=int(failed_match.group(1)) if failed_match else 0,
+        script=script,
+        clients=clients,
+        threads=threads,
+        seconds=seconds,
+        transactions=int(latencies.size),
+        failed=int(failed_match.group(1)) if failed_match else 0,
         tps=float(tps_match.group(1)),
         p50_ms=float(np.percentile(latencies, 50)) / 1000,
         p99_ms=float(np.percentile(latencies, 99)) / 1000,
@@ -171,8 +208,9 @@ def _read_latencies(folder: Path) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
 
 
-def measure(database_url: str, *, client_counts: list[int], seconds: int) -> tuple[
-        list[LookupRun], list[str]]:
+def measure(
+    database_url: str, *, client_counts: list[int], seconds: int
+) -> tuple[list[LookupRun], list[str]]:
     """Both scripts at each client count; returns the runs and notes (e.g. a capped count)."""
     users = prepare(database_url)
     capacity = client_capacity(database_url)
@@ -183,6 +221,9 @@ def measure(database_url: str, *, client_counts: list[int], seconds: int) -> tup
         if clients < wanted:
             notes.append(f"{wanted} clients capped to {clients} (max_connections)")
         for script in (CUSTOM, SELECT_ONLY):
-            runs.append(run_pgbench(database_url, script=script, users=users, clients=clients,
-                                    seconds=seconds))
+            runs.append(
+                run_pgbench(
+                    database_url, script=script, users=users, clients=clients, seconds=seconds
+                )
+            )
     return runs, notes

@@ -30,13 +30,22 @@ ROWS_MEANING = {
     "load": "rows loaded into raw (users, artists, tracks, plays)",
     "dbt": "raw plays in (the marts built from them)",
     "train": "labelled pairs (train + validation) of the repeat model; the stage also fits "
-             "the list model on the past cut-offs' candidates, chooses the ranking and "
-             "backtests it, as the nightly job does",
+    "the list model on the past cut-offs' candidates, chooses the ranking and "
+    "backtests it, as the nightly job does",
     "score": "candidates scored",
     "publish": "recommendations published (top 20 per user)",
 }
-COLUMNS = ("scale", "measure", "seconds", "rows", "rows/s or TPS", "peak RSS MiB", "p50 ms",
-           "p99 ms", "ratio")
+COLUMNS = (
+    "scale",
+    "measure",
+    "seconds",
+    "rows",
+    "rows/s or TPS",
+    "peak RSS MiB",
+    "p50 ms",
+    "p99 ms",
+    "ratio",
+)
 BEGIN = "<!-- bench:begin (written by `make bench`; edit outside these markers) -->"
 END = "<!-- bench:end -->"
 
@@ -60,16 +69,22 @@ def load_results(path: Path) -> list[ScaleResult]:
     """The results a run saved with `--json`."""
     results = []
     for item in json.loads(path.read_text()):
-        scale = Scale(**{**item["scale"],
-                         "end_date": dt.date.fromisoformat(item["scale"]["end_date"])})
-        results.append(ScaleResult(
-            scale=scale,
-            stages={name: StageRun(**run) for name, run in item["stages"].items()},
-            copy=StageRun(**item["copy"]), predict=StageRun(**item["predict"]),
-            lookups=[LookupRun(**run) for run in item["lookups"]],
-            load_before=tuple(item["load_before"]), load_after=tuple(item["load_after"]),
-            notes=list(item.get("notes") or []),
-            daily=StageRun(**item["daily"]) if item.get("daily") else None))
+        scale = Scale(
+            **{**item["scale"], "end_date": dt.date.fromisoformat(item["scale"]["end_date"])}
+        )
+        results.append(
+            ScaleResult(
+                scale=scale,
+                stages={name: StageRun(**run) for name, run in item["stages"].items()},
+                copy=StageRun(**item["copy"]),
+                predict=StageRun(**item["predict"]),
+                lookups=[LookupRun(**run) for run in item["lookups"]],
+                load_before=tuple(item["load_before"]),
+                load_after=tuple(item["load_after"]),
+                notes=list(item.get("notes") or []),
+                daily=StageRun(**item["daily"]) if item.get("daily") else None,
+            )
+        )
     return results
 
 
@@ -102,37 +117,98 @@ def table_rows(results: list[ScaleResult]) -> list[list[str]]:
         label = result.scale.label
         for name in PIPELINE:
             run = result.stages[name]
-            rows.append([label, name, _secs(run.seconds), _num(run.rows),
-                         _num(run.rows_per_second), _num(run.peak_rss_mib), "", "", ""])
+            rows.append(
+                [
+                    label,
+                    name,
+                    _secs(run.seconds),
+                    _num(run.rows),
+                    _num(run.rows_per_second),
+                    _num(run.peak_rss_mib),
+                    "",
+                    "",
+                    "",
+                ]
+            )
         total = sum(result.stages[name].seconds for name in PIPELINE)
         peak = max(result.stages[name].peak_rss_mib for name in PIPELINE)
         plays = result.stages["generate"].rows
-        rows.append([label, "pipeline (sum)", _secs(total), _num(plays),
-                     _num(plays / total if total else float("nan")), _num(peak), "", "", ""])
+        rows.append(
+            [
+                label,
+                "pipeline (sum)",
+                _secs(total),
+                _num(plays),
+                _num(plays / total if total else float("nan")),
+                _num(peak),
+                "",
+                "",
+                "",
+            ]
+        )
         load, score = result.stages["load"], result.stages["score"]
         load_ratio = _ratio_text(_ratio(load.rows_per_second, result.copy.rows_per_second))
         score_ratio = _ratio_text(_ratio(score.rows_per_second, result.predict.rows_per_second))
-        rows.append([label, "bare COPY (vs load)", _secs(result.copy.seconds),
-                     _num(result.copy.rows), _num(result.copy.rows_per_second), "", "", "",
-                     f"load {load_ratio}×"])
-        rows.append([label, "Booster.predict (vs score)",
-                     _secs(result.predict.seconds), _num(result.predict.rows),
-                     _num(result.predict.rows_per_second), "", "", "",
-                     f"score {score_ratio}×"])
+        rows.append(
+            [
+                label,
+                "bare COPY (vs load)",
+                _secs(result.copy.seconds),
+                _num(result.copy.rows),
+                _num(result.copy.rows_per_second),
+                "",
+                "",
+                "",
+                f"load {load_ratio}×",
+            ]
+        )
+        rows.append(
+            [
+                label,
+                "Booster.predict (vs score)",
+                _secs(result.predict.seconds),
+                _num(result.predict.rows),
+                _num(result.predict.rows_per_second),
+                "",
+                "",
+                "",
+                f"score {score_ratio}×",
+            ]
+        )
         if result.daily is not None:
             full = total - result.stages["generate"].seconds
-            rows.append([label, "daily run (vs full run)", _secs(result.daily.seconds),
-                         _num(result.daily.rows), _num(result.daily.rows_per_second),
-                         _num(result.daily.peak_rss_mib), "", "",
-                         f"{_ratio(result.daily.seconds, full):.0%} of the full run"])
+            rows.append(
+                [
+                    label,
+                    "daily run (vs full run)",
+                    _secs(result.daily.seconds),
+                    _num(result.daily.rows),
+                    _num(result.daily.rows_per_second),
+                    _num(result.daily.peak_rss_mib),
+                    "",
+                    "",
+                    f"{_ratio(result.daily.seconds, full):.0%} of the full run",
+                ]
+            )
         select_only = {run.clients: run for run in result.lookups if run.script == SELECT_ONLY}
         for run in result.lookups:
             ratio = ""
             if run.script == CUSTOM and run.clients in select_only:
                 ratio = f"TPS {_ratio(run.tps, select_only[run.clients].tps):.2f}× -S"
             clients = f"{run.clients} client" + ("s" if run.clients != 1 else "")
-            rows.append([label, f"{run.script}, {clients}", "", "",
-                         _num(run.tps), "", f"{run.p50_ms:.3f}", f"{run.p99_ms:.3f}", ratio])
+            rows.append(
+                [
+                    label,
+                    f"{run.script}, {clients}",
+                    "",
+                    "",
+                    _num(run.tps),
+                    "",
+                    f"{run.p50_ms:.3f}",
+                    f"{run.p99_ms:.3f}",
+                    ratio,
+                ]
+            )
     return rows
 
 
@@ -140,8 +216,11 @@ def print_table(results: list[ScaleResult], console: Console | None = None) -> N
     console = console or Console()
     table = Table(title="Encore benchmark")
     for column in COLUMNS:
-        table.add_column(column, no_wrap=True,
-                         justify="left" if column in ("scale", "measure", "ratio") else "right")
+        table.add_column(
+            column,
+            no_wrap=True,
+            justify="left" if column in ("scale", "measure", "ratio") else "right",
+        )
     for row in table_rows(results):
         if not row:
             table.add_section()
@@ -152,8 +231,9 @@ def print_table(results: list[ScaleResult], console: Console | None = None) -> N
 
 def _commit() -> str:
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+        )
         return done.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
@@ -186,18 +266,27 @@ def markdown(results: list[ScaleResult], *, server: dict[str, str], lookup_secon
         f"pgbench), shared_buffers {server.get('shared_buffers', '?')}, "
         f"max_connections {server.get('max_connections', '?')}.",
         "- Load average (1 / 5 / 15 min) before → after each scale: "
-        + "; ".join(f"{result.scale.label}: {_load(result.load_before)} → "
-                    f"{_load(result.load_after)}" for result in results) + ".",
+        + "; ".join(
+            f"{result.scale.label}: {_load(result.load_before)} → {_load(result.load_after)}"
+            for result in results
+        )
+        + ".",
         "- Scales (synthetic world, 120 days): "
-        + "; ".join(f"{result.scale.label} = {result.scale.users:,} users, "
-                    f"{result.scale.tracks:,} tracks, {result.stages['generate'].rows:,} plays"
-                    for result in results) + ".",
+        + "; ".join(
+            f"{result.scale.label} = {result.scale.users:,} users, "
+            f"{result.scale.tracks:,} tracks, {result.stages['generate'].rows:,} plays"
+            for result in results
+        )
+        + ".",
         f"- Lookups: pgbench `-T {lookup_seconds}` per run, `-M prepared`, "
         "`-j` = min(clients, cores), as `recs_reader`.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
-        "|" + "|".join("---" if column in ("scale", "measure", "ratio") else "---:"
-                       for column in COLUMNS) + "|",
+        "|"
+        + "|".join(
+            "---" if column in ("scale", "measure", "ratio") else "---:" for column in COLUMNS
+        )
+        + "|",
     ]
     for row in table_rows(results):
         if row:
@@ -210,8 +299,9 @@ def markdown(results: list[ScaleResult], *, server: dict[str, str], lookup_secon
         "- **seconds**: the stage's own work, timed inside its process (interpreter start, "
         "imports and the Parquet hand-over between generate and load are left out; dbt's "
         "parse is done beforehand, untimed).",
-        "- **rows**: " + "; ".join(f"{name}: {meaning}" for name, meaning in
-                                   ROWS_MEANING.items()) + ". rows/s = rows ÷ seconds.",
+        "- **rows**: "
+        + "; ".join(f"{name}: {meaning}" for name, meaning in ROWS_MEANING.items())
+        + ". rows/s = rows ÷ seconds.",
         "- **peak RSS**: the maximum resident memory of the stage's own process (each stage "
         "runs in a fresh interpreter; `wait4` reports it). It does not include the "
         "PostgreSQL server's processes, which do the SQL work of load, dbt, score and "

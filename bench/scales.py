@@ -41,8 +41,13 @@ class Scale:
 
     @property
     def config(self) -> SyntheticConfig:
-        return SyntheticConfig(seed=self.seed, n_users=self.users, n_tracks=self.tracks,
-                               days=self.days, end_date=self.end_date)
+        return SyntheticConfig(
+            seed=self.seed,
+            n_users=self.users,
+            n_tracks=self.tracks,
+            days=self.days,
+            end_date=self.end_date,
+        )
 
     @property
     def database(self) -> str:
@@ -59,8 +64,12 @@ def parse_scale(text: str) -> Scale:
         raise ValueError(f"scale {text!r} is too small: the model needs at least 10k plays")
     users = max(MIN_USERS, round(plays / (PLAYS_PER_USER_DAY * DAYS)))
     label = match.group(1).replace(".", "_") + match.group(2)
-    return Scale(label=label, target_plays=plays, users=users,
-                 tracks=max(MIN_TRACKS, users * TRACKS_PER_USER))
+    return Scale(
+        label=label,
+        target_plays=plays,
+        users=users,
+        tracks=max(MIN_TRACKS, users * TRACKS_PER_USER),
+    )
 
 
 def parse_scales(text: str) -> list[Scale]:

@@ -60,9 +60,13 @@ def generate(workdir: Path, scale: dict[str, Any]) -> StageResult:
     from extract.synthetic import SyntheticConfig, generate_world
     from extract.synthetic_load import world_frames
 
-    config = SyntheticConfig(seed=scale["seed"], n_users=scale["users"],
-                             n_tracks=scale["tracks"], days=scale["days"],
-                             end_date=dt.date.fromisoformat(scale["end_date"]))
+    config = SyntheticConfig(
+        seed=scale["seed"],
+        n_users=scale["users"],
+        n_tracks=scale["tracks"],
+        days=scale["days"],
+        end_date=dt.date.fromisoformat(scale["end_date"]),
+    )
     started = time.perf_counter()
     world = generate_world(config)
     seconds = time.perf_counter() - started
@@ -71,8 +75,11 @@ def generate(workdir: Path, scale: dict[str, Any]) -> StageResult:
     frames = world_frames(world)
     for name, frame in frames.items():
         frame.write_parquet(folder / f"{name}.parquet")
-    return {"seconds": seconds, "rows": world.plays.height,
-            "details": {name: frame.height for name, frame in frames.items()}}
+    return {
+        "seconds": seconds,
+        "rows": world.plays.height,
+        "details": {name: frame.height for name, frame in frames.items()},
+    }
 
 
 def load(workdir: Path, scale: dict[str, Any]) -> StageResult:
@@ -100,9 +107,11 @@ def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
 
     frames = _read_world(workdir)
     tables = RAW_TABLES
-    meta = [pl.lit("00000000-0000-0000-0000-000000000000").alias("_batch_id"),
-            pl.lit("bench").alias("_source"),
-            pl.lit(dt.date.fromisoformat(scale["end_date"])).alias("_logical_date")]
+    meta = [
+        pl.lit("00000000-0000-0000-0000-000000000000").alias("_batch_id"),
+        pl.lit("bench").alias("_source"),
+        pl.lit(dt.date.fromisoformat(scale["end_date"])).alias("_logical_date"),
+    ]
     render_started = time.perf_counter()
     rendered: dict[str, tuple[list[str], list[bytes], int]] = {}
     for name, frame in frames.items():
@@ -111,9 +120,13 @@ def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
         for offset in range(0, data.height, COPY_CHUNK_ROWS):
             buffer = io.BytesIO()
             data.slice(offset, COPY_CHUNK_ROWS).write_csv(
-                buffer, include_header=False, null_value=NULL_MARKER,
-                quote_style="non_numeric", datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z",
-                date_format="%Y-%m-%d")
+                buffer,
+                include_header=False,
+                null_value=NULL_MARKER,
+                quote_style="non_numeric",
+                datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z",
+                date_format="%Y-%m-%d",
+            )
             chunks.append(buffer.getvalue())
         rendered[name] = (data.columns, chunks, data.height)
     render_seconds = time.perf_counter() - render_started
@@ -122,8 +135,11 @@ def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
         for name in rendered:
             target = sql.Identifier(COPY_SCHEMA, name)
             conn.execute(sql.SQL("drop table if exists {}").format(target))
-            conn.execute(sql.SQL("create table {} (like {} including defaults)").format(
-                target, sql.Identifier(RAW_SCHEMA, name)))
+            conn.execute(
+                sql.SQL("create table {} (like {} including defaults)").format(
+                    target, sql.Identifier(RAW_SCHEMA, name)
+                )
+            )
         conn.commit()
         started = time.perf_counter()
         with conn.transaction(), conn.cursor() as cursor:
@@ -131,7 +147,8 @@ def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
                 statement = sql.SQL("copy {} ({}) from stdin with (format csv, null {})").format(
                     sql.Identifier(COPY_SCHEMA, name),
                     sql.SQL(", ").join(map(sql.Identifier, columns)),
-                    sql.Literal(NULL_MARKER))
+                    sql.Literal(NULL_MARKER),
+                )
                 with cursor.copy(statement) as copy:
                     for chunk in chunks:
                         copy.write(chunk)
@@ -139,8 +156,11 @@ def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
         for name in rendered:
             conn.execute(sql.SQL("drop table {}").format(sql.Identifier(COPY_SCHEMA, name)))
         conn.commit()
-    return {"seconds": seconds, "rows": sum(height for *_, height in rendered.values()),
-            "details": {"csv_render_seconds": render_seconds}}
+    return {
+        "seconds": seconds,
+        "rows": sum(height for *_, height in rendered.values()),
+        "details": {"csv_render_seconds": render_seconds},
+    }
 
 
 def dbt(workdir: Path, scale: dict[str, Any]) -> StageResult:
@@ -152,10 +172,15 @@ def dbt(workdir: Path, scale: dict[str, Any]) -> StageResult:
     seconds, nodes = _dbt_build(workdir)
     with _connect() as conn:
         plays = conn.execute("select count(*) from raw.synthetic_plays").fetchone()[0]
-        marts = {table: conn.execute(f"select count(*) from marts.{table}").fetchone()[0]  # noqa: S608
-                 for table in ("fct_plays", "fct_pair_features", "fct_candidate_features")}
-    return {"seconds": seconds, "rows": plays,
-            "details": {"nodes": len(nodes), "marts": marts, "slowest": _slowest(nodes)}}
+        marts = {
+            table: conn.execute(f"select count(*) from marts.{table}").fetchone()[0]  # noqa: S608
+            for table in ("fct_plays", "fct_pair_features", "fct_candidate_features")
+        }
+    return {
+        "seconds": seconds,
+        "rows": plays,
+        "details": {"nodes": len(nodes), "marts": marts, "slowest": _slowest(nodes)},
+    }
 
 
 def _slowest(nodes: list[Any], count: int = 5) -> dict[str, float]:
@@ -171,22 +196,36 @@ def _dbt_build(workdir: Path) -> tuple[float, list[Any]]:
     from warehouse.connections import dbt_env
     from warehouse.paths import dbt_project_dir
 
-    set_process_env({**dbt_env(), "DBT_TARGET": "postgres",
-                     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"})
+    set_process_env(
+        {**dbt_env(), "DBT_TARGET": "postgres", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    )
     project = dbt_project_dir()
-    common = ["--project-dir", str(project), "--profiles-dir", str(project),
-              "--target", "postgres", "--target-path", str(workdir / "dbt_target"),
-              "--log-path", str(workdir / "dbt_logs")]
+    common = [
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target",
+        "postgres",
+        "--target-path",
+        str(workdir / "dbt_target"),
+        "--log-path",
+        str(workdir / "dbt_logs"),
+    ]
     parsed = dbtRunner().invoke(["parse", "--quiet", *common])
     if not parsed.success:
         raise RuntimeError(f"dbt parse failed: {parsed.exception}")
     started = time.perf_counter()
-    result = dbtRunner().invoke(["build", "--resource-type", "model", "--resource-type", "seed",
-                                 *common])
+    result = dbtRunner().invoke(
+        ["build", "--resource-type", "model", "--resource-type", "seed", *common]
+    )
     seconds = time.perf_counter() - started
     nodes = list(result.result or [])
-    failed = [f"{node.node.unique_id}: {node.status} {node.message}" for node in nodes
-              if str(node.status) not in {"success", "pass"}]
+    failed = [
+        f"{node.node.unique_id}: {node.status} {node.message}"
+        for node in nodes
+        if str(node.status) not in {"success", "pass"}
+    ]
     if not result.success or failed:
         raise RuntimeError("dbt build failed:\n" + "\n".join(failed or [str(result.exception)]))
     return seconds, nodes
@@ -203,12 +242,19 @@ def train(workdir: Path, scale: dict[str, Any]) -> StageResult:
         run = train_model(conn, artifacts_dir=workdir / ARTIFACTS_DIR, list_model=True)
         seconds = time.perf_counter() - started
     metrics = run.metrics
-    return {"seconds": seconds, "rows": run.train_rows + run.valid_rows,
-            "details": {"model_version": run.model_version, "train_rows": run.train_rows,
-                        "valid_rows": run.valid_rows, "auc": run.auc,
-                        "baseline_auc": run.baseline_auc,
-                        "list_model_rows": (metrics.get("list_model") or {}).get("rows"),
-                        "ranking": (metrics.get("ranking") or {}).get("ranker")}}
+    return {
+        "seconds": seconds,
+        "rows": run.train_rows + run.valid_rows,
+        "details": {
+            "model_version": run.model_version,
+            "train_rows": run.train_rows,
+            "valid_rows": run.valid_rows,
+            "auc": run.auc,
+            "baseline_auc": run.baseline_auc,
+            "list_model_rows": (metrics.get("list_model") or {}).get("rows"),
+            "ranking": (metrics.get("ranking") or {}).get("ranker"),
+        },
+    }
 
 
 def score(workdir: Path, scale: dict[str, Any]) -> StageResult:
@@ -243,16 +289,20 @@ def predict_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
         query, schema = feature_query(CANDIDATE_FEATURES, keys)
         read_started = time.perf_counter()
         with conn.transaction():
-            matrices = [to_matrix(batch, model.vocabulary)
-                        for batch in iter_frames(conn, query, schema, 50_000)]
+            matrices = [
+                to_matrix(batch, model.vocabulary)
+                for batch in iter_frames(conn, query, schema, 50_000)
+            ]
         read_seconds = time.perf_counter() - read_started
     matrix = np.vstack(matrices) if matrices else np.empty((0, len(model.features)))
     started = time.perf_counter()
     predicted = model.booster.predict(matrix)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": int(predicted.shape[0]),
-            "details": {"read_and_encode_seconds": read_seconds,
-                        "trees": model.booster.num_trees()}}
+    return {
+        "seconds": seconds,
+        "rows": int(predicted.shape[0]),
+        "details": {"read_and_encode_seconds": read_seconds, "trees": model.booster.num_trees()},
+    }
 
 
 def publish(workdir: Path, scale: dict[str, Any]) -> StageResult:
@@ -264,7 +314,8 @@ def publish(workdir: Path, scale: dict[str, Any]) -> StageResult:
         rows = publish_top_n(conn, top_n=20)
         seconds = time.perf_counter() - started
         users = conn.execute(
-            "select count(distinct user_id) from serving.recommendations").fetchone()[0]
+            "select count(distinct user_id) from serving.recommendations"
+        ).fetchone()[0]
     return {"seconds": seconds, "rows": rows, "details": {"users": users}}
 
 
@@ -288,8 +339,13 @@ def daily(workdir: Path, scale: dict[str, Any]) -> StageResult:
     parts: dict[str, float] = {}
     with _connect() as conn:
         started = time.perf_counter()
-        load_batch(conn, new_day, RAW_TABLES["synthetic_plays"], source="synthetic",
-                   logical_date=end + dt.timedelta(days=1))
+        load_batch(
+            conn,
+            new_day,
+            RAW_TABLES["synthetic_plays"],
+            source="synthetic",
+            logical_date=end + dt.timedelta(days=1),
+        )
         parts["load"] = time.perf_counter() - started
     parts["dbt"], nodes = _dbt_build(workdir)
     with _connect() as conn:
@@ -299,9 +355,14 @@ def daily(workdir: Path, scale: dict[str, Any]) -> StageResult:
         started = time.perf_counter()
         publish_top_n(conn, top_n=20)
         parts["publish"] = time.perf_counter() - started
-    return {"seconds": sum(parts.values()), "rows": new_day.height,
-            "details": {**{f"{name}_seconds": round(value, 2) for name, value in parts.items()},
-                        "slowest": _slowest(nodes)}}
+    return {
+        "seconds": sum(parts.values()),
+        "rows": new_day.height,
+        "details": {
+            **{f"{name}_seconds": round(value, 2) for name, value in parts.items()},
+            "slowest": _slowest(nodes),
+        },
+    }
 
 
 STAGES: dict[str, Callable[[Path, dict[str, Any]], StageResult]] = {

@@ -41,8 +41,14 @@ class Settings(BaseSettings):
     """Every setting Encore reads; the field name, upper-cased, is the variable's name."""
 
     model_config = SettingsConfigDict(
-        env_file=None, env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore",
-        case_sensitive=False, validate_default=True, frozen=True)
+        env_file=None,
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+        frozen=True,
+    )
 
     # --- warehouse
     warehouse_url: SecretStr | None = None  # unset: the embedded PostgreSQL
@@ -113,9 +119,11 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, data: Any) -> Any:
         """A value of only spaces counts as unset too (the default applies)."""
         if isinstance(data, Mapping):
-            return {key: value.strip() if isinstance(value, str) else value
-                    for key, value in data.items()
-                    if not (isinstance(value, str) and not value.strip())}
+            return {
+                key: value.strip() if isinstance(value, str) else value
+                for key, value in data.items()
+                if not (isinstance(value, str) and not value.strip())
+            }
         return data
 
     @field_validator("lastfm_initial_days", mode="before")
@@ -139,8 +147,13 @@ class Settings(BaseSettings):
             return value
         return value.upper() if value.lower() in _LOG_LEVELS else value.lower()
 
-    @field_validator("encore_home", "encore_artifacts_dir", "encore_shared_data",
-                     "kaggle_tracks_csv", "encore_exports_path")
+    @field_validator(
+        "encore_home",
+        "encore_artifacts_dir",
+        "encore_shared_data",
+        "kaggle_tracks_csv",
+        "encore_exports_path",
+    )
     @classmethod
     def _from_root(cls, value: Path | None) -> Path | None:
         """Relative paths are relative to the project root (where `.env` lives)."""
@@ -157,8 +170,11 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """The values of every secret setting that is set (for log redaction)."""
-        return [value.get_secret_value() for value in self.__dict__.values()
-                if isinstance(value, SecretStr) and value.get_secret_value()]
+        return [
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr) and value.get_secret_value()
+        ]
 
 
 _LOG_LEVELS = {"debug", "info", "warning", "error", "critical"}
@@ -174,8 +190,9 @@ def parse_users(text: str) -> tuple[str, ...]:
 
 
 FIELDS = frozenset(Settings.model_fields)
-SECRET_FIELDS = frozenset(name for name, info in Settings.model_fields.items()
-                          if "SecretStr" in str(info.annotation))
+SECRET_FIELDS = frozenset(
+    name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation)
+)
 
 
 def env_file() -> Path | None:
@@ -222,8 +239,11 @@ def _read_env_file(file: Path | None) -> dict[str, str]:
         return {}
     from dotenv import dotenv_values
 
-    return {key.lower(): value for key, value in dotenv_values(file).items()
-            if value is not None and key.lower() in FIELDS}
+    return {
+        key.lower(): value
+        for key, value in dotenv_values(file).items()
+        if value is not None and key.lower() in FIELDS
+    }
 
 
 _cache: tuple[tuple[Any, ...], Settings] | None = None
@@ -234,14 +254,18 @@ def get_settings() -> Settings:
     global _cache
     file = env_file()
     stat = file.stat() if file is not None and file.is_file() else None
-    key = (tuple(sorted(_our_environ().items())), str(file),
-           (stat.st_mtime_ns, stat.st_size) if stat else None)
+    key = (
+        tuple(sorted(_our_environ().items())),
+        str(file),
+        (stat.st_mtime_ns, stat.st_size) if stat else None,
+    )
     if _cache is None or _cache[0] != key:
         _cache = (key, load_settings())
     return _cache[1]
 
 
 # --- the process environment for children and in-process tools ---------------------------
+
 
 def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a subprocess: this process's, plus `extra`."""

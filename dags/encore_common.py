@@ -29,19 +29,34 @@ log = logging.getLogger(__name__)
 # What to do after a failure, by task id prefix (first match wins). The callback's summary
 # ends with it, so the person on call reads the next step next to the error.
 NEXT_STEPS: tuple[tuple[str, str], ...] = (
-    ("check_", "read the table of failed expectations above in this task's log; fix the source"
-               " data (or, after a deliberate size change, rerun once with quality_row_bounds"
-               " false), then clear this task"),
-    ("transform.", "rerun the model by hand (`cd dbt_project && uv run dbt build -s <model>`);"
-                   " a mart whose columns changed needs full_refresh=true once; then clear"
-                   " this task"),
-    ("extract_", "check the source's credentials and reachability (the log names the source);"
-                 " fix them, then clear this task; the other sources already loaded"),
-    ("load_", "the previous batch of this source is unchanged (loads are one transaction);"
-              " fix the landed files or the warehouse, then clear this task"),
+    (
+        "check_",
+        "read the table of failed expectations above in this task's log; fix the source"
+        " data (or, after a deliberate size change, rerun once with quality_row_bounds"
+        " false), then clear this task",
+    ),
+    (
+        "transform.",
+        "rerun the model by hand (`cd dbt_project && uv run dbt build -s <model>`);"
+        " a mart whose columns changed needs full_refresh=true once; then clear"
+        " this task",
+    ),
+    (
+        "extract_",
+        "check the source's credentials and reachability (the log names the source);"
+        " fix them, then clear this task; the other sources already loaded",
+    ),
+    (
+        "load_",
+        "the previous batch of this source is unchanged (loads are one transaction);"
+        " fix the landed files or the warehouse, then clear this task",
+    ),
     ("land_", "fix or remove the bad input file named above, then clear this task"),
-    ("train_", "the previous model keeps serving; fix the cause (see `python -m ml train`),"
-               " then clear this task"),
+    (
+        "train_",
+        "the previous model keeps serving; fix the cause (see `python -m ml train`),"
+        " then clear this task",
+    ),
     ("score_", "rerun this shard alone by clearing it: a shard replaces only its own rows"),
     ("publish_", "clients still read the previous publish; fix the cause, then clear this task"),
 )
@@ -89,8 +104,10 @@ def failure_summary(context: Mapping[str, Any]) -> str:
     tries = f"{try_number}" if max_tries is None else f"{try_number} of {max_tries + 1}"
     exception = context.get("exception")
     error = f"{type(exception).__name__}: {exception}" if exception else "no exception recorded"
-    return (f"Encore task failed: dag={dag_id} task={shown_task} run={run_id} try={tries}. "
-            f"Error: {error}. Next: {next_step(task_id)}.")
+    return (
+        f"Encore task failed: dag={dag_id} task={shown_task} run={run_id} try={tries}. "
+        f"Error: {error}. Next: {next_step(task_id)}."
+    )
 
 
 def on_failure(context: Mapping[str, Any]) -> None:
@@ -142,16 +159,23 @@ def quality_checkpoint(checkpoint: str, params: Mapping[str, Any], **kwargs: obj
 
     context = get_current_context()
     ti = context["ti"]
-    run = RunContext(dag_id=ti.dag_id, dag_run_id=ti.run_id, task_id=ti.task_id,
-                     try_number=ti.try_number)
+    run = RunContext(
+        dag_id=ti.dag_id, dag_run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number
+    )
     overrides = {} if params["quality_row_bounds"] else {"row_bounds": False}
     check = check_raw if checkpoint == "raw" else check_marts
     try:
-        summary = check(connections.warehouse_url(), run_date(), context=run,
-                        thresholds=Thresholds.from_env(**overrides), **kwargs)
+        summary = check(
+            connections.warehouse_url(),
+            run_date(),
+            context=run,
+            thresholds=Thresholds.from_env(**overrides),
+            **kwargs,
+        )
     except QualityCheckFailed as failed:
         log.error("%s", failed)  # the table of failed expectations, readable in the task log
-        raise AirflowFailException(f"{failed.summary.headline()}: see the table above; "
-                                   "no retries, the data will not change by waiting"
-                                   ) from failed
+        raise AirflowFailException(
+            f"{failed.summary.headline()}: see the table above; "
+            "no retries, the data will not change by waiting"
+        ) from failed
     return len(summary.outcomes)

@@ -46,13 +46,17 @@ log = logging.getLogger(__name__)
         "days": Param(120, type="integer", minimum=1, description="days of history"),
         "seed": Param(42, type="integer", description="generator seed (same seed, same data)"),
         "synthetic": Param(True, type="boolean", description="generate synthetic listeners"),
-        "exports_path": Param("", type="string",
-                              description="file, folder or zip of listening-history exports"),
+        "exports_path": Param(
+            "", type="string", description="file, folder or zip of listening-history exports"
+        ),
         "kaggle_csv": Param("", type="string", description="Kaggle Spotify tracks CSV"),
-        "quality_row_bounds": Param(True, type="boolean",
-                                    description="compare row counts with the previous "
-                                                "successful check (turn off once after a "
-                                                "deliberate change of data size)"),
+        "quality_row_bounds": Param(
+            True,
+            type="boolean",
+            description="compare row counts with the previous "
+            "successful check (turn off once after a "
+            "deliberate change of data size)",
+        ),
     },
 )
 def encore_ingest() -> None:
@@ -76,9 +80,13 @@ def encore_ingest() -> None:
         if not params["synthetic"]:
             log.info("synthetic source skipped: param synthetic is false")
             return None
-        config = SyntheticConfig(seed=params["seed"], n_users=params["users"],
-                                 n_tracks=params["tracks"], days=params["days"],
-                                 end_date=run_date())
+        config = SyntheticConfig(
+            seed=params["seed"],
+            n_users=params["users"],
+            n_tracks=params["tracks"],
+            days=params["days"],
+            end_date=run_date(),
+        )
         return land_world(config)
 
     @task
@@ -108,8 +116,10 @@ def encore_ingest() -> None:
             csv = Path(params["kaggle_csv"]) if params["kaggle_csv"] else None
             landed |= land_kaggle(csv, run_date())
         else:
-            log.info("Kaggle tracks skipped: no kaggle_csv param, KAGGLE_TRACKS_CSV or "
-                     "KAGGLE_USERNAME/KAGGLE_KEY")
+            log.info(
+                "Kaggle tracks skipped: no kaggle_csv param, KAGGLE_TRACKS_CSV or "
+                "KAGGLE_USERNAME/KAGGLE_KEY"
+            )
         return landed
 
     @task
@@ -119,8 +129,10 @@ def encore_ingest() -> None:
         from warehouse import connections
 
         with connections.connect() as conn:
-            return {source: load_landed(conn, source, folder, logical_date=run_date())
-                    .rows_loaded for source, folder in landed.items()}
+            return {
+                source: load_landed(conn, source, folder, logical_date=run_date()).rows_loaded
+                for source, folder in landed.items()
+            }
 
     @task
     def lastfm_users() -> list[str]:
@@ -180,8 +192,7 @@ def encore_ingest() -> None:
         every table a load reported) has keys, sane timestamps and a plausible row count.
         On success the RAW asset is updated, which triggers `encore_transform`."""
         assert params is not None
-        reported = {table for counts in loaded for table, rows in (counts or {}).items()
-                    if rows}
+        reported = {table for counts in loaded for table, rows in (counts or {}).items() if rows}
         return quality_checkpoint("raw", params, expected_tables=sorted(reported))
 
     prepared = prepare_warehouse()

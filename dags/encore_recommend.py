@@ -48,24 +48,41 @@ NIGHTLY = CronTriggerTimetable("0 3 * * *", timezone="UTC")
     doc_md=__doc__,
     **DAG_KWARGS,
     params={
-        "validation_days": Param(30, type="integer", minimum=1,
-                                 description="each user's last N days of labelled first plays "
-                                             "validate (DESIGN.md uses 90 for long histories)"),
-        "max_model_age_days": Param(7, type="number", minimum=0,
-                                    description="retrain when the latest model is older"),
-        "drift_threshold": Param(0.2, type="number", minimum=0,
-                                 description="retrain when a key feature's PSI against the "
-                                             "model's first candidates exceeds this"),
-        "force_train": Param(False, type="boolean",
-                             description="train whatever the retrain policy says"),
-        "list_model": Param(True, type="boolean",
-                            description="fit the list model from the listeners' past cut-offs, "
-                                        "choose the ranking the lists are published with and "
-                                        "backtest it (docs/model.md); off: the repeat model "
-                                        "ranks"),
-        "score_shards": Param(4, type="integer", minimum=1, maximum=64,
-                              description="parallel scoring tasks (users split by a hash of "
-                                          "user_id)"),
+        "validation_days": Param(
+            30,
+            type="integer",
+            minimum=1,
+            description="each user's last N days of labelled first plays "
+            "validate (DESIGN.md uses 90 for long histories)",
+        ),
+        "max_model_age_days": Param(
+            7, type="number", minimum=0, description="retrain when the latest model is older"
+        ),
+        "drift_threshold": Param(
+            0.2,
+            type="number",
+            minimum=0,
+            description="retrain when a key feature's PSI against the "
+            "model's first candidates exceeds this",
+        ),
+        "force_train": Param(
+            False, type="boolean", description="train whatever the retrain policy says"
+        ),
+        "list_model": Param(
+            True,
+            type="boolean",
+            description="fit the list model from the listeners' past cut-offs, "
+            "choose the ranking the lists are published with and "
+            "backtest it (docs/model.md); off: the repeat model "
+            "ranks",
+        ),
+        "score_shards": Param(
+            4,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            description="parallel scoring tasks (users split by a hash of user_id)",
+        ),
     },
 )
 def encore_recommend() -> None:
@@ -82,10 +99,13 @@ def encore_recommend() -> None:
         assert params is not None
         context = get_current_context()
         with connections.connect() as conn:
-            decision = should_train(conn, max_age_days=params["max_model_age_days"],
-                                    drift_threshold=params["drift_threshold"],
-                                    force=params["force_train"],
-                                    dag_run_id=context["ti"].run_id)
+            decision = should_train(
+                conn,
+                max_age_days=params["max_model_age_days"],
+                drift_threshold=params["drift_threshold"],
+                force=params["force_train"],
+                dag_run_id=context["ti"].run_id,
+            )
         log.info("%s: %s", "train" if decision.train else "skip training", decision.reason)
         return decision.train
 
@@ -100,16 +120,20 @@ def encore_recommend() -> None:
 
         assert params is not None
         with connections.connect() as conn:
-            run = train(conn, artifacts_dir=artifacts_dir(),
-                        validation_days=params["validation_days"],
-                        list_model=params["list_model"])
+            run = train(
+                conn,
+                artifacts_dir=artifacts_dir(),
+                validation_days=params["validation_days"],
+                list_model=params["list_model"],
+            )
         return run.model_version
 
     # none_failed: runs after train_model, or when the policy skipped it (then the model
     # version is None and the latest succeeded model scores).
     @task(trigger_rule="none_failed")
-    def plan_score_shards(model_version: str | None,
-                          params: dict | None = None) -> list[dict[str, str | int]]:
+    def plan_score_shards(
+        model_version: str | None, params: dict | None = None
+    ) -> list[dict[str, str | int]]:
         """The model that scores tonight (the one just trained, else the latest succeeded)
         and one work item per shard: `score_shards` of them, users split by a hash of
         user_id. Resolving the version once keeps every shard on the same model."""
@@ -122,8 +146,10 @@ def encore_recommend() -> None:
                 model_version = latest_version(conn)
             log.info("training skipped: scoring with the latest model %s", model_version)
         shards = int(params["score_shards"])
-        return [{"model_version": model_version, "shard": shard, "shards": shards}
-                for shard in range(shards)]
+        return [
+            {"model_version": model_version, "shard": shard, "shards": shards}
+            for shard in range(shards)
+        ]
 
     @task(map_index_template="{{ shard_label }}")
     def score_shard(shard: dict[str, str | int]) -> dict[str, str | int]:
@@ -136,9 +162,13 @@ def encore_recommend() -> None:
         context = get_current_context()  # the map index's label in the UI: "shard 1 of 4"
         context["shard_label"] = f"shard {shard['shard']} of {shard['shards']}"  # type: ignore
         with connections.connect() as conn:
-            rows = score(conn, model_version=str(shard["model_version"]),
-                         artifacts_dir=artifacts_dir(), shard=int(shard["shard"]),
-                         shards=int(shard["shards"]))
+            rows = score(
+                conn,
+                model_version=str(shard["model_version"]),
+                artifacts_dir=artifacts_dir(),
+                shard=int(shard["shard"]),
+                shards=int(shard["shards"]),
+            )
         return {**shard, "scored": rows}
 
     @task(outlets=[RECOMMENDATIONS], trigger_rule="none_failed")
@@ -153,8 +183,12 @@ def encore_recommend() -> None:
         versions = {str(part["model_version"]) for part in scored}
         if len(versions) != 1:
             raise ValueError(f"shards scored different model versions: {sorted(versions)}")
-        log.info("publishing %s: %d rows scored in %d shards", *versions,
-                 sum(int(part["scored"]) for part in scored), len(scored))
+        log.info(
+            "publishing %s: %d rows scored in %d shards",
+            *versions,
+            sum(int(part["scored"]) for part in scored),
+            len(scored),
+        )
         with connections.connect() as conn:
             return publish(conn, model_version=versions.pop())
 

@@ -30,9 +30,11 @@ from encore_common import DAG_KWARGS, MARTS, RAW, quality_checkpoint
 from config import get_settings
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
-DBT_TASK_DOC = ("A dbt node of `dbt_project/` run by cosmos (`dbt build` of the model with its "
-                "tests and unit tests, or a test spanning several models). Rerun by hand: "
-                "`cd dbt_project && uv run dbt build -s <model>`.")
+DBT_TASK_DOC = (
+    "A dbt node of `dbt_project/` run by cosmos (`dbt build` of the model with its "
+    "tests and unit tests, or a test spanning several models). Rerun by hand: "
+    "`cd dbt_project && uv run dbt build -s <model>`."
+)
 
 
 @dag(
@@ -41,13 +43,19 @@ DBT_TASK_DOC = ("A dbt node of `dbt_project/` run by cosmos (`dbt build` of the 
     doc_md=__doc__,
     **DAG_KWARGS,
     params={
-        "full_refresh": Param(False, type="boolean",
-                              description="rebuild the incremental marts from scratch (needed "
-                                          "once after their columns change)"),
-        "quality_row_bounds": Param(True, type="boolean",
-                                    description="compare row counts with the previous "
-                                                "successful check (turn off once after a "
-                                                "deliberate change of data size)"),
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            description="rebuild the incremental marts from scratch (needed "
+            "once after their columns change)",
+        ),
+        "quality_row_bounds": Param(
+            True,
+            type="boolean",
+            description="compare row counts with the previous "
+            "successful check (turn off once after a "
+            "deliberate change of data size)",
+        ),
     },
 )
 def encore_transform() -> None:
@@ -75,14 +83,19 @@ def encore_transform() -> None:
         # several models (relationships, point-in-time checks) get a task of their own once
         # all their parents are built.
         render_config=RenderConfig(
-            load_method=LoadMode.AUTOMATIC, test_behavior=TestBehavior.BUILD,
-            should_detach_multiple_parents_tests=True, emit_datasets=False,
+            load_method=LoadMode.AUTOMATIC,
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
+            emit_datasets=False,
         ),
         # cosmos renders the template and reads "True"/"False" as a boolean. No JSON
         # artifacts per task: writing manifest.json twice cost half of a small model's task
         # (the project's own target/ keeps the manifest cosmos renders from).
-        operator_args={"install_deps": False, "full_refresh": "{{ params.full_refresh }}",
-                       "dbt_cmd_global_flags": ["--no-write-json"]},
+        operator_args={
+            "install_deps": False,
+            "full_refresh": "{{ params.full_refresh }}",
+            "dbt_cmd_global_flags": ["--no-write-json"],
+        },
     )
     # cosmos's operators carry no docs of their own: say what they are and how to rerun one.
     for dbt_task in transform:

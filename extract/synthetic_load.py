@@ -40,22 +40,34 @@ TABLES = (SYNTHETIC_USERS, SYNTHETIC_ARTISTS, SYNTHETIC_TRACKS, SYNTHETIC_PLAYS)
 
 def world_frames(world: SyntheticWorld) -> dict[str, pl.DataFrame]:
     """The world's frames keyed by the raw table each one lands in."""
-    return {SYNTHETIC_USERS.name: world.users, SYNTHETIC_ARTISTS.name: world.artists,
-            SYNTHETIC_TRACKS.name: world.tracks, SYNTHETIC_PLAYS.name: world.plays}
+    return {
+        SYNTHETIC_USERS.name: world.users,
+        SYNTHETIC_ARTISTS.name: world.artists,
+        SYNTHETIC_TRACKS.name: world.tracks,
+        SYNTHETIC_PLAYS.name: world.plays,
+    }
 
 
-def load_frames(conn: psycopg.Connection, frames: dict[str, pl.DataFrame], *,
-                logical_date: dt.date) -> dict[str, int]:
+def load_frames(
+    conn: psycopg.Connection, frames: dict[str, pl.DataFrame], *, logical_date: dt.date
+) -> dict[str, int]:
     """Load the world's frames, replacing the previous world; rows loaded per table."""
     return {
-        table.name: load_batch(conn, frames[table.name], table, source=SOURCE,
-                               logical_date=logical_date, replace="source").rows_loaded
+        table.name: load_batch(
+            conn,
+            frames[table.name],
+            table,
+            source=SOURCE,
+            logical_date=logical_date,
+            replace="source",
+        ).rows_loaded
         for table in TABLES
     }
 
 
-def load_world(conn: psycopg.Connection, world: SyntheticWorld, *,
-               logical_date: dt.date) -> dict[str, int]:
+def load_world(
+    conn: psycopg.Connection, world: SyntheticWorld, *, logical_date: dt.date
+) -> dict[str, int]:
     return load_frames(conn, world_frames(world), logical_date=logical_date)
 
 
@@ -63,6 +75,7 @@ def generate_with_progress(config: SyntheticConfig) -> SyntheticWorld:
     """`generate_world`, showing its progress: the per-user stage advances the count (the
     other stages are vectorised and only rename the step)."""
     with progress("synthetic world", total=config.n_users, unit="users") as bar:
+
         def report(stage: str, done: int, total: int) -> None:
             if stage == "discoveries":
                 bar.update(description="synthetic world: discoveries")
@@ -81,8 +94,9 @@ def land_world(config: SyntheticConfig) -> str:
     return str(land_frames(SOURCE, config.end_date, world_frames(world)))
 
 
-def load_landed_world(conn: psycopg.Connection, folder: str, *,
-                      logical_date: dt.date) -> dict[str, int]:
+def load_landed_world(
+    conn: psycopg.Connection, folder: str, *, logical_date: dt.date
+) -> dict[str, int]:
     """COPY a landed world into raw.synthetic_*."""
     return load_frames(conn, read_landed(Path(folder)), logical_date=logical_date)
 
@@ -99,18 +113,27 @@ def main() -> int:
     from warehouse.embedded import WarehouseError
 
     configure_logging()
-    parser = argparse.ArgumentParser(prog="python -m extract.synthetic_load",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m extract.synthetic_load", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--tracks", type=int, default=10000)
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--end-date", type=dt.date.fromisoformat,
-                        default=dt.datetime.now(dt.UTC).date(),
-                        help="exclusive end of the simulated window (default: today, UTC)")
+    parser.add_argument(
+        "--end-date",
+        type=dt.date.fromisoformat,
+        default=dt.datetime.now(dt.UTC).date(),
+        help="exclusive end of the simulated window (default: today, UTC)",
+    )
     args = parser.parse_args()
-    config = SyntheticConfig(seed=args.seed, n_users=args.users, n_tracks=args.tracks,
-                             days=args.days, end_date=args.end_date)
+    config = SyntheticConfig(
+        seed=args.seed,
+        n_users=args.users,
+        n_tracks=args.tracks,
+        days=args.days,
+        end_date=args.end_date,
+    )
     try:
         connections.ensure_warehouse()
         with connections.connect() as conn:

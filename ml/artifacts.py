@@ -39,15 +39,15 @@ class LoadedModel:
     @property
     def blend_weight(self) -> float:
         """LightGBM's share of the repeat model's probability (1.0: LightGBM alone)."""
-        return float(self.sidecar.get("blend_weight", 1.0)) if self.logistic is not None \
-            else 1.0
+        return float(self.sidecar.get("blend_weight", 1.0)) if self.logistic is not None else 1.0
 
     def predict(self, frame: Any) -> Any:
         """P(repeat within 30 days) for rows carrying FEATURES (a polars frame)."""
         probability = self.booster.predict(to_matrix(frame, self.vocabulary))
         if self.blend_weight < 1.0:
-            probability = (self.blend_weight * probability
-                           + (1.0 - self.blend_weight) * self.logistic.predict(frame))
+            probability = self.blend_weight * probability + (
+                1.0 - self.blend_weight
+            ) * self.logistic.predict(frame)
         return probability
 
 

@@ -86,15 +86,18 @@ def backtest(
         outcomes = list_model.read_outcomes(conn)
     graded = outcomes.filter(pl.col(list_model.CUTOFF) == cutoff)
     if graded.height == 0:
-        raise ValueError(f"no listener was active at cut-off {cutoff} (their clock minus "
-                         f"{30 * cutoff} days): nothing to grade")
+        raise ValueError(
+            f"no listener was active at cut-off {cutoff} (their clock minus "
+            f"{30 * cutoff} days): nothing to grade"
+        )
     scores = _scores(graded, outcomes, model, folder, cutoff)
     published = choice["ranker"] if choice["ranker"] in scores else rankers.REPEAT_MODEL
     scores["published"] = scores[published]
     with conn.transaction():
         relevant, relevant_two = relevant_pairs(conn, graded)
     frame = graded.select("user_id", "track_key").with_columns(
-        pl.Series(name, values, dtype=pl.Float64) for name, values in scores.items())
+        pl.Series(name, values, dtype=pl.Float64) for name, values in scores.items()
+    )
     result = _grade(frame, relevant, relevant_two, k, published)
     as_of = graded["as_of"] if "as_of" in graded.columns else None
     result |= {
@@ -110,35 +113,52 @@ def backtest(
         "seconds": round(time.perf_counter() - started, 1),
     }
     _write(conn, folder, result, record=record)
-    log.info("backtest %s at cut-off %d: %s", model_version, cutoff, json.dumps(
-        {name: round(row[f"ndcg_at_{k}"], 4) for name, row in result["rankings"].items()
-         if row.get(f"ndcg_at_{k}") is not None}))
+    log.info(
+        "backtest %s at cut-off %d: %s",
+        model_version,
+        cutoff,
+        json.dumps(
+            {
+                name: round(row[f"ndcg_at_{k}"], 4)
+                for name, row in result["rankings"].items()
+                if row.get(f"ndcg_at_{k}") is not None
+            }
+        ),
+    )
     return result
 
 
-def _scores(graded: pl.DataFrame, outcomes: pl.DataFrame, model: Any, folder: Path,
-            cutoff: int) -> dict[str, np.ndarray]:
+def _scores(
+    graded: pl.DataFrame, outcomes: pl.DataFrame, model: Any, folder: Path, cutoff: int
+) -> dict[str, np.ndarray]:
     """Every ranking's score of the graded rows (named as in docs/model.md)."""
     scores = {name: rankers.rule_scores(graded, name) for name in rankers.RULES}
     sidecar = list_model.read_sidecar(folder) or {}
     params = (sidecar.get("metrics") or {}).get("params") if sidecar.get("used") else None
     if params:
         crossed = list_model.cross_fitted_scores(outcomes, params, grade_cutoff=cutoff)
-        scores[rankers.LIST_MODEL] = graded.select("user_id", "track_key").join(
-            crossed, on=["user_id", "track_key"], how="left", maintain_order="left"
-        )[rankers.LIST_MODEL].fill_null(0.0).to_numpy()
+        scores[rankers.LIST_MODEL] = (
+            graded.select("user_id", "track_key")
+            .join(crossed, on=["user_id", "track_key"], how="left", maintain_order="left")[
+                rankers.LIST_MODEL
+            ]
+            .fill_null(0.0)
+            .to_numpy()
+        )
     scores[rankers.REPEAT_MODEL] = model.predict(graded)
     if model.logistic is not None:
         scores["logistic_regression"] = model.logistic.predict(graded)
     positive_rate = float(model.sidecar.get("positive_rate", 0.3))
     scores["popularity"] = graded["track_prior_plays"].fill_null(0.0).to_numpy()
-    scores["track_repeat_rate"] = graded["track_prior_repeat_rate"].fill_null(
-        positive_rate).to_numpy()
+    scores["track_repeat_rate"] = (
+        graded["track_prior_repeat_rate"].fill_null(positive_rate).to_numpy()
+    )
     return scores
 
 
-def relevant_pairs(conn: psycopg.Connection, graded: pl.DataFrame
-                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def relevant_pairs(
+    conn: psycopg.Connection, graded: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(repeats: tracks each listener played in (T, T + horizon] and by T; DESIGN.md's
     variant: tracks played at least twice in (T, T + horizon]) with T the listener's own
     cut-off (`as_of` of their graded rows)."""
@@ -158,22 +178,31 @@ def relevant_pairs(conn: psycopg.Connection, graded: pl.DataFrame
         having count(*) filter (where p.played_at > c.as_of
                                 and p.played_at <= c.as_of + make_interval(days => %s)) > 0
     """)
-    frame = read_frame(conn, query, {"user_id": pl.String(), "track_key": pl.String(),
-                                     "after_plays": pl.Int64(), "before_plays": pl.Int64()},
-                       [cutoffs["user_id"].to_list(), cutoffs["as_of"].to_list(),
-                        HORIZON_DAYS, HORIZON_DAYS])
+    frame = read_frame(
+        conn,
+        query,
+        {
+            "user_id": pl.String(),
+            "track_key": pl.String(),
+            "after_plays": pl.Int64(),
+            "before_plays": pl.Int64(),
+        },
+        [cutoffs["user_id"].to_list(), cutoffs["as_of"].to_list(), HORIZON_DAYS, HORIZON_DAYS],
+    )
     repeats = frame.filter(pl.col("before_plays") > 0).select("user_id", "track_key")
     two_plays = frame.filter(pl.col("after_plays") >= 2).select("user_id", "track_key")
     return repeats, two_plays
 
 
-def _grade(scores: pl.DataFrame, relevant: pl.DataFrame, relevant_two: pl.DataFrame,
-           k: int, published: str) -> dict[str, Any]:
+def _grade(
+    scores: pl.DataFrame, relevant: pl.DataFrame, relevant_two: pl.DataFrame, k: int, published: str
+) -> dict[str, Any]:
     listed = scores.select("user_id").unique()
     relevant = relevant.join(listed, on="user_id", how="semi")
     relevant_two = relevant_two.join(listed, on="user_id", how="semi")
-    covered = relevant.join(scores.select("user_id", "track_key"),
-                            on=["user_id", "track_key"], how="semi").height
+    covered = relevant.join(
+        scores.select("user_id", "track_key"), on=["user_id", "track_key"], how="semi"
+    ).height
     names = [name for name in scores.columns if name not in ("user_id", "track_key")]
     rankings, rankings_two, per_listener = {}, {}, {}
     for name in names:
@@ -182,11 +211,15 @@ def _grade(scores: pl.DataFrame, relevant: pl.DataFrame, relevant_two: pl.DataFr
         rankings_two[name] = ranking.list_metrics(ranked, relevant_two, k=k)
         if name in ("published", rankers.RECENT_PLAYS):
             per_user = ranking.user_list_metrics(ranked, relevant, k=k)
-            per_listener[name] = dict(zip(per_user["user_id"].to_list(),
-                                          per_user["ndcg"].to_list(), strict=True))
+            per_listener[name] = dict(
+                zip(per_user["user_id"].to_list(), per_user["ndcg"].to_list(), strict=True)
+            )
     recent = rankings[rankers.RECENT_PLAYS][f"ndcg_at_{k}"]
-    others = [name for name in names if name not in ("published", published)
-              and rankings[name][f"ndcg_at_{k}"] is not None]
+    others = [
+        name
+        for name in names
+        if name not in ("published", published) and rankings[name][f"ndcg_at_{k}"] is not None
+    ]
     strongest = max(others, key=lambda name: rankings[name][f"ndcg_at_{k}"], default=None)
     return {
         "users_with_lists": listed.height,
@@ -196,18 +229,19 @@ def _grade(scores: pl.DataFrame, relevant: pl.DataFrame, relevant_two: pl.DataFr
         "rankings": rankings,
         "rankings_two_plays": rankings_two,
         "published_vs_recent_plays": (rankings["published"][f"ndcg_at_{k}"] / recent - 1.0)
-        if recent else None,
+        if recent
+        else None,
         "strongest_baseline": strongest,
         "per_listener_ndcg": per_listener,
     }
 
 
-def _write(conn: psycopg.Connection, folder: Path, result: dict[str, Any], *,
-           record: bool) -> None:
+def _write(conn: psycopg.Connection, folder: Path, result: dict[str, Any], *, record: bool) -> None:
     result["plot"] = str(plot_backtest(result, folder / "backtest.png"))
     result["listener_plot"] = str(plot_listeners(result, folder / "backtest_listeners.png"))
     (folder / "backtest.json").write_text(
-        json.dumps(finite(result), indent=2, default=str), encoding="utf-8")
+        json.dumps(finite(result), indent=2, default=str), encoding="utf-8"
+    )
     (folder / "backtest.md").write_text("\n".join(backtest_section(result)), encoding="utf-8")
     result["report_path"] = str((folder / "backtest.md").resolve())
     if not record:
@@ -217,5 +251,14 @@ def _write(conn: psycopg.Connection, folder: Path, result: dict[str, Any], *,
         conn.execute(
             "insert into ml.backtests (backtest_id, model_version, cutoff, horizon_days, k, "
             "align_users, metrics, report_path) values (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [uuid.uuid4(), result["model_version"], result["cutoff"], result["horizon_days"],
-             result["k"], False, Jsonb(finite(result)), result["report_path"]])
+            [
+                uuid.uuid4(),
+                result["model_version"],
+                result["cutoff"],
+                result["horizon_days"],
+                result["k"],
+                False,
+                Jsonb(finite(result)),
+                result["report_path"],
+            ],
+        )

@@ -38,17 +38,41 @@ from ml.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 LOGREG_MAX_ROWS = 300_000
 LOGREG_SEED = 20240611
 _COUNT_FEATURES = tuple(
-    name for name in NUMERIC_FEATURES
-    if name.endswith(("_plays", "_tracks", "_pairs", "_listeners", "_7d", "_28d", "_30d",
-                      "_ms", "_play", "_last_play", "_elapsed"))
+    name
+    for name in NUMERIC_FEATURES
+    if name.endswith(
+        (
+            "_plays",
+            "_tracks",
+            "_pairs",
+            "_listeners",
+            "_7d",
+            "_28d",
+            "_30d",
+            "_ms",
+            "_play",
+            "_last_play",
+            "_elapsed",
+        )
+    )
 )
 _MISSING_CATEGORY = "(missing)"
 
-PROBABILITY_BASELINES = ("track_repeat_rate", "user_repeat_rate", "user_artist_repeat_rate",
-                         "logistic_regression")
+PROBABILITY_BASELINES = (
+    "track_repeat_rate",
+    "user_repeat_rate",
+    "user_artist_repeat_rate",
+    "logistic_regression",
+)
 RANKING_ONLY_BASELINES = ("popularity", "user_artist_plays")
-BASELINES = ("track_repeat_rate", "user_repeat_rate", "user_artist_repeat_rate", "popularity",
-             "user_artist_plays", "logistic_regression")
+BASELINES = (
+    "track_repeat_rate",
+    "user_repeat_rate",
+    "user_artist_repeat_rate",
+    "popularity",
+    "user_artist_plays",
+    "logistic_regression",
+)
 
 
 @dataclass
@@ -82,14 +106,19 @@ class LogisticBaseline:
 def fit_logistic(train: pl.DataFrame, labels: np.ndarray) -> LogisticBaseline:
     """Fit the logistic-regression baseline on (a fixed-seed sample of) the training rows."""
     if train.height > LOGREG_MAX_ROWS:
-        rows = np.sort(np.random.default_rng(LOGREG_SEED).choice(
-            train.height, LOGREG_MAX_ROWS, replace=False))
+        rows = np.sort(
+            np.random.default_rng(LOGREG_SEED).choice(train.height, LOGREG_MAX_ROWS, replace=False)
+        )
         train, labels = train[rows], labels[rows]
     baseline = LogisticBaseline(
         imputer=SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
         scaler=StandardScaler(),
-        encoder=OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=50,
-                              max_categories=40, sparse_output=True),
+        encoder=OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            min_frequency=50,
+            max_categories=40,
+            sparse_output=True,
+        ),
         model=LogisticRegression(C=1.0, max_iter=500, tol=1e-4),
     )
     baseline.model.fit(baseline._design(train, fit=True), labels)
@@ -103,8 +132,9 @@ def baseline_scores(
     scores = {
         "track_repeat_rate": frame["track_prior_repeat_rate"].fill_null(positive_rate),
         "user_repeat_rate": frame["user_prior_repeat_rate"].fill_null(positive_rate),
-        "user_artist_repeat_rate": frame["user_artist_repeat_rate_smoothed"].fill_null(
-            frame["user_repeat_rate_smoothed"]).fill_null(positive_rate),
+        "user_artist_repeat_rate": frame["user_artist_repeat_rate_smoothed"]
+        .fill_null(frame["user_repeat_rate_smoothed"])
+        .fill_null(positive_rate),
         "popularity": frame["track_prior_plays"].fill_null(0.0),
         "user_artist_plays": frame["user_artist_prior_plays"].fill_null(0.0),
     }
@@ -148,15 +178,17 @@ def evaluate_baselines(
 ) -> dict[str, dict[str, Any]]:
     """`evaluate_scores` for each baseline in `scores`."""
     return {
-        name: evaluate_scores(users, items, labels, values,
-                              probability=name in PROBABILITY_BASELINES, k=k)
+        name: evaluate_scores(
+            users, items, labels, values, probability=name in PROBABILITY_BASELINES, k=k
+        )
         for name, values in scores.items()
     }
 
 
 def _numeric(frame: pl.DataFrame) -> np.ndarray:
     columns = [
-        pl.col(name).cast(pl.Float64).clip(lower_bound=0.0).log1p() if name in _COUNT_FEATURES
+        pl.col(name).cast(pl.Float64).clip(lower_bound=0.0).log1p()
+        if name in _COUNT_FEATURES
         else pl.col(name).cast(pl.Float64)
         for name in NUMERIC_FEATURES
     ]

@@ -45,7 +45,9 @@ _ARROW_TYPES: Mapping[type[pl.DataType], pa.DataType] = {
 
 
 def feature_query(
-    table: str, keys: Mapping[str, pl.DataType], where: sql.Composable | None = None,
+    table: str,
+    keys: Mapping[str, pl.DataType],
+    where: sql.Composable | None = None,
     extra: Sequence[str] = (),
 ) -> tuple[sql.Composed, dict[str, pl.DataType]]:
     """SELECT `keys` plus every feature (and the `extra` numeric columns) from
@@ -112,20 +114,27 @@ def iter_frames(
             yield pl.concat(pending)
 
 
-def _copy_out(conn: psycopg.Connection, query: sql.Composable,
-              schema: Mapping[str, pl.DataType],
-              params: Sequence[Any] | Mapping[str, Any] | None, into: IO[bytes]) -> None:
+def _copy_out(
+    conn: psycopg.Connection,
+    query: sql.Composable,
+    schema: Mapping[str, pl.DataType],
+    params: Sequence[Any] | Mapping[str, Any] | None,
+    into: IO[bytes],
+) -> None:
     """COPY `query`'s rows to `into` as CSV (psycopg merges `params` client-side, quoted:
     COPY takes no server-side parameters); timestamps travel as epoch microseconds, so the
     text needs no time-zone parsing."""
     columns = [
         sql.SQL("cast(date_part('epoch', {0}) * 1000000 as bigint) as {0}").format(
-            sql.Identifier(name))
-        if isinstance(dtype, pl.Datetime) else sql.Identifier(name)
+            sql.Identifier(name)
+        )
+        if isinstance(dtype, pl.Datetime)
+        else sql.Identifier(name)
         for name, dtype in schema.items()
     ]
     copy = sql.SQL("copy (select {} from ({}) as rows) to stdout (format csv)").format(
-        sql.SQL(", ").join(columns), query)
+        sql.SQL(", ").join(columns), query
+    )
     with conn.cursor() as cur, cur.copy(copy, params) as out:
         for block in out:
             into.write(block)
@@ -139,7 +148,10 @@ def _csv_options(schema: Mapping[str, pl.DataType]) -> dict[str, Any]:
         "parse_options": pacsv.ParseOptions(newlines_in_values=True),
         "convert_options": pacsv.ConvertOptions(
             column_types={name: _ARROW_TYPES[dtype.base_type()] for name, dtype in schema.items()},
-            strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""]),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            null_values=[""],
+        ),
     }
 
 
@@ -148,5 +160,6 @@ def _frame(rows: pa.Table | pa.RecordBatch, schema: Mapping[str, pl.DataType]) -
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(
         pl.from_epoch(name, time_unit="us").dt.replace_time_zone(dtype.time_zone)
-        for name, dtype in schema.items() if isinstance(dtype, pl.Datetime)
+        for name, dtype in schema.items()
+        if isinstance(dtype, pl.Datetime)
     ).cast(dict(schema))

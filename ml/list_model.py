@@ -129,9 +129,14 @@ def base_params() -> dict[str, Any]:
     return BASE_PARAMS | {"num_threads": get_settings().encore_lightgbm_threads}
 
 
-_KEYS = {"user_id": pl.String(), "track_key": pl.String(), CUTOFF: pl.Int64(),
-         "as_of": pl.Datetime("us", "UTC"), "candidate_sources": pl.String(),
-         LABEL: pl.Float64()}
+_KEYS = {
+    "user_id": pl.String(),
+    "track_key": pl.String(),
+    CUTOFF: pl.Int64(),
+    "as_of": pl.Datetime("us", "UTC"),
+    "candidate_sources": pl.String(),
+    LABEL: pl.Float64(),
+}
 
 
 class NoListModel(ValueError):
@@ -170,8 +175,11 @@ def read_outcomes(conn: psycopg.Connection) -> pl.DataFrame:
     with conn.transaction():
         exists = conn.execute("select to_regclass(%s)", [f"marts.{OUTCOMES}"]).fetchone()
         if exists is None or exists[0] is None:
-            log.warning("marts.%s is missing (marts built before it existed: run dbt build); "
-                        "no past cut-offs to learn from", OUTCOMES)
+            log.warning(
+                "marts.%s is missing (marts built before it existed: run dbt build); "
+                "no past cut-offs to learn from",
+                OUTCOMES,
+            )
             return with_source_flags(pl.DataFrame(schema=schema))
         return with_source_flags(read_frame(conn, query, schema))
 
@@ -217,29 +225,42 @@ def user_fold(user_id: str, folds: int) -> int:
 
 
 def folds_of(frame: pl.DataFrame, folds: int) -> np.ndarray:
-    return np.fromiter((user_fold(user, folds) for user in frame["user_id"].to_list()),
-                       dtype=np.int64, count=frame.height)
+    return np.fromiter(
+        (user_fold(user, folds) for user in frame["user_id"].to_list()),
+        dtype=np.int64,
+        count=frame.height,
+    )
 
 
 # --------------------------------------------------------------------------- fitting
 
 
 def _dataset(frame: pl.DataFrame, reference: lgb.Dataset | None = None) -> lgb.Dataset:
-    return lgb.Dataset(matrix(frame), label=frame[LABEL].to_numpy(),
-                       weight=list_weights(frame), feature_name=list(ALL_FEATURES),
-                       reference=reference, free_raw_data=False)
+    return lgb.Dataset(
+        matrix(frame),
+        label=frame[LABEL].to_numpy(),
+        weight=list_weights(frame),
+        feature_name=list(ALL_FEATURES),
+        reference=reference,
+        free_raw_data=False,
+    )
 
 
-def _early_stopped(fit_rows: pl.DataFrame, stop_rows: pl.DataFrame,
-                   params: dict[str, Any]) -> tuple[lgb.Booster, int]:
+def _early_stopped(
+    fit_rows: pl.DataFrame, stop_rows: pl.DataFrame, params: dict[str, Any]
+) -> tuple[lgb.Booster, int]:
     """The booster fitted on `fit_rows` and its number of trees that minimises the
     (list-weighted) log loss of `stop_rows`. Validation sets do not change the trees, so
     predicting with `num_iteration=rounds` equals a refit with that many rounds."""
     fit_set = _dataset(fit_rows)
-    booster = lgb.train(params, fit_set, num_boost_round=MAX_ROUNDS,
-                        valid_sets=[_dataset(stop_rows, fit_set)],
-                        valid_names=["stop"],
-                        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
+    booster = lgb.train(
+        params,
+        fit_set,
+        num_boost_round=MAX_ROUNDS,
+        valid_sets=[_dataset(stop_rows, fit_set)],
+        valid_names=["stop"],
+        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+    )
     return booster, max(1, booster.best_iteration or booster.current_iteration())
 
 
@@ -247,7 +268,9 @@ def _ndcg(frame: pl.DataFrame, scores: np.ndarray) -> float:
     """Mean NDCG@20 of the frame's (listener, cut-off) lists against their replays."""
     lists = frame.select(
         pl.concat_str("user_id", pl.col(CUTOFF).cast(pl.String), separator="@").alias("user_id"),
-        "track_key", LABEL).with_columns(score=pl.Series(scores, dtype=pl.Float64))
+        "track_key",
+        LABEL,
+    ).with_columns(score=pl.Series(scores, dtype=pl.Float64))
     ranked = ranking.rank_lists(lists, "score", k=ranking.DEFAULT_K)
     relevant = lists.filter(pl.col(LABEL) == 1).select("user_id", "track_key")
     return float(ranking.list_metrics(ranked, relevant)[f"ndcg_at_{ranking.DEFAULT_K}"])
@@ -259,16 +282,19 @@ def search_params(frame: pl.DataFrame) -> dict[str, Any]:
     fit_rows = sample_lists(frame.filter(pl.col(CUTOFF) >= 3))
     check = frame.filter(pl.col(CUTOFF) == 2)
     results: list[dict[str, Any]] = []
-    if fit_rows.height >= MIN_FIT_ROWS and _listeners_with_replays(check) >= \
-            MIN_HOLDOUT_LISTENERS:
+    if fit_rows.height >= MIN_FIT_ROWS and _listeners_with_replays(check) >= MIN_HOLDOUT_LISTENERS:
         x_check = matrix(check)
         for entry in SEARCH_GRID:
             params = base_params() | entry
             booster, rounds = _early_stopped(fit_rows, check, params)
-            results.append({"params": entry, "rounds": rounds, "ndcg_at_20": _ndcg(
-                check, booster.predict(x_check, num_iteration=rounds))})
-    chosen = max(results, key=lambda r: r["ndcg_at_20"])["params"] if results else \
-        SEARCH_GRID[0]
+            results.append(
+                {
+                    "params": entry,
+                    "rounds": rounds,
+                    "ndcg_at_20": _ndcg(check, booster.predict(x_check, num_iteration=rounds)),
+                }
+            )
+    chosen = max(results, key=lambda r: r["ndcg_at_20"])["params"] if results else SEARCH_GRID[0]
     return {"params": base_params() | chosen, "search": results}
 
 
@@ -276,21 +302,24 @@ def _listeners_with_replays(frame: pl.DataFrame) -> int:
     return frame.filter(pl.col(LABEL) == 1)["user_id"].n_unique()
 
 
-def fit(frame: pl.DataFrame,
-        params: dict[str, Any] | None = None) -> tuple[lgb.Booster, dict[str, Any]]:
+def fit(
+    frame: pl.DataFrame, params: dict[str, Any] | None = None
+) -> tuple[lgb.Booster, dict[str, Any]]:
     """The production list model from every cut-off of `frame`: trees by early stopping on
     cut-off 1 while fitting the older ones, then a refit on all. Raises NoListModel when the
     rows are too few or there is no real hold-out."""
     fit_rows = sample_lists(frame.filter(pl.col(CUTOFF) >= 2))
     holdout = frame.filter(pl.col(CUTOFF) == 1)
     if fit_rows.height < MIN_FIT_ROWS:
-        raise NoListModel(f"{fit_rows.height} candidate rows at cut-offs 2 and older, fewer "
-                          f"than {MIN_FIT_ROWS:,}")
+        raise NoListModel(
+            f"{fit_rows.height} candidate rows at cut-offs 2 and older, fewer than {MIN_FIT_ROWS:,}"
+        )
     if _listeners_with_replays(holdout) < MIN_HOLDOUT_LISTENERS:
-        raise NoListModel(f"{_listeners_with_replays(holdout)} listeners with a replay at "
-                          f"cut-off 1, fewer than {MIN_HOLDOUT_LISTENERS} (no real hold-out)")
-    searched = search_params(frame) if params is None else {"params": params,
-                                                                         "search": []}
+        raise NoListModel(
+            f"{_listeners_with_replays(holdout)} listeners with a replay at "
+            f"cut-off 1, fewer than {MIN_HOLDOUT_LISTENERS} (no real hold-out)"
+        )
+    searched = search_params(frame) if params is None else {"params": params, "search": []}
     chosen = searched["params"]
     early, rounds = _early_stopped(fit_rows, holdout, chosen)
     holdout_scores = early.predict(matrix(holdout), num_iteration=rounds)
@@ -319,8 +348,9 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores))
 
 
-def cross_fitted_scores(frame: pl.DataFrame, params: dict[str, Any], *,
-                        grade_cutoff: int = 1, folds: int = 5) -> pl.DataFrame:
+def cross_fitted_scores(
+    frame: pl.DataFrame, params: dict[str, Any], *, grade_cutoff: int = 1, folds: int = 5
+) -> pl.DataFrame:
     """Scores of the rows at `grade_cutoff`, each from a list model that never saw its
     listener's labels of that period: per fold of listeners, fitted on the older cut-offs
     of everyone and on `grade_cutoff` of the other folds (trees by early stopping on the
@@ -328,25 +358,47 @@ def cross_fitted_scores(frame: pl.DataFrame, params: dict[str, Any], *,
     graded = frame.filter(pl.col(CUTOFF) == grade_cutoff)
     fold = folds_of(graded, folds)
     older = sample_lists(frame.filter(pl.col(CUTOFF) > grade_cutoff))
-    others = {k: sample_lists(graded.filter(pl.Series(fold != k))) for k in range(folds)
-              if (fold == k).any()}
+    others = {
+        k: sample_lists(graded.filter(pl.Series(fold != k)))
+        for k in range(folds)
+        if (fold == k).any()
+    }
     stopping = {k: rows for k, rows in others.items() if _listeners_with_replays(rows) >= 1}
     # every fold's early stopping fits the same trees on `older`: grow them once
-    rounds = dict(zip(stopping, _early_stopping_rounds(older, list(stopping.values()), params),
-                      strict=True)) if older.height and stopping else {}
+    rounds = (
+        dict(
+            zip(
+                stopping,
+                _early_stopping_rounds(older, list(stopping.values()), params),
+                strict=True,
+            )
+        )
+        if older.height and stopping
+        else {}
+    )
     parts = []
     for k, other_rows in others.items():
         mine = graded.filter(pl.Series(fold == k))
-        booster = lgb.train(params, _dataset(pl.concat([older, other_rows])),
-                            num_boost_round=rounds.get(k, 100))
-        parts.append(mine.select("user_id", "track_key").with_columns(
-            list_model=pl.Series(booster.predict(matrix(mine)), dtype=pl.Float64)))
-    return pl.concat(parts) if parts else pl.DataFrame(
-        schema={"user_id": pl.String, "track_key": pl.String, "list_model": pl.Float64})
+        booster = lgb.train(
+            params, _dataset(pl.concat([older, other_rows])), num_boost_round=rounds.get(k, 100)
+        )
+        parts.append(
+            mine.select("user_id", "track_key").with_columns(
+                list_model=pl.Series(booster.predict(matrix(mine)), dtype=pl.Float64)
+            )
+        )
+    return (
+        pl.concat(parts)
+        if parts
+        else pl.DataFrame(
+            schema={"user_id": pl.String, "track_key": pl.String, "list_model": pl.Float64}
+        )
+    )
 
 
-def _early_stopping_rounds(fit_rows: pl.DataFrame, stop_sets: list[pl.DataFrame],
-                           params: dict[str, Any]) -> list[int]:
+def _early_stopping_rounds(
+    fit_rows: pl.DataFrame, stop_sets: list[pl.DataFrame], params: dict[str, Any]
+) -> list[int]:
     """For each of `stop_sets`, the trees `_early_stopped(fit_rows, stop_set, params)` keeps,
     from one booster grown on `fit_rows` until every stop set has stopped improving
     (validation sets do not change the trees)."""
@@ -360,9 +412,14 @@ def _early_stopping_rounds(fit_rows: pl.DataFrame, stop_sets: list[pl.DataFrame]
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
     until_all_stopped.order = 30  # type: ignore[attr-defined]  # after record_evaluation
-    lgb.train(params, fit_set, num_boost_round=MAX_ROUNDS,
-              valid_sets=[_dataset(rows, fit_set) for rows in stop_sets], valid_names=names,
-              callbacks=[lgb.record_evaluation(curves), until_all_stopped])
+    lgb.train(
+        params,
+        fit_set,
+        num_boost_round=MAX_ROUNDS,
+        valid_sets=[_dataset(rows, fit_set) for rows in stop_sets],
+        valid_names=names,
+        callbacks=[lgb.record_evaluation(curves), until_all_stopped],
+    )
     return [_stopping_round(curves[name][metric], final=True) or 1 for name in names]
 
 
@@ -389,8 +446,7 @@ def save(folder: Path, booster: lgb.Booster, sidecar: dict[str, Any]) -> Path:
 
 
 def write_sidecar(folder: Path, sidecar: dict[str, Any]) -> None:
-    (folder / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2, default=str),
-                                       encoding="utf-8")
+    (folder / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2, default=str), encoding="utf-8")
 
 
 def read_sidecar(folder: Path) -> dict[str, Any] | None:
@@ -413,8 +469,9 @@ def load(folder: Path) -> ListModel | None:
 # --------------------------------------------------------------------------- the job
 
 
-def fit_list_model(conn: psycopg.Connection, *, folder: Path,
-                   frame: pl.DataFrame | None = None) -> dict[str, Any]:
+def fit_list_model(
+    conn: psycopg.Connection, *, folder: Path, frame: pl.DataFrame | None = None
+) -> dict[str, Any]:
     """Fit the list model of the module docstring and save it in `folder` (the repeat
     model's), or record why there is none. Returns the sidecar written."""
     started = time.perf_counter()
@@ -423,20 +480,31 @@ def fit_list_model(conn: psycopg.Connection, *, folder: Path,
     try:
         booster, metrics = fit(frame)
     except NoListModel as reason:
-        sidecar |= {"used": False, "reason": str(reason),
-                    "seconds": round(time.perf_counter() - started, 1)}
+        sidecar |= {
+            "used": False,
+            "reason": str(reason),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
         write_sidecar(folder, sidecar)
         log.warning("list model not used: %s", reason)
         return sidecar
     sidecar |= {
         "used": True,
         "metrics": metrics,
-        "feature_importance_gain": dict(zip(
-            ALL_FEATURES, booster.feature_importance("gain").tolist(), strict=True)),
+        "feature_importance_gain": dict(
+            zip(ALL_FEATURES, booster.feature_importance("gain").tolist(), strict=True)
+        ),
         "seconds": round(time.perf_counter() - started, 1),
     }
     save(folder, booster, sidecar)
-    log.info("list model: %d rows over %d cut-offs, hold-out (cut-off 1) AUC %s NDCG@20 %.4f, "
-             "%d trees, %.0f s", frame.height, metrics["cutoffs"], metrics["holdout_auc"],
-             metrics["holdout_ndcg_at_20"], metrics["rounds"], sidecar["seconds"])
+    log.info(
+        "list model: %d rows over %d cut-offs, hold-out (cut-off 1) AUC %s NDCG@20 %.4f, "
+        "%d trees, %.0f s",
+        frame.height,
+        metrics["cutoffs"],
+        metrics["holdout_auc"],
+        metrics["holdout_ndcg_at_20"],
+        metrics["rounds"],
+        sidecar["seconds"],
+    )
     return sidecar

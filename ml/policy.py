@@ -94,8 +94,10 @@ class Decision:
 def ensure_tables(conn: psycopg.Connection) -> None:
     """Create ml.policy_decisions and ml.feature_profiles if missing (the catalog is read
     first: no DDL runs when they exist)."""
-    missing = conn.execute("select to_regclass('ml.policy_decisions') is null "
-                           "or to_regclass('ml.feature_profiles') is null").fetchone()[0]
+    missing = conn.execute(
+        "select to_regclass('ml.policy_decisions') is null "
+        "or to_regclass('ml.feature_profiles') is null"
+    ).fetchone()[0]
     if missing:
         conn.execute("select pg_advisory_xact_lock(hashtext('encore.policy.ddl'))")
         conn.execute(DDL)
@@ -104,8 +106,9 @@ def ensure_tables(conn: psycopg.Connection) -> None:
 # ------------------------------------------------------------------------- PSI and profiles
 
 
-def profile(frame: pl.DataFrame, features: Sequence[str] = DRIFT_FEATURES,
-            bins: int = BINS) -> dict[str, Any]:
+def profile(
+    frame: pl.DataFrame, features: Sequence[str] = DRIFT_FEATURES, bins: int = BINS
+) -> dict[str, Any]:
     """Binned distributions of `features` in `frame`: numeric columns by their quantile
     edges (deciles by default), categoricals by value; NULL counted apart. JSON-ready, so a
     training run can store it in its sidecar as `feature_profile`."""
@@ -173,8 +176,10 @@ def feature_psi(reference: Mapping[str, Any], frame: pl.DataFrame) -> dict[str, 
             counts = dict(values.drop_nulls().value_counts().iter_rows())
             expected = [ref["counts"][k] for k in known] + [0, ref["nulls"]]
             actual = [int(counts.get(k, 0)) for k in known]
-            actual += [int(sum(c for k, c in counts.items() if k not in ref["counts"])),
-                       int(values.null_count())]
+            actual += [
+                int(sum(c for k, c in counts.items() if k not in ref["counts"])),
+                int(values.null_count()),
+            ]
         else:
             values = column.cast(pl.Float64).fill_nan(None)
             present = values.drop_nulls().to_numpy()
@@ -193,7 +198,9 @@ def latest_run(conn: psycopg.Connection) -> dict[str, Any] | None:
         cur.execute(
             "select model_version, trained_at, train_from, train_until, artifact_path, "
             "features from ml.model_runs where status = %s "
-            "order by trained_at desc, model_version desc limit 1", [SUCCEEDED])
+            "order by trained_at desc, model_version desc limit 1",
+            [SUCCEEDED],
+        )
         row = cur.fetchone()
         if row is None:
             return None
@@ -206,57 +213,80 @@ def record_profile(conn: psycopg.Connection, model_version: str) -> bool:
     reference, unless it has one already (called by ml.score at a model's first scoring).
     Returns whether a profile was written."""
     ensure_tables(conn)
-    exists = conn.execute("select 1 from ml.feature_profiles where model_version = %s",
-                          [model_version]).fetchone()
+    exists = conn.execute(
+        "select 1 from ml.feature_profiles where model_version = %s", [model_version]
+    ).fetchone()
     if exists:
         return False
     frame = candidate_frame(conn)
     if frame.height == 0:
         return False
     as_of = conn.execute("select max(as_of) from marts.fct_candidate_features").fetchone()[0]
-    conn.execute("insert into ml.feature_profiles (model_version, as_of, rows, profile) "
-                 "values (%s, %s, %s, %s) on conflict (model_version) do nothing",
-                 [model_version, as_of, frame.height, Jsonb(_jsonable(profile(frame)))])
+    conn.execute(
+        "insert into ml.feature_profiles (model_version, as_of, rows, profile) "
+        "values (%s, %s, %s, %s) on conflict (model_version) do nothing",
+        [model_version, as_of, frame.height, Jsonb(_jsonable(profile(frame)))],
+    )
     return True
 
 
-def reference_profile(conn: psycopg.Connection,
-                      model_version: str) -> tuple[dict[str, Any], Any] | None:
+def reference_profile(
+    conn: psycopg.Connection, model_version: str
+) -> tuple[dict[str, Any], Any] | None:
     """The model's drift reference (profile, candidates' as_of) or None."""
     if conn.execute("select to_regclass('ml.feature_profiles')").fetchone()[0] is None:
         return None
-    row = conn.execute("select profile, as_of from ml.feature_profiles "
-                       "where model_version = %s", [model_version]).fetchone()
+    row = conn.execute(
+        "select profile, as_of from ml.feature_profiles where model_version = %s", [model_version]
+    ).fetchone()
     return None if row is None else (row[0], row[1])
 
 
-def candidate_frame(conn: psycopg.Connection,
-                    features: Sequence[str] = DRIFT_FEATURES) -> pl.DataFrame:
+def candidate_frame(
+    conn: psycopg.Connection, features: Sequence[str] = DRIFT_FEATURES
+) -> pl.DataFrame:
     """Tonight's candidates' key features."""
     return _read_features(conn, "fct_candidate_features", features)
 
 
-def _read_features(conn: psycopg.Connection, table: str, features: Sequence[str],
-                   where: sql.Composable | None = None,
-                   params: Sequence[Any] | None = None) -> pl.DataFrame:
-    available = {name for (name,) in conn.execute(
-        "select column_name from information_schema.columns "
-        "where table_schema = 'marts' and table_name = %s", [table]).fetchall()}
+def _read_features(
+    conn: psycopg.Connection,
+    table: str,
+    features: Sequence[str],
+    where: sql.Composable | None = None,
+    params: Sequence[Any] | None = None,
+) -> pl.DataFrame:
+    available = {
+        name
+        for (name,) in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = %s",
+            [table],
+        ).fetchall()
+    }
     columns = [name for name in features if name in available]
     if not columns:
         return pl.DataFrame()
-    casts = [sql.SQL("{}::text" if name == "genre" or name in ("country", "age_band")
-                     else "{}::double precision").format(sql.Identifier(name))
-             for name in columns]
-    query = sql.SQL("select {} from marts.{}").format(sql.SQL(", ").join(casts),
-                                                      sql.Identifier(table))
+    casts = [
+        sql.SQL(
+            "{}::text"
+            if name == "genre" or name in ("country", "age_band")
+            else "{}::double precision"
+        ).format(sql.Identifier(name))
+        for name in columns
+    ]
+    query = sql.SQL("select {} from marts.{}").format(
+        sql.SQL(", ").join(casts), sql.Identifier(table)
+    )
     if where is not None:
         query = sql.SQL("{} where {}").format(query, where)
     with conn.cursor(binary=True) as cur:
         cur.execute(query, params)
         rows = cur.fetchall()
-    schema = {name: (pl.String if name in ("genre", "country", "age_band") else pl.Float64)
-              for name in columns}
+    schema = {
+        name: (pl.String if name in ("genre", "country", "age_band") else pl.Float64)
+        for name in columns
+    }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -273,47 +303,70 @@ def should_train(
     """Decide whether to train tonight (see the module's docstring) and record the decision
     in ml.policy_decisions (unless `record` is false)."""
     now = now or datetime.now(UTC)
-    details: dict[str, Any] = {"max_age_days": max_age_days, "drift_threshold": drift_threshold,
-                               "forced": force}
+    details: dict[str, Any] = {
+        "max_age_days": max_age_days,
+        "drift_threshold": drift_threshold,
+        "forced": force,
+    }
     with conn.transaction():
         run = latest_run(conn)
     if run is not None:
         age = now - run["trained_at"]
-        details |= {"model_version": run["model_version"],
-                    "trained_at": run["trained_at"].isoformat(),
-                    "age_days": round(age / timedelta(days=1), 3)}
+        details |= {
+            "model_version": run["model_version"],
+            "trained_at": run["trained_at"].isoformat(),
+            "age_days": round(age / timedelta(days=1), 3),
+        }
     if force:
         decision = Decision(True, "forced", details)
     elif run is None:
         decision = Decision(True, "no succeeded model yet", details)
     elif run.get("features") is not None and list(run["features"]) != list(FEATURES):
         # A release changed the feature list: the old model can't score the new marts.
-        decision = Decision(True, f"model {run['model_version']} was trained on a different "
-                                  "feature list than the current one (ml/features.py)", details)
+        decision = Decision(
+            True,
+            f"model {run['model_version']} was trained on a different "
+            "feature list than the current one (ml/features.py)",
+            details,
+        )
     elif age > timedelta(days=max_age_days):
-        decision = Decision(True, f"model {run['model_version']} is "
-                                  f"{details['age_days']:.1f} days old (max {max_age_days:g})",
-                            details)
+        decision = Decision(
+            True,
+            f"model {run['model_version']} is "
+            f"{details['age_days']:.1f} days old (max {max_age_days:g})",
+            details,
+        )
     else:
         decision = _drift_decision(conn, run, drift_threshold, details)
     if record:
-        decision = record_decision(conn, "train" if decision.train else "skip", decision.reason,
-                                   model_version=details.get("model_version"),
-                                   details=decision.details, dag_run_id=dag_run_id,
-                                   max_age_days=max_age_days, drift_threshold=drift_threshold,
-                                   train=decision.train)
+        decision = record_decision(
+            conn,
+            "train" if decision.train else "skip",
+            decision.reason,
+            model_version=details.get("model_version"),
+            details=decision.details,
+            dag_run_id=dag_run_id,
+            max_age_days=max_age_days,
+            drift_threshold=drift_threshold,
+            train=decision.train,
+        )
     log.info("%s: %s", "train" if decision.train else "skip training", decision.reason)
     return decision
 
 
-def _drift_decision(conn: psycopg.Connection, run: Mapping[str, Any], threshold: float,
-                    details: dict[str, Any]) -> Decision:
+def _drift_decision(
+    conn: psycopg.Connection, run: Mapping[str, Any], threshold: float, details: dict[str, Any]
+) -> Decision:
     with conn.transaction():
         reference = reference_profile(conn, run["model_version"])
         if reference is None:
-            return Decision(False, f"model {run['model_version']} is {details['age_days']:.1f} "
-                                   "days old; no drift reference yet (recorded at its first "
-                                   "scoring)", details)
+            return Decision(
+                False,
+                f"model {run['model_version']} is {details['age_days']:.1f} "
+                "days old; no drift reference yet (recorded at its first "
+                "scoring)",
+                details,
+            )
         candidates = candidate_frame(conn)
     profile_, as_of = reference
     if candidates.height == 0:
@@ -322,21 +375,41 @@ def _drift_decision(conn: psycopg.Connection, run: Mapping[str, Any], threshold:
     if not scores:
         return Decision(False, "no key feature to compare", details)
     worst = max(scores, key=lambda name: scores[name])
-    details = details | {"reference_as_of": as_of, "reference_rows": profile_["rows"],
-                         "candidate_rows": candidates.height, "psi": scores,
-                         "max_psi_feature": worst, "max_psi": scores[worst]}
+    details = details | {
+        "reference_as_of": as_of,
+        "reference_rows": profile_["rows"],
+        "candidate_rows": candidates.height,
+        "psi": scores,
+        "max_psi_feature": worst,
+        "max_psi": scores[worst],
+    }
     if scores[worst] > threshold:
-        return Decision(True, f"features drifted: PSI of {worst} is {scores[worst]:.3f} "
-                              f"(> {threshold:g})", details)
-    return Decision(False, f"model {run['model_version']} is {details['age_days']:.1f} days "
-                           f"old and no feature drifted (max PSI {scores[worst]:.3f}, "
-                           f"{worst})", details)
+        return Decision(
+            True,
+            f"features drifted: PSI of {worst} is {scores[worst]:.3f} (> {threshold:g})",
+            details,
+        )
+    return Decision(
+        False,
+        f"model {run['model_version']} is {details['age_days']:.1f} days "
+        f"old and no feature drifted (max PSI {scores[worst]:.3f}, "
+        f"{worst})",
+        details,
+    )
 
 
-def record_decision(conn: psycopg.Connection, action: str, reason: str, *,
-                    model_version: str | None, details: Mapping[str, Any],
-                    dag_run_id: str | None = None, max_age_days: float | None = None,
-                    drift_threshold: float | None = None, train: bool = False) -> Decision:
+def record_decision(
+    conn: psycopg.Connection,
+    action: str,
+    reason: str,
+    *,
+    model_version: str | None,
+    details: Mapping[str, Any],
+    dag_run_id: str | None = None,
+    max_age_days: float | None = None,
+    drift_threshold: float | None = None,
+    train: bool = False,
+) -> Decision:
     """Insert one ml.policy_decisions row (committed unless the caller holds a transaction)."""
     with conn.transaction():
         ensure_tables(conn)
@@ -344,8 +417,16 @@ def record_decision(conn: psycopg.Connection, action: str, reason: str, *,
             "insert into ml.policy_decisions (action, reason, model_version, max_age_days, "
             "drift_threshold, dag_run_id, details) values (%s, %s, %s, %s, %s, %s, %s) "
             "returning decision_id",
-            [action, reason, model_version, max_age_days, drift_threshold, dag_run_id,
-             Jsonb(_jsonable(details))]).fetchone()
+            [
+                action,
+                reason,
+                model_version,
+                max_age_days,
+                drift_threshold,
+                dag_run_id,
+                Jsonb(_jsonable(details)),
+            ],
+        ).fetchone()
     return Decision(train, reason, dict(details), decision_id)
 
 

@@ -239,8 +239,9 @@ def publish(
         # on the sets for the whole load.
         with conn.transaction():
             upgrade_serving_columns(conn)
-        publish_id, published, version, covered = _load(conn, model_version, top_n,
-                                                        flip=not owns_transaction)
+        publish_id, published, version, covered = _load(
+            conn, model_version, top_n, flip=not owns_transaction
+        )
         if owns_transaction:
             since = conn.execute("select clock_timestamp()").fetchone()[0]
             conn.commit()
@@ -252,8 +253,13 @@ def publish(
             conn.rollback()
             conn.execute("select pg_advisory_unlock(hashtext('encore.publish'))")
             conn.commit()
-    log.info("published %d recommendations from %s as publish %d in %.1f s",
-             published, version, publish_id, time.monotonic() - started)
+    log.info(
+        "published %d recommendations from %s as publish %d in %.1f s",
+        published,
+        version,
+        publish_id,
+        time.monotonic() - started,
+    )
     _log_coverage(publish_id, covered)
     if owns_transaction:
         prune(conn, keep=keep)
@@ -262,8 +268,9 @@ def publish(
     return published
 
 
-def _load(conn: psycopg.Connection, model_version: str | None, top_n: int, *,
-          flip: bool) -> tuple[int, int, str, dict]:
+def _load(
+    conn: psycopg.Connection, model_version: str | None, top_n: int, *, flip: bool
+) -> tuple[int, int, str, dict]:
     """Phase 1: the new publish's partitions, loaded, indexed, analyzed and attached, and its
     registry row with its coverage (current already when `flip`). Returns (publish_id, rows,
     model_version, coverage)."""
@@ -275,22 +282,33 @@ def _load(conn: psycopg.Connection, model_version: str | None, top_n: int, *,
         (publish_id,) = conn.execute(
             "insert into serving.publishes (model_version, generated_at, top_n) "
             "values (%s, %s, %s) returning publish_id",
-            [version, generated_at, top_n]).fetchone()
+            [version, generated_at, top_n],
+        ).fetchone()
         recs = f"recommendations_v{publish_id}"
         tracks = f"tracks_v{publish_id}"
-        params = {"publish_id": publish_id, "version": version, "top_n": top_n,
-                  "generated_at": generated_at}
+        params = {
+            "publish_id": publish_id,
+            "version": version,
+            "top_n": top_n,
+            "generated_at": generated_at,
+        }
         _create_like(conn, recs, "recommendation_sets")
         with conn.cursor() as cur:
             cur.execute(sql.SQL(_PUBLISH).format(table=sql.Identifier(recs)), params)
             published = cur.rowcount
         if published <= 0:
-            raise LookupError(f"no scores for model {version} of a listener in "
-                              "marts.fct_candidate_features; run `python -m ml score` first")
+            raise LookupError(
+                f"no scores for model {version} of a listener in "
+                "marts.fct_candidate_features; run `python -m ml score` first"
+            )
         covered = _coverage(conn, recs, version, top_n)
         _create_like(conn, tracks, "track_sets")
-        conn.execute(sql.SQL(_PUBLISH_TRACKS).format(
-            table=sql.Identifier(tracks), recommendations=sql.Identifier(recs)), params)
+        conn.execute(
+            sql.SQL(_PUBLISH_TRACKS).format(
+                table=sql.Identifier(tracks), recommendations=sql.Identifier(recs)
+            ),
+            params,
+        )
         # Indexes after the load (faster, compact); the CHECK lets ATTACH skip its scan.
         for statement in (
             "alter table serving.{recs} add primary key (publish_id, user_id, rank), "
@@ -301,20 +319,26 @@ def _load(conn: psycopg.Connection, model_version: str | None, top_n: int, *,
             "analyze serving.{recs}, serving.{tracks}",
             "alter table serving.recommendation_sets attach partition serving.{recs} "
             "for values in ({id})",
-            "alter table serving.track_sets attach partition serving.{tracks} "
-            "for values in ({id})",
+            "alter table serving.track_sets attach partition serving.{tracks} for values in ({id})",
         ):
-            conn.execute(sql.SQL(statement).format(
-                recs=sql.Identifier(recs), tracks=sql.Identifier(tracks),
-                recs_check=sql.Identifier(f"{recs}_publish"),
-                tracks_check=sql.Identifier(f"{tracks}_publish"),
-                id=sql.Literal(publish_id)))
-        conn.execute(sql.SQL(
-            "update serving.publishes set rows = (select count(*) from serving.{r}), "
-            "users = (select count(distinct user_id) from serving.{r}), "
-            "tracks = (select count(*) from serving.{t}), coverage = %s "
-            "where publish_id = %s").format(
-            r=sql.Identifier(recs), t=sql.Identifier(tracks)), [Jsonb(covered), publish_id])
+            conn.execute(
+                sql.SQL(statement).format(
+                    recs=sql.Identifier(recs),
+                    tracks=sql.Identifier(tracks),
+                    recs_check=sql.Identifier(f"{recs}_publish"),
+                    tracks_check=sql.Identifier(f"{tracks}_publish"),
+                    id=sql.Literal(publish_id),
+                )
+            )
+        conn.execute(
+            sql.SQL(
+                "update serving.publishes set rows = (select count(*) from serving.{r}), "
+                "users = (select count(distinct user_id) from serving.{r}), "
+                "tracks = (select count(*) from serving.{t}), coverage = %s "
+                "where publish_id = %s"
+            ).format(r=sql.Identifier(recs), t=sql.Identifier(tracks)),
+            [Jsonb(covered), publish_id],
+        )
         if flip:
             _make_current(conn, publish_id)
     return publish_id, published, version, covered
@@ -326,13 +350,17 @@ def _coverage(conn: psycopg.Connection, table: str, version: str, top_n: int) ->
     counts: dict[str, int] = {}
     samples: dict[str, list[str]] = {}
     for status, count, sample in conn.execute(
-            sql.SQL(_COVERAGE).format(table=sql.Identifier(table)),
-            {"version": version, "top_n": top_n, "sample": COVERAGE_SAMPLE}).fetchall():
+        sql.SQL(_COVERAGE).format(table=sql.Identifier(table)),
+        {"version": version, "top_n": top_n, "sample": COVERAGE_SAMPLE},
+    ).fetchall():
         counts[status], samples[status] = count, list(sample)
 
     def gaps(statuses: dict[str, str]) -> list[dict]:
-        return [{"reason": reason, "listeners": counts[status], "sample": samples[status]}
-                for status, reason in statuses.items() if counts.get(status)]
+        return [
+            {"reason": reason, "listeners": counts[status], "sample": samples[status]}
+            for status, reason in statuses.items()
+            if counts.get(status)
+        ]
 
     left_out = sum(counts.get(status, 0) for status in LEFT_OUT_REASONS)
     published = counts.get("published", 0) + counts.get("partial", 0)
@@ -349,38 +377,59 @@ def _coverage(conn: psycopg.Connection, table: str, version: str, top_n: int) ->
 
 
 def _log_coverage(publish_id: int, covered: dict) -> None:
-    log.info("publish %d coverage: %d of %d listeners with candidates published, %d left out, "
-             "%d with a short list", publish_id, covered["listeners_published"],
-             covered["listeners_with_candidates"], covered["listeners_left_out"],
-             covered["listeners_short"])
+    log.info(
+        "publish %d coverage: %d of %d listeners with candidates published, %d left out, "
+        "%d with a short list",
+        publish_id,
+        covered["listeners_published"],
+        covered["listeners_with_candidates"],
+        covered["listeners_left_out"],
+        covered["listeners_short"],
+    )
     for gap in covered["left_out"]:
-        log.warning("publish %d left out %d of %d listeners with candidates: %s (e.g. %s)",
-                    publish_id, gap["listeners"], covered["listeners_with_candidates"],
-                    gap["reason"], ", ".join(gap["sample"][:5]))
+        log.warning(
+            "publish %d left out %d of %d listeners with candidates: %s (e.g. %s)",
+            publish_id,
+            gap["listeners"],
+            covered["listeners_with_candidates"],
+            gap["reason"],
+            ", ".join(gap["sample"][:5]),
+        )
     for gap in covered["short_lists"]:
-        log.warning("publish %d gave %d listeners fewer than min(%d, their candidates) rows: "
-                    "%s (e.g. %s)", publish_id, gap["listeners"], covered["top_n"],
-                    gap["reason"], ", ".join(gap["sample"][:5]))
+        log.warning(
+            "publish %d gave %d listeners fewer than min(%d, their candidates) rows: %s (e.g. %s)",
+            publish_id,
+            gap["listeners"],
+            covered["top_n"],
+            gap["reason"],
+            ", ".join(gap["sample"][:5]),
+        )
     if covered["scored_not_candidates"]:
-        log.info("publish %d skipped the scores of %d users no longer in "
-                 "marts.fct_candidate_features (no play in the 30 days before their clock)",
-                 publish_id, covered["scored_not_candidates"])
+        log.info(
+            "publish %d skipped the scores of %d users no longer in "
+            "marts.fct_candidate_features (no play in the 30 days before their clock)",
+            publish_id,
+            covered["scored_not_candidates"],
+        )
 
 
 def coverage(conn: psycopg.Connection, publish_id: int | None = None) -> dict | None:
     """The recorded coverage of a publish (default: the current one); None for a publish
     made before coverage was recorded."""
     row = conn.execute(
-        "select coverage from serving.publishes where publish_id = %s" if publish_id
+        "select coverage from serving.publishes where publish_id = %s"
+        if publish_id
         else "select coverage from serving.publishes where is_current",
-        [publish_id] if publish_id else []).fetchone()
+        [publish_id] if publish_id else [],
+    ).fetchone()
     if row is None:
         raise LookupError(f"no publish {publish_id}" if publish_id else "nothing is published")
     return row[0]
 
 
-def _wait_for_earlier_planners(conn: psycopg.Connection, since: datetime,
-                               timeout: float = PLANNER_WAIT_SECONDS) -> None:
+def _wait_for_earlier_planners(
+    conn: psycopg.Connection, since: datetime, timeout: float = PLANNER_WAIT_SECONDS
+) -> None:
     """Wait until no statement that began before `since` (the attach's commit) still runs
     over the serving sets.
 
@@ -401,16 +450,20 @@ def _wait_for_earlier_planners(conn: psycopg.Connection, since: datetime,
             "and l.relation in ('serving.recommendation_sets'::regclass, "
             "                   'serving.track_sets'::regclass) "
             "and (a.state is null or (a.state = 'active' and a.query_start < %s))",
-            [since]).fetchone()
+            [since],
+        ).fetchone()
         conn.commit()
         if not waiting:
             return
         if time.monotonic() > deadline:
-            log.warning("%d statements older than the new publish still run after %.0f s; "
-                        "making it current anyway", waiting, timeout)
+            log.warning(
+                "%d statements older than the new publish still run after %.0f s; "
+                "making it current anyway",
+                waiting,
+                timeout,
+            )
             return
         time.sleep(0.01)
-
 
 
 def rollback(conn: psycopg.Connection, *, to: str | int | None = None) -> Publish:
@@ -419,23 +472,30 @@ def rollback(conn: psycopg.Connection, *, to: str | int | None = None) -> Publis
     with conn.transaction():
         conn.execute(_PUBLISH_LOCK)
         current = conn.execute(
-            "select publish_id from serving.publishes where is_current").fetchone()
+            "select publish_id from serving.publishes where is_current"
+        ).fetchone()
         if to is None:
             if current is None:
                 raise LookupError("nothing is published: nothing to roll back")
             row = conn.execute(
                 "select max(publish_id) from serving.publishes where dropped_at is null "
-                "and publish_id < %s", [current[0]]).fetchone()
+                "and publish_id < %s",
+                [current[0]],
+            ).fetchone()
             what = f"no kept publish before publish {current[0]}"
         elif isinstance(to, int) or str(to).isdigit():
             row = conn.execute(
                 "select publish_id from serving.publishes where dropped_at is null "
-                "and publish_id = %s", [int(to)]).fetchone()
+                "and publish_id = %s",
+                [int(to)],
+            ).fetchone()
             what = f"publish {to} is not kept (see serving.publishes)"
         else:
             row = conn.execute(
                 "select max(publish_id) from serving.publishes where dropped_at is null "
-                "and model_version = %s", [str(to)]).fetchone()
+                "and model_version = %s",
+                [str(to)],
+            ).fetchone()
             what = f"no kept publish of model {to} (see serving.publishes)"
         if row is None or row[0] is None:
             raise LookupError(what)
@@ -447,8 +507,9 @@ def rollback(conn: psycopg.Connection, *, to: str | int | None = None) -> Publis
 
 def publishes(conn: psycopg.Connection) -> list[Publish]:
     """The kept publishes, newest first."""
-    ids = conn.execute("select publish_id from serving.publishes where dropped_at is null "
-                       "order by publish_id desc").fetchall()
+    ids = conn.execute(
+        "select publish_id from serving.publishes where dropped_at is null order by publish_id desc"
+    ).fetchall()
     return [_publish_row(conn, publish_id) for (publish_id,) in ids]
 
 
@@ -464,7 +525,9 @@ def prune(conn: psycopg.Connection, *, keep: int | None = None) -> list[int]:
             "select publish_id from serving.publishes where dropped_at is null "
             "and not is_current and publish_id not in (select publish_id "
             "from serving.publishes where dropped_at is null order by publish_id desc "
-            "limit %s) order by publish_id", [keep]).fetchall()
+            "limit %s) order by publish_id",
+            [keep],
+        ).fetchall()
     dropped = []
     for (publish_id,) in stale:
         if _drop_publish(conn, publish_id):
@@ -480,39 +543,53 @@ def _drop_publish(conn: psycopg.Connection, publish_id: int) -> bool:
             with conn.transaction():
                 conn.execute(_PUBLISH_LOCK)  # never while a publish or rollback runs
                 conn.execute(f"set local lock_timeout = '{DROP_LOCK_TIMEOUT}'")
-                row = conn.execute("select is_current, dropped_at from serving.publishes "
-                                   "where publish_id = %s", [publish_id]).fetchone()
+                row = conn.execute(
+                    "select is_current, dropped_at from serving.publishes where publish_id = %s",
+                    [publish_id],
+                ).fetchone()
                 if row is None or row[0] or row[1] is not None:
                     return False  # made current again (rollback) or dropped meanwhile
                 for name in (f"recommendations_v{publish_id}", f"tracks_v{publish_id}"):
-                    conn.execute(sql.SQL("drop table if exists serving.{}").format(
-                        sql.Identifier(name)))
-                conn.execute("update serving.publishes set dropped_at = now() "
-                             "where publish_id = %s", [publish_id])
+                    conn.execute(
+                        sql.SQL("drop table if exists serving.{}").format(sql.Identifier(name))
+                    )
+                conn.execute(
+                    "update serving.publishes set dropped_at = now() where publish_id = %s",
+                    [publish_id],
+                )
             return True
         except psycopg.errors.LockNotAvailable:
-            time.sleep(min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))
-    log.warning("could not drop publish %d (readers held its table); the next publish retries",
-                publish_id)
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+    log.warning(
+        "could not drop publish %d (readers held its table); the next publish retries", publish_id
+    )
     return False
 
 
 def _create_like(conn: psycopg.Connection, table: str, parent: str) -> None:
-    conn.execute(sql.SQL(
-        "create table serving.{} (like serving.{} including defaults including constraints)"
-    ).format(sql.Identifier(table), sql.Identifier(parent)))
+    conn.execute(
+        sql.SQL(
+            "create table serving.{} (like serving.{} including defaults including constraints)"
+        ).format(sql.Identifier(table), sql.Identifier(parent))
+    )
 
 
 def _make_current(conn: psycopg.Connection, publish_id: int) -> None:
-    conn.execute("update serving.publishes set is_current = false "
-                 "where is_current and publish_id <> %s", [publish_id])
-    conn.execute("update serving.publishes set is_current = true, "
-                 "published_at = coalesce(published_at, now()) where publish_id = %s",
-                 [publish_id])
+    conn.execute(
+        "update serving.publishes set is_current = false where is_current and publish_id <> %s",
+        [publish_id],
+    )
+    conn.execute(
+        "update serving.publishes set is_current = true, "
+        "published_at = coalesce(published_at, now()) where publish_id = %s",
+        [publish_id],
+    )
 
 
 def _publish_row(conn: psycopg.Connection, publish_id: int) -> Publish:
-    row = conn.execute("select publish_id, model_version, generated_at, rows, users, is_current, "
-                       "coverage from serving.publishes where publish_id = %s",
-                       [publish_id]).fetchone()
+    row = conn.execute(
+        "select publish_id, model_version, generated_at, rows, users, is_current, "
+        "coverage from serving.publishes where publish_id = %s",
+        [publish_id],
+    ).fetchone()
     return Publish(*row)

@@ -52,8 +52,10 @@ RULES: dict[str, Callable[[], pl.Expr]] = {
     RECENT_PLAYS: lambda: pl.col("user_track_plays_30d").fill_null(0.0).cast(pl.Float64),
     "recency_weighted_30d": lambda: pl.col("user_track_plays_decayed_30d").fill_null(0.0),
     "recency_weighted_90d": lambda: pl.col("user_track_plays_decayed_90d").fill_null(0.0),
-    DEFAULT_RULE: lambda: (pl.col("user_track_plays_decayed_30d").fill_null(0.0)
-                           + pl.col("user_track_plays_decayed_90d").fill_null(0.0)),
+    DEFAULT_RULE: lambda: (
+        pl.col("user_track_plays_decayed_30d").fill_null(0.0)
+        + pl.col("user_track_plays_decayed_90d").fill_null(0.0)
+    ),
 }
 """Each rule's score (ties broken by popularity, see `rule_scores`)."""
 
@@ -67,17 +69,20 @@ def rule_scores(frame: pl.DataFrame, name: str) -> np.ndarray:
 def repeat_relevant(frame: pl.DataFrame) -> pl.DataFrame:
     """The candidates that were repeats replayed within 30 days of the cut-off (played by
     as_of and after it): the backtest's relevance."""
-    return frame.filter((pl.col(list_model.LABEL) == 1)
-                        & (pl.col("user_track_prior_plays") > 0)).select("user_id", "track_key")
+    return frame.filter(
+        (pl.col(list_model.LABEL) == 1) & (pl.col("user_track_prior_plays") > 0)
+    ).select("user_id", "track_key")
 
 
 def ndcg(frame: pl.DataFrame, scores: np.ndarray) -> float:
     """Mean NDCG@20 of the rows' lists (one per listener) against their repeats."""
     scored = frame.select("user_id", "track_key").with_columns(
-        score=pl.Series(scores, dtype=pl.Float64))
+        score=pl.Series(scores, dtype=pl.Float64)
+    )
     ranked = ranking.rank_lists(scored, "score", k=ranking.DEFAULT_K)
-    return float(ranking.list_metrics(ranked, repeat_relevant(frame))[
-        f"ndcg_at_{ranking.DEFAULT_K}"])
+    return float(
+        ranking.list_metrics(ranked, repeat_relevant(frame))[f"ndcg_at_{ranking.DEFAULT_K}"]
+    )
 
 
 # --------------------------------------------------------------------------- calibration
@@ -96,8 +101,7 @@ class Calibration:
 
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
         iso.fit(raw, labels)
-        return cls(x=[float(v) for v in iso.X_thresholds_],
-                   y=[float(v) for v in iso.y_thresholds_])
+        return cls(x=[float(v) for v in iso.X_thresholds_], y=[float(v) for v in iso.y_thresholds_])
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         """The calibrated probability, plus a vanishing share of the raw score so that ties
@@ -117,8 +121,7 @@ def choose(frame: pl.DataFrame, *, list_params: dict[str, Any] | None) -> dict[s
     NDCG@20 over the CHOICE_CUTOFFS that can be graded, and the rule calibration when a
     rule won."""
     if frame.height == 0:
-        return {"ranker": REPEAT_MODEL, "reason": "no past cut-off to choose on",
-                "contenders": {}}
+        return {"ranker": REPEAT_MODEL, "reason": "no past cut-off to choose on", "contenders": {}}
     per_cutoff: dict[str, list[float]] = {}
     used: list[int] = []
     for cutoff in CHOICE_CUTOFFS:
@@ -130,31 +133,42 @@ def choose(frame: pl.DataFrame, *, list_params: dict[str, Any] | None) -> dict[s
             per_cutoff.setdefault(name, []).append(ndcg(graded, rule_scores(graded, name)))
         if list_params is not None:
             scored = list_model.cross_fitted_scores(frame, list_params, grade_cutoff=cutoff)
-            joined = graded.join(scored, on=["user_id", "track_key"], how="left",
-                                 maintain_order="left")
+            joined = graded.join(
+                scored, on=["user_id", "track_key"], how="left", maintain_order="left"
+            )
             per_cutoff.setdefault(LIST_MODEL, []).append(
-                ndcg(joined, joined[LIST_MODEL].fill_null(0.0).to_numpy()))
+                ndcg(joined, joined[LIST_MODEL].fill_null(0.0).to_numpy())
+            )
     contenders = {name: float(np.mean(values)) for name, values in per_cutoff.items()}
     if contenders:
         ranker = max(contenders, key=lambda name: contenders[name])
         reason = f"best mean NDCG@20 at cut-offs {', '.join(map(str, used))}"
     else:
         ranker = LIST_MODEL if list_params is not None else DEFAULT_RULE
-        reason = (f"too few listeners with a repeat at cut-offs {CHOICE_CUTOFFS} to choose on, "
-                  f"so the {'list model' if list_params else DEFAULT_RULE} ranks")
-    choice: dict[str, Any] = {"ranker": ranker, "reason": reason, "contenders": contenders,
-                              "choice_cutoffs": used}
+        reason = (
+            f"too few listeners with a repeat at cut-offs {CHOICE_CUTOFFS} to choose on, "
+            f"so the {'list model' if list_params else DEFAULT_RULE} ranks"
+        )
+    choice: dict[str, Any] = {
+        "ranker": ranker,
+        "reason": reason,
+        "contenders": contenders,
+        "choice_cutoffs": used,
+    }
     if ranker in RULES:
         labels = frame[list_model.LABEL].to_numpy()
         choice["calibration"] = Calibration.fit(rule_scores(frame, ranker), labels).__dict__
-    log.info("published ranking: %s (%s: %s)", ranker, reason,
-             {name: round(value, 4) for name, value in contenders.items()})
+    log.info(
+        "published ranking: %s (%s: %s)",
+        ranker,
+        reason,
+        {name: round(value, 4) for name, value in contenders.items()},
+    )
     return choice
 
 
 def save_choice(folder: Path, choice: dict[str, Any]) -> None:
-    (folder / CHOICE_FILE).write_text(json.dumps(choice, indent=2, default=str),
-                                      encoding="utf-8")
+    (folder / CHOICE_FILE).write_text(json.dumps(choice, indent=2, default=str), encoding="utf-8")
 
 
 def load_choice(folder: Path) -> dict[str, Any]:

@@ -61,9 +61,11 @@ def rank_lists(
 ) -> pl.DataFrame:
     """`user`, `item`, `rank` (1 = best) of every user's items by `score` descending, ties by
     `item` ascending (NULL scores last); with `k`, only the top k of each user."""
-    ranked = frame.select(user, item, score).sort(
-        [user, score, item], descending=[False, True, False], nulls_last=True
-    ).with_columns(rank=pl.int_range(1, pl.len() + 1).over(user))
+    ranked = (
+        frame.select(user, item, score)
+        .sort([user, score, item], descending=[False, True, False], nulls_last=True)
+        .with_columns(rank=pl.int_range(1, pl.len() + 1).over(user))
+    )
     if k is not None:
         ranked = ranked.filter(pl.col("rank") <= k)
     return ranked.select(user, item, "rank")
@@ -94,8 +96,10 @@ def user_list_metrics(
         dcg=(pl.col("_rel").fill_null(0.0) / (pl.col("rank").cast(pl.Float64) + 1.0).log(2)).sum(),
     )
     ideal_table = pl.DataFrame(
-        {"_ideal_n": np.arange(0, k + 1), "idcg": np.concatenate(
-            [[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])},
+        {
+            "_ideal_n": np.arange(0, k + 1),
+            "idcg": np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))]),
+        },
         schema={"_ideal_n": pl.Int64, "idcg": pl.Float64},
     )
     return (
@@ -127,8 +131,12 @@ def list_metrics(
     of users averaged (NaN means when there are none)."""
     per_user = user_list_metrics(ranked, relevant, k=k, user=user, item=item)
     if per_user.height == 0:
-        return {f"recall_at_{k}": math.nan, f"ndcg_at_{k}": math.nan,
-                f"precision_at_{k}": math.nan, "users": 0}
+        return {
+            f"recall_at_{k}": math.nan,
+            f"ndcg_at_{k}": math.nan,
+            f"precision_at_{k}": math.nan,
+            "users": 0,
+        }
     return {
         f"recall_at_{k}": float(per_user["recall"].mean()),
         f"ndcg_at_{k}": float(per_user["ndcg"].mean()),
@@ -147,8 +155,7 @@ def validation_list_metrics(
 ) -> dict[str, float | int]:
     """Level (a) of the evaluation: each user's validation pairs ranked by `scores`, measured
     against that user's pairs with label 1 (users without one are left out)."""
-    frame = pl.DataFrame({"user_id": users, "track_key": items, "label": labels,
-                          "score": scores})
+    frame = pl.DataFrame({"user_id": users, "track_key": items, "label": labels, "score": scores})
     relevant = frame.filter(pl.col("label") == 1).select("user_id", "track_key")
     return list_metrics(rank_lists(frame, "score", k=k), relevant, k=k)
 

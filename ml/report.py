@@ -103,9 +103,12 @@ def write_report(
         "",
         f"| scorer | AUC | per-user AUC | log loss | recall@{k} | NDCG@{k} |",
         "|---|---|---|---|---|---|",
-        *(f"| {LABELS.get(name, name)} | {_num(row['auc'])} | {_num(row['user_auc'])} | "
-          f"{_num(row['log_loss'])} | {_num(row[f'recall_at_{k}'])} | "
-          f"{_num(row[f'ndcg_at_{k}'])} |" for name, row in rows.items()),
+        *(
+            f"| {LABELS.get(name, name)} | {_num(row['auc'])} | {_num(row['user_auc'])} | "
+            f"{_num(row['log_loss'])} | {_num(row[f'recall_at_{k}'])} | "
+            f"{_num(row[f'ndcg_at_{k}'])} |"
+            for name, row in rows.items()
+        ),
         "",
         f"Per-user AUC: mean over the {_int(metrics.get('user_auc_users'))} users with both "
         f"labels. recall@{k} / NDCG@{k}: each user's validation pairs ranked by the score, "
@@ -154,11 +157,19 @@ def metric_rows(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     keys = ("auc", "user_auc", "log_loss", f"recall_at_{k}", f"ndcg_at_{k}")
     rows = {"model": {key: metrics.get(key) for key in keys}}
     others = metrics.get("baselines") or {
-        "track_repeat_rate": {"auc": metrics.get("baseline_auc"),
-                              "user_auc": metrics.get("baseline_user_auc"),
-                              "log_loss": metrics.get("baseline_log_loss")}}
-    order = ("logistic_regression", "track_repeat_rate", "user_repeat_rate", "popularity",
-             "user_artist_plays")
+        "track_repeat_rate": {
+            "auc": metrics.get("baseline_auc"),
+            "user_auc": metrics.get("baseline_user_auc"),
+            "log_loss": metrics.get("baseline_log_loss"),
+        }
+    }
+    order = (
+        "logistic_regression",
+        "track_repeat_rate",
+        "user_repeat_rate",
+        "popularity",
+        "user_artist_plays",
+    )
     for name in sorted(others, key=lambda n: (order.index(n) if n in order else 99, n)):
         rows[name] = {key: others[name].get(key) for key in keys}
     return rows
@@ -186,8 +197,10 @@ def backtest_section(backtest: Mapping[str, Any]) -> list[str]:
         "|---|---|---|---|",
     ]
     for name, row in backtest.get("rankings", {}).items():
-        lines.append(f"| {LABELS.get(name, name)} | {_num(row.get(f'recall_at_{k}'))} | "
-                     f"{_num(row.get(f'ndcg_at_{k}'))} | {_num(row.get(f'precision_at_{k}'))} |")
+        lines.append(
+            f"| {LABELS.get(name, name)} | {_num(row.get(f'recall_at_{k}'))} | "
+            f"{_num(row.get(f'ndcg_at_{k}'))} | {_num(row.get(f'precision_at_{k}'))} |"
+        )
     lines.append("")
     for key in ("plot", "listener_plot"):
         if backtest.get(key):
@@ -211,10 +224,18 @@ def plot_listeners(backtest: Mapping[str, Any], path: Path) -> Path:
         return _plot_listener_points(users, published, recent, k, path)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(users) + 2), 3.6))
     x = np.arange(len(users))
-    ax.bar(x - 0.2, [_float(published.get(u)) for u in users], 0.4,
-           label=LABELS.get("published", "published"))
-    ax.bar(x + 0.2, [_float(recent.get(u)) for u in users], 0.4,
-           label=LABELS.get("recent_plays", "recent plays"))
+    ax.bar(
+        x - 0.2,
+        [_float(published.get(u)) for u in users],
+        0.4,
+        label=LABELS.get("published", "published"),
+    )
+    ax.bar(
+        x + 0.2,
+        [_float(recent.get(u)) for u in users],
+        0.4,
+        label=LABELS.get("recent_plays", "recent plays"),
+    )
     ax.set_xticks(x, [u[:14] for u in users], rotation=60, ha="right", fontsize=6)
     ax.set(title=f"NDCG@{k} per listener at their own cut-off", ylim=(0, 1))
     ax.legend(fontsize=7)
@@ -222,8 +243,9 @@ def plot_listeners(backtest: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
-def _plot_listener_points(users: list[str], published: Mapping[str, Any],
-                          recent: Mapping[str, Any], k: int, path: Path) -> Path:
+def _plot_listener_points(
+    users: list[str], published: Mapping[str, Any], recent: Mapping[str, Any], k: int, path: Path
+) -> Path:
     x = np.array([_float(recent.get(u)) for u in users])
     y = np.array([_float(published.get(u)) for u in users])
     fig, ax = plt.subplots(figsize=(5.5, 5.0))
@@ -231,11 +253,16 @@ def _plot_listener_points(users: list[str], published: Mapping[str, Any],
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     both = np.isfinite(x) & np.isfinite(y)
     above, below = int((y[both] > x[both]).sum()), int((y[both] < x[both]).sum())
-    ax.set(xlabel=f"{LABELS.get('recent_plays', 'recent plays')}: NDCG@{k}",
-           ylabel=f"{LABELS.get('published', 'published')}: NDCG@{k}", xlim=(0, 1),
-           ylim=(0, 1))
-    ax.set_title(f"NDCG@{k} per listener ({len(users):,})\n{above:,} above the diagonal, "
-                 f"{below:,} below", fontsize=9)
+    ax.set(
+        xlabel=f"{LABELS.get('recent_plays', 'recent plays')}: NDCG@{k}",
+        ylabel=f"{LABELS.get('published', 'published')}: NDCG@{k}",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    ax.set_title(
+        f"NDCG@{k} per listener ({len(users):,})\n{above:,} above the diagonal, {below:,} below",
+        fontsize=9,
+    )
     _save(fig, path)
     return path
 
@@ -249,11 +276,17 @@ def _plot_roc(predictions: pl.DataFrame, path: Path) -> None:
     if len(np.unique(labels)) == 2:
         for name in _scorers(predictions):
             fpr, tpr, _ = roc_curve(labels, predictions[name].to_numpy())
-            ax.plot(fpr, tpr, label=LABELS.get(name, name), linewidth=2.0 if name == "model"
-                    else 1.0)
+            ax.plot(
+                fpr, tpr, label=LABELS.get(name, name), linewidth=2.0 if name == "model" else 1.0
+            )
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate",
-           title="ROC, validation rows (pooled)", xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title="ROC, validation rows (pooled)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     ax.legend(loc="lower right", fontsize=7)
     _save(fig, path)
 
@@ -269,12 +302,23 @@ def _plot_calibration(predictions: pl.DataFrame, path: Path, bins: int = 15) -> 
         mean_pred = np.array([scores[g].mean() for g in groups])
         observed = np.array([labels[g].mean() for g in groups])
         top = max(top, mean_pred.max(), observed.max())
-        ax.plot(mean_pred, observed, marker="o", markersize=3, label=LABELS.get(name, name),
-                linewidth=2.0 if name == "model" else 1.0)
+        ax.plot(
+            mean_pred,
+            observed,
+            marker="o",
+            markersize=3,
+            label=LABELS.get(name, name),
+            linewidth=2.0 if name == "model" else 1.0,
+        )
     top = min(1.0, top * 1.05 + 0.01)
     ax.plot([0, top], [0, top], color="grey", linestyle=":", linewidth=1)
-    ax.set(xlabel="mean predicted probability", ylabel="observed repeat rate",
-           title="Calibration, validation rows", xlim=(0, top), ylim=(0, top))
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed repeat rate",
+        title="Calibration, validation rows",
+        xlim=(0, top),
+        ylim=(0, top),
+    )
     ax.legend(loc="upper left", fontsize=7)
     _save(fig, path)
 
@@ -290,8 +334,12 @@ def _plot_importance(gain: Mapping[str, float], path: Path) -> None:
 
 
 def _plot_metrics(rows: Mapping[str, Mapping[str, Any]], k: int, path: Path) -> None:
-    measures = (("auc", "AUC"), ("user_auc", "per-user AUC"), (f"ndcg_at_{k}", f"NDCG@{k}"),
-                (f"recall_at_{k}", f"recall@{k}"))
+    measures = (
+        ("auc", "AUC"),
+        ("user_auc", "per-user AUC"),
+        (f"ndcg_at_{k}", f"NDCG@{k}"),
+        (f"recall_at_{k}", f"recall@{k}"),
+    )
     names = list(rows)
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
     width = 0.8 / len(names)
@@ -315,12 +363,17 @@ def plot_backtest(backtest: Mapping[str, Any], path: Path) -> Path:
     x = np.arange(2)
     width = 0.8 / max(1, len(names))
     for i, name in enumerate(names):
-        values = [_float(rankings[name].get(f"recall_at_{k}")),
-                  _float(rankings[name].get(f"ndcg_at_{k}"))]
+        values = [
+            _float(rankings[name].get(f"recall_at_{k}")),
+            _float(rankings[name].get(f"ndcg_at_{k}")),
+        ]
         ax.bar(x + i * width - 0.4 + width / 2, values, width, label=LABELS.get(name, name))
     ax.set_xticks(x, [f"recall@{k}", f"NDCG@{k}"])
-    ax.set(title=f"Backtest: top {k} of the candidates vs the next {backtest.get('horizon_days')}"
-                 " days' repeats", ylim=(0, 1))
+    ax.set(
+        title=f"Backtest: top {k} of the candidates vs the next {backtest.get('horizon_days')}"
+        " days' repeats",
+        ylim=(0, 1),
+    )
     ax.legend(fontsize=7)
     _save(fig, path)
     return path
@@ -360,10 +413,12 @@ def regenerate(conn: Any, artifacts_dir: Path, model_version: str | None = None)
     if not (folder / PREDICTIONS_FILE).is_file():
         raise FileNotFoundError(
             f"{folder} has no {PREDICTIONS_FILE} (runs trained before the report existed "
-            "cannot be reported; retrain)")
+            "cannot be reported; retrain)"
+        )
     backtest_file = folder / "backtest.json"
-    backtest = (json.loads(backtest_file.read_text(encoding="utf-8"))
-                if backtest_file.is_file() else None)
+    backtest = (
+        json.loads(backtest_file.read_text(encoding="utf-8")) if backtest_file.is_file() else None
+    )
     path = write_report(folder, metrics=stored or None, backtest=backtest)
     if stored is not None:
         set_report_path(conn, version, str(path.resolve()))

@@ -104,8 +104,9 @@ def _finite_or_none(value: Any) -> Any:
 
 def run_metrics(conn: psycopg.Connection, model_version: str) -> dict[str, Any] | None:
     """The run's `metrics` jsonb (None when the run is not registered here)."""
-    row = conn.execute("select metrics from ml.model_runs where model_version = %s",
-                       [model_version]).fetchone()
+    row = conn.execute(
+        "select metrics from ml.model_runs where model_version = %s", [model_version]
+    ).fetchone()
     return None if row is None else (row[0] or {})
 
 
@@ -115,7 +116,8 @@ def set_report_path(conn: psycopg.Connection, model_version: str, path: str) -> 
         conn.execute(
             "update ml.model_runs set metrics = jsonb_set(coalesce(metrics, '{}'::jsonb), "
             "'{report_path}', to_jsonb(%s::text)) where model_version = %s",
-            [path, model_version])
+            [path, model_version],
+        )
 
 
 def latest_version(conn: psycopg.Connection, *, scored: bool = False) -> str:

@@ -50,8 +50,12 @@ REASON_TOP_N = 20  # publish's DEFAULT_TOP_N: the rows that get a reason
 REASON_FEATURES = 3  # contributions kept in reason_features
 REASON_CLAUSES = 2  # sentences joined into one reason at most
 SECOND_CLAUSE_SHARE = 0.5  # a second sentence only if its contribution is >= this x the first
-_KEYS = {"user_id": pl.String(), "track_key": pl.String(), "candidate_source": pl.String(),
-         "candidate_sources": pl.String()}
+_KEYS = {
+    "user_id": pl.String(),
+    "track_key": pl.String(),
+    "candidate_source": pl.String(),
+    "candidate_sources": pl.String(),
+}
 _SCORE_COLUMNS = ("model_version", "user_id", "track_key", "candidate_source", "score", "scored_at")
 
 # Columns added after the first release; created from here (no lock taken when present).
@@ -116,87 +120,138 @@ class Template:
 
 
 REASON_TEMPLATES: dict[str, Template | None] = {
-    "user_artist_prior_tracks": Template("You've played {value} tracks by {artist}", _count,
-                                         lambda v: v >= 1,
-                                         one="You've played a track by {artist}"),
-    "user_artist_prior_plays": Template("You've played {artist} {value} times", _count,
-                                        lambda v: v >= 1,
-                                        one="You've played {artist} once"),
-    "user_artist_days_since_last_play": Template("You played {artist} {value}", _days,
-                                                 lambda v: v >= 0),
-    "user_genre_share": Template("{genre} is {value} of your listening", _pct,
-                                 lambda v: v >= 0.005),
-    "track_plays_7d": Template("Trending: {value} plays this week", _count, lambda v: v >= 1,
-                               one="Trending: played this week"),
-    "track_plays_28d": Template("{value} plays in the last 4 weeks", _count, lambda v: v >= 1,
-                                one="Played in the last 4 weeks"),
-    "track_prior_plays": Template("Played {value} times by Encore listeners", _count,
-                                  lambda v: v >= 1),
-    "track_prior_listeners": Template("{value} listeners have played this", _count,
-                                      lambda v: v >= 2),
-    "track_prior_repeat_rate": Template("{value} of listeners who found this came back to it",
-                                        _pct, lambda v: v > 0),
-    "artist_prior_plays": Template("{artist} has {value} plays on Encore", _count,
-                                   lambda v: v >= 1),
-    "artist_prior_repeat_rate": Template("{value} of first listens to {artist} led to a replay",
-                                         _pct, lambda v: v > 0),
+    "user_artist_prior_tracks": Template(
+        "You've played {value} tracks by {artist}",
+        _count,
+        lambda v: v >= 1,
+        one="You've played a track by {artist}",
+    ),
+    "user_artist_prior_plays": Template(
+        "You've played {artist} {value} times",
+        _count,
+        lambda v: v >= 1,
+        one="You've played {artist} once",
+    ),
+    "user_artist_days_since_last_play": Template(
+        "You played {artist} {value}", _days, lambda v: v >= 0
+    ),
+    "user_genre_share": Template(
+        "{genre} is {value} of your listening", _pct, lambda v: v >= 0.005
+    ),
+    "track_plays_7d": Template(
+        "Trending: {value} plays this week",
+        _count,
+        lambda v: v >= 1,
+        one="Trending: played this week",
+    ),
+    "track_plays_28d": Template(
+        "{value} plays in the last 4 weeks",
+        _count,
+        lambda v: v >= 1,
+        one="Played in the last 4 weeks",
+    ),
+    "track_prior_plays": Template(
+        "Played {value} times by Encore listeners", _count, lambda v: v >= 1
+    ),
+    "track_prior_listeners": Template(
+        "{value} listeners have played this", _count, lambda v: v >= 2
+    ),
+    "track_prior_repeat_rate": Template(
+        "{value} of listeners who found this came back to it", _pct, lambda v: v > 0
+    ),
+    "artist_prior_plays": Template(
+        "{artist} has {value} plays on Encore", _count, lambda v: v >= 1
+    ),
+    "artist_prior_repeat_rate": Template(
+        "{value} of first listens to {artist} led to a replay", _pct, lambda v: v > 0
+    ),
     "genre": Template("{genre} tracks get replayed"),
-    "danceability": Template("Its danceability ({value}) suits what you replay",
-                             lambda v: f"{v:.2f}"),
+    "danceability": Template(
+        "Its danceability ({value}) suits what you replay", lambda v: f"{v:.2f}"
+    ),
     "energy": Template("Its energy ({value}) suits what you replay", lambda v: f"{v:.2f}"),
     "valence": Template("Its mood (valence {value}) suits what you replay", lambda v: f"{v:.2f}"),
-    "acousticness": Template("Its acousticness ({value}) suits what you replay",
-                             lambda v: f"{v:.2f}"),
-    "tempo": Template("Its tempo ({value} BPM) suits what you replay", lambda v: f"{v:.0f}",
-                      lambda v: v > 0),
-    "duration_ms": Template("Its length ({value}) suits what you replay", _duration,
-                            lambda v: v > 0),
+    "acousticness": Template(
+        "Its acousticness ({value}) suits what you replay", lambda v: f"{v:.2f}"
+    ),
+    "tempo": Template(
+        "Its tempo ({value} BPM) suits what you replay", lambda v: f"{v:.0f}", lambda v: v > 0
+    ),
+    "duration_ms": Template(
+        "Its length ({value}) suits what you replay", _duration, lambda v: v > 0
+    ),
     # The same for all of a user's candidates: said only when no track feature helped.
-    "hour_of_day": Template("You often listen at this hour ({value}:00 UTC)",
-                            lambda v: f"{int(v):02d}", item=False),
-    "day_of_week": Template("Picked for your {value} listening",
-                            lambda v: _WEEKDAYS[int(v) % 7], item=False),
-    "user_prior_repeat_rate": Template("You come back to {value} of the tracks you discover",
-                                       _pct, lambda v: v > 0, item=False),
-    "user_prior_plays": Template("Based on your {value} plays", _count, lambda v: v >= 1,
-                                 item=False),
-    "user_prior_tracks": Template("Based on the {value} tracks you've played", _count,
-                                  lambda v: v >= 1, item=False),
+    "hour_of_day": Template(
+        "You often listen at this hour ({value}:00 UTC)", lambda v: f"{int(v):02d}", item=False
+    ),
+    "day_of_week": Template(
+        "Picked for your {value} listening", lambda v: _WEEKDAYS[int(v) % 7], item=False
+    ),
+    "user_prior_repeat_rate": Template(
+        "You come back to {value} of the tracks you discover", _pct, lambda v: v > 0, item=False
+    ),
+    "user_prior_plays": Template(
+        "Based on your {value} plays", _count, lambda v: v >= 1, item=False
+    ),
+    "user_prior_tracks": Template(
+        "Based on the {value} tracks you've played", _count, lambda v: v >= 1, item=False
+    ),
     # The list model's own inputs (ml.list_model).
-    "user_track_plays_30d": Template("You played it {value} times in the last 30 days", _count,
-                                     lambda v: v >= 1, one="You played it in the last 30 days"),
-    "user_track_prior_plays": Template("You've played it {value} times", _count,
-                                       lambda v: v >= 1, one="You've played it once"),
-    "user_track_days_since_last_play": Template("You last played it {value}", _days,
-                                                lambda v: v >= 0),
-    "source_co_listened": Template("Listeners who play your favourites play this too",
-                                   when=lambda v: v >= 1),
+    "user_track_plays_30d": Template(
+        "You played it {value} times in the last 30 days",
+        _count,
+        lambda v: v >= 1,
+        one="You played it in the last 30 days",
+    ),
+    "user_track_prior_plays": Template(
+        "You've played it {value} times", _count, lambda v: v >= 1, one="You've played it once"
+    ),
+    "user_track_days_since_last_play": Template(
+        "You last played it {value}", _days, lambda v: v >= 0
+    ),
+    "source_co_listened": Template(
+        "Listeners who play your favourites play this too", when=lambda v: v >= 1
+    ),
     "source_content": Template("It sounds like the tracks you replay", when=lambda v: v >= 1),
-    "source_popular_in_genre": Template("Popular in {genre}, one of your genres",
-                                        when=lambda v: v >= 1),
-    "source_popular": Template("Popular with Encore listeners right now",
-                               when=lambda v: v >= 1),
-    "user_track_plays_90d": Template("You played it {value} times in the last 90 days", _count,
-                                     lambda v: v >= 2),
-    "user_track_days_since_first_play": Template("You found it {value}", _days,
-                                                 lambda v: v >= 2),
-    "user_track_rank_7d": Template("Your #{value} most played track this week",
-                                   lambda v: f"{int(v)}", lambda v: v <= 20),
-    "user_track_rank_30d": Template("Your #{value} most played track of the last 30 days",
-                                    lambda v: f"{int(v)}", lambda v: v <= 20),
-    "user_track_rank_90d": Template("Your #{value} most played track of the last 90 days",
-                                    lambda v: f"{int(v)}", lambda v: v <= 20),
-    "user_track_rank_prior": Template("One of your all-time favourites (#{value})",
-                                      lambda v: f"{int(v)}", lambda v: v <= 50),
-    "user_track_share_30d": Template("{value} of your listening in the last 30 days", _pct,
-                                     lambda v: v >= 0.01),
-    "user_artist_share_30d": Template("{artist} is {value} of your listening lately", _pct,
-                                      lambda v: v >= 0.02),
-    "user_artist_plays_30d": Template("You played {artist} {value} times in the last 30 days",
-                                      _count, lambda v: v >= 2,
-                                      one="You played {artist} in the last 30 days"),
-    "user_artist_repeat_rate_smoothed": Template("You often come back to {artist}",
-                                                 when=lambda v: v >= 0.4),
+    "source_popular_in_genre": Template(
+        "Popular in {genre}, one of your genres", when=lambda v: v >= 1
+    ),
+    "source_popular": Template("Popular with Encore listeners right now", when=lambda v: v >= 1),
+    "user_track_plays_90d": Template(
+        "You played it {value} times in the last 90 days", _count, lambda v: v >= 2
+    ),
+    "user_track_days_since_first_play": Template("You found it {value}", _days, lambda v: v >= 2),
+    "user_track_rank_7d": Template(
+        "Your #{value} most played track this week", lambda v: f"{int(v)}", lambda v: v <= 20
+    ),
+    "user_track_rank_30d": Template(
+        "Your #{value} most played track of the last 30 days",
+        lambda v: f"{int(v)}",
+        lambda v: v <= 20,
+    ),
+    "user_track_rank_90d": Template(
+        "Your #{value} most played track of the last 90 days",
+        lambda v: f"{int(v)}",
+        lambda v: v <= 20,
+    ),
+    "user_track_rank_prior": Template(
+        "One of your all-time favourites (#{value})", lambda v: f"{int(v)}", lambda v: v <= 50
+    ),
+    "user_track_share_30d": Template(
+        "{value} of your listening in the last 30 days", _pct, lambda v: v >= 0.01
+    ),
+    "user_artist_share_30d": Template(
+        "{artist} is {value} of your listening lately", _pct, lambda v: v >= 0.02
+    ),
+    "user_artist_plays_30d": Template(
+        "You played {artist} {value} times in the last 30 days",
+        _count,
+        lambda v: v >= 2,
+        one="You played {artist} in the last 30 days",
+    ),
+    "user_artist_repeat_rate_smoothed": Template(
+        "You often come back to {artist}", when=lambda v: v >= 0.4
+    ),
     "user_track_plays_decayed_7d": None,  # said better by the plain counts
     "user_track_plays_decayed_30d": None,
     "user_track_plays_decayed_90d": None,
@@ -222,8 +277,10 @@ REASON_TEMPLATES: dict[str, Template | None] = {
 """Per feature, its sentence; None = never said (it explains nothing about the track).
 Features missing here (new ones) get GENERIC."""
 
-GENERIC = Template("Its {name} ({value}) fits what you replay",
-                   lambda v: f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2g}")
+GENERIC = Template(
+    "Its {name} ({value}) fits what you replay",
+    lambda v: f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2g}",
+)
 FALLBACK_REASON = "Picked for you from what listeners like you replay"
 
 
@@ -234,8 +291,11 @@ def render(feature: str, value: Any, names: Mapping[str, str | None]) -> str | N
         return None
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    placeholders = {"artist": names.get("artist"), "genre": names.get("genre"),
-                    "name": feature.replace("_", " ")}
+    placeholders = {
+        "artist": names.get("artist"),
+        "genre": names.get("genre"),
+        "name": feature.replace("_", " "),
+    }
     if isinstance(value, str):  # categorical: said through its own placeholder
         shown = value
     else:
@@ -250,15 +310,25 @@ def render(feature: str, value: Any, names: Mapping[str, str | None]) -> str | N
     return sentence[:1].upper() + sentence[1:]
 
 
-def explain(features: list[str], contributions: np.ndarray, row: Mapping[str, Any],
-            names: Mapping[str, str | None]) -> tuple[str, list[dict[str, Any]]]:
+def explain(
+    features: list[str],
+    contributions: np.ndarray,
+    row: Mapping[str, Any],
+    names: Mapping[str, str | None],
+) -> tuple[str, list[dict[str, Any]]]:
     """The reason for one candidate and its top contributions (positive ones, strongest
     first): the first `REASON_CLAUSES` sayable track-level sentences (a second only when
     its contribution is at least SECOND_CLAUSE_SHARE of the first's), else a user-level one,
     else FALLBACK_REASON."""
     order = [i for i in np.argsort(-contributions, kind="stable") if contributions[i] > 0]
-    top = [{"feature": features[i], "value": _json_value(row.get(features[i])),
-            "contribution": round(float(contributions[i]), 4)} for i in order[:REASON_FEATURES]]
+    top = [
+        {
+            "feature": features[i],
+            "value": _json_value(row.get(features[i])),
+            "contribution": round(float(contributions[i]), 4),
+        }
+        for i in order[:REASON_FEATURES]
+    ]
     clauses: list[tuple[str, float, str]] = []
     user_level: tuple[str, float, str] | None = None
     for i in order:
@@ -281,8 +351,14 @@ def explain(features: list[str], contributions: np.ndarray, row: Mapping[str, An
         item["said"] = item["feature"] in said
     for _, contribution, name in chosen:  # every feature said is listed, even outside top 3
         if name not in {item["feature"] for item in top}:
-            top.append({"feature": name, "value": _json_value(row.get(name)),
-                        "contribution": round(contribution, 4), "said": True})
+            top.append(
+                {
+                    "feature": name,
+                    "value": _json_value(row.get(name)),
+                    "contribution": round(contribution, 4),
+                    "said": True,
+                }
+            )
     if not chosen:
         return FALLBACK_REASON, top
     return ". ".join(sentence for sentence, _, _ in chosen), top
@@ -325,8 +401,9 @@ def score(
     model = load_model(artifacts_dir, model_version)
     ranking = Ranking.load(artifacts_dir / model_version, model)
     only_shard = None if shard is None else _shard_filter(shard, shards)
-    query, schema = feature_query(CANDIDATE_FEATURES, _KEYS, only_shard,
-                                  extra=list_model.HISTORY_FEATURES)
+    query, schema = feature_query(
+        CANDIDATE_FEATURES, _KEYS, only_shard, extra=list_model.HISTORY_FEATURES
+    )
     total = 0
     started = time.monotonic()
     with conn.transaction():
@@ -344,8 +421,7 @@ def score(
             for batch in iter_frames(conn, query, schema, batch_rows):
                 batch = list_model.with_source_flags(batch)
                 predicted = _predict(model, batch, ranking)
-                _copy_scores(conn, predicted.with_columns(
-                    scored_at=pl.lit(scored_at.isoformat())))
+                _copy_scores(conn, predicted.with_columns(scored_at=pl.lit(scored_at.isoformat())))
                 total += batch.height
                 shown.advance(batch.height)
                 if top_n > 0:
@@ -362,22 +438,30 @@ def score(
             record_profile(conn, model_version)
     if total == 0:
         log.warning("marts.%s is empty: no scores written", CANDIDATE_FEATURES)
-    log.info("scored %d candidates with %s in %.1f s; %d top rows explained in %.1f s",
-             total, model_version, scored_seconds, explained,
-             time.monotonic() - started - scored_seconds)
+    log.info(
+        "scored %d candidates with %s in %.1f s; %d top rows explained in %.1f s",
+        total,
+        model_version,
+        scored_seconds,
+        explained,
+        time.monotonic() - started - scored_seconds,
+    )
     return total
 
 
 # A user's shard: hashtext is int4, so abs() goes through bigint (abs of -2^31 overflows int4).
-_DELETE_SHARD = ("delete from ml.scores where model_version = %s "
-                 "and mod(abs(hashtext(user_id)::bigint), %s) = %s")
+_DELETE_SHARD = (
+    "delete from ml.scores where model_version = %s "
+    "and mod(abs(hashtext(user_id)::bigint), %s) = %s"
+)
 
 
 def _shard_filter(shard: int, shards: int) -> sql.Composable:
     """The candidates' WHERE for one shard. The streaming cursor takes no parameters, so the
     two integers are composed as literals (psycopg quotes them; both were checked as ints)."""
     return sql.SQL("mod(abs(hashtext({})::bigint), {}) = {}").format(
-        sql.Identifier("user_id"), sql.Literal(int(shards)), sql.Literal(int(shard)))
+        sql.Identifier("user_id"), sql.Literal(int(shards)), sql.Literal(int(shard))
+    )
 
 
 def _lock(conn: psycopg.Connection, model_version: str, shard: int | None) -> None:
@@ -385,13 +469,18 @@ def _lock(conn: psycopg.Connection, model_version: str, shard: int | None) -> No
     exclusively; a shard holds it shared (shards run side by side, never beside a whole
     scoring) and its own (version, shard) key exclusively (a shard never runs twice at once)."""
     if shard is None:
-        conn.execute("select pg_advisory_xact_lock(hashtext('encore.score'), hashtext(%s))",
-                     [model_version])
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtext('encore.score'), hashtext(%s))", [model_version]
+        )
         return
-    conn.execute("select pg_advisory_xact_lock_shared(hashtext('encore.score'), hashtext(%s))",
-                 [model_version])
-    conn.execute("select pg_advisory_xact_lock(hashtext('encore.score.shard'), hashtext(%s))",
-                 [f"{model_version}/{shard}"])
+    conn.execute(
+        "select pg_advisory_xact_lock_shared(hashtext('encore.score'), hashtext(%s))",
+        [model_version],
+    )
+    conn.execute(
+        "select pg_advisory_xact_lock(hashtext('encore.score.shard'), hashtext(%s))",
+        [f"{model_version}/{shard}"],
+    )
 
 
 def _keep_best(best: pl.DataFrame | None, batch: pl.DataFrame, top_n: int) -> pl.DataFrame:
@@ -402,8 +491,9 @@ def _keep_best(best: pl.DataFrame | None, batch: pl.DataFrame, top_n: int) -> pl
     return rows.filter(rank <= top_n)
 
 
-def _write_reasons(conn: psycopg.Connection, model: LoadedModel, best: pl.DataFrame,
-                   ranking: Ranking) -> int:
+def _write_reasons(
+    conn: psycopg.Connection, model: LoadedModel, best: pl.DataFrame, ranking: Ranking
+) -> int:
     """The kept rows' reasons, from what ranked them (Ranking.contributions), into
     ml.scores' reason and reason_features."""
     features, contributions = ranking.contributions(best)
@@ -411,25 +501,41 @@ def _write_reasons(conn: psycopg.Connection, model: LoadedModel, best: pl.DataFr
     rows = best.to_dicts()
     reasons, tops = [], []
     for row, contribution in zip(rows, contributions, strict=True):
-        reason, top = explain(features, contribution[: len(features)], row,
-                              {"artist": names.get(row["track_key"]), "genre": row.get("genre")})
+        reason, top = explain(
+            features,
+            contribution[: len(features)],
+            row,
+            {"artist": names.get(row["track_key"]), "genre": row.get("genre")},
+        )
         reasons.append(reason)
         tops.append(top)
-    conn.execute("create temporary table _reasons (user_id text, track_key text, reason text, "
-                 "reason_features jsonb) on commit drop")
-    frame = pl.DataFrame({"user_id": best["user_id"], "track_key": best["track_key"],
-                          "reason": reasons,
-                          "reason_features": [json.dumps(top) for top in tops]})
+    conn.execute(
+        "create temporary table _reasons (user_id text, track_key text, reason text, "
+        "reason_features jsonb) on commit drop"
+    )
+    frame = pl.DataFrame(
+        {
+            "user_id": best["user_id"],
+            "track_key": best["track_key"],
+            "reason": reasons,
+            "reason_features": [json.dumps(top) for top in tops],
+        }
+    )
     buffer = io.BytesIO()
     frame.write_csv(buffer, include_header=False)
-    with conn.cursor() as cur, cur.copy(
-            "copy _reasons (user_id, track_key, reason, reason_features) from stdin "
-            "(format csv)") as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "copy _reasons (user_id, track_key, reason, reason_features) from stdin (format csv)"
+        ) as copy,
+    ):
         copy.write(buffer.getvalue())
     updated = conn.execute(
         "update ml.scores s set reason = r.reason, reason_features = r.reason_features "
         "from _reasons r where s.model_version = %s and s.user_id = r.user_id "
-        "and s.track_key = r.track_key", [model.version]).rowcount
+        "and s.track_key = r.track_key",
+        [model.version],
+    ).rowcount
     conn.execute("drop table _reasons")
     return updated
 
@@ -437,18 +543,26 @@ def _write_reasons(conn: psycopg.Connection, model: LoadedModel, best: pl.DataFr
 def _names(conn: psycopg.Connection, best: pl.DataFrame) -> dict[str, str]:
     """Artist names of the kept tracks, from marts.dim_tracks (dim_artists when the track
     row lacks one and both marts carry artist_key)."""
-    columns = {name for (name,) in conn.execute(
-        "select column_name from information_schema.columns where table_schema = 'marts' "
-        "and table_name = 'dim_tracks'").fetchall()}
+    columns = {
+        name
+        for (name,) in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'marts' "
+            "and table_name = 'dim_tracks'"
+        ).fetchall()
+    }
     if "artist_name" not in columns:
         return {}
     keys = best["track_key"].unique().to_list()
-    has_artists = "artist_key" in columns and conn.execute(
-        "select to_regclass('marts.dim_artists')").fetchone()[0] is not None
+    has_artists = (
+        "artist_key" in columns
+        and conn.execute("select to_regclass('marts.dim_artists')").fetchone()[0] is not None
+    )
     if has_artists:
-        query = ("select t.track_key, coalesce(t.artist_name, a.artist_name) from "
-                 "marts.dim_tracks t left join marts.dim_artists a using (artist_key) "
-                 "where t.track_key = any(%s)")
+        query = (
+            "select t.track_key, coalesce(t.artist_name, a.artist_name) from "
+            "marts.dim_tracks t left join marts.dim_artists a using (artist_key) "
+            "where t.track_key = any(%s)"
+        )
     else:
         query = "select track_key, artist_name from marts.dim_tracks where track_key = any(%s)"
     return {key: name for key, name in conn.execute(query, [keys]).fetchall() if name}
@@ -468,8 +582,7 @@ class Ranking:
         choice = rankers.load_choice(folder)
         ranker = list_model.load(folder) if choice["ranker"] == rankers.LIST_MODEL else None
         if choice["ranker"] == rankers.LIST_MODEL and ranker is None:
-            log.warning("%s: the list model cannot be loaded; the repeat model ranks",
-                        folder.name)
+            log.warning("%s: the list model cannot be loaded; the repeat model ranks", folder.name)
             choice = {**choice, "ranker": rankers.REPEAT_MODEL}
         return cls(model=model, choice=choice, list_model=ranker)
 
@@ -492,7 +605,8 @@ class Ranking:
         if self.name in rankers.RULES:
             return rankers.rule_contributions(rows)
         return self.model.features, self.model.booster.predict(
-            to_matrix(rows, self.model.vocabulary), pred_contrib=True)
+            to_matrix(rows, self.model.vocabulary), pred_contrib=True
+        )
 
 
 def _predict(model: LoadedModel, batch: pl.DataFrame, ranking: Ranking) -> pl.DataFrame:
@@ -500,9 +614,12 @@ def _predict(model: LoadedModel, batch: pl.DataFrame, ranking: Ranking) -> pl.Da
     days) and `repeat_score` (the repeat model's), in the batch's order."""
     repeat = model.predict(batch)
     keys = batch.select("user_id", "track_key", "candidate_source").with_columns(
-        model_version=pl.lit(model.version))
-    return keys.with_columns(score=pl.Series(ranking.score(batch, repeat), dtype=pl.Float64),
-                             repeat_score=pl.Series(repeat, dtype=pl.Float64))
+        model_version=pl.lit(model.version)
+    )
+    return keys.with_columns(
+        score=pl.Series(ranking.score(batch, repeat), dtype=pl.Float64),
+        repeat_score=pl.Series(repeat, dtype=pl.Float64),
+    )
 
 
 def _copy_scores(conn: psycopg.Connection, frame: pl.DataFrame) -> None:

@@ -114,20 +114,29 @@ def train(
     the run's report (ml.report) is written into the model folder; a report that fails to
     render is logged and leaves the run registered (its `metrics.report_path` NULL).
     """
-    trained = fit_and_register(conn, artifacts_dir=artifacts_dir,
-                               validation_days=validation_days, params=params, report=report)
+    trained = fit_and_register(
+        conn,
+        artifacts_dir=artifacts_dir,
+        validation_days=validation_days,
+        params=params,
+        report=report,
+    )
     folder = Path(trained.run.artifact_path)
     summary: dict[str, Any] | None = None
     if list_model:
         outcomes = read_outcomes(conn)
         sidecar = fit_list_model(conn, folder=folder, frame=outcomes)
-        summary = {key: sidecar.get(key) for key in ("used", "reason", "rows", "metrics",
-                                                     "seconds")}
+        summary = {
+            key: sidecar.get(key) for key in ("used", "reason", "rows", "metrics", "seconds")
+        }
         list_params = sidecar["metrics"]["params"] if sidecar["used"] else None
         choice = rankers.choose(outcomes, list_params=list_params)
     else:  # a quick run (tests, debugging): no list learning, no choice
-        choice = {"ranker": rankers.REPEAT_MODEL, "contenders": {},
-                  "reason": "trained without the list model: the repeat model ranks"}
+        choice = {
+            "ranker": rankers.REPEAT_MODEL,
+            "contenders": {},
+            "reason": "trained without the list model: the repeat model ranks",
+        }
     rankers.save_choice(folder, choice)
     ranking_summary = {key: choice.get(key) for key in ("ranker", "reason", "contenders")}
     graded = None
@@ -135,19 +144,23 @@ def train(
         graded = _backtest_summary(conn, artifacts_dir, trained.run.model_version, outcomes)
     extra = {"list_model": summary, "ranking": ranking_summary, "backtest": graded}
     with conn.transaction():
-        conn.execute("update ml.model_runs set metrics = metrics || %s where run_id = %s",
-                     [Jsonb(extra), trained.run.run_id])
+        conn.execute(
+            "update ml.model_runs set metrics = metrics || %s where run_id = %s",
+            [Jsonb(extra), trained.run.run_id],
+        )
     trained.run.metrics.update(extra)
     return trained.run
 
 
-def _backtest_summary(conn: psycopg.Connection, artifacts_dir: Path, model_version: str,
-                      outcomes: pl.DataFrame) -> dict[str, Any] | None:
+def _backtest_summary(
+    conn: psycopg.Connection, artifacts_dir: Path, model_version: str, outcomes: pl.DataFrame
+) -> dict[str, Any] | None:
     """ml.backtest at cut-off 1 on the outcomes already read, summarised for the run's
     metrics (None: nothing to grade)."""
     try:
-        result = backtest(conn, artifacts_dir=artifacts_dir, model_version=model_version,
-                          outcomes=outcomes)
+        result = backtest(
+            conn, artifacts_dir=artifacts_dir, model_version=model_version, outcomes=outcomes
+        )
     except ValueError as nothing:
         log.warning("no backtest: %s", nothing)
         return None
@@ -162,7 +175,8 @@ def _backtest_summary(conn: psycopg.Connection, artifacts_dir: Path, model_versi
         f"recent_plays_ndcg_at_{k}": rankings["recent_plays"][f"ndcg_at_{k}"],
         "strongest_baseline": strongest,
         f"strongest_baseline_ndcg_at_{k}": rankings[strongest][f"ndcg_at_{k}"]
-        if strongest else None,
+        if strongest
+        else None,
         "published_vs_recent_plays": result["published_vs_recent_plays"],
         "report_path": result["report_path"],
     }
@@ -177,8 +191,9 @@ def fit_and_register(
     report: bool = True,
 ) -> Trained:
     """`train`, returning the fitted model and baselines too (for ml.backtest)."""
-    merged = DEFAULT_PARAMS | {"num_threads": get_settings().encore_lightgbm_threads} | (
-        params or {})
+    merged = (
+        DEFAULT_PARAMS | {"num_threads": get_settings().encore_lightgbm_threads} | (params or {})
+    )
     frame = _read_labelled(conn)
     split = split_by_user_time(frame, validation_days=validation_days)
     _check_usable(split.train, "training", validation_days)
@@ -204,10 +219,12 @@ def fit_and_register(
     model_text = booster.model_to_string(num_iteration=best)
     run_id = uuid.uuid4()
     version = model_version(model_text, trained_at, run_id)
-    run_params = (merged | search["chosen"]) | {"best_iteration": best,
-                                                  "validation_days": validation_days,
-                                                  "blend_weight": weight,
-                                                  "search": search["results"]}
+    run_params = (merged | search["chosen"]) | {
+        "best_iteration": best,
+        "validation_days": validation_days,
+        "blend_weight": weight,
+        "search": search["results"],
+    }
     split_info = _split_summary(split, validation_days)
     sidecar = {
         "model_version": version,
@@ -230,7 +247,8 @@ def fit_and_register(
     if weight < 1.0:
         save_logistic(folder, logistic)
     _predictions_frame(split.valid, y_valid, predicted, baseline_scores).write_parquet(
-        folder / PREDICTIONS_FILE)
+        folder / PREDICTIONS_FILE
+    )
     stored_metrics = dict(evaluation)
     if report:
         started = time.perf_counter()
@@ -259,8 +277,14 @@ def fit_and_register(
     )
     record_run(conn, run)
     log.info("model %s: auc %.4f (baseline %.4f)", version, run.auc, run.baseline_auc)
-    return Trained(run=run, booster=booster, best_iteration=best, vocabulary=vocabulary,
-                   logistic=logistic, positive_rate=positive_rate)
+    return Trained(
+        run=run,
+        booster=booster,
+        best_iteration=best,
+        vocabulary=vocabulary,
+        logistic=logistic,
+        positive_rate=positive_rate,
+    )
 
 
 def _write_report(folder: Path) -> str | None:
@@ -272,7 +296,9 @@ def _write_report(folder: Path) -> str | None:
 
 
 def _predictions_frame(
-    valid: pl.DataFrame, labels: np.ndarray, predicted: np.ndarray,
+    valid: pl.DataFrame,
+    labels: np.ndarray,
+    predicted: np.ndarray,
     baseline_scores: dict[str, np.ndarray],
 ) -> pl.DataFrame:
     return valid.select("user_id", "track_key").with_columns(
@@ -338,8 +364,12 @@ def _fit(
     size = pl.len().over("user_id")
     late = train.select(order > size * (1 - STOP_SHARE)).to_series().to_numpy()
     fit_rows, stop_rows = train.filter(pl.Series(~late)), train.filter(pl.Series(late))
-    usable = (fit_rows.height and stop_rows.height and fit_rows[LABEL].n_unique() == 2
-              and stop_rows[LABEL].n_unique() == 2)
+    usable = (
+        fit_rows.height
+        and stop_rows.height
+        and fit_rows[LABEL].n_unique() == 2
+        and stop_rows[LABEL].n_unique() == 2
+    )
     results: list[dict[str, Any]] = []
     if usable:
         x_stop = to_matrix(stop_rows, vocabulary)
@@ -350,17 +380,26 @@ def _fit(
             rounds = int(booster.best_iteration or 1)
             predicted = booster.predict(x_stop, num_iteration=rounds)
             auc = metrics.auc(stop_rows[LABEL].to_numpy(), predicted)
-            user_auc, _ = metrics.mean_user_auc(users, stop_rows[LABEL].to_numpy(),
-                                                           predicted)
-            results.append({"params": entry, "rounds": rounds,
-                            "auc": auc, "user_auc": user_auc,
-                            "score": float(np.nanmean([auc, user_auc]))})
+            user_auc, _ = metrics.mean_user_auc(users, stop_rows[LABEL].to_numpy(), predicted)
+            results.append(
+                {
+                    "params": entry,
+                    "rounds": rounds,
+                    "auc": auc,
+                    "user_auc": user_auc,
+                    "score": float(np.nanmean([auc, user_auc])),
+                }
+            )
             predictions.append(predicted)
-    best = max(results, key=lambda r: r["score"]) if results else {
-        "params": {}, "rounds": int(params["num_boost_round"]) // 10}
+    best = (
+        max(results, key=lambda r: r["score"])
+        if results
+        else {"params": {}, "rounds": int(params["num_boost_round"]) // 10}
+    )
     chosen = params | best["params"]
-    lgb_params = {k: v for k, v in chosen.items()
-                  if k not in ("num_boost_round", "early_stopping_rounds")}
+    lgb_params = {
+        k: v for k, v in chosen.items() if k not in ("num_boost_round", "early_stopping_rounds")
+    }
     weight, blends = 1.0, []
     if usable:
         # The blend with a logistic regression (both fitted on the same earlier rows): the
@@ -373,38 +412,67 @@ def _fit(
             blended = share * trees + (1 - share) * linear
             auc = metrics.auc(stop_rows[LABEL].to_numpy(), blended)
             user_auc, _ = metrics.mean_user_auc(users, stop_rows[LABEL].to_numpy(), blended)
-            blends.append({"blend_weight": share, "auc": auc, "user_auc": user_auc,
-                           "score": float(np.nanmean([auc, user_auc]))})
+            blends.append(
+                {
+                    "blend_weight": share,
+                    "auc": auc,
+                    "user_auc": user_auc,
+                    "score": float(np.nanmean([auc, user_auc])),
+                }
+            )
         weight = max(blends, key=lambda r: r["score"])["blend_weight"]
     booster = lgb.train(lgb_params, _dataset(train, vocabulary), num_boost_round=best["rounds"])
-    return booster, {"chosen": best["params"], "results": results, "blends": blends,
-                     "blend_weight": weight}
+    return booster, {
+        "chosen": best["params"],
+        "results": results,
+        "blends": blends,
+        "blend_weight": weight,
+    }
 
 
-def _dataset(frame: pl.DataFrame, vocabulary: dict[str, list[str]],
-             reference: lgb.Dataset | None = None) -> lgb.Dataset:
-    return lgb.Dataset(to_matrix(frame, vocabulary), label=frame[LABEL].to_numpy(),
-                       feature_name=list(FEATURES), categorical_feature=list(CATEGORICAL_FEATURES),
-                       reference=reference)
+def _dataset(
+    frame: pl.DataFrame, vocabulary: dict[str, list[str]], reference: lgb.Dataset | None = None
+) -> lgb.Dataset:
+    return lgb.Dataset(
+        to_matrix(frame, vocabulary),
+        label=frame[LABEL].to_numpy(),
+        feature_name=list(FEATURES),
+        categorical_feature=list(CATEGORICAL_FEATURES),
+        reference=reference,
+    )
 
 
-def _train(fit_rows: pl.DataFrame, vocabulary: dict[str, list[str]], params: dict[str, Any],
-           stop_rows: pl.DataFrame) -> lgb.Booster:
+def _train(
+    fit_rows: pl.DataFrame,
+    vocabulary: dict[str, list[str]],
+    params: dict[str, Any],
+    stop_rows: pl.DataFrame,
+) -> lgb.Booster:
     """Fit `fit_rows`, early stopping on `stop_rows`' log loss."""
-    lgb_params = {k: v for k, v in params.items()
-                  if k not in ("num_boost_round", "early_stopping_rounds")}
+    lgb_params = {
+        k: v for k, v in params.items() if k not in ("num_boost_round", "early_stopping_rounds")
+    }
     fit_set = _dataset(fit_rows, vocabulary)
     return lgb.train(
-        lgb_params, fit_set, num_boost_round=int(params["num_boost_round"]),
-        valid_sets=[_dataset(stop_rows, vocabulary, fit_set)], valid_names=["stop"],
-        callbacks=[lgb.early_stopping(int(params["early_stopping_rounds"]),
-                                      first_metric_only=True, verbose=False)],
+        lgb_params,
+        fit_set,
+        num_boost_round=int(params["num_boost_round"]),
+        valid_sets=[_dataset(stop_rows, vocabulary, fit_set)],
+        valid_names=["stop"],
+        callbacks=[
+            lgb.early_stopping(
+                int(params["early_stopping_rounds"]), first_metric_only=True, verbose=False
+            )
+        ],
     )
 
 
 def _evaluate(
-    valid: pl.DataFrame, labels: np.ndarray, predicted: np.ndarray,
-    baseline_scores: dict[str, np.ndarray], k: int = ranking.DEFAULT_K,
+    valid: pl.DataFrame,
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    baseline_scores: dict[str, np.ndarray],
+    k: int = ranking.DEFAULT_K,
 ) -> dict[str, Any]:
     """Model and baselines on the same validation rows (ml.baselines, ml.ranking).
 
@@ -434,10 +502,12 @@ def _evaluate(
         "baselines": others,
         # Kept for readers of earlier runs: the ranking-only baselines' AUCs.
         "ranking_baselines": {
-            "user_prior_repeat_rate": {key: others["user_repeat_rate"][key]
-                                       for key in ("auc", "user_auc")},
-            "user_artist_prior_plays": {key: others["user_artist_plays"][key]
-                                        for key in ("auc", "user_auc")},
+            "user_prior_repeat_rate": {
+                key: others["user_repeat_rate"][key] for key in ("auc", "user_auc")
+            },
+            "user_artist_prior_plays": {
+                key: others["user_artist_plays"][key] for key in ("auc", "user_auc")
+            },
         },
     }
 

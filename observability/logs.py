@@ -49,7 +49,10 @@ _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*):[^
 _DSN_PASSWORD = re.compile(r"(?i)\b(?P<head>password|passwd)(?P<sep>\s*=\s*)(?:'[^']*'|[^\s'\"]+)")
 # Attributes every LogRecord has: anything else on a record came through `extra=`.
 _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "taskName"}
+    "message",
+    "asctime",
+    "taskName",
+}
 _ENV_RESCAN_SECONDS = 5.0
 
 
@@ -90,8 +93,9 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
             settings = get_settings().secret_values()
         except SettingsError:
             settings = []
-        return sorted({*_SECRET_NAMES.values(whole_environ()), *_usable(settings)},
-                      key=len, reverse=True)
+        return sorted(
+            {*_SECRET_NAMES.values(whole_environ()), *_usable(settings)}, key=len, reverse=True
+        )
     return _usable(value for name, value in environ.items() if SECRET_NAME.search(name.upper()))
 
 
@@ -105,8 +109,11 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {key: value for key, value in vars(record).items()
-            if key not in _RECORD_ATTRS and not key.startswith("_")}
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _RECORD_ATTRS and not key.startswith("_")
+    }
 
 
 class RedactingFilter(logging.Filter):
@@ -141,7 +148,9 @@ def _fields(record: logging.LogRecord, formatter: logging.Formatter) -> dict[str
     ts = dt.datetime.fromtimestamp(record.created, dt.UTC)
     fields: dict[str, Any] = {
         "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage(),
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "msg": record.getMessage(),
         **_extras(record),
     }
     if record.exc_info and not record.exc_text:
@@ -167,8 +176,13 @@ def logfmt_value(value: Any) -> str:
     text = str(value)
     if _BARE.fullmatch(text):
         return text
-    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r").replace("\t", "\\t"))
+    escaped = (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
     return f'"{escaped}"'
 
 
@@ -176,8 +190,9 @@ class LogfmtFormatter(logging.Formatter):
     """`ts=... level=... logger=... msg="..." key=value`, one line per record."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = " ".join(f"{key}={logfmt_value(value)}"
-                        for key, value in _fields(record, self).items())
+        line = " ".join(
+            f"{key}={logfmt_value(value)}" for key, value in _fields(record, self).items()
+        )
         return redact(line)
 
 
@@ -266,20 +281,27 @@ def _settings_or_exit() -> Settings:
         if _in_airflow_task():
             raise
         print(f"error: {error}", file=sys.stderr)
-        print("next: fix or unset that variable, then rerun (docs/configuration.md)",
-              file=sys.stderr)
+        print(
+            "next: fix or unset that variable, then rerun (docs/configuration.md)", file=sys.stderr
+        )
         raise SystemExit(2) from None
 
 
 # The last words of a failing command -------------------------------------------------
 
-WAREHOUSE_DOWN = ("start the embedded warehouse with `make warehouse` (or `uv run python -m "
-                  "warehouse start`), then rerun")
-REMOTE_DOWN = ("WAREHOUSE_URL is set: check that its server is up and its user and password "
-               "are right, or unset WAREHOUSE_URL to use the embedded warehouse "
-               "(`make warehouse`)")
-WAREHOUSE_EMPTY = ("the warehouse lacks what this step reads: run the earlier steps first "
-                   "(`make demo`, or `make ingest SOURCE=...` then dbt)")
+WAREHOUSE_DOWN = (
+    "start the embedded warehouse with `make warehouse` (or `uv run python -m "
+    "warehouse start`), then rerun"
+)
+REMOTE_DOWN = (
+    "WAREHOUSE_URL is set: check that its server is up and its user and password "
+    "are right, or unset WAREHOUSE_URL to use the embedded warehouse "
+    "(`make warehouse`)"
+)
+WAREHOUSE_EMPTY = (
+    "the warehouse lacks what this step reads: run the earlier steps first "
+    "(`make demo`, or `make ingest SOURCE=...` then dbt)"
+)
 
 
 def next_step(error: BaseException) -> str | None:

@@ -58,8 +58,9 @@ class Tracker:
     def advance(self, n: int = 1) -> None:
         self.done += n
 
-    def update(self, *, done: int | None = None, total: int | None = None,
-               description: str | None = None) -> None:
+    def update(
+        self, *, done: int | None = None, total: int | None = None, description: str | None = None
+    ) -> None:
         if done is not None:
             self.done = done
         if total is not None:
@@ -87,9 +88,14 @@ class Tracker:
 
     def fields(self) -> dict[str, Any]:
         """The counts as structured log fields."""
-        return {"step": self.description, "done": self.done, "total": self.total,
-                "unit": self.unit, "elapsed_s": round(self.elapsed, 2),
-                "rate": round(self.rate, 1)}
+        return {
+            "step": self.description,
+            "done": self.done,
+            "total": self.total,
+            "unit": self.unit,
+            "elapsed_s": round(self.elapsed, 2),
+            "rate": round(self.rate, 1),
+        }
 
     def _finish(self, failed: bool, nested: bool) -> None:
         """Called once when the step's block ends."""
@@ -115,14 +121,28 @@ class LogTracker(Tracker):
     def _finish(self, failed: bool, nested: bool) -> None:
         fields = {**self.fields(), "outcome": "failed" if failed else "done"}
         if failed:
-            log.warning("%s: stopped after %s in %.1f s", self.description, self.summary(),
-                        self.elapsed, extra=fields)
+            log.warning(
+                "%s: stopped after %s in %.1f s",
+                self.description,
+                self.summary(),
+                self.elapsed,
+                extra=fields,
+            )
             return
         level = logging.DEBUG if nested and not self.lines else logging.INFO
         of = f" of {_count(self.total)}" if self.total and self.total != self.done else ""
-        log.log(level, "%s: done, %s%s %s in %.1f s (%s %s/s)", self.description,
-                _count(self.done), of, self.unit, self.elapsed, _count(self.rate), self.unit,
-                extra=fields)
+        log.log(
+            level,
+            "%s: done, %s%s %s in %.1f s (%s %s/s)",
+            self.description,
+            _count(self.done),
+            of,
+            self.unit,
+            self.elapsed,
+            _count(self.rate),
+            self.unit,
+            extra=fields,
+        )
 
 
 class BarTracker(Tracker):
@@ -137,11 +157,13 @@ class BarTracker(Tracker):
         self.done += n
         self._display.update(self._task, completed=self.done)
 
-    def update(self, *, done: int | None = None, total: int | None = None,
-               description: str | None = None) -> None:
+    def update(
+        self, *, done: int | None = None, total: int | None = None, description: str | None = None
+    ) -> None:
         super().update(done=done, total=total, description=description)
-        self._display.update(self._task, completed=self.done, total=self.total,
-                             description=self.description)
+        self._display.update(
+            self._task, completed=self.done, total=self.total, description=self.description
+        )
 
     def _finish(self, failed: bool, nested: bool) -> None:
         if nested:
@@ -199,9 +221,16 @@ def _new_rich_progress() -> Any:
             rate = f", {_count(task.speed)}/s" if task.speed else ""
             return Text(f"{_count(task.completed)}{total} {unit}{rate}")
 
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                    CountColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        CountColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
 
 
 def display_mode() -> str:
@@ -228,8 +257,14 @@ def _settings() -> Settings | None:
 
 
 @contextmanager
-def progress(description: str, total: int | None = None, unit: str = "rows", *,
-             every: float | None = None, mode: str | None = None) -> Iterator[Tracker]:
+def progress(
+    description: str,
+    total: int | None = None,
+    unit: str = "rows",
+    *,
+    every: float | None = None,
+    mode: str | None = None,
+) -> Iterator[Tracker]:
     """Track a step: a bar on a terminal, log lines elsewhere (see the module docstring).
 
     `total` may be None (unknown yet: `update(total=...)` later); `every` overrides the

@@ -15,8 +15,10 @@ from ops.services import ServiceError, stop_service
 def _airflow() -> int:
     port = get_settings().airflow_port
     server = airflow_server.start(port=port)
-    print(f"Airflow UI: {server.url}  ({'reused' if server.reused else 'started'}, "
-          f"pid {server.pid}, log {server.log_file})")
+    print(
+        f"Airflow UI: {server.url}  ({'reused' if server.reused else 'started'}, "
+        f"pid {server.pid}, log {server.log_file})"
+    )
     print(f"login: user 'admin', password in {server.password_file}")
     print("stop it with `make stop`")
     return 0
@@ -25,8 +27,10 @@ def _airflow() -> int:
 def _docs() -> int:
     port = get_settings().docs_port
     site = docs_site.generate_and_serve(port=port)
-    print(f"dbt docs: {site.url}  (lineage graph: {site.url}#!/overview?g_v=1; "
-          f"pid {site.pid}, log {site.log_file})")
+    print(
+        f"dbt docs: {site.url}  (lineage graph: {site.url}#!/overview?g_v=1; "
+        f"pid {site.pid}, log {site.log_file})"
+    )
     print("stop it with `make stop`")
     return 0
 

@@ -65,8 +65,12 @@ class AirflowServer:
     def token(self, user: str = ADMIN) -> str:
         """A JWT for the REST API: POST /auth/token with the generated credentials."""
         body = json.dumps({"username": user, "password": self.password(user)}).encode()
-        request = urllib.request.Request(f"{self.url}/auth/token", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/auth/token",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())["access_token"]
 
@@ -80,8 +84,9 @@ def healthy(url: str) -> bool:
     status, body = get_json(url + HEALTH_PATH)
     if status != 200 or not isinstance(body, dict):
         return False
-    return all((body.get(name) or {}).get("status") == "healthy"
-               for name in COMPONENTS if name in body)
+    return all(
+        (body.get(name) or {}).get("status") == "healthy" for name in COMPONENTS if name in body
+    )
 
 
 def ensure_password(home: Path, user: str = ADMIN) -> Path:
@@ -122,12 +127,17 @@ def settings(port: int, home: Path) -> dict[str, str]:
     for key, default in LOG_SERVER_PORTS.items():
         # A second instance (the tests') must not collide with the first one's log servers.
         overrides[f"AIRFLOW__LOGGING__{key}"] = str(
-            default if not port_in_use(default) else free_port())
+            default if not port_in_use(default) else free_port()
+        )
     return overrides
 
 
-def start(port: int = DEFAULT_PORT, env: Mapping[str, str] | None = None,
-          state: Path | None = None, timeout: float = 600.0) -> AirflowServer:
+def start(
+    port: int = DEFAULT_PORT,
+    env: Mapping[str, str] | None = None,
+    state: Path | None = None,
+    timeout: float = 600.0,
+) -> AirflowServer:
     """Start `airflow standalone` (or reuse the running one) and wait until it is healthy.
 
     `env` defaults to this process's environment (the Makefile evals the warehouse env into
@@ -138,25 +148,36 @@ def start(port: int = DEFAULT_PORT, env: Mapping[str, str] | None = None,
     if (pid := svc.pid()) is not None:
         info = svc.info()
         if healthy(info.get("url", "")):
-            return AirflowServer(url=info["url"], pid=pid, home=Path(info["home"]),
-                                 log_file=svc.log_file, reused=True)
-        raise ServiceError(f"Airflow (pid {pid}) runs but does not answer at "
-                           f"{info.get('url')}: see {svc.log_file}, or `make stop` first")
+            return AirflowServer(
+                url=info["url"],
+                pid=pid,
+                home=Path(info["home"]),
+                log_file=svc.log_file,
+                reused=True,
+            )
+        raise ServiceError(
+            f"Airflow (pid {pid}) runs but does not answer at "
+            f"{info.get('url')}: see {svc.log_file}, or `make stop` first"
+        )
     if port_in_use(port, HOST):
         raise ServiceError(f"port {port} is taken by another program: set AIRFLOW_PORT")
     home = Path(base.get("AIRFLOW_HOME") or default_state() / "airflow")
     home.mkdir(parents=True, exist_ok=True)
     ensure_password(home)
     url = f"http://{HOST}:{port}"
-    process = spawn([bin_path("airflow"), "standalone"],
-                    child_env(base, **settings(port, home)), svc.log_file)
+    process = spawn(
+        [bin_path("airflow"), "standalone"], child_env(base, **settings(port, home)), svc.log_file
+    )
     svc.record(process.pid, {"url": url, "home": str(home), "port": port})
-    server = AirflowServer(url=url, pid=process.pid, home=home, log_file=svc.log_file,
-                           reused=False)
+    server = AirflowServer(url=url, pid=process.pid, home=home, log_file=svc.log_file, reused=False)
     try:
-        wait_until(lambda: healthy(url), timeout=timeout,
-                   what="airflow standalone", alive=lambda: process.poll() is None,
-                   log_file=svc.log_file)
+        wait_until(
+            lambda: healthy(url),
+            timeout=timeout,
+            what="airflow standalone",
+            alive=lambda: process.poll() is None,
+            log_file=svc.log_file,
+        )
     except ServiceError:
         stop_service(svc)
         raise

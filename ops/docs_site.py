@@ -53,12 +53,22 @@ def generate(target_dir: Path | None = None, env: Mapping[str, str] | None = Non
     """`dbt docs generate` (profile from the warehouse env); returns the site's folder."""
     project = dbt_project_dir()
     target = target_dir or project / "target"
-    command = [bin_path("dbt"), "docs", "generate", "--project-dir", str(project),
-               "--profiles-dir", str(project), "--target-path", str(target)]
+    command = [
+        bin_path("dbt"),
+        "docs",
+        "generate",
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(target),
+    ]
     if env is None:  # the profile's ENCORE_PG_* from WAREHOUSE_URL or the embedded warehouse
         env = subprocess_env(dbt_env())
-    result = subprocess.run(command, cwd=project, env=child_env(env), capture_output=True,
-                            text=True, timeout=1800)
+    result = subprocess.run(
+        command, cwd=project, env=child_env(env), capture_output=True, text=True, timeout=1800
+    )
     if result.returncode != 0:
         raise ServiceError("dbt docs generate failed:\n" + (result.stdout + result.stderr)[-4000:])
     missing = [name for name in SITE_FILES if not (target / name).is_file()]
@@ -72,8 +82,9 @@ def _serves(url: str) -> bool:
     return status == 200 and isinstance(body, dict)
 
 
-def serve(directory: Path, port: int = DEFAULT_PORT, state: Path | None = None,
-          timeout: float = 60.0) -> DocsSite:
+def serve(
+    directory: Path, port: int = DEFAULT_PORT, state: Path | None = None, timeout: float = 60.0
+) -> DocsSite:
     """Serve `directory` on 127.0.0.1:`port` (reusing a server already serving it)."""
     svc = service(state)
     directory = directory.resolve()
@@ -85,20 +96,40 @@ def serve(directory: Path, port: int = DEFAULT_PORT, state: Path | None = None,
     if port_in_use(port, HOST):
         raise ServiceError(f"port {port} is taken by another program: set DOCS_PORT")
     url = f"http://{HOST}:{port}/"
-    process = spawn([sys.executable, "-m", "http.server", str(port), "--bind", HOST,
-                     "--directory", str(directory)], subprocess_env(), svc.log_file)
+    process = spawn(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            HOST,
+            "--directory",
+            str(directory),
+        ],
+        subprocess_env(),
+        svc.log_file,
+    )
     svc.record(process.pid, {"url": url, "directory": str(directory), "port": port})
     try:
-        wait_until(lambda: _serves(url.rstrip("/")), timeout=timeout, what="dbt docs server",
-                   alive=lambda: process.poll() is None, log_file=svc.log_file)
+        wait_until(
+            lambda: _serves(url.rstrip("/")),
+            timeout=timeout,
+            what="dbt docs server",
+            alive=lambda: process.poll() is None,
+            log_file=svc.log_file,
+        )
     except ServiceError:
         stop_service(svc)
         raise
     return DocsSite(url=url, pid=process.pid, directory=directory, log_file=svc.log_file)
 
 
-def generate_and_serve(port: int = DEFAULT_PORT, target_dir: Path | None = None,
-                       env: Mapping[str, str] | None = None,
-                       state: Path | None = None) -> DocsSite:
+def generate_and_serve(
+    port: int = DEFAULT_PORT,
+    target_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    state: Path | None = None,
+) -> DocsSite:
     """What `make docs` does: build the site, then serve it."""
     return serve(generate(target_dir, env), port=port, state=state)

@@ -83,6 +83,7 @@ def default_state() -> Path:
 
 # --- processes ---------------------------------------------------------------------------
 
+
 def _group(process: psutil.Process) -> int | None:
     """The process group of a live (non-zombie) process, None when it is gone or a zombie:
     zombies hold no resources and would otherwise keep a group 'alive' where nothing reaps
@@ -127,13 +128,21 @@ def leftovers(pgid: int, seen: set[tuple[int, float]]) -> list[int]:
     return sorted(set(group_members(pgid)) | {pid for pid, start in seen if _alive((pid, start))})
 
 
-def spawn(command: Sequence[str], env: Mapping[str, str], log_file: Path,
-          cwd: Path | None = None) -> subprocess.Popen:
+def spawn(
+    command: Sequence[str], env: Mapping[str, str], log_file: Path, cwd: Path | None = None
+) -> subprocess.Popen:
     """Start `command` detached: its own session and process group, output to `log_file`."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
-        return subprocess.Popen(list(command), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            list(command),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop_group(pgid: int, timeout: float = 60.0) -> list[int]:
@@ -186,6 +195,7 @@ def stop_service(service: Service, timeout: float = 60.0) -> bool:
 
 # --- ports and HTTP ----------------------------------------------------------------------
 
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(1)
@@ -218,8 +228,14 @@ def get_json(url: str, token: str | None = None, timeout: float = 10.0) -> tuple
         return status, None
 
 
-def wait_until(ready: Callable[[], bool], *, timeout: float, what: str,
-               alive: Callable[[], bool] = lambda: True, log_file: Path | None = None) -> None:
+def wait_until(
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    alive: Callable[[], bool] = lambda: True,
+    log_file: Path | None = None,
+) -> None:
     """Poll `ready` every second until it holds; fail early if the process died."""
     deadline = time.monotonic() + timeout
     where = f" (log: {log_file})" if log_file else ""
@@ -233,6 +249,7 @@ def wait_until(ready: Callable[[], bool], *, timeout: float, what: str,
 
 
 # --- child processes ------------------------------------------------------------------
+
 
 def bin_path(name: str) -> str:
     """A console script of this environment (`airflow`, `dbt`), found next to the interpreter

@@ -20,13 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="run a checkpoint")
     check.add_argument("checkpoint", choices=["raw", "marts"])
-    check.add_argument("--date", type=dt.date.fromisoformat,
-                       default=dt.datetime.now(dt.UTC).date(),
-                       help="logical date (default: today, UTC)")
-    check.add_argument("--no-row-bounds", action="store_true",
-                       help="skip the comparison with the previous run's row counts")
-    check.add_argument("--no-store", action="store_true",
-                       help="do not write quality.* (read-only run)")
+    check.add_argument(
+        "--date",
+        type=dt.date.fromisoformat,
+        default=dt.datetime.now(dt.UTC).date(),
+        help="logical date (default: today, UTC)",
+    )
+    check.add_argument(
+        "--no-row-bounds",
+        action="store_true",
+        help="skip the comparison with the previous run's row counts",
+    )
+    check.add_argument(
+        "--no-store", action="store_true", help="do not write quality.* (read-only run)"
+    )
     args = parser.parse_args(argv)
     configure_logging(logging.WARNING)  # the table printed below is the report
 
@@ -47,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         print_failure(error)
         return 2
     except psycopg.errors.UndefinedTable as error:
-        print_failure(error, "the checkpoint reads tables that are not there yet: load data "
-                      "(`make ingest SOURCE=...`) and build the marts (`make demo`) first")
+        print_failure(
+            error,
+            "the checkpoint reads tables that are not there yet: load data "
+            "(`make ingest SOURCE=...`) and build the marts (`make demo`) first",
+        )
         return 2
     except QualityCheckFailed as failed:
         print(format_table(list(failed.summary.outcomes)), file=sys.stderr)

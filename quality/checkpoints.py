@@ -23,9 +23,15 @@ from quality.summary import CheckpointSummary, RunContext, format_table
 log = logging.getLogger(__name__)
 
 
-def check_raw(url: str, logical_date: dt.date, *, expected_tables: Iterable[str] = (),
-              context: RunContext | None = None, thresholds: Thresholds | None = None,
-              persist: bool = True) -> CheckpointSummary:
+def check_raw(
+    url: str,
+    logical_date: dt.date,
+    *,
+    expected_tables: Iterable[str] = (),
+    context: RunContext | None = None,
+    thresholds: Thresholds | None = None,
+    persist: bool = True,
+) -> CheckpointSummary:
     """Check every raw table that received a batch for `logical_date` (and every table in
     `expected_tables`, which a load reported loading: it must not be empty)."""
     thresholds = thresholds or Thresholds.from_env()
@@ -42,22 +48,34 @@ def check_raw(url: str, logical_date: dt.date, *, expected_tables: Iterable[str]
     return _finish(url, suites.RAW_CHECKPOINT, specs, logical_date, context, persist)
 
 
-def check_marts(url: str, logical_date: dt.date, *, context: RunContext | None = None,
-                thresholds: Thresholds | None = None, persist: bool = True
-                ) -> CheckpointSummary:
+def check_marts(
+    url: str,
+    logical_date: dt.date,
+    *,
+    context: RunContext | None = None,
+    thresholds: Thresholds | None = None,
+    persist: bool = True,
+) -> CheckpointSummary:
     """Check the marts the model trains and scores on."""
     thresholds = thresholds or Thresholds.from_env()
     with psycopg.connect(url, autocommit=True) as conn:
         if persist:
             store.create_quality_tables(conn)
-        previous = store.previous_row_counts(conn, suites.MARTS_CHECKPOINT,
-                                             suites.mart_asset_names())
+        previous = store.previous_row_counts(
+            conn, suites.MARTS_CHECKPOINT, suites.mart_asset_names()
+        )
     specs = suites.mart_specs(logical_date, thresholds, previous, dt.datetime.now(dt.UTC))
     return _finish(url, suites.MARTS_CHECKPOINT, specs, logical_date, context, persist)
 
 
-def _finish(url: str, name: str, specs: list[suites.AssetSpec], logical_date: dt.date,
-            context: RunContext | None, persist: bool) -> CheckpointSummary:
+def _finish(
+    url: str,
+    name: str,
+    specs: list[suites.AssetSpec],
+    logical_date: dt.date,
+    context: RunContext | None,
+    persist: bool,
+) -> CheckpointSummary:
     summary = run_checkpoint(url, name, specs, logical_date=logical_date, context=context)
     if persist:
         with psycopg.connect(url) as conn:

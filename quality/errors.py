@@ -18,14 +18,19 @@ class QualityCheckFailed(Exception):
 def failure_message(summary: CheckpointSummary, *, stored: bool = True) -> str:
     # Text for a person to paste into psql, never executed here.
     query = f"select * from quality.expectation_results where run_id = '{summary.run_id}'"  # noqa: S608
-    where = (f"All results of this run: {query} order by position;" if stored
-             else "(results were not stored: --no-store)")
-    return "\n".join([
-        summary.headline(),
-        format_table(summary.failures),
-        where,
-        "Next: fix the data or the load that produced it and rerun the task. If a row-count "
-        "change is deliberate (e.g. a new synthetic world size), rerun once with row bounds "
-        "off (DAG param quality_row_bounds=false, or ENCORE_QUALITY_ROW_BOUNDS=off): that "
-        "run's counts become the new baseline.",
-    ])
+    where = (
+        f"All results of this run: {query} order by position;"
+        if stored
+        else "(results were not stored: --no-store)"
+    )
+    return "\n".join(
+        [
+            summary.headline(),
+            format_table(summary.failures),
+            where,
+            "Next: fix the data or the load that produced it and rerun the task. If a row-count "
+            "change is deliberate (e.g. a new synthetic world size), rerun once with row bounds "
+            "off (DAG param quality_row_bounds=false, or ENCORE_QUALITY_ROW_BOUNDS=off): that "
+            "run's counts become the new baseline.",
+        ]
+    )

@@ -33,8 +33,14 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def run_checkpoint(url: str, name: str, specs: Sequence[AssetSpec], *, logical_date: dt.date,
-                   context: RunContext | None = None) -> CheckpointSummary:
+def run_checkpoint(
+    url: str,
+    name: str,
+    specs: Sequence[AssetSpec],
+    *,
+    logical_date: dt.date,
+    context: RunContext | None = None,
+) -> CheckpointSummary:
     """Validate every spec in one great-expectations checkpoint; return the summary."""
     outcomes: list[ExpectationOutcome] = []
     if specs:
@@ -43,9 +49,13 @@ def run_checkpoint(url: str, name: str, specs: Sequence[AssetSpec], *, logical_d
     if specs:
         outcomes = _validate(url, name, specs)
     return CheckpointSummary(
-        run_id=uuid.uuid4(), checkpoint=name, logical_date=logical_date,
-        started_at=started_at, finished_at=dt.datetime.now(dt.UTC),
-        outcomes=tuple(outcomes), context=context or RunContext(),
+        run_id=uuid.uuid4(),
+        checkpoint=name,
+        logical_date=logical_date,
+        started_at=started_at,
+        finished_at=dt.datetime.now(dt.UTC),
+        outcomes=tuple(outcomes),
+        context=context or RunContext(),
     )
 
 
@@ -66,29 +76,38 @@ def _validate(url: str, name: str, specs: Sequence[AssetSpec]) -> list[Expectati
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_postgres(name="warehouse",
-                                               connection_string=sqlalchemy_url(url))
+    source = context.data_sources.add_postgres(
+        name="warehouse", connection_string=sqlalchemy_url(url)
+    )
     definitions = []
     rules_by_asset: dict[str, tuple[Rule, ...]] = {}
     for spec in specs:
         if spec.query is not None:
             asset = source.add_query_asset(name=spec.name, query=spec.query)
         else:
-            asset = source.add_table_asset(name=spec.name, table_name=spec.table,
-                                           schema_name=spec.schema)
+            asset = source.add_table_asset(
+                name=spec.name, table_name=spec.table, schema_name=spec.schema
+            )
         batch = asset.add_batch_definition_whole_table(f"{spec.name} (whole)")
         suite = context.suites.add(gx.ExpectationSuite(name=spec.name))
         for position, rule in enumerate(spec.rules):
             expectation_type = getattr(gx.expectations, rule.expectation)
-            suite.add_expectation(expectation_type(**rule.kwargs, severity=rule.severity,
-                                                   meta={"rule": position}))
-        definitions.append(context.validation_definitions.add(
-            gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)))
+            suite.add_expectation(
+                expectation_type(**rule.kwargs, severity=rule.severity, meta={"rule": position})
+            )
+        definitions.append(
+            context.validation_definitions.add(
+                gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)
+            )
+        )
         rules_by_asset[spec.name] = spec.rules
-    checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name=name, validation_definitions=definitions,
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES},
-    ))
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=definitions,
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES},
+        )
+    )
     result = checkpoint.run()
 
     # Report in the order the rules are declared (GE groups them by metric instead).
@@ -99,23 +118,37 @@ def _validate(url: str, name: str, specs: Sequence[AssetSpec]) -> list[Expectati
         rules = rules_by_asset[asset]
         for expectation in validation.results:
             position = int(expectation.expectation_config.meta["rule"])
-            ranked.append(((order[asset], position), _outcome(
-                asset, rules[position], expectation.success, expectation.result or {},
-                expectation.exception_info)))
+            ranked.append(
+                (
+                    (order[asset], position),
+                    _outcome(
+                        asset,
+                        rules[position],
+                        expectation.success,
+                        expectation.result or {},
+                        expectation.exception_info,
+                    ),
+                )
+            )
     return [outcome for _, outcome in sorted(ranked, key=lambda item: item[0])]
 
 
-def _outcome(asset: str, rule: Rule, success: bool | None, result: dict[str, Any],
-             exception_info: Any) -> ExpectationOutcome:
+def _outcome(
+    asset: str, rule: Rule, success: bool | None, result: dict[str, Any], exception_info: Any
+) -> ExpectationOutcome:
     error = _error(exception_info)
     observed = result.get("observed_value")
     unexpected = result.get("unexpected_count")
     if rule.expectation == "UnexpectedRowsExpectation" and unexpected is None:
         unexpected = observed  # its observed value is the count of violating rows
     return ExpectationOutcome(
-        asset=asset, expectation_type=_snake(rule.expectation), column=rule.column,
-        kwargs=dict(rule.kwargs), severity=rule.severity,
-        success=bool(success) and error is None, expected=rule.expected,
+        asset=asset,
+        expectation_type=_snake(rule.expectation),
+        column=rule.column,
+        kwargs=dict(rule.kwargs),
+        severity=rule.severity,
+        success=bool(success) and error is None,
+        expected=rule.expected,
         observed=observed if observed is not None else _observed_share(result),
         unexpected_count=None if unexpected is None else int(unexpected),
         unexpected_percent=result.get("unexpected_percent"),
@@ -135,8 +168,11 @@ def _error(exception_info: Any) -> str | None:
     """The message of an exception great-expectations caught while evaluating, if any."""
     if not isinstance(exception_info, dict):
         return None
-    infos = [exception_info] if "raised_exception" in exception_info else [
-        info for info in exception_info.values() if isinstance(info, dict)]
+    infos = (
+        [exception_info]
+        if "raised_exception" in exception_info
+        else [info for info in exception_info.values() if isinstance(info, dict)]
+    )
     for info in infos:
         if info.get("raised_exception"):
             return str(info.get("exception_message") or "exception while evaluating")[:500]

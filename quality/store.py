@@ -75,8 +75,7 @@ def create_quality_tables(conn: psycopg.Connection) -> None:
 
 
 def tables_exist(conn: psycopg.Connection) -> bool:
-    row = conn.execute("select to_regclass('quality.expectation_results') is not null"
-                       ).fetchone()
+    row = conn.execute("select to_regclass('quality.expectation_results') is not null").fetchone()
     return bool(row and row[0])
 
 
@@ -106,10 +105,21 @@ def save(conn: psycopg.Connection, summary: CheckpointSummary) -> None:
             " dag_run_id, task_id, try_number, success, evaluated, failed, warnings,"
             " started_at, finished_at)"
             " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [summary.run_id, summary.checkpoint, summary.logical_date, context.dag_id,
-             context.dag_run_id, context.task_id, context.try_number, summary.success,
-             len(summary.outcomes), len(summary.failures), len(summary.warnings),
-             summary.started_at, summary.finished_at],
+            [
+                summary.run_id,
+                summary.checkpoint,
+                summary.logical_date,
+                context.dag_id,
+                context.dag_run_id,
+                context.task_id,
+                context.try_number,
+                summary.success,
+                len(summary.outcomes),
+                len(summary.failures),
+                len(summary.warnings),
+                summary.started_at,
+                summary.finished_at,
+            ],
         )
         with conn.cursor() as cursor:
             cursor.executemany(
@@ -117,16 +127,31 @@ def save(conn: psycopg.Connection, summary: CheckpointSummary) -> None:
                 " expectation_type, column_name, kwargs, severity, success, expected, observed,"
                 " unexpected_count, unexpected_percent, example_values, error)"
                 " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [[summary.run_id, position, o.asset, o.expectation_type, o.column,
-                  Jsonb(_plain(o.kwargs)), o.severity, o.success, o.expected,
-                  Jsonb(_plain(o.observed)), o.unexpected_count, o.unexpected_percent,
-                  Jsonb(_plain(o.examples)), o.error]
-                 for position, o in enumerate(summary.outcomes)],
+                [
+                    [
+                        summary.run_id,
+                        position,
+                        o.asset,
+                        o.expectation_type,
+                        o.column,
+                        Jsonb(_plain(o.kwargs)),
+                        o.severity,
+                        o.success,
+                        o.expected,
+                        Jsonb(_plain(o.observed)),
+                        o.unexpected_count,
+                        o.unexpected_percent,
+                        Jsonb(_plain(o.examples)),
+                        o.error,
+                    ]
+                    for position, o in enumerate(summary.outcomes)
+                ],
             )
 
 
-def previous_row_counts(conn: psycopg.Connection, checkpoint: str,
-                        assets: Iterable[str]) -> dict[str, int]:
+def previous_row_counts(
+    conn: psycopg.Connection, checkpoint: str, assets: Iterable[str]
+) -> dict[str, int]:
     """Each asset's row count as observed by the latest successful run of `checkpoint`
     (the baseline of the row-count bounds). A failed run never becomes a baseline, so one
     bad load cannot drag the bounds along with it."""

@@ -81,21 +81,22 @@ class RawRules:
 
 
 RAW_RULES: dict[str, RawRules] = {
-    "synthetic_users": RawRules(("user_id",), unique=("user_id",),
-                                timestamps=("signed_up_at",), snapshot=True),
+    "synthetic_users": RawRules(
+        ("user_id",), unique=("user_id",), timestamps=("signed_up_at",), snapshot=True
+    ),
     "synthetic_artists": RawRules(("artist_id",), unique=("artist_id",), snapshot=True),
-    "synthetic_tracks": RawRules(("track_id", "artist_id"), unique=("track_id",),
-                                 snapshot=True),
-    "synthetic_plays": RawRules(("user_id", "track_id", "played_at"),
-                                timestamps=("played_at",), snapshot=True),
-    "lastfm_scrobbles": RawRules(("user_name", "played_at", "artist_name", "track_name"),
-                                 timestamps=("played_at",)),
+    "synthetic_tracks": RawRules(("track_id", "artist_id"), unique=("track_id",), snapshot=True),
+    "synthetic_plays": RawRules(
+        ("user_id", "track_id", "played_at"), timestamps=("played_at",), snapshot=True
+    ),
+    "lastfm_scrobbles": RawRules(
+        ("user_name", "played_at", "artist_name", "track_name"), timestamps=("played_at",)
+    ),
     "lastfm_track_info": RawRules(("artist_name", "track_name"), timestamps=("fetched_at",)),
     "lastfm_user_info": RawRules(("user_name",), timestamps=("registered_at", "fetched_at")),
     "spotify_tracks": RawRules(("track_id",), timestamps=("fetched_at",)),
     "spotify_artists": RawRules(("artist_id",), timestamps=("fetched_at",)),
-    "spotify_track_matches": RawRules(("query_artist", "query_title"),
-                                      timestamps=("fetched_at",)),
+    "spotify_track_matches": RawRules(("query_artist", "query_title"), timestamps=("fetched_at",)),
     "spotify_plays": RawRules(("user_name", "ended_at"), timestamps=("ended_at",)),
     "kaggle_tracks": RawRules(("track_id",), snapshot=True),
 }
@@ -113,21 +114,29 @@ def unique(column: str) -> Rule:
 
 
 def unique_together(*columns: str) -> Rule:
-    return Rule("ExpectCompoundColumnsToBeUnique", {"column_list": list(columns)},
-                f"({', '.join(columns)}) unique")
+    return Rule(
+        "ExpectCompoundColumnsToBeUnique",
+        {"column_list": list(columns)},
+        f"({', '.join(columns)}) unique",
+    )
 
 
 def in_range(column: str, low: dt.datetime, high: dt.datetime) -> Rule:
-    return Rule("ExpectColumnValuesToBeBetween",
-                {"column": column, "min_value": low, "max_value": high},
-                f"{low:%Y-%m-%d} .. {high:%Y-%m-%d %H:%M}Z")
+    return Rule(
+        "ExpectColumnValuesToBeBetween",
+        {"column": column, "min_value": low, "max_value": high},
+        f"{low:%Y-%m-%d} .. {high:%Y-%m-%d %H:%M}Z",
+    )
 
 
 def share_at_least(column: str, minimum: float, severity: Severity = "critical") -> Rule:
     """The mean of a 0/1 column, i.e. the share of rows with the property, is >= minimum."""
-    return Rule("ExpectColumnMeanToBeBetween",
-                {"column": column, "min_value": minimum, "max_value": 1.0},
-                f"share >= {minimum:g}", severity)
+    return Rule(
+        "ExpectColumnMeanToBeBetween",
+        {"column": column, "min_value": minimum, "max_value": 1.0},
+        f"share >= {minimum:g}",
+        severity,
+    )
 
 
 def row_count(previous: int | None, thresholds: Thresholds) -> Rule:
@@ -137,15 +146,21 @@ def row_count(previous: int | None, thresholds: Thresholds) -> Rule:
         return Rule("ExpectTableRowCountToBeBetween", {"min_value": 1}, "at least 1 row")
     low = max(1, math.ceil(previous * thresholds.min_row_ratio))
     high = max(low, math.floor(previous * thresholds.max_row_ratio))
-    return Rule("ExpectTableRowCountToBeBetween", {"min_value": low, "max_value": high},
-                f"{low}..{high} rows (previous {previous})")
+    return Rule(
+        "ExpectTableRowCountToBeBetween",
+        {"min_value": low, "max_value": high},
+        f"{low}..{high} rows (previous {previous})",
+    )
 
 
 def no_rows_where(condition: str, expected: str) -> Rule:
     """Rows matching `condition` (SQL written in this module) are violations."""
     query = f"select * from {{batch}} where {condition}"  # noqa: S608 - condition is code
-    return Rule("UnexpectedRowsExpectation",
-                {"unexpected_rows_query": query, "description": expected}, expected)
+    return Rule(
+        "UnexpectedRowsExpectation",
+        {"unexpected_rows_query": query, "description": expected},
+        expected,
+    )
 
 
 # --------------------------------------------------------------------------- raw loads
@@ -179,14 +194,17 @@ def raw_asset_name(table: str) -> str:
     return f"{RAW_SCHEMA}.{table}"
 
 
-def raw_specs(batches: Mapping[str, RawBatch], logical_date: dt.date, thresholds: Thresholds,
-              previous_counts: Mapping[str, int], expected_tables: Iterable[str] = ()
-              ) -> list[AssetSpec]:
+def raw_specs(
+    batches: Mapping[str, RawBatch],
+    logical_date: dt.date,
+    thresholds: Thresholds,
+    previous_counts: Mapping[str, int],
+    expected_tables: Iterable[str] = (),
+) -> list[AssetSpec]:
     """The raw checkpoint: one query asset per table with a batch for `logical_date` (or
     reported loaded by a load task: then "at least 1 row" catches a batch that vanished)."""
     tables = sorted(set(batches) | {t for t in expected_tables if t in RAW_TABLES})
-    end_of_day = dt.datetime.combine(logical_date + dt.timedelta(days=1), dt.time(),
-                                     tzinfo=dt.UTC)
+    end_of_day = dt.datetime.combine(logical_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     specs = []
     for table in tables:
         contract = RAW_RULES[table]
@@ -200,19 +218,21 @@ def raw_specs(batches: Mapping[str, RawBatch], logical_date: dt.date, thresholds
         rules = [row_count(previous, thresholds)]
         rules += [not_null(column) for column in contract.not_null]
         rules += [unique(column) for column in contract.unique]
-        rules += [in_range(column, thresholds.timestamp_floor, ceiling)
-                  for column in contract.timestamps]
-        query = sql.SQL("select * from {}.{} where _logical_date = {}").format(
-            sql.Identifier(RAW_SCHEMA), sql.Identifier(table), sql.Literal(logical_date)
-        ).as_string(None)
+        rules += [
+            in_range(column, thresholds.timestamp_floor, ceiling) for column in contract.timestamps
+        ]
+        query = (
+            sql.SQL("select * from {}.{} where _logical_date = {}")
+            .format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table), sql.Literal(logical_date))
+            .as_string(None)
+        )
         specs.append(AssetSpec(name, tuple(rules), query=query))
     return specs
 
 
 # --------------------------------------------------------------------------- marts
 
-MART_TABLES = ("fct_plays", "fct_first_plays", "dim_tracks", "dim_users",
-               "fct_candidate_features")
+MART_TABLES = ("fct_plays", "fct_first_plays", "dim_tracks", "dim_users", "fct_candidate_features")
 TRACK_COVERAGE_ASSET = "marts.fct_plays_track_coverage"
 # One row per play: does its track exist in dim_tracks, and does it carry metadata?
 _TRACK_COVERAGE_QUERY = """
@@ -228,36 +248,65 @@ def mart_asset_names() -> list[str]:
     return [f"{MARTS_SCHEMA}.{table}" for table in MART_TABLES]
 
 
-def mart_specs(logical_date: dt.date, thresholds: Thresholds,
-               previous_counts: Mapping[str, int], now: dt.datetime) -> list[AssetSpec]:
+def mart_specs(
+    logical_date: dt.date,
+    thresholds: Thresholds,
+    previous_counts: Mapping[str, int],
+    now: dt.datetime,
+) -> list[AssetSpec]:
     """The marts checkpoint: keys, the label's invariants, play times, row counts and the
     share of plays matched to a known track."""
-    end_of_day = dt.datetime.combine(logical_date + dt.timedelta(days=1), dt.time(),
-                                     tzinfo=dt.UTC)
+    end_of_day = dt.datetime.combine(logical_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     ceiling = max(now, end_of_day) + thresholds.clock_skew
 
     def counted(table: str, *rules: Rule) -> AssetSpec:
         name = f"{MARTS_SCHEMA}.{table}"
-        return AssetSpec(name, (row_count(previous_counts.get(name), thresholds), *rules),
-                         schema=MARTS_SCHEMA, table=table)
+        return AssetSpec(
+            name,
+            (row_count(previous_counts.get(name), thresholds), *rules),
+            schema=MARTS_SCHEMA,
+            table=table,
+        )
 
     return [
-        counted("fct_plays", not_null("play_id"), unique("play_id"), not_null("user_id"),
-                not_null("track_key"),
-                in_range("played_at", thresholds.timestamp_floor, ceiling)),
-        counted("fct_first_plays", not_null("user_id"), not_null("track_key"),
-                unique_together("user_id", "track_key"),
-                Rule("ExpectColumnValuesToBeInSet", {"column": "repeat_30d",
-                                                     "value_set": [0, 1]}, "in {0, 1} or NULL"),
-                no_rows_where("is_censored is null or (repeat_30d is null) <> is_censored",
-                              "repeat_30d NULL iff is_censored")),
+        counted(
+            "fct_plays",
+            not_null("play_id"),
+            unique("play_id"),
+            not_null("user_id"),
+            not_null("track_key"),
+            in_range("played_at", thresholds.timestamp_floor, ceiling),
+        ),
+        counted(
+            "fct_first_plays",
+            not_null("user_id"),
+            not_null("track_key"),
+            unique_together("user_id", "track_key"),
+            Rule(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "repeat_30d", "value_set": [0, 1]},
+                "in {0, 1} or NULL",
+            ),
+            no_rows_where(
+                "is_censored is null or (repeat_30d is null) <> is_censored",
+                "repeat_30d NULL iff is_censored",
+            ),
+        ),
         counted("dim_tracks", not_null("track_key"), unique("track_key")),
         counted("dim_users", not_null("user_id"), unique("user_id")),
-        counted("fct_candidate_features", not_null("user_id"), not_null("track_key"),
-                unique_together("user_id", "track_key")),
-        AssetSpec(TRACK_COVERAGE_ASSET, (
-            share_at_least("track_known", thresholds.min_known_track_share),
-            share_at_least("has_genre", thresholds.min_metadata_share, "warning"),
-            share_at_least("has_audio_features", thresholds.min_metadata_share, "warning"),
-        ), query=_TRACK_COVERAGE_QUERY),
+        counted(
+            "fct_candidate_features",
+            not_null("user_id"),
+            not_null("track_key"),
+            unique_together("user_id", "track_key"),
+        ),
+        AssetSpec(
+            TRACK_COVERAGE_ASSET,
+            (
+                share_at_least("track_known", thresholds.min_known_track_share),
+                share_at_least("has_genre", thresholds.min_metadata_share, "warning"),
+                share_at_least("has_audio_features", thresholds.min_metadata_share, "warning"),
+            ),
+            query=_TRACK_COVERAGE_QUERY,
+        ),
     ]

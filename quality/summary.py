@@ -82,10 +82,12 @@ class CheckpointSummary:
 
     def headline(self) -> str:
         verdict = "passed" if self.success else "FAILED"
-        return (f"quality checkpoint {self.checkpoint!r} for {self.logical_date} {verdict}: "
-                f"{len(self.outcomes)} expectations on {len({o.asset for o in self.outcomes})} "
-                f"assets, {len(self.failures)} failed, {len(self.warnings)} warnings "
-                f"({self.seconds:.1f} s, run_id {self.run_id})")
+        return (
+            f"quality checkpoint {self.checkpoint!r} for {self.logical_date} {verdict}: "
+            f"{len(self.outcomes)} expectations on {len({o.asset for o in self.outcomes})} "
+            f"assets, {len(self.failures)} failed, {len(self.warnings)} warnings "
+            f"({self.seconds:.1f} s, run_id {self.run_id})"
+        )
 
 
 def _cell(value: Any, width: int) -> str:
@@ -97,18 +99,38 @@ def _cell(value: Any, width: int) -> str:
 def format_table(outcomes: list[ExpectationOutcome]) -> str:
     """A plain-text table of outcomes: asset, rule, column, observed vs expected, count,
     examples. Fixed-width so it reads well in an Airflow log and a terminal alike."""
-    headers = ("severity", "asset", "rule", "column", "observed", "expected", "unexpected",
-               "examples")
+    headers = (
+        "severity",
+        "asset",
+        "rule",
+        "column",
+        "observed",
+        "expected",
+        "unexpected",
+        "examples",
+    )
     widths = (8, 30, 38, 22, 22, 34, 10, 50)
     rows = [headers]
     for o in outcomes:
         observed = o.error or o.observed
         if isinstance(observed, float):
             observed = f"{observed:.4g}"
-        rows.append((o.severity, o.asset, o.expectation_type, o.column, observed, o.expected,
-                     "" if o.unexpected_count is None else o.unexpected_count,
-                     ", ".join(str(example) for example in o.examples[:3])))
-    lines = ["  ".join(_cell(value, width).ljust(width) for value, width in zip(row, widths,
-                                                                               strict=True))
-             .rstrip() for row in rows]
+        rows.append(
+            (
+                o.severity,
+                o.asset,
+                o.expectation_type,
+                o.column,
+                observed,
+                o.expected,
+                "" if o.unexpected_count is None else o.unexpected_count,
+                ", ".join(str(example) for example in o.examples[:3]),
+            )
+        )
+    lines = [
+        "  ".join(
+            _cell(value, width).ljust(width) for value, width in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in rows
+    ]
     return "\n".join(lines)

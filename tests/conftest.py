@@ -49,8 +49,13 @@ if _WORKERS > 1:
 
 TEST_DATABASE_PREFIX = "encore_test_"
 # Long enough for the model's split: 30 censored + 30 validation + a 30-day label gap.
-SMALL_WORLD = {"seed": 7, "n_users": 120, "n_tracks": 1500, "days": 120,
-               "end_date": dt.date(2026, 6, 1)}
+SMALL_WORLD = {
+    "seed": 7,
+    "n_users": 120,
+    "n_tracks": 1500,
+    "days": 120,
+    "end_date": dt.date(2026, 6, 1),
+}
 
 
 def _admin_url() -> str:
@@ -85,13 +90,15 @@ def _create_database(admin_url: str, suffix: str = "") -> str:
 
     database = f"{TEST_DATABASE_PREFIX}{os.getpid()}{'_' + suffix if suffix else ''}"
     with psycopg.connect(_maintenance_url(admin_url), autocommit=True) as conn:
-        names = conn.execute("select datname from pg_database where datname like %s",
-                             [f"{TEST_DATABASE_PREFIX}%"]).fetchall()
+        names = conn.execute(
+            "select datname from pg_database where datname like %s", [f"{TEST_DATABASE_PREFIX}%"]
+        ).fetchall()
         for (name,) in names:
             owner_pid = name.removeprefix(TEST_DATABASE_PREFIX).split("_")[0]
             if name == database or (owner_pid.isdigit() and not _pid_alive(int(owner_pid))):
-                conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-                    sql.Identifier(name)))
+                conn.execute(
+                    sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+                )
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
     return urlsplit(admin_url)._replace(path=f"/{database}").geturl()
 
@@ -101,8 +108,9 @@ def _drop_database(admin_url: str, url: str) -> None:
 
     database = urlsplit(url).path.lstrip("/")
     with psycopg.connect(_maintenance_url(admin_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-            sql.Identifier(database)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database))
+        )
 
 
 @pytest.fixture(scope="session")
@@ -186,8 +194,9 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     """A migrated Airflow metadata database in the test's Airflow home."""
-    subprocess.run(["airflow", "db", "migrate"], check=True, capture_output=True,
-                   env=subprocess_env())
+    subprocess.run(
+        ["airflow", "db", "migrate"], check=True, capture_output=True, env=subprocess_env()
+    )
     return AIRFLOW_TEST_HOME
 
 
@@ -198,6 +207,7 @@ SettingsEnv = Callable[..., Settings]
 def settings_env(monkeypatch: pytest.MonkeyPatch) -> SettingsEnv:
     """`settings_env(NAME=value, ...)`: the settings of an environment holding only these
     Encore variables (and no `.env`), set for the rest of the test."""
+
     def apply(**values: str) -> Settings:
         for name in FIELDS:
             monkeypatch.delenv(name.upper(), raising=False)
@@ -209,10 +219,18 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> SettingsEnv:
     return apply
 
 
-SLOWEST_FILES = ("test_airflow_ui.py", "test_real_histories.py", "test_idempotency.py",
-                 "test_dag_backfill.py", "test_bench.py", "test_snowflake_fakesnow.py",
-                 "test_dbt_build.py", "test_point_in_time.py", "test_list_model.py",
-                 "test_quality.py")
+SLOWEST_FILES = (
+    "test_airflow_ui.py",
+    "test_real_histories.py",
+    "test_idempotency.py",
+    "test_dag_backfill.py",
+    "test_bench.py",
+    "test_snowflake_fakesnow.py",
+    "test_dbt_build.py",
+    "test_point_in_time.py",
+    "test_list_model.py",
+    "test_quality.py",
+)
 """The test files that take longest, longest first (`make test`'s slowest durations)."""
 
 

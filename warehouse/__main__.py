@@ -39,11 +39,14 @@ def _status() -> int:
         return 0
     srv = embedded.server()
     running = embedded.is_running(srv)
-    print(f"embedded warehouse {'running' if running else 'stopped'}: {srv.url} "
-          f"(data {srv.data_dir})")
+    print(
+        f"embedded warehouse {'running' if running else 'stopped'}: {srv.url} (data {srv.data_dir})"
+    )
     if not running:
-        print("next: start it with `make warehouse` (or `uv run python -m warehouse start`)",
-              file=sys.stderr)
+        print(
+            "next: start it with `make warehouse` (or `uv run python -m warehouse start`)",
+            file=sys.stderr,
+        )
     return 0 if running else 3
 
 
@@ -91,16 +94,29 @@ def _snowflake_load() -> int:
         return 2
     database = get_settings().snowflake_database
     with snowflake.connect_from_env() as conn:
-        counts = snowflake.load_landed(conn.cursor(), database, Path(folder), source=source,
-                                       logical_date=dt.date.fromisoformat(date))
+        counts = snowflake.load_landed(
+            conn.cursor(),
+            database,
+            Path(folder),
+            source=source,
+            logical_date=dt.date.fromisoformat(date),
+        )
     for table, rows in counts.items():
         print(f"{database}.RAW.{table.upper()}: {rows:,} rows")
     return 0
 
 
-COMMANDS = {"start": _start, "stop": _stop, "status": _status, "url": None, "env": _env,
-            "psql": _psql, "report": _report, "snowflake-ddl": _snowflake_ddl,
-            "snowflake-load": _snowflake_load}
+COMMANDS = {
+    "start": _start,
+    "stop": _stop,
+    "status": _status,
+    "url": None,
+    "env": _env,
+    "psql": _psql,
+    "report": _report,
+    "snowflake-ddl": _snowflake_ddl,
+    "snowflake-load": _snowflake_load,
+}
 
 
 def main() -> int:

@@ -14,8 +14,7 @@ from psycopg import sql
 
 from warehouse.raw_tables import BATCH_COLUMNS, RAW_SCHEMA, RAW_TABLES, RawTable
 
-SCHEMAS = ("raw", "raw_rejected", "staging", "intermediate", "marts", "ml", "serving",
-           "quality")
+SCHEMAS = ("raw", "raw_rejected", "staging", "intermediate", "marts", "ml", "serving", "quality")
 READER_ROLE = "recs_reader"
 
 log = logging.getLogger(__name__)
@@ -90,8 +89,12 @@ def raw_batch_index_ddl(table: RawTable) -> sql.Composed:
     return sql.SQL(
         "drop index if exists {}; create index if not exists {} on {}.{} using brin "
         "(_source, _logical_date) with (autosummarize = on)"
-    ).format(index, sql.Identifier(f"{table.name}_batch_brin"),
-             sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
+    ).format(
+        index,
+        sql.Identifier(f"{table.name}_batch_brin"),
+        sql.Identifier(RAW_SCHEMA),
+        sql.Identifier(table.name),
+    )
 
 
 def bootstrap(conn: psycopg.Connection) -> None:
@@ -126,22 +129,28 @@ def _ensure_reader_role(conn: psycopg.Connection) -> None:
     conn.execute(sql.SQL("grant usage on schema serving to {}").format(role))
     conn.execute(sql.SQL("grant select on all tables in schema serving to {}").format(role))
     conn.execute(
-        sql.SQL("alter default privileges in schema serving grant select on tables to {}")
-        .format(role)
+        sql.SQL("alter default privileges in schema serving grant select on tables to {}").format(
+            role
+        )
     )
-    row = conn.execute("select rolconfig from pg_roles where rolname = %s",
-                       [READER_ROLE]).fetchone()
+    row = conn.execute(
+        "select rolconfig from pg_roles where rolname = %s", [READER_ROLE]
+    ).fetchone()
     current = set(row[0] or []) if row else set()
     for name, value in READER_SETTINGS.items():
         if f"{name}={value}" in current:
             continue
         try:
             with conn.transaction():  # a savepoint: lacking the privilege is not fatal
-                conn.execute(sql.SQL("alter role {} set {} = {}").format(
-                    role, sql.Identifier(name), sql.Literal(value)))
+                conn.execute(
+                    sql.SQL("alter role {} set {} = {}").format(
+                        role, sql.Identifier(name), sql.Literal(value)
+                    )
+                )
         except psycopg.errors.InsufficientPrivilege:
-            log.warning("cannot set %s for role %s (needs CREATEROLE/ADMIN on it)",
-                        name, READER_ROLE)
+            log.warning(
+                "cannot set %s for role %s (needs CREATEROLE/ADMIN on it)", name, READER_ROLE
+            )
 
 
 # --------------------------------------------------------------------------------- serving
@@ -238,8 +247,9 @@ where d.classid = 'pg_rewrite'::regclass
 
 
 def _relkind(conn: psycopg.Connection, name: str) -> str | None:
-    row = conn.execute("select c.relkind from pg_class c where c.oid = to_regclass(%s)",
-                       [name]).fetchone()
+    row = conn.execute(
+        "select c.relkind from pg_class c where c.oid = to_regclass(%s)", [name]
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -247,15 +257,19 @@ def _ensure_serving(conn: psycopg.Connection) -> None:
     """The publish registry, the partitioned sets and the client views; upgrades a warehouse
     whose serving.recommendations / serving.tracks are still plain tables (the first
     layout): their rows become publish 1 and the views that read them are re-pointed."""
-    legacy = [name for name in ("recommendations", "tracks")
-              if _relkind(conn, f"serving.{name}") == "r"]
+    legacy = [
+        name for name in ("recommendations", "tracks") if _relkind(conn, f"serving.{name}") == "r"
+    ]
     dependants: list[tuple[str, str]] = []
     if legacy:
         tables = [f"serving.{name}" for name in legacy]
         dependants = conn.execute(_DEPENDENT_VIEWS, [tables, tables]).fetchall()
         for name in legacy:
-            conn.execute(sql.SQL("alter table serving.{} rename to {}").format(
-                sql.Identifier(name), sql.Identifier(f"{name}_legacy")))
+            conn.execute(
+                sql.SQL("alter table serving.{} rename to {}").format(
+                    sql.Identifier(name), sql.Identifier(f"{name}_legacy")
+                )
+            )
     conn.execute(_SERVING_DDL)
     upgrade_serving_columns(conn)
     for name, ddl in _SERVING_VIEWS.items():
@@ -266,55 +280,77 @@ def _ensure_serving(conn: psycopg.Connection) -> None:
     if "recommendations" in legacy:
         _adopt_legacy_publish(conn, has_tracks="tracks" in legacy)
     for view, definition in dependants:
-        conn.execute(sql.SQL("create or replace view {} as {}").format(
-            sql.SQL(view), sql.SQL(definition)))  # names and SQL from the catalog
+        conn.execute(
+            sql.SQL("create or replace view {} as {}").format(sql.SQL(view), sql.SQL(definition))
+        )  # names and SQL from the catalog
     for name in legacy:
         conn.execute(sql.SQL("drop table serving.{}").format(sql.Identifier(f"{name}_legacy")))
-    log.info("serving upgraded to versioned publishes (re-pointed views: %s)",
-             ", ".join(view for view, _ in dependants) or "none")
+    log.info(
+        "serving upgraded to versioned publishes (re-pointed views: %s)",
+        ", ".join(view for view, _ in dependants) or "none",
+    )
 
 
 def _adopt_legacy_publish(conn: psycopg.Connection, *, has_tracks: bool) -> None:
     """The rows of the old serving.recommendations table become a publish of their own."""
-    row = conn.execute("select max(model_version), max(generated_at), count(*), "
-                       "count(distinct user_id), max(rank) "
-                       "from serving.recommendations_legacy").fetchone()
+    row = conn.execute(
+        "select max(model_version), max(generated_at), count(*), "
+        "count(distinct user_id), max(rank) "
+        "from serving.recommendations_legacy"
+    ).fetchone()
     if not row or not row[2]:
         return
     version, generated_at, rows, users, top_n = row
     (publish_id,) = conn.execute(
         "insert into serving.publishes (model_version, generated_at, top_n, rows, users) "
         "values (%s, %s, %s, %s, %s) returning publish_id",
-        [version, generated_at, top_n, rows, users]).fetchone()
+        [version, generated_at, top_n, rows, users],
+    ).fetchone()
     recs = sql.Identifier(f"recommendations_v{publish_id}")
     tracks = sql.Identifier(f"tracks_v{publish_id}")
-    conn.execute(sql.SQL(
-        "create table serving.{} (like serving.recommendation_sets including defaults "
-        "including constraints)").format(recs))
-    conn.execute(sql.SQL(
-        "insert into serving.{} (publish_id, user_id, track_key, rank, score, reason, "
-        "model_version, generated_at, as_of) select {}, user_id, track_key, rank, score, "
-        "reason, model_version, generated_at, generated_at from serving.recommendations_legacy "
-        "order by user_id, rank").format(recs, sql.Literal(publish_id)))  # as_of: see below
-    conn.execute(sql.SQL(
-        "create table serving.{} (like serving.track_sets including defaults "
-        "including constraints)").format(tracks))
+    conn.execute(
+        sql.SQL(
+            "create table serving.{} (like serving.recommendation_sets including defaults "
+            "including constraints)"
+        ).format(recs)
+    )
+    conn.execute(
+        sql.SQL(
+            "insert into serving.{} (publish_id, user_id, track_key, rank, score, reason, "
+            "model_version, generated_at, as_of) select {}, user_id, track_key, rank, score, "
+            "reason, model_version, generated_at, generated_at from serving.recommendations_legacy "
+            "order by user_id, rank"
+        ).format(recs, sql.Literal(publish_id))
+    )  # as_of: see below
+    conn.execute(
+        sql.SQL(
+            "create table serving.{} (like serving.track_sets including defaults "
+            "including constraints)"
+        ).format(tracks)
+    )
     if has_tracks:
-        conn.execute(sql.SQL(
-            "insert into serving.{} (publish_id, track_key, track_name, artist_name, genre, "
-            "model_version, generated_at) select {}, track_key, track_name, artist_name, "
-            "genre, model_version, generated_at from serving.tracks_legacy "
-            "order by track_key").format(tracks, sql.Literal(publish_id)))
+        conn.execute(
+            sql.SQL(
+                "insert into serving.{} (publish_id, track_key, track_name, artist_name, genre, "
+                "model_version, generated_at) select {}, track_key, track_name, artist_name, "
+                "genre, model_version, generated_at from serving.tracks_legacy "
+                "order by track_key"
+            ).format(tracks, sql.Literal(publish_id))
+        )
     for parent, table in (("recommendation_sets", recs), ("track_sets", tracks)):
         # ATTACH validates the rows and builds the partition's indexes from the parent's.
-        conn.execute(sql.SQL("alter table serving.{} attach partition serving.{} "
-                             "for values in ({})").format(
-            sql.Identifier(parent), table, sql.Literal(publish_id)))
+        conn.execute(
+            sql.SQL("alter table serving.{} attach partition serving.{} for values in ({})").format(
+                sql.Identifier(parent), table, sql.Literal(publish_id)
+            )
+        )
         conn.execute(sql.SQL("analyze serving.{}").format(table))
     conn.execute(
         "update serving.publishes set is_current = true, published_at = now(), "
         "tracks = (select count(*) from serving.track_sets where publish_id = %s) "
-        "where publish_id = %s", [publish_id, publish_id])
+        "where publish_id = %s",
+        [publish_id, publish_id],
+    )
 
 
 # ------------------------------------------------------------------ columns added since
@@ -359,15 +395,21 @@ _PUBLISH_LOCK = "select pg_advisory_xact_lock(hashtext('encore.publish'))"  # ml
 def _has_column(conn: psycopg.Connection, table: str, column: str) -> bool:
     return conn.execute(
         "select exists (select 1 from pg_attribute where attrelid = to_regclass(%s) "
-        "and attname = %s and attnum > 0 and not attisdropped)", [table, column]).fetchone()[0]
+        "and attname = %s and attnum > 0 and not attisdropped)",
+        [table, column],
+    ).fetchone()[0]
 
 
 def serving_columns_missing(conn: psycopg.Connection) -> bool:
     """Whether the serving tables or the recommendations view predate a column."""
-    return not (_has_column(conn, "serving.recommendation_sets", "as_of")
-                and _has_column(conn, "serving.publishes", "coverage")
-                and (_relkind(conn, "serving.recommendations") != "v"
-                     or _has_column(conn, "serving.recommendations", "as_of")))
+    return not (
+        _has_column(conn, "serving.recommendation_sets", "as_of")
+        and _has_column(conn, "serving.publishes", "coverage")
+        and (
+            _relkind(conn, "serving.recommendations") != "v"
+            or _has_column(conn, "serving.recommendations", "as_of")
+        )
+    )
 
 
 def upgrade_serving_columns(conn: psycopg.Connection) -> None:
@@ -384,11 +426,13 @@ def upgrade_serving_columns(conn: psycopg.Connection) -> None:
     if not _has_column(conn, "serving.recommendation_sets", "as_of"):
         _add_as_of(conn)
     if _relkind(conn, "serving.recommendations") == "v" and not _has_column(
-            conn, "serving.recommendations", "as_of"):
+        conn, "serving.recommendations", "as_of"
+    ):
         # Appending a column is what CREATE OR REPLACE VIEW allows; views over this one
         # (dbt's serving.user_recommendations, a client's) and their grants are untouched.
-        conn.execute(_SERVING_VIEWS["recommendations"].replace(
-            "create view", "create or replace view", 1))
+        conn.execute(
+            _SERVING_VIEWS["recommendations"].replace("create view", "create or replace view", 1)
+        )
         log.info("serving.recommendations now shows as_of")
 
 
@@ -396,21 +440,35 @@ def _add_as_of(conn: psycopg.Connection) -> None:
     parent = sql.Identifier("recommendation_sets")
     partitions = conn.execute(_RECOMMENDATION_PARTITIONS).fetchall()
     for name, _ in partitions:
-        conn.execute(sql.SQL("alter table serving.{} detach partition serving.{}").format(
-            parent, sql.Identifier(name)))
-    conn.execute(sql.SQL("alter table serving.{} add column as_of timestamptz not null")
-                 .format(parent))
+        conn.execute(
+            sql.SQL("alter table serving.{} detach partition serving.{}").format(
+                parent, sql.Identifier(name)
+            )
+        )
+    conn.execute(
+        sql.SQL("alter table serving.{} add column as_of timestamptz not null").format(parent)
+    )
     for name, bound in partitions:
         table = sql.Identifier(name)
-        row = conn.execute(sql.SQL("select generated_at from serving.{} limit 1")
-                           .format(table)).fetchone()
+        row = conn.execute(
+            sql.SQL("select generated_at from serving.{} limit 1").format(table)
+        ).fetchone()
         clock = row[0] if row else None  # an empty partition: no row will ever read it
-        conn.execute(sql.SQL(
-            "alter table serving.{} add column as_of timestamptz not null default {}").format(
-            table, sql.Literal(clock) if clock else sql.SQL("'-infinity'")))
-        conn.execute(sql.SQL("alter table serving.{} alter column as_of drop default")
-                     .format(table))
-        conn.execute(sql.SQL("alter table serving.{} attach partition serving.{} {}").format(
-            parent, table, sql.SQL(bound)))  # the bound as the catalog printed it
-    log.info("serving.recommendation_sets gained as_of; %d kept publishes take their "
-             "generated_at as their clock", len(partitions))
+        conn.execute(
+            sql.SQL(
+                "alter table serving.{} add column as_of timestamptz not null default {}"
+            ).format(table, sql.Literal(clock) if clock else sql.SQL("'-infinity'"))
+        )
+        conn.execute(
+            sql.SQL("alter table serving.{} alter column as_of drop default").format(table)
+        )
+        conn.execute(
+            sql.SQL("alter table serving.{} attach partition serving.{} {}").format(
+                parent, table, sql.SQL(bound)
+            )
+        )  # the bound as the catalog printed it
+    log.info(
+        "serving.recommendation_sets gained as_of; %d kept publishes take their "
+        "generated_at as their clock",
+        len(partitions),
+    )

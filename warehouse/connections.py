@@ -18,10 +18,18 @@ from warehouse import embedded
 from warehouse.paths import dbt_project_dir
 
 AIRFLOW_CONN_ID = "encore_warehouse"
-SNOWFLAKE_PROFILE_SETTINGS = ("snowflake_account", "snowflake_user", "snowflake_password",
-                              "snowflake_role", "snowflake_warehouse", "snowflake_database",
-                              "snowflake_schema", "snowflake_host", "snowflake_port",
-                              "snowflake_protocol")
+SNOWFLAKE_PROFILE_SETTINGS = (
+    "snowflake_account",
+    "snowflake_user",
+    "snowflake_password",
+    "snowflake_role",
+    "snowflake_warehouse",
+    "snowflake_database",
+    "snowflake_schema",
+    "snowflake_host",
+    "snowflake_port",
+    "snowflake_protocol",
+)
 
 
 def uses_embedded() -> bool:

@@ -77,8 +77,11 @@ def _configured_port(data_dir: Path) -> int | None:
     conf = data_dir / "postgresql.conf"
     if not conf.exists():
         return None
-    ports = [line.split("=", 1)[1].split("#")[0].strip() for line in conf.read_text().splitlines()
-             if line.strip().startswith("port") and "=" in line]
+    ports = [
+        line.split("=", 1)[1].split("#")[0].strip()
+        for line in conf.read_text().splitlines()
+        if line.strip().startswith("port") and "=" in line
+    ]
     return int(ports[-1]) if ports else None
 
 
@@ -94,8 +97,10 @@ def embedded_port(data_dir: Path) -> int:
         return override
     if (configured := _configured_port(data_dir)) is not None:
         return configured
-    return next((port for port in range(DEFAULT_PORT, DEFAULT_PORT + 100) if _port_is_free(port)),
-                DEFAULT_PORT)
+    return next(
+        (port for port in range(DEFAULT_PORT, DEFAULT_PORT + 100) if _port_is_free(port)),
+        DEFAULT_PORT,
+    )
 
 
 def find_bin_dir() -> Path:
@@ -138,12 +143,22 @@ def _service_account() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SERVICE_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             SERVICE_USER],
-            check=True, capture_output=True, text=True,
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
-        log.info("created system user %s to run the embedded PostgreSQL (initdb refuses root)",
-                 SERVICE_USER)
+        log.info(
+            "created system user %s to run the embedded PostgreSQL (initdb refuses root)",
+            SERVICE_USER,
+        )
         return pwd.getpwnam(SERVICE_USER)
 
 
@@ -176,7 +191,10 @@ def _run(
     return subprocess.run(
         [str(srv.bin_dir / args[0]), *args[1:]],
         preexec_fn=_runner(account),  # drops root for initdb/pg_ctl
-        env=env, capture_output=True, text=True, check=check,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
     )
 
 
@@ -208,8 +226,20 @@ def _initdb(srv: EmbeddedServer) -> None:
         _make_traversable(srv.data_dir.parent)
         for path in (srv.data_dir.parent, srv.data_dir):
             os.chown(path, account.pw_uid, account.pw_gid)
-    result = _run(srv, ["initdb", "-D", str(srv.data_dir), "-U", SUPERUSER, "--auth=trust",
-                        "--encoding=UTF8", "--no-locale"], check=False)
+    result = _run(
+        srv,
+        [
+            "initdb",
+            "-D",
+            str(srv.data_dir),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+        ],
+        check=False,
+    )
     if result.returncode != 0:
         raise WarehouseError(f"initdb failed:\n{result.stderr.strip()}")
     settings = "\n".join(f"{key} = {value}" for key, value in SERVER_SETTINGS.items())
@@ -229,8 +259,23 @@ def start() -> EmbeddedServer:
                 account = _service_account()
                 assert account is not None
                 os.chown(srv.log_file, account.pw_uid, account.pw_gid)
-            result = _run(srv, ["pg_ctl", "-D", str(srv.data_dir), "-l", str(srv.log_file),
-                                "-o", f"-p {srv.port}", "-w", "-t", "60", "start"], check=False)
+            result = _run(
+                srv,
+                [
+                    "pg_ctl",
+                    "-D",
+                    str(srv.data_dir),
+                    "-l",
+                    str(srv.log_file),
+                    "-o",
+                    f"-p {srv.port}",
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+                check=False,
+            )
             if result.returncode != 0:
                 tail = srv.log_file.read_text()[-2000:] if srv.log_file.exists() else ""
                 raise WarehouseError(

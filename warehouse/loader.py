@@ -86,15 +86,24 @@ def nul_counts(frame: pl.DataFrame) -> dict[str, int]:
 def _csv_bytes(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.write_csv(
-        buffer, include_header=False, null_value=NULL_MARKER, quote_style="non_numeric",
-        datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z", date_format="%Y-%m-%d",
+        buffer,
+        include_header=False,
+        null_value=NULL_MARKER,
+        quote_style="non_numeric",
+        datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z",
+        date_format="%Y-%m-%d",
     )
     return buffer.getvalue()
 
 
-def _copy_frame(cursor: psycopg.Cursor, target: sql.Composable, columns: list[str],
-                frame: pl.DataFrame, chunk_rows: int = 200_000,
-                on_chunk: Callable[[int], None] | None = None) -> None:
+def _copy_frame(
+    cursor: psycopg.Cursor,
+    target: sql.Composable,
+    columns: list[str],
+    frame: pl.DataFrame,
+    chunk_rows: int = 200_000,
+    on_chunk: Callable[[int], None] | None = None,
+) -> None:
     """COPY `frame` in CSV chunks; `on_chunk(rows)` after each (progress, not per row)."""
     statement = sql.SQL("copy {} ({}) from stdin with (format csv, null {})").format(
         target, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Literal(NULL_MARKER)
@@ -128,28 +137,49 @@ def load_batch(
     data = conform(frame, table)
     batch_id = uuid.uuid4()
     try:
-        replaced, n_rejected = _replace_batch(conn, data, table, source, logical_date,
-                                              batch_id, rejected, replace)
+        replaced, n_rejected = _replace_batch(
+            conn, data, table, source, logical_date, batch_id, rejected, replace
+        )
     except psycopg.DataError as exc:
         bad = nul_counts(data)
         if bad:
-            exc.add_note(f"raw.{table.name}: {bad} values hold a NUL character, which "
-                         "PostgreSQL text cannot store: the source must quarantine such rows "
-                         "(nothing was loaded; the previous batch is unchanged)")
+            exc.add_note(
+                f"raw.{table.name}: {bad} values hold a NUL character, which "
+                "PostgreSQL text cannot store: the source must quarantine such rows "
+                "(nothing was loaded; the previous batch is unchanged)"
+            )
         raise
-    result = LoadResult(table.name, source, logical_date, batch_id, data.height, replaced,
-                        n_rejected)
-    log.info("loaded raw.%s source=%s logical_date=%s rows=%d replaced=%d rejected=%d",
-             table.name, source, logical_date, data.height, replaced, n_rejected)
+    result = LoadResult(
+        table.name, source, logical_date, batch_id, data.height, replaced, n_rejected
+    )
+    log.info(
+        "loaded raw.%s source=%s logical_date=%s rows=%d replaced=%d rejected=%d",
+        table.name,
+        source,
+        logical_date,
+        data.height,
+        replaced,
+        n_rejected,
+    )
     return result
 
 
-def _replace_batch(conn: psycopg.Connection, data: pl.DataFrame, table: RawTable, source: str,
-                   logical_date: dt.date, batch_id: uuid.UUID, rejected: pl.DataFrame | None,
-                   replace: Literal["logical_date", "source"]) -> tuple[int, int]:
+def _replace_batch(
+    conn: psycopg.Connection,
+    data: pl.DataFrame,
+    table: RawTable,
+    source: str,
+    logical_date: dt.date,
+    batch_id: uuid.UUID,
+    rejected: pl.DataFrame | None,
+    replace: Literal["logical_date", "source"],
+) -> tuple[int, int]:
     """Delete what the batch replaces and COPY the new rows, in one transaction."""
-    meta = [pl.lit(str(batch_id)).alias("_batch_id"), pl.lit(source).alias("_source"),
-            pl.lit(logical_date).alias("_logical_date")]
+    meta = [
+        pl.lit(str(batch_id)).alias("_batch_id"),
+        pl.lit(source).alias("_source"),
+        pl.lit(logical_date).alias("_logical_date"),
+    ]
     target = sql.SQL("{}.{}").format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
     with conn.transaction(), conn.cursor() as cursor:
         if replace == "source":
@@ -161,21 +191,32 @@ def _replace_batch(conn: psycopg.Connection, data: pl.DataFrame, table: RawTable
             )
         replaced = cursor.rowcount
         with progress(f"COPY raw.{table.name}", total=data.height) as bar:
-            _copy_frame(cursor, target, [*data.columns, "_batch_id", "_source",
-                                         "_logical_date"],
-                        data.with_columns(meta), on_chunk=bar.advance)
-        n_rejected = _quarantine(cursor, table, source, logical_date, batch_id, rejected,
-                                 replace)
+            _copy_frame(
+                cursor,
+                target,
+                [*data.columns, "_batch_id", "_source", "_logical_date"],
+                data.with_columns(meta),
+                on_chunk=bar.advance,
+            )
+        n_rejected = _quarantine(cursor, table, source, logical_date, batch_id, rejected, replace)
     return replaced, n_rejected
 
 
-def _quarantine(cursor: psycopg.Cursor, table: RawTable, source: str, logical_date: dt.date,
-                batch_id: uuid.UUID, rejected: pl.DataFrame | None,
-                replace: Literal["logical_date", "source"]) -> int:
+def _quarantine(
+    cursor: psycopg.Cursor,
+    table: RawTable,
+    source: str,
+    logical_date: dt.date,
+    batch_id: uuid.UUID,
+    rejected: pl.DataFrame | None,
+    replace: Literal["logical_date", "source"],
+) -> int:
     """Replace the quarantined rows of what the batch replaces; returns how many were written."""
     if replace == "source":
-        cursor.execute("delete from raw_rejected.rows where table_name = %s and _source = %s",
-                       [table.name, source])
+        cursor.execute(
+            "delete from raw_rejected.rows where table_name = %s and _source = %s",
+            [table.name, source],
+        )
     else:
         cursor.execute(
             "delete from raw_rejected.rows where table_name = %s and _source = %s "
@@ -186,16 +227,23 @@ def _quarantine(cursor: psycopg.Cursor, table: RawTable, source: str, logical_da
         return 0
     if "_reason" not in rejected.columns:
         raise SchemaMismatch("rejected rows need a `_reason` column")
-    records = rejected.drop("_reason").cast(pl.String).with_columns(
-        pl.all().str.replace_all(NUL, NUL_STANDIN, literal=True)).to_dicts()
-    rows = pl.DataFrame({
-        "_batch_id": [str(batch_id)] * rejected.height,
-        "_source": [source] * rejected.height,
-        "_logical_date": [logical_date] * rejected.height,
-        "table_name": [table.name] * rejected.height,
-        "_reason": rejected["_reason"].cast(pl.String).str.replace_all(NUL, NUL_STANDIN,
-                                                                       literal=True),
-        "record": [json.dumps(record, ensure_ascii=False) for record in records],
-    })
+    records = (
+        rejected.drop("_reason")
+        .cast(pl.String)
+        .with_columns(pl.all().str.replace_all(NUL, NUL_STANDIN, literal=True))
+        .to_dicts()
+    )
+    rows = pl.DataFrame(
+        {
+            "_batch_id": [str(batch_id)] * rejected.height,
+            "_source": [source] * rejected.height,
+            "_logical_date": [logical_date] * rejected.height,
+            "table_name": [table.name] * rejected.height,
+            "_reason": rejected["_reason"]
+            .cast(pl.String)
+            .str.replace_all(NUL, NUL_STANDIN, literal=True),
+            "record": [json.dumps(record, ensure_ascii=False) for record in records],
+        }
+    )
     _copy_frame(cursor, sql.SQL("raw_rejected.rows"), rows.columns, rows)
     return rejected.height

@@ -31,8 +31,15 @@ STAGE_TABLES: tuple[tuple[str, str, str, tuple[str, str] | None], ...] = (
     ("marts", "marts", "fct_first_plays", None),
     ("marts", "marts", "fct_first_plays", ("repeat_30d is not null", "labelled")),
     ("marts", "marts", "fct_candidate_features", None),
-    ("ml", "ml", "scores", ("model_version = (select model_version "
-                            "from serving.recommendations limit 1)", "published model")),
+    (
+        "ml",
+        "ml",
+        "scores",
+        (
+            "model_version = (select model_version from serving.recommendations limit 1)",
+            "published model",
+        ),
+    ),
     ("serving", "serving", "recommendations", None),
 )
 
@@ -47,8 +54,9 @@ def _count(conn: psycopg.Connection, schema: str, table: str, where: str | None)
     exists = conn.execute("select to_regclass(%s)", [f"{schema}.{table}"]).fetchone()
     if not exists or exists[0] is None:
         return None
-    query = sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema),
-                                                         sql.Identifier(table))
+    query = sql.SQL("select count(*) from {}.{}").format(
+        sql.Identifier(schema), sql.Identifier(table)
+    )
     if where:
         query = query + sql.SQL(" where ") + sql.SQL(where)  # constant filters from code only
     row = conn.execute(query).fetchone()
@@ -73,7 +81,8 @@ def model_summary(conn: psycopg.Connection) -> list[Table]:
     row = conn.execute(
         "select model_version, train_rows, valid_rows, positive_rate, auc, user_auc, "
         "log_loss, metrics from ml.model_runs "
-        "where status = 'succeeded' order by trained_at desc limit 1").fetchone()
+        "where status = 'succeeded' order by trained_at desc limit 1"
+    ).fetchone()
     if row is None:
         return []
     version, train_rows, valid_rows, positive_rate, auc, user_auc, loss, metrics = row
@@ -83,14 +92,18 @@ def model_summary(conn: psycopg.Connection) -> list[Table]:
     table = Table(title=f"Repeat model {version} on the validation pairs")
     for column in ("metric", "repeat model", "strongest baseline", "difference"):
         table.add_column(column, justify="right")
-    for label, key, value in (("AUC (pooled)", "auc", auc),
-                              ("AUC (mean per user)", "user_auc", user_auc)):
+    for label, key, value in (
+        ("AUC (pooled)", "auc", auc),
+        ("AUC (mean per user)", "user_auc", user_auc),
+    ):
         name, best = strongest(baselines, key)
         if value is None or best is None:
             continue
         table.add_row(label, f"{value:.4f}", f"{best:.4f} ({name})", f"{value - best:+.4f}")
-    table.caption = (f"{train_rows:,} training pairs, {valid_rows:,} validation pairs, "
-                     f"positive rate {positive_rate:.1%}; log loss {loss:.4f}")
+    table.caption = (
+        f"{train_rows:,} training pairs, {valid_rows:,} validation pairs, "
+        f"positive rate {positive_rate:.1%}; log loss {loss:.4f}"
+    )
     tables.append(table)
     graded = metrics.get("backtest")
     if graded:
@@ -103,9 +116,13 @@ def model_summary(conn: psycopg.Connection) -> list[Table]:
             f"{graded['published_ndcg_at_20']:.4f}",
             f"{graded['recent_plays_ndcg_at_20']:.4f}",
             f"{graded['strongest_baseline_ndcg_at_20']:.4f} ({strongest_name})"
-            if strongest_name else "-")
-        lists.caption = (f"{graded['users_evaluated']} listeners graded; published vs recent "
-                         f"plays {graded['published_vs_recent_plays']:+.1%}")
+            if strongest_name
+            else "-",
+        )
+        lists.caption = (
+            f"{graded['users_evaluated']} listeners graded; published vs recent "
+            f"plays {graded['published_vs_recent_plays']:+.1%}"
+        )
         tables.append(lists)
     ranking_choice = metrics.get("ranking") or {}
     list_info = metrics.get("list_model") or {}
@@ -118,8 +135,7 @@ def model_summary(conn: psycopg.Connection) -> list[Table]:
 
 def strongest(baselines: dict, key: str) -> tuple[str | None, float | None]:
     """The baseline with the highest `key` (AUC metrics: higher is better)."""
-    scored = {name: row.get(key) for name, row in baselines.items()
-              if row.get(key) is not None}
+    scored = {name: row.get(key) for name, row in baselines.items() if row.get(key) is not None}
     if not scored:
         return None, None
     name = max(scored, key=lambda n: scored[n])
@@ -129,27 +145,31 @@ def strongest(baselines: dict, key: str) -> tuple[str | None, float | None]:
 def coverage_summary(conn: psycopg.Connection) -> Table | None:
     """Who has a list: listeners in the warehouse, those active at their own clock (a play
     in the 30 days before it: the stated rule), and the current publish's coverage."""
-    exists = conn.execute("select to_regclass('serving.publishes'), "
-                          "to_regclass('marts.fct_candidate_features')").fetchone()
+    exists = conn.execute(
+        "select to_regclass('serving.publishes'), to_regclass('marts.fct_candidate_features')"
+    ).fetchone()
     if exists is None or None in exists:
         return None
     has_coverage = conn.execute(
         "select count(*) from information_schema.columns where table_schema = 'serving' "
-        "and table_name = 'publishes' and column_name = 'coverage'").fetchone()
+        "and table_name = 'publishes' and column_name = 'coverage'"
+    ).fetchone()
     covered = {}
     if has_coverage and has_coverage[0]:  # publishes made before coverage was recorded: none
         row = conn.execute("select coverage from serving.publishes where is_current").fetchone()
         covered = (row or [None])[0] or {}
     listeners = conn.execute("select count(distinct user_id) from marts.fct_plays").fetchone()
     active = conn.execute(
-        "select count(distinct user_id) from marts.fct_candidate_features").fetchone()
+        "select count(distinct user_id) from marts.fct_candidate_features"
+    ).fetchone()
     table = Table(title="Who has a list (each listener as of their own clock)")
     for column in ("listeners", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
     total, with_candidates = int(listeners[0]), int(active[0])
     table.add_row("in the warehouse", f"{total:,}")
-    table.add_row("left out: no play in the 30 days before their clock",
-                  f"{total - with_candidates:,}")
+    table.add_row(
+        "left out: no play in the 30 days before their clock", f"{total - with_candidates:,}"
+    )
     table.add_row("active at their clock", f"{with_candidates:,}")
     if covered:
         table.add_row("published", f"{covered['listeners_published']:,}")
@@ -171,13 +191,20 @@ def task_timings(dag_id: str = "encore_recommend") -> Table | None:
     except ImportError:
         return None
     with create_session() as session:
-        run = (session.query(DagRun).filter(DagRun.dag_id == dag_id)
-               .order_by(DagRun.start_date.desc()).first())
+        run = (
+            session.query(DagRun)
+            .filter(DagRun.dag_id == dag_id)
+            .order_by(DagRun.start_date.desc())
+            .first()
+        )
         if run is None:
             return None
-        instances = (session.query(TaskInstance)
-                     .filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
-                     .order_by(TaskInstance.start_date).all())
+        instances = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
+            .order_by(TaskInstance.start_date)
+            .all()
+        )
         table = Table(title=f"Airflow {dag_id} run {run.run_id}: {run.state}")
         for column in ("task", "state", "seconds"):
             table.add_column(column, justify="right" if column == "seconds" else "left")
@@ -193,20 +220,28 @@ def task_timings(dag_id: str = "encore_recommend") -> Table | None:
 
 
 def sample_recommendations(conn: psycopg.Connection, users: int = 3, top: int = 5) -> list[Table]:
-    user_ids = [row[0] for row in conn.execute(
-        "select user_id from serving.recommendations group by user_id "
-        "order by user_id limit %s", [users]).fetchall()]
+    user_ids = [
+        row[0]
+        for row in conn.execute(
+            "select user_id from serving.recommendations group by user_id "
+            "order by user_id limit %s",
+            [users],
+        ).fetchall()
+    ]
     tables = []
     for user_id in user_ids:
         table = Table(title=f"Top {top} for {user_id}")
         for column in ("rank", "track", "artist", "genre", "score", "why"):
             table.add_column(column)
         for rank, track, artist, genre, score, reason in conn.execute(
-                "select rank, track_name, artist_name, genre, score, reason "
-                "from serving.user_recommendations where user_id = %s and rank <= %s "
-                "order by rank", [user_id, top]):
-            table.add_row(str(rank), track or "?", artist or "?", genre or "?", f"{score:.3f}",
-                          reason)
+            "select rank, track_name, artist_name, genre, score, reason "
+            "from serving.user_recommendations where user_id = %s and rank <= %s "
+            "order by rank",
+            [user_id, top],
+        ):
+            table.add_row(
+                str(rank), track or "?", artist or "?", genre or "?", f"{score:.3f}", reason
+            )
         tables.append(table)
     return tables
 
@@ -231,8 +266,7 @@ def print_report(console: Console | None = None) -> None:
     console.print(f"\n[bold]Query it yourself[/bold] (any PostgreSQL client): {url}")
     example_user = samples[0].title.rsplit(" ", 1)[-1] if samples else "syn_u00001"
     query = SAMPLE_QUERY.format(user_id=example_user.replace("'", "''"))
-    console.print(f"psql '{url}' <<'SQL'\n{query}\nSQL",
-                  markup=False, highlight=False)
+    console.print(f"psql '{url}' <<'SQL'\n{query}\nSQL", markup=False, highlight=False)
 
 
 def main() -> None:

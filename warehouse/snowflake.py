@@ -56,8 +56,9 @@ def snowflake_type(pg_type: str) -> str:
 
 
 def raw_table_ddl(database: str, table: RawTable) -> str:
-    columns = ", ".join(f"{name} {snowflake_type(pg_type)}"
-                        for name, pg_type in (*table.columns, *BATCH_COLUMNS))
+    columns = ", ".join(
+        f"{name} {snowflake_type(pg_type)}" for name, pg_type in (*table.columns, *BATCH_COLUMNS)
+    )
     return f"create table if not exists {database}.RAW.{table.name.upper()} ({columns})"
 
 
@@ -66,21 +67,34 @@ def ddl_statements(database: str = "ENCORE") -> list[str]:
     if not database.replace("_", "").isalnum():
         raise ValueError(f"not a plain Snowflake identifier: {database!r}")
     statements = [f"create database if not exists {database}"]
-    statements += [f"create schema if not exists {database}.{schema}"
-                   for schema in ("RAW", "SERVING")]
+    statements += [
+        f"create schema if not exists {database}.{schema}" for schema in ("RAW", "SERVING")
+    ]
     statements += [raw_table_ddl(database, table) for table in RAW_TABLES.values()]
-    statements += [f"create table if not exists {database}.SERVING.{name} ({columns})"
-                   for name, columns in SERVING_TABLES.items()]
+    statements += [
+        f"create table if not exists {database}.SERVING.{name} ({columns})"
+        for name, columns in SERVING_TABLES.items()
+    ]
     # Columns added since: tables created before them gain them (nullable: Snowflake cannot
     # add a NOT NULL column without a default to rows that exist).
-    statements += [f"alter table {database}.SERVING.{name} add column if not exists {column}"
-                   for name, column in SERVING_ADDED_COLUMNS]
+    statements += [
+        f"alter table {database}.SERVING.{name} add column if not exists {column}"
+        for name, column in SERVING_ADDED_COLUMNS
+    ]
     return statements
 
 
-def load_frame(cursor: Any, database: str, table: RawTable, frame: pl.DataFrame, *,
-               source: str, logical_date: dt.date, batch_id: uuid.UUID | None = None,
-               chunk_rows: int = 5000) -> int:
+def load_frame(
+    cursor: Any,
+    database: str,
+    table: RawTable,
+    frame: pl.DataFrame,
+    *,
+    source: str,
+    logical_date: dt.date,
+    batch_id: uuid.UUID | None = None,
+    chunk_rows: int = 5000,
+) -> int:
     """Replace the (source, logical date) batch of RAW.<table> with `frame`; rows loaded.
 
     The same batch semantics as the PostgreSQL loader (warehouse/loader.py): the batch's
@@ -93,16 +107,22 @@ def load_frame(cursor: Any, database: str, table: RawTable, frame: pl.DataFrame,
     columns = [*table.column_names, "_batch_id", "_source", "_loaded_at", "_logical_date"]
     batch = str(batch_id or uuid.uuid4())
     loaded_at = dt.datetime.now(dt.UTC)
-    insert = (f"insert into {name} ({', '.join(columns)}) "  # noqa: S608
-              f"values ({', '.join(['%s'] * len(columns))})")
-    rows = [(*row, batch, source, loaded_at, logical_date)
-            for row in frame.select(table.column_names).iter_rows()]
+    insert = (
+        f"insert into {name} ({', '.join(columns)}) "  # noqa: S608
+        f"values ({', '.join(['%s'] * len(columns))})"
+    )
+    rows = [
+        (*row, batch, source, loaded_at, logical_date)
+        for row in frame.select(table.column_names).iter_rows()
+    ]
     cursor.execute("begin")
     try:
-        cursor.execute(f"delete from {name} where _source = %s and _logical_date = %s",  # noqa: S608
-                       (source, logical_date))
+        cursor.execute(
+            f"delete from {name} where _source = %s and _logical_date = %s",  # noqa: S608
+            (source, logical_date),
+        )
         for start in range(0, len(rows), chunk_rows):
-            cursor.executemany(insert, rows[start:start + chunk_rows])
+            cursor.executemany(insert, rows[start : start + chunk_rows])
         cursor.execute("commit")
     except Exception:
         cursor.execute("rollback")
@@ -110,16 +130,21 @@ def load_frame(cursor: Any, database: str, table: RawTable, frame: pl.DataFrame,
     return len(rows)
 
 
-def load_landed(cursor: Any, database: str, folder: Path, *, source: str,
-                logical_date: dt.date) -> dict[str, int]:
+def load_landed(
+    cursor: Any, database: str, folder: Path, *, source: str, logical_date: dt.date
+) -> dict[str, int]:
     """Load every raw table of a landed folder (`.encore/landing/<source>/<date>/`).
 
     Quarantined rows (`<table>.rejected.parquet`) stay in the landing zone: on Snowflake
     the quarantine is not loaded.
     """
-    return {name: load_frame(cursor, database, RAW_TABLES[name], frame, source=source,
-                             logical_date=logical_date)
-            for name, frame in read_landed(folder).items() if name in RAW_TABLES}
+    return {
+        name: load_frame(
+            cursor, database, RAW_TABLES[name], frame, source=source, logical_date=logical_date
+        )
+        for name, frame in read_landed(folder).items()
+        if name in RAW_TABLES
+    }
 
 
 def connect_from_env() -> Any:
@@ -127,18 +152,28 @@ def connect_from_env() -> Any:
     import snowflake.connector
 
     settings = get_settings()
-    missing = [name.upper() for name in ("snowflake_account", "snowflake_user")
-               if not getattr(settings, name)]
+    missing = [
+        name.upper()
+        for name in ("snowflake_account", "snowflake_user")
+        if not getattr(settings, name)
+    ]
     if missing:
-        raise RuntimeError(f"set {', '.join(missing)} (in .env or the environment; see "
-                           ".env.example) to reach Snowflake")
+        raise RuntimeError(
+            f"set {', '.join(missing)} (in .env or the environment; see "
+            ".env.example) to reach Snowflake"
+        )
     password = settings.snowflake_password
     params: dict[str, Any] = {
-        "account": settings.snowflake_account, "user": settings.snowflake_user,
+        "account": settings.snowflake_account,
+        "user": settings.snowflake_user,
         "password": password.get_secret_value() if password else "",
-        "role": settings.snowflake_role, "warehouse": settings.snowflake_warehouse,
+        "role": settings.snowflake_role,
+        "warehouse": settings.snowflake_warehouse,
     }
     if settings.snowflake_host:
-        params |= {"host": settings.snowflake_host, "port": settings.snowflake_port,
-                   "protocol": settings.snowflake_protocol}
+        params |= {
+            "host": settings.snowflake_host,
+            "port": settings.snowflake_port,
+            "protocol": settings.snowflake_protocol,
+        }
     return snowflake.connector.connect(**{k: v for k, v in params.items() if v is not None})

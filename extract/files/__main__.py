@@ -26,9 +26,11 @@ from extract.files.load import ImportResult, load_parsed
 from observability.logs import configure_logging, print_failure
 from warehouse.embedded import WarehouseError
 
-WHAT_FITS = ("Last.fm scrobble exports (CSV/TSV) and Spotify account-data exports "
-             "(StreamingHistory*.json, endsong_*.json, Streaming_History_Audio_*.json), as "
-             "files, a folder or a zip; see extract/files/README.md")
+WHAT_FITS = (
+    "Last.fm scrobble exports (CSV/TSV) and Spotify account-data exports "
+    "(StreamingHistory*.json, endsong_*.json, Streaming_History_Audio_*.json), as "
+    "files, a folder or a zip; see extract/files/README.md"
+)
 
 
 def next_step(error: FileImportError) -> str | None:
@@ -37,46 +39,65 @@ def next_step(error: FileImportError) -> str | None:
         return None  # the message already says which variable to set or what to install
     if error.problem == "no such file or folder":
         return f"check the path: it should point at {WHAT_FITS}"
-    return ("fix or remove that file (a fresh export or download usually is whole), then "
-            "rerun: nothing was loaded")
+    return (
+        "fix or remove that file (a fresh export or download usually is whole), then "
+        "rerun: nothing was loaded"
+    )
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m extract.files",
-        description="Import listening-history exports or the Kaggle tracks dataset into raw.")
+        description="Import listening-history exports or the Kaggle tracks dataset into raw.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     today = dt.datetime.now(dt.UTC).date()
     listening = commands.add_parser("import", help="import listening-history exports")
     listening.add_argument("path", type=Path, help="a file, folder or zip of exports")
-    listening.add_argument("--user", help="whose history this is (default: the file's own "
-                           "user column, else the file name's part before `__`)")
+    listening.add_argument(
+        "--user",
+        help="whose history this is (default: the file's own "
+        "user column, else the file name's part before `__`)",
+    )
     kaggle = commands.add_parser("kaggle", help="load the Kaggle Spotify tracks dataset")
-    kaggle.add_argument("csv", type=Path, nargs="?",
-                        help="the dataset CSV (default: KAGGLE_TRACKS_CSV, else a download "
-                        "with KAGGLE_USERNAME/KAGGLE_KEY)")
+    kaggle.add_argument(
+        "csv",
+        type=Path,
+        nargs="?",
+        help="the dataset CSV (default: KAGGLE_TRACKS_CSV, else a download "
+        "with KAGGLE_USERNAME/KAGGLE_KEY)",
+    )
     for command in (listening, kaggle):
-        command.add_argument("--date", type=dt.date.fromisoformat, default=today,
-                             help="the batch's logical date (default: today, UTC); "
-                             "re-importing for the same date replaces that batch")
-        command.add_argument("--dry-run", action="store_true",
-                             help="parse and report, load nothing")
+        command.add_argument(
+            "--date",
+            type=dt.date.fromisoformat,
+            default=today,
+            help="the batch's logical date (default: today, UTC); "
+            "re-importing for the same date replaces that batch",
+        )
+        command.add_argument(
+            "--dry-run", action="store_true", help="parse and report, load nothing"
+        )
     return parser.parse_args(argv)
 
 
 def _report(parsed: ParsedImport, result: ImportResult | None, seconds: float) -> None:
     for file in parsed.files:
         reasons = ", ".join(f"{reason}: {n:,}" for reason, n in file.reasons.items())
-        print(f"{file.name}  [{file.layout}]  {file.rows_in:,} rows -> "
-              f"{file.loaded.height:,} loaded, {file.rejected.height:,} quarantined"
-              + (f" ({reasons})" if reasons else ""))
+        print(
+            f"{file.name}  [{file.layout}]  {file.rows_in:,} rows -> "
+            f"{file.loaded.height:,} loaded, {file.rejected.height:,} quarantined"
+            + (f" ({reasons})" if reasons else "")
+        )
     for skipped in parsed.skipped:
         print(f"{skipped.name}  skipped: {skipped.why}")
     if result is not None:
         for load in result.loads.values():
-            print(f"raw.{load.table} _source={load.source} _logical_date={load.logical_date}:"
-                  f" {load.rows_loaded:,} rows loaded ({load.rows_replaced:,} replaced), "
-                  f"{load.rows_rejected:,} in raw_rejected.rows")
+            print(
+                f"raw.{load.table} _source={load.source} _logical_date={load.logical_date}:"
+                f" {load.rows_loaded:,} rows loaded ({load.rows_replaced:,} replaced), "
+                f"{load.rows_rejected:,} in raw_rejected.rows"
+            )
     print(f"{len(parsed.files)} files, {len(parsed.skipped)} skipped, {seconds:.1f} s")
 
 
@@ -90,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parsed = parse_path(locate_kaggle_csv(args.csv), accept=("kaggle",))
         if not parsed.files:
-            print_failure(f"nothing to import in {getattr(args, 'path', None) or args.csv}",
-                          f"point at {WHAT_FITS}")
+            print_failure(
+                f"nothing to import in {getattr(args, 'path', None) or args.csv}",
+                f"point at {WHAT_FITS}",
+            )
             _report(parsed, None, time.perf_counter() - started)
             return 1
         result = None
@@ -102,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             connections.ensure_warehouse()
             with connections.connect() as conn:
                 bootstrap(conn)
-                result = ImportResult(parsed, load_parsed(conn, parsed,
-                                                          logical_date=args.date))
+                result = ImportResult(parsed, load_parsed(conn, parsed, logical_date=args.date))
     except FileImportError as exc:
         print_failure(exc, next_step(exc))
         return 2

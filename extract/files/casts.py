@@ -50,8 +50,7 @@ def out_of_range(value: pl.Expr, *, integer: bool, minimum: float | None = None)
 
 def to_bool(value: pl.Expr) -> pl.Expr:
     word = value.str.strip_chars().str.to_lowercase()
-    return (pl.when(word.is_in(TRUE_WORDS)).then(True)
-            .when(word.is_in(FALSE_WORDS)).then(False))
+    return pl.when(word.is_in(TRUE_WORDS)).then(True).when(word.is_in(FALSE_WORDS)).then(False)
 
 
 def failed(text: pl.Expr, typed: pl.Expr) -> pl.Expr:

@@ -34,15 +34,24 @@ def text_checks(columns: Sequence[str]) -> list[Check]:
     if not columns:
         return []
     return [
-        (pl.any_horizontal(pl.col(c).str.contains(REPLACEMENT_CHAR, literal=True)
-                           for c in columns).fill_null(False),
-         "invalid UTF-8 bytes"),
-        (pl.any_horizontal(pl.col(c).str.contains(NUL, literal=True)
-                           for c in columns).fill_null(False),
-         "NUL character in a field"),
-        (pl.any_horizontal(pl.col(c).str.len_chars() > MAX_FIELD_CHARS
-                           for c in columns).fill_null(False),
-         f"field longer than {MAX_FIELD_CHARS} characters"),
+        (
+            pl.any_horizontal(
+                pl.col(c).str.contains(REPLACEMENT_CHAR, literal=True) for c in columns
+            ).fill_null(False),
+            "invalid UTF-8 bytes",
+        ),
+        (
+            pl.any_horizontal(pl.col(c).str.contains(NUL, literal=True) for c in columns).fill_null(
+                False
+            ),
+            "NUL character in a field",
+        ),
+        (
+            pl.any_horizontal(
+                pl.col(c).str.len_chars() > MAX_FIELD_CHARS for c in columns
+            ).fill_null(False),
+            f"field longer than {MAX_FIELD_CHARS} characters",
+        ),
     ]
 
 
@@ -53,8 +62,15 @@ def truncated_check(row: int | None) -> list[Check]:
     return [(pl.col(ROW_COLUMN) == row, TRUNCATED_ROW)]
 
 
-def play_checks(*, time_text: pl.Expr, played_at: pl.Expr, artist: pl.Expr, track: pl.Expr,
-                now: dt.datetime, missing_time: str = "missing timestamp") -> list[Check]:
+def play_checks(
+    *,
+    time_text: pl.Expr,
+    played_at: pl.Expr,
+    artist: pl.Expr,
+    track: pl.Expr,
+    now: dt.datetime,
+    missing_time: str = "missing timestamp",
+) -> list[Check]:
     """The checks on a play's time, artist and track (already blank-to-null)."""
     return [
         (time_text.is_null(), missing_time),
@@ -70,8 +86,7 @@ def first_reason(checks: Sequence[Check]) -> pl.Expr:
     """The reason of the first check that fails, null when the row passes all of them."""
     expr = None
     for condition, reason in checks:
-        expr = (pl.when(condition) if expr is None else expr.when(condition)).then(
-            pl.lit(reason))
+        expr = (pl.when(condition) if expr is None else expr.when(condition)).then(pl.lit(reason))
     if expr is None:
         return pl.lit(None, dtype=pl.String).alias(REASON)
     return expr.otherwise(pl.lit(None, dtype=pl.String)).alias(REASON)
@@ -85,12 +100,18 @@ class Split:
     rejected: pl.DataFrame
 
 
-def split_rows(frame: pl.DataFrame, *, checks: Sequence[Check], loaded: Sequence[pl.Expr],
-               rejected: Sequence[str]) -> Split:
+def split_rows(
+    frame: pl.DataFrame,
+    *,
+    checks: Sequence[Check],
+    loaded: Sequence[pl.Expr],
+    rejected: Sequence[str],
+) -> Split:
     """Evaluate the checks once; passing rows get the `loaded` expressions, the others keep
     the `rejected` columns (as text, for the JSON record) plus their reason."""
     judged = frame.with_columns(first_reason(checks))
     good = judged.filter(pl.col(REASON).is_null()).select(loaded)
     bad = judged.filter(pl.col(REASON).is_not_null()).select(
-        *(pl.col(c).cast(pl.String) for c in rejected), REASON)
+        *(pl.col(c).cast(pl.String) for c in rejected), REASON
+    )
     return Split(good, bad)

@@ -60,15 +60,24 @@ class ParsedImport:
             parsed = [f for f in self.files if f.source == source]
             rejected = [f.rejected for f in parsed if f.rejected.height]
             result[source] = SourceRows(
-                source, parsed[0].table, pl.concat([f.loaded for f in parsed]),
-                pl.concat(rejected, how="diagonal") if rejected
-                else pl.DataFrame(schema={REASON: pl.String}))
+                source,
+                parsed[0].table,
+                pl.concat([f.loaded for f in parsed]),
+                pl.concat(rejected, how="diagonal")
+                if rejected
+                else pl.DataFrame(schema={REASON: pl.String}),
+            )
         return result
 
 
-def parse_file(file: InputFile, *, user: str | None, now: dt.datetime,
-               accept: tuple[str, ...] = LISTENING_KINDS,
-               account_user: str | None = None) -> ParsedFile | SkippedFile:
+def parse_file(
+    file: InputFile,
+    *,
+    user: str | None,
+    now: dt.datetime,
+    accept: tuple[str, ...] = LISTENING_KINDS,
+    account_user: str | None = None,
+) -> ParsedFile | SkippedFile:
     """One file parsed, or the reason it is skipped; FileImportError when it is broken.
 
     `account_user` is who the file's Spotify export says it belongs to (Userdata.json)."""
@@ -76,8 +85,9 @@ def parse_file(file: InputFile, *, user: str | None, now: dt.datetime,
     if found.kind == kinds.UNKNOWN:
         return SkippedFile(file.name, found.why)
     if found.kind not in accept:
-        hint = " (load it with `python -m extract.files kaggle`)" if found.kind == kinds.KAGGLE \
-            else ""
+        hint = (
+            " (load it with `python -m extract.files kaggle`)" if found.kind == kinds.KAGGLE else ""
+        )
         return SkippedFile(file.name, f"a {found.kind} file{hint}")
     try:
         if found.kind == kinds.LASTFM:
@@ -85,18 +95,27 @@ def parse_file(file: InputFile, *, user: str | None, now: dt.datetime,
             return parse_lastfm_export(file, found.text, found.layout, user=user, now=now)
         if found.kind == kinds.SPOTIFY:
             assert found.spotify_format is not None
-            return parse_spotify_export(file, found.text, found.spotify_format, user=user,
-                                        now=now, account_user=account_user)
+            return parse_spotify_export(
+                file,
+                found.text,
+                found.spotify_format,
+                user=user,
+                now=now,
+                account_user=account_user,
+            )
         return parse_kaggle(file)
     except (pl.exceptions.PolarsError, csv.Error) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FileImportError(file.name, f"cannot be parsed as {found.kind}: {first_line}") \
-            from exc
+        raise FileImportError(file.name, f"cannot be parsed as {found.kind}: {first_line}") from exc
 
 
-def parse_inputs(files: list[InputFile], *, user: str | None = None,
-                 now: dt.datetime | None = None,
-                 accept: tuple[str, ...] = LISTENING_KINDS) -> ParsedImport:
+def parse_inputs(
+    files: list[InputFile],
+    *,
+    user: str | None = None,
+    now: dt.datetime | None = None,
+    accept: tuple[str, ...] = LISTENING_KINDS,
+) -> ParsedImport:
     """Parse `files` (one import) in order; a Spotify history naming no listener is
     attributed with its export's Userdata.json (read only without `user`)."""
     now = now or dt.datetime.now(dt.UTC)
@@ -104,21 +123,33 @@ def parse_inputs(files: list[InputFile], *, user: str | None = None,
     result = ParsedImport()
     with progress("parse files", total=len(files), unit="files") as bar:
         for file in files:
-            outcome = parse_file(file, user=user, now=now, accept=accept,
-                                 account_user=accounts.user_of(file))
+            outcome = parse_file(
+                file, user=user, now=now, accept=accept, account_user=accounts.user_of(file)
+            )
             bar.advance()
             if isinstance(outcome, SkippedFile):
                 log.info("skipped %s: %s", outcome.name, outcome.why)
                 result.skipped.append(outcome)
                 continue
-            log.info("%s: %s, %d rows: %d loaded, %d quarantined %s", outcome.name,
-                     outcome.layout, outcome.rows_in, outcome.loaded.height,
-                     outcome.rejected.height, outcome.reasons or "")
+            log.info(
+                "%s: %s, %d rows: %d loaded, %d quarantined %s",
+                outcome.name,
+                outcome.layout,
+                outcome.rows_in,
+                outcome.loaded.height,
+                outcome.rejected.height,
+                outcome.reasons or "",
+            )
             result.files.append(outcome)
     return result
 
 
-def parse_path(path: Path, *, user: str | None = None, now: dt.datetime | None = None,
-               accept: tuple[str, ...] = LISTENING_KINDS) -> ParsedImport:
+def parse_path(
+    path: Path,
+    *,
+    user: str | None = None,
+    now: dt.datetime | None = None,
+    accept: tuple[str, ...] = LISTENING_KINDS,
+) -> ParsedImport:
     """Parse a file, folder or zip of exports; raises FileImportError for a broken file."""
     return parse_inputs(collect_inputs(path), user=user, now=now, accept=accept)

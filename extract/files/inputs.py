@@ -71,8 +71,7 @@ def _zip_members(prefix: str, data: bytes, archive_name: str | None = None) -> l
                 content = archive.read(member)
             except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
                 raise FileImportError(f"{name}/{member}", f"corrupt zip member ({exc})") from exc
-            files.extend(_expand(f"{prefix}/{member}" if prefix else member, content,
-                                 archive=name))
+            files.extend(_expand(f"{prefix}/{member}" if prefix else member, content, archive=name))
         return files
     except zipfile.BadZipFile as exc:
         raise FileImportError(name, f"truncated or corrupt zip ({exc})") from exc
@@ -105,4 +104,3 @@ def collect_inputs(path: Path) -> list[InputFile]:
         if not _ignored(relative):
             files.extend(_expand(relative, file.read_bytes()))
     return sorted(files, key=lambda f: f.name)
-

@@ -57,8 +57,9 @@ def _typed(name: str, text: pl.Expr) -> pl.Expr:
 
 def parse_kaggle(file: InputFile) -> ParsedFile:
     """Rows of raw.kaggle_tracks and quarantined rows of one dataset CSV."""
-    table = read_delimited(file.name, decode(file.data), separator=",", quoting=True,
-                           has_header=True)
+    table = read_delimited(
+        file.name, decode(file.data), separator=",", quoting=True, has_header=True
+    )
     header = [_normalize(h) for h in table.header or []]
     missing = [name for name in DATA_COLUMNS if name not in header]
     if missing:
@@ -66,9 +67,11 @@ def parse_kaggle(file: InputFile) -> ParsedFile:
     position = {name: f"c{header.index(name)}" for name in DATA_COLUMNS}
     index = "c0" if header[0] in INDEX_NAMES else None
     # Without the original index column, the row's position in the file stands in for it.
-    source_row = (pl.col(index) if index else (pl.col(ROW_COLUMN) - 1).cast(pl.String))
-    texts = {"source_row": blank_to_null(source_row),
-             **{name: blank_to_null(pl.col(c)) for name, c in position.items()}}
+    source_row = pl.col(index) if index else (pl.col(ROW_COLUMN) - 1).cast(pl.String)
+    texts = {
+        "source_row": blank_to_null(source_row),
+        **{name: blank_to_null(pl.col(c)) for name, c in position.items()},
+    }
     prepared = table.rows.with_columns(
         pl.lit(file.name).alias("_file"),
         **{f"_text_{name}": expr for name, expr in texts.items()},
@@ -77,24 +80,45 @@ def parse_kaggle(file: InputFile) -> ParsedFile:
         *truncated_check(table.truncated_row),
         *text_checks(list(position.values())),
         (pl.col("track_id").is_null(), "empty track_id"),
-        *((out_of_range(pl.col(f"_text_{name}"), integer=_TYPES[name] == "integer"),
-           f"{name} out of range")
-          for name in texts if _TYPES[name] in ("integer", "double precision")),
-        *((failed(pl.col(f"_text_{name}"), pl.col(name)), f"unparseable {name}")
-          for name in texts if _TYPES[name] != "text"),
+        *(
+            (
+                out_of_range(pl.col(f"_text_{name}"), integer=_TYPES[name] == "integer"),
+                f"{name} out of range",
+            )
+            for name in texts
+            if _TYPES[name] in ("integer", "double precision")
+        ),
+        *(
+            (failed(pl.col(f"_text_{name}"), pl.col(name)), f"unparseable {name}")
+            for name in texts
+            if _TYPES[name] != "text"
+        ),
     ]
     names = unique_names(table.header or [])
     columns = table.value_columns
-    split = split_rows(prepared, checks=checks,
-                       loaded=[pl.col(c) for c in KAGGLE_TRACKS.column_names],
-                       rejected=["_file", ROW_COLUMN, *columns])
+    split = split_rows(
+        prepared,
+        checks=checks,
+        loaded=[pl.col(c) for c in KAGGLE_TRACKS.column_names],
+        rejected=["_file", ROW_COLUMN, *columns],
+    )
     rejected = split.rejected.rename(
-        {"_file": "source_ref", **dict(zip(columns, names, strict=True))})
+        {"_file": "source_ref", **dict(zip(columns, names, strict=True))}
+    )
     ragged = table.ragged.with_columns(
-        pl.lit(file.name).alias("source_ref"), pl.col(ROW_COLUMN).cast(pl.String),
-        pl.lit(f"more than {len(columns)} fields").alias(REASON))
+        pl.lit(file.name).alias("source_ref"),
+        pl.col(ROW_COLUMN).cast(pl.String),
+        pl.lit(f"more than {len(columns)} fields").alias(REASON),
+    )
     if ragged.height:
         rejected = pl.concat([rejected, ragged], how="diagonal")
-    return ParsedFile(name=file.name, source=SOURCE, table=KAGGLE_TRACKS, layout=LAYOUT,
-                      rows_in=table.rows.height + table.ragged.height, loaded=split.loaded,
-                      rejected=rejected, blank_lines=table.blank)
+    return ParsedFile(
+        name=file.name,
+        source=SOURCE,
+        table=KAGGLE_TRACKS,
+        layout=LAYOUT,
+        rows_in=table.rows.height + table.ragged.height,
+        loaded=split.loaded,
+        rejected=rejected,
+        blank_lines=table.blank,
+    )

@@ -28,8 +28,10 @@ def locate_kaggle_csv(csv: Path | None = None) -> Path:
     if settings.kaggle_username and settings.kaggle_key:
         return download_dataset(state_dir() / "downloads" / "kaggle")
     raise FileImportError(
-        "kaggle", "no dataset given: pass the CSV's path, set KAGGLE_TRACKS_CSV, or set "
-        "KAGGLE_USERNAME and KAGGLE_KEY (with the kaggle package installed) to download it")
+        "kaggle",
+        "no dataset given: pass the CSV's path, set KAGGLE_TRACKS_CSV, or set "
+        "KAGGLE_USERNAME and KAGGLE_KEY (with the kaggle package installed) to download it",
+    )
 
 
 def download_dataset(folder: Path) -> Path:
@@ -38,9 +40,11 @@ def download_dataset(folder: Path) -> Path:
         from kaggle.api.kaggle_api_extended import KaggleApi
     except ImportError as exc:
         raise FileImportError(
-            DATASET, "KAGGLE_USERNAME/KAGGLE_KEY are set but the `kaggle` package is not "
+            DATASET,
+            "KAGGLE_USERNAME/KAGGLE_KEY are set but the `kaggle` package is not "
             "installed: `uv sync --extra cloud` (or `pip install kaggle`), or download "
-            "dataset.csv from kaggle.com yourself and set KAGGLE_TRACKS_CSV") from exc
+            "dataset.csv from kaggle.com yourself and set KAGGLE_TRACKS_CSV",
+        ) from exc
     folder.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
     key = settings.kaggle_key.get_secret_value() if settings.kaggle_key else ""
@@ -52,8 +56,7 @@ def download_dataset(folder: Path) -> Path:
         api.dataset_download_files(DATASET, path=str(folder), unzip=True, quiet=True)
     except Exception as exc:  # network, HTTP 401/404: say why, never with the key in it
         message = str(exc).replace(key or "\0", "***")
-        raise FileImportError(DATASET, f"download failed: {type(exc).__name__}: {message}") \
-            from exc
+        raise FileImportError(DATASET, f"download failed: {type(exc).__name__}: {message}") from exc
     found = sorted(folder.glob("*.csv"))
     if not found:
         raise FileImportError(DATASET, f"the download holds no CSV file (in {folder})")

@@ -30,9 +30,14 @@ from warehouse.raw_tables import LASTFM_SCROBBLES
 
 SOURCE = "lastfm_export"
 # raw column <- layout role
-_TEXT_COLUMNS = {"artist_name": "artist", "track_name": "track", "album_name": "album",
-                 "artist_mbid": "artist_mbid", "track_mbid": "track_mbid",
-                 "album_mbid": "album_mbid"}
+_TEXT_COLUMNS = {
+    "artist_name": "artist",
+    "track_name": "track",
+    "album_name": "album",
+    "artist_mbid": "artist_mbid",
+    "track_mbid": "track_mbid",
+    "album_mbid": "album_mbid",
+}
 
 
 def _role(layout: Layout, role: str) -> pl.Expr:
@@ -50,11 +55,17 @@ def _user(layout: Layout, file: InputFile, user: str | None) -> pl.Expr:
     return from_name
 
 
-def parse_lastfm_export(file: InputFile, text: str, layout: Layout, *, user: str | None,
-                        now: dt.datetime) -> ParsedFile:
+def parse_lastfm_export(
+    file: InputFile, text: str, layout: Layout, *, user: str | None, now: dt.datetime
+) -> ParsedFile:
     """Rows of raw.lastfm_scrobbles and quarantined rows of one export file."""
-    table = read_delimited(file.name, text, separator=layout.separator,
-                           quoting=layout.quoting, has_header=layout.has_header)
+    table = read_delimited(
+        file.name,
+        text,
+        separator=layout.separator,
+        quoting=layout.quoting,
+        has_header=layout.has_header,
+    )
     columns = table.value_columns
     if table.header is not None:
         names = unique_names(table.header)
@@ -72,22 +83,43 @@ def parse_lastfm_export(file: InputFile, text: str, layout: Layout, *, user: str
     )
     checks = [
         *truncated_check(table.truncated_row),
-        *text_checks([f"c{i}" for i in sorted({*layout.roles.values(), *layout.time_columns})
-                      if i < len(columns)]),
-        *play_checks(time_text=pl.col("_time_text"), played_at=pl.col("played_at"),
-                     artist=pl.col("artist_name"), track=pl.col("track_name"), now=now,
-                     missing_time="no timestamp (now playing)"),
+        *text_checks(
+            [
+                f"c{i}"
+                for i in sorted({*layout.roles.values(), *layout.time_columns})
+                if i < len(columns)
+            ]
+        ),
+        *play_checks(
+            time_text=pl.col("_time_text"),
+            played_at=pl.col("played_at"),
+            artist=pl.col("artist_name"),
+            track=pl.col("track_name"),
+            now=now,
+            missing_time="no timestamp (now playing)",
+        ),
     ]
-    split = split_rows(prepared, checks=checks,
-                       loaded=[pl.col(c) for c in LASTFM_SCROBBLES.column_names],
-                       rejected=["source_ref", ROW_COLUMN, *columns])
+    split = split_rows(
+        prepared,
+        checks=checks,
+        loaded=[pl.col(c) for c in LASTFM_SCROBBLES.column_names],
+        rejected=["source_ref", ROW_COLUMN, *columns],
+    )
     rejected = split.rejected.rename(dict(zip(columns, names, strict=True)))
     ragged = table.ragged.with_columns(
-        pl.lit(file.name).alias("source_ref"), pl.col(ROW_COLUMN).cast(pl.String),
-        pl.lit(f"more than {len(columns)} fields").alias(REASON))
+        pl.lit(file.name).alias("source_ref"),
+        pl.col(ROW_COLUMN).cast(pl.String),
+        pl.lit(f"more than {len(columns)} fields").alias(REASON),
+    )
     if ragged.height:
         rejected = pl.concat([rejected, ragged], how="diagonal")
     return ParsedFile(
-        name=file.name, source=SOURCE, table=LASTFM_SCROBBLES, layout=layout.name,
-        rows_in=table.rows.height + table.ragged.height, loaded=split.loaded,
-        rejected=rejected, blank_lines=table.blank)
+        name=file.name,
+        source=SOURCE,
+        table=LASTFM_SCROBBLES,
+        layout=layout.name,
+        rows_in=table.rows.height + table.ragged.height,
+        loaded=split.loaded,
+        rejected=rejected,
+        blank_lines=table.blank,
+    )

@@ -31,8 +31,17 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "user": ("user", "username", "user_name", "userid", "user_id"),
 }
 # Time columns, most precise first; a row takes the first one that parses.
-TIME_NAMES = ("uts", "timestamp", "played_at", "scrobbled_at", "utc_time", "datetime",
-              "date_time", "time", "date")
+TIME_NAMES = (
+    "uts",
+    "timestamp",
+    "played_at",
+    "scrobbled_at",
+    "utc_time",
+    "datetime",
+    "date_time",
+    "time",
+    "date",
+)
 LASTFM_1K_COLUMNS = ("user", "time", "artist_mbid", "artist", "track_mbid", "track")
 HEADERLESS_4_COLUMNS = ("artist", "album", "track", "time")
 _SNIFF_ROWS = 200
@@ -65,8 +74,14 @@ def layout_from_header(header: list[str], separator: str) -> Layout | None:
     times = tuple(names.index(t) for t in TIME_NAMES if t in names)
     if "artist" not in roles or "track" not in roles or not times:
         return None
-    return Layout(f"header:{names[times[0]]}", separator, quoting=True, has_header=True,
-                  roles=roles, time_columns=times)
+    return Layout(
+        f"header:{names[times[0]]}",
+        separator,
+        quoting=True,
+        has_header=True,
+        roles=roles,
+        time_columns=times,
+    )
 
 
 def _share_parsing_as_time(values: list[str]) -> float:
@@ -80,8 +95,10 @@ def _share_parsing_as_time(values: list[str]) -> float:
 def _mostly(rows: list[list[str]], width: int, time_column: int) -> bool:
     """Whether nearly all sampled rows have `width` fields and a time in `time_column`."""
     fitting = [row for row in rows if len(row) == width]
-    return (len(fitting) >= 0.9 * len(rows)
-            and _share_parsing_as_time([row[time_column] for row in fitting]) > 0.9)
+    return (
+        len(fitting) >= 0.9 * len(rows)
+        and _share_parsing_as_time([row[time_column] for row in fitting]) > 0.9
+    )
 
 
 def layout_without_header(rows: list[list[str]], separator: str) -> Layout | None:
@@ -89,13 +106,23 @@ def layout_without_header(rows: list[list[str]], separator: str) -> Layout | Non
     if not rows:
         return None
     if separator == "\t" and _mostly(rows, 6, 1):
-        return Layout("lastfm_1k_tsv", "\t", quoting=False, has_header=False,
-                      roles={r: i for i, r in enumerate(LASTFM_1K_COLUMNS) if r != "time"},
-                      time_columns=(1,))
+        return Layout(
+            "lastfm_1k_tsv",
+            "\t",
+            quoting=False,
+            has_header=False,
+            roles={r: i for i, r in enumerate(LASTFM_1K_COLUMNS) if r != "time"},
+            time_columns=(1,),
+        )
     if separator == "," and _mostly(rows, 4, 3):
-        return Layout("headerless:artist,album,track,date", ",", quoting=True, has_header=False,
-                      roles={r: i for i, r in enumerate(HEADERLESS_4_COLUMNS) if r != "time"},
-                      time_columns=(3,))
+        return Layout(
+            "headerless:artist,album,track,date",
+            ",",
+            quoting=True,
+            has_header=False,
+            roles={r: i for i, r in enumerate(HEADERLESS_4_COLUMNS) if r != "time"},
+            time_columns=(3,),
+        )
     return None
 
 
@@ -110,8 +137,11 @@ def sniff_layout(text: str) -> Layout | None:
         return None
     separator = "\t" if lines[0].count("\t") > lines[0].count(",") else ","
     quoting = csv.QUOTE_MINIMAL if separator == "," else csv.QUOTE_NONE
-    rows = [row for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=separator,
-                                      quoting=quoting) if row]
+    rows = [
+        row
+        for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=separator, quoting=quoting)
+        if row
+    ]
     if not rows:
         return None
     return layout_from_header(rows[0], separator) or layout_without_header(rows, separator)

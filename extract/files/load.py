@@ -49,24 +49,28 @@ class ImportResult:
 
 def land_source(rows: SourceRows, logical_date: dt.date) -> Path:
     """Write one source's rows and quarantined rows to the landing zone."""
-    return land_frames(rows.source, logical_date, {
-        rows.table.name: rows.loaded,
-        rows.table.name + REJECTED_SUFFIX: rows.rejected,
-    })
+    return land_frames(
+        rows.source,
+        logical_date,
+        {
+            rows.table.name: rows.loaded,
+            rows.table.name + REJECTED_SUFFIX: rows.rejected,
+        },
+    )
 
 
 def land_import(parsed: ParsedImport, logical_date: dt.date) -> dict[str, str]:
     """Land every source of a parsed import; the landed folder per source (as text, so an
     Airflow task can hand it on through XCom)."""
-    return {source: str(land_source(rows, logical_date))
-            for source, rows in parsed.by_source().items()}
+    return {
+        source: str(land_source(rows, logical_date)) for source, rows in parsed.by_source().items()
+    }
 
 
 def kaggle_configured() -> bool:
     """Whether a Kaggle dataset can be had: a CSV path or download credentials."""
     settings = get_settings()
-    return bool(settings.kaggle_tracks_csv
-                or (settings.kaggle_username and settings.kaggle_key))
+    return bool(settings.kaggle_tracks_csv or (settings.kaggle_username and settings.kaggle_key))
 
 
 def land_kaggle(csv: Path | None, logical_date: dt.date) -> dict[str, str]:
@@ -76,32 +80,49 @@ def land_kaggle(csv: Path | None, logical_date: dt.date) -> dict[str, str]:
     return land_import(parsed, logical_date)
 
 
-def load_landed(conn: psycopg.Connection, source: str, folder: str | Path, *,
-                logical_date: dt.date) -> LoadResult:
+def load_landed(
+    conn: psycopg.Connection, source: str, folder: str | Path, *, logical_date: dt.date
+) -> LoadResult:
     """COPY one landed source into its raw table, replacing its batch (one transaction)."""
     table, replace = SOURCES[source]
     frames = read_landed(Path(folder))
-    return load_batch(conn, frames[table.name], table, source=source,
-                      logical_date=logical_date,
-                      rejected=frames.get(table.name + REJECTED_SUFFIX), replace=replace)
+    return load_batch(
+        conn,
+        frames[table.name],
+        table,
+        source=source,
+        logical_date=logical_date,
+        rejected=frames.get(table.name + REJECTED_SUFFIX),
+        replace=replace,
+    )
 
 
-def load_parsed(conn: psycopg.Connection, parsed: ParsedImport, *,
-                logical_date: dt.date) -> dict[str, LoadResult]:
+def load_parsed(
+    conn: psycopg.Connection, parsed: ParsedImport, *, logical_date: dt.date
+) -> dict[str, LoadResult]:
     """Land, then load, each source of a parsed import."""
-    return {source: load_landed(conn, source, folder, logical_date=logical_date)
-            for source, folder in land_import(parsed, logical_date).items()}
+    return {
+        source: load_landed(conn, source, folder, logical_date=logical_date)
+        for source, folder in land_import(parsed, logical_date).items()
+    }
 
 
-def import_path(conn: psycopg.Connection, path: Path, *, logical_date: dt.date,
-                user: str | None = None, now: dt.datetime | None = None) -> ImportResult:
+def import_path(
+    conn: psycopg.Connection,
+    path: Path,
+    *,
+    logical_date: dt.date,
+    user: str | None = None,
+    now: dt.datetime | None = None,
+) -> ImportResult:
     """Import a file, folder or zip of listening exports: parse, land, load."""
     parsed = parse_path(path, user=user, now=now)
     return ImportResult(parsed, load_parsed(conn, parsed, logical_date=logical_date))
 
 
-def load_kaggle(conn: psycopg.Connection, csv: Path | None = None, *,
-                logical_date: dt.date) -> ImportResult:
+def load_kaggle(
+    conn: psycopg.Connection, csv: Path | None = None, *, logical_date: dt.date
+) -> ImportResult:
     """Load the Kaggle tracks dataset (a snapshot: replaces the earlier loads)."""
     parsed = parse_path(locate_kaggle_csv(csv), accept=(kinds.KAGGLE,))
     return ImportResult(parsed, load_parsed(conn, parsed, logical_date=logical_date))

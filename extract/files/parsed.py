@@ -33,7 +33,8 @@ class ParsedFile:
         if self.loaded.height + self.rejected.height != self.rows_in:
             raise RuntimeError(
                 f"{self.name}: {self.rows_in} rows read but {self.loaded.height} loaded + "
-                f"{self.rejected.height} rejected; a parser lost rows")
+                f"{self.rejected.height} rejected; a parser lost rows"
+            )
         if self.rejected.height and REASON not in self.rejected.columns:
             raise RuntimeError(f"{self.name}: rejected rows without a {REASON}")
         object.__setattr__(self, "loaded", conform(self.loaded, self.table))
@@ -42,8 +43,9 @@ class ParsedFile:
     def reasons(self) -> dict[str, int]:
         if self.rejected.height == 0:
             return {}
-        counts = self.rejected.group_by(REASON).len().sort(
-            ["len", REASON], descending=[True, False])
+        counts = (
+            self.rejected.group_by(REASON).len().sort(["len", REASON], descending=[True, False])
+        )
         return dict(counts.iter_rows())
 
 

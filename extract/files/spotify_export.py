@@ -50,12 +50,30 @@ ACCOUNT_DATA = "spotify_account_data"
 EXTENDED = "spotify_extended_history"
 # Keys read from the files; anything else (ip_addr, user_agent_decrypted, ...) is ignored.
 KEYS = (
-    "endTime", "artistName", "trackName", "msPlayed", "podcastName", "episodeName",
-    "ts", "username", "platform", "ms_played", "master_metadata_track_name",
-    "master_metadata_album_artist_name", "master_metadata_album_album_name",
-    "spotify_track_uri", "episode_name", "episode_show_name", "spotify_episode_uri",
-    "audiobook_title", "audiobook_uri", "audiobook_chapter_title", "reason_start",
-    "reason_end", "shuffle", "skipped",
+    "endTime",
+    "artistName",
+    "trackName",
+    "msPlayed",
+    "podcastName",
+    "episodeName",
+    "ts",
+    "username",
+    "platform",
+    "ms_played",
+    "master_metadata_track_name",
+    "master_metadata_album_artist_name",
+    "master_metadata_album_album_name",
+    "spotify_track_uri",
+    "episode_name",
+    "episode_show_name",
+    "spotify_episode_uri",
+    "audiobook_title",
+    "audiobook_uri",
+    "audiobook_chapter_title",
+    "reason_start",
+    "reason_end",
+    "shuffle",
+    "skipped",
 )
 TRACK_URI = r"^spotify:track:([0-9A-Za-z]{22})$"
 _NOT_AN_OBJECT = "_not_an_object"
@@ -111,8 +129,7 @@ def records_frame(file: InputFile, text: str) -> pl.DataFrame:
     }
     columns[_NOT_AN_OBJECT] = [not isinstance(r, dict) for r in records]
     columns[ROW_COLUMN] = list(range(1, len(records) + 1))
-    schema = {**dict.fromkeys(KEYS, pl.String), _NOT_AN_OBJECT: pl.Boolean,
-              ROW_COLUMN: pl.Int64}
+    schema = {**dict.fromkeys(KEYS, pl.String), _NOT_AN_OBJECT: pl.Boolean, ROW_COLUMN: pl.Int64}
     return pl.DataFrame(columns, schema=schema)
 
 
@@ -188,10 +205,14 @@ class AccountNames:
             folders[file.folder].append(name)
             if file.archive is not None:
                 archives[file.archive].append(name)
-        by_folder = {key: user for key, names in folders.items()
-                     if (user := _single(names)) is not None}
-        by_archive = {key: user for key, names in archives.items()
-                      if len(names) == 1 and (user := _single(names)) is not None}
+        by_folder = {
+            key: user for key, names in folders.items() if (user := _single(names)) is not None
+        }
+        by_archive = {
+            key: user
+            for key, names in archives.items()
+            if len(names) == 1 and (user := _single(names)) is not None
+        }
         return cls(by_folder, by_archive)
 
     def user_of(self, file: InputFile) -> str | None:
@@ -203,8 +224,9 @@ class AccountNames:
         return None
 
 
-def _user(file: InputFile, user: str | None, frame: pl.DataFrame,
-          account_user: str | None) -> pl.Expr:
+def _user(
+    file: InputFile, user: str | None, frame: pl.DataFrame, account_user: str | None
+) -> pl.Expr:
     """--user, else the row's `username`, else the file name's `NAME__` prefix, else the
     `username` of the export's Userdata.json (`account_user`).
 
@@ -216,13 +238,22 @@ def _user(file: InputFile, user: str | None, frame: pl.DataFrame,
     named = _text("username").is_not_null()
     if fallback is None and frame.height and not frame.select(named.any()).item():
         raise FileImportError(
-            file.name, "the file does not say whose history it is: pass --user NAME, name "
-            "the file NAME__<original name>, or import it with the export's Userdata.json")
+            file.name,
+            "the file does not say whose history it is: pass --user NAME, name "
+            "the file NAME__<original name>, or import it with the export's Userdata.json",
+        )
     return pl.coalesce(_text("username"), pl.lit(fallback, dtype=pl.String))
 
 
-def parse_spotify_export(file: InputFile, text: str, export_format: str, *, user: str | None,
-                         now: dt.datetime, account_user: str | None = None) -> ParsedFile:
+def parse_spotify_export(
+    file: InputFile,
+    text: str,
+    export_format: str,
+    *,
+    user: str | None,
+    now: dt.datetime,
+    account_user: str | None = None,
+) -> ParsedFile:
     """Rows of raw.spotify_plays and quarantined rows of one streaming-history file;
     `account_user` is the export's Userdata.json user (`AccountNames.user_of`)."""
     frame = records_frame(file, text)
@@ -246,33 +277,76 @@ def parse_spotify_export(file: InputFile, text: str, export_format: str, *, user
     no_track = pl.col("track_name").is_null()
     checks = [
         (pl.col(_NOT_AN_OBJECT), "not a JSON object"),
-        (no_track & _text("episode_name", "spotify_episode_uri", "episodeName",
-                          "podcastName").is_not_null(), "podcast episode, not a track play"),
-        (no_track & _text("audiobook_title", "audiobook_uri").is_not_null(),
-         "audiobook, not a track play"),
-        (no_track & pl.col("artist_name").is_null() & pl.col("_time_text").is_not_null(),
-         "no track metadata (a video, or content no longer available)"),
-        *text_checks(["_time_text", "track_name", "artist_name", "album_name", "platform",
-                      "reason_start", "reason_end", "username"]),
-        *play_checks(time_text=pl.col("_time_text"), played_at=pl.col("ended_at"),
-                     artist=pl.col("artist_name"), track=pl.col("track_name"), now=now),
+        (
+            no_track
+            & _text(
+                "episode_name", "spotify_episode_uri", "episodeName", "podcastName"
+            ).is_not_null(),
+            "podcast episode, not a track play",
+        ),
+        (
+            no_track & _text("audiobook_title", "audiobook_uri").is_not_null(),
+            "audiobook, not a track play",
+        ),
+        (
+            no_track & pl.col("artist_name").is_null() & pl.col("_time_text").is_not_null(),
+            "no track metadata (a video, or content no longer available)",
+        ),
+        *text_checks(
+            [
+                "_time_text",
+                "track_name",
+                "artist_name",
+                "album_name",
+                "platform",
+                "reason_start",
+                "reason_end",
+                "username",
+            ]
+        ),
+        *play_checks(
+            time_text=pl.col("_time_text"),
+            played_at=pl.col("ended_at"),
+            artist=pl.col("artist_name"),
+            track=pl.col("track_name"),
+            now=now,
+        ),
         (out_of_range(ms_text, integer=True), "ms_played out of range"),
-        (failed(ms_text, pl.col("ms_played_int")) | (pl.col("ms_played_int") < 0),
-         "unparseable ms_played"),
+        (
+            failed(ms_text, pl.col("ms_played_int")) | (pl.col("ms_played_int") < 0),
+            "unparseable ms_played",
+        ),
         (ms_text.is_null(), "missing ms_played"),
         (failed(_text("shuffle"), pl.col("shuffle_bool")), "unparseable shuffle"),
         (failed(_text("skipped"), pl.col("skipped_bool")), "unparseable skipped"),
         (pl.col("user_name").is_null(), "no user name"),
     ]
-    loaded = [pl.col(c) for c in SPOTIFY_PLAYS.column_names
-              if c not in ("ms_played", "shuffle", "skipped")]
+    loaded = [
+        pl.col(c)
+        for c in SPOTIFY_PLAYS.column_names
+        if c not in ("ms_played", "shuffle", "skipped")
+    ]
     split = split_rows(
-        prepared, checks=checks,
-        loaded=[*loaded, pl.col("ms_played_int").alias("ms_played"),
-                pl.col("shuffle_bool").alias("shuffle"), pl.col("skipped_bool").alias("skipped")],
-        rejected=["source_ref", ROW_COLUMN, *KEYS])
+        prepared,
+        checks=checks,
+        loaded=[
+            *loaded,
+            pl.col("ms_played_int").alias("ms_played"),
+            pl.col("shuffle_bool").alias("shuffle"),
+            pl.col("skipped_bool").alias("skipped"),
+        ],
+        rejected=["source_ref", ROW_COLUMN, *KEYS],
+    )
     rejected = split.rejected  # keep the keys this file has, not every format's
-    rejected = rejected.select(c for c in rejected.columns
-                               if rejected[c].null_count() < rejected.height)
-    return ParsedFile(name=file.name, source=SOURCE, table=SPOTIFY_PLAYS, layout=export_format,
-                      rows_in=frame.height, loaded=split.loaded, rejected=rejected)
+    rejected = rejected.select(
+        c for c in rejected.columns if rejected[c].null_count() < rejected.height
+    )
+    return ParsedFile(
+        name=file.name,
+        source=SOURCE,
+        table=SPOTIFY_PLAYS,
+        layout=export_format,
+        rows_in=frame.height,
+        loaded=split.loaded,
+        rejected=rejected,
+    )

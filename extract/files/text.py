@@ -30,10 +30,13 @@ ROW_COLUMN = "_row"  # 1-based data row number within its file, kept with reject
 
 def decode(data: bytes) -> str:
     """The file's text: BOMs honoured (UTF-8, UTF-16), otherwise UTF-8 with replacement."""
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
-                          (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
         if data.startswith(bom):
-            return data[len(bom):].decode(encoding, errors="replace")
+            return data[len(bom) :].decode(encoding, errors="replace")
     return data.decode("utf-8", errors="replace")
 
 
@@ -75,17 +78,24 @@ class Table:
         return [name for name in self.rows.columns if name != ROW_COLUMN]
 
 
-def read_delimited(name: str, text: str, *, separator: str, quoting: bool,
-                   has_header: bool) -> Table:
+def read_delimited(
+    name: str, text: str, *, separator: str, quoting: bool, has_header: bool
+) -> Table:
     """Read a delimited text, every value a string (empty -> null)."""
     if not text.strip():
         raise FileImportError(name, "the file is empty")
     try:
-        frame = pl.read_csv(text.encode("utf-8"), has_header=False, infer_schema=False,
-                            separator=separator, quote_char='"' if quoting else None)
+        frame = pl.read_csv(
+            text.encode("utf-8"),
+            has_header=False,
+            infer_schema=False,
+            separator=separator,
+            quote_char='"' if quoting else None,
+        )
         frame = frame.rename({old: f"c{i}" for i, old in enumerate(frame.columns)})
         frame = frame.with_row_index(ROW_COLUMN, offset=1).with_columns(
-            pl.col(ROW_COLUMN).cast(pl.Int64))
+            pl.col(ROW_COLUMN).cast(pl.Int64)
+        )
         ragged = pl.DataFrame(schema={ROW_COLUMN: pl.Int64, "raw_line": pl.String})
     except pl.exceptions.ComputeError:
         frame, ragged = _read_with_csv_module(text, separator=separator, quoting=quoting)
@@ -109,32 +119,44 @@ def _cut_off(text: str, *, separator: str, quoting: bool, width: int) -> bool:
     has an unclosed quote or fewer fields than the first line."""
     if text.endswith(("\n", "\r")):
         return False
-    last = text[text.rfind("\n") + 1:]
+    last = text[text.rfind("\n") + 1 :]
     if quoting and last.count('"') % 2:
         return True
-    fields = next(csv.reader([last], delimiter=separator,
-                             quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE), [])
+    fields = next(
+        csv.reader(
+            [last], delimiter=separator, quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE
+        ),
+        [],
+    )
     return 0 < len(fields) < width
 
 
-def _read_with_csv_module(text: str, *, separator: str,
-                          quoting: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _read_with_csv_module(
+    text: str, *, separator: str, quoting: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The slow, forgiving path: split well-formed rows from lines with too many fields.
 
     Rows keep their record numbers (`_row`, 1-based, header included) either way.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator,
-                        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=separator,
+        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
+    )
     records = [row for row in reader if row]
     width = len(records[0])
     good = [(number, row) for number, row in enumerate(records, start=1) if len(row) <= width]
-    bad = [(number, separator.join(row)) for number, row in enumerate(records, start=1)
-           if len(row) > width]
-    columns: dict[str, list] = {f"c{i}": [row[i] or None if i < len(row) else None
-                                          for _, row in good] for i in range(width)}
+    bad = [
+        (number, separator.join(row))
+        for number, row in enumerate(records, start=1)
+        if len(row) > width
+    ]
+    columns: dict[str, list] = {
+        f"c{i}": [row[i] or None if i < len(row) else None for _, row in good] for i in range(width)
+    }
     columns[ROW_COLUMN] = [number for number, _ in good]
-    frame = pl.DataFrame(columns, schema={**{f"c{i}": pl.String for i in range(width)},
-                                          ROW_COLUMN: pl.Int64})
-    ragged = pl.DataFrame(bad, schema={ROW_COLUMN: pl.Int64, "raw_line": pl.String},
-                          orient="row")
+    frame = pl.DataFrame(
+        columns, schema={**{f"c{i}": pl.String for i in range(width)}, ROW_COLUMN: pl.Int64}
+    )
+    ragged = pl.DataFrame(bad, schema={ROW_COLUMN: pl.Int64, "raw_line": pl.String}, orient="row")
     return frame, ragged

@@ -37,15 +37,21 @@ def parse_timestamp(value: pl.Expr) -> pl.Expr:
     digits = text.str.contains(r"^\d+$")
     as_int = text.cast(pl.Int64, strict=False)
     unix_seconds = pl.when(digits & (text.str.len_chars() <= 11)).then(
-        pl.from_epoch(as_int, time_unit="s"))
+        pl.from_epoch(as_int, time_unit="s")
+    )
     unix_millis = pl.when(digits & text.str.len_chars().is_between(12, 14)).then(
-        pl.from_epoch(as_int, time_unit="ms"))
+        pl.from_epoch(as_int, time_unit="ms")
+    )
     candidates = [
         unix_seconds.dt.cast_time_unit("us").dt.replace_time_zone("UTC"),
         unix_millis.dt.cast_time_unit("us").dt.replace_time_zone("UTC"),
-        *(text.str.to_datetime(form, strict=False, time_unit="us", time_zone="UTC")
-          for form in AWARE_FORMATS),
-        *(text.str.to_datetime(form, strict=False, time_unit="us", time_zone="UTC")
-          for form in NAIVE_FORMATS),
+        *(
+            text.str.to_datetime(form, strict=False, time_unit="us", time_zone="UTC")
+            for form in AWARE_FORMATS
+        ),
+        *(
+            text.str.to_datetime(form, strict=False, time_unit="us", time_zone="UTC")
+            for form in NAIVE_FORMATS
+        ),
     ]
     return pl.coalesce(candidates)

@@ -20,22 +20,32 @@ from observability.logs import configure_logging, print_failure
 
 # Last.fm error codes that mean the credentials are wrong (invalid or suspended key,
 # failed authentication, bad signature: the secret).
-_BAD_CREDENTIALS = {"4": "LASTFM_API_KEY", "10": "LASTFM_API_KEY", "26": "LASTFM_API_KEY",
-                    "13": "LASTFM_API_SECRET"}
+_BAD_CREDENTIALS = {
+    "4": "LASTFM_API_KEY",
+    "10": "LASTFM_API_KEY",
+    "26": "LASTFM_API_KEY",
+    "13": "LASTFM_API_SECRET",
+}
 
 
 def next_step(error: LastfmApiError) -> str:
     """What to do when a Last.fm call failed for good."""
     if error.code in _BAD_CREDENTIALS:
-        return (f"check {_BAD_CREDENTIALS[error.code]} in .env (an API account's key and "
-                "shared secret from https://www.last.fm/api/accounts), then rerun")
+        return (
+            f"check {_BAD_CREDENTIALS[error.code]} in .env (an API account's key and "
+            "shared secret from https://www.last.fm/api/accounts), then rerun"
+        )
     if error.code == RATE_LIMITED:
-        return ("Last.fm's rate limit held through every retry: wait a few minutes and rerun "
-                "(the rerun replaces the date's batch), or slow down with "
-                "LASTFM_MIN_INTERVAL_SECONDS")
+        return (
+            "Last.fm's rate limit held through every retry: wait a few minutes and rerun "
+            "(the rerun replaces the date's batch), or slow down with "
+            "LASTFM_MIN_INTERVAL_SECONDS"
+        )
     if error.transient:
-        return ("Last.fm was unreachable or down: check the network (and LASTFM_API_URL if "
-                "set), then rerun; the rerun replaces the date's batch")
+        return (
+            "Last.fm was unreachable or down: check the network (and LASTFM_API_URL if "
+            "set), then rerun; the rerun replaces the date's batch"
+        )
     return "check the request in the message above (user names in LASTFM_USERS), then rerun"
 
 
@@ -43,11 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     parser = argparse.ArgumentParser(
         prog="python -m extract.lastfm",
-        description="Extract Last.fm scrobbles for one logical date and load them into raw.")
-    parser.add_argument("--date", type=dt.date.fromisoformat, required=True,
-                        help="logical date: scrobbles played before its 00:00 UTC")
-    parser.add_argument("--users", type=parse_users, default=None,
-                        help="comma-separated Last.fm users (default: LASTFM_USERS)")
+        description="Extract Last.fm scrobbles for one logical date and load them into raw.",
+    )
+    parser.add_argument(
+        "--date",
+        type=dt.date.fromisoformat,
+        required=True,
+        help="logical date: scrobbles played before its 00:00 UTC",
+    )
+    parser.add_argument(
+        "--users",
+        type=parse_users,
+        default=None,
+        help="comma-separated Last.fm users (default: LASTFM_USERS)",
+    )
     args = parser.parse_args(argv)
 
     config = LastfmConfig.from_env()

@@ -23,8 +23,18 @@ from warehouse.raw_tables import LASTFM_SCROBBLES
 EARLIEST_PLAY = dt.datetime(2002, 1, 1, tzinfo=dt.UTC)
 SOURCE_REF = "user.getRecentTracks"
 
-REJECTED_COLUMNS = ("user_name", "uts", "artist_name", "artist_mbid", "track_name",
-                    "track_mbid", "album_name", "album_mbid", "source_ref", "_reason")
+REJECTED_COLUMNS = (
+    "user_name",
+    "uts",
+    "artist_name",
+    "artist_mbid",
+    "track_name",
+    "track_mbid",
+    "album_name",
+    "album_mbid",
+    "source_ref",
+    "_reason",
+)
 
 
 @dataclass
@@ -65,23 +75,30 @@ def problems(item: ScrobbleItem, now: dt.datetime) -> tuple[dt.datetime | None, 
         reasons.append("empty artist name")
     if not item.track_name.strip():
         reasons.append("empty track name")
-    if any(looks_byte_swapped(text)
-           for text in (item.artist_name, item.track_name, item.album_name)):
+    if any(
+        looks_byte_swapped(text) for text in (item.artist_name, item.track_name, item.album_name)
+    ):
         reasons.append("text is byte-swapped UTF-16 (mojibake)")
     return played_at, reasons
 
 
-def _record(user_name: str, item: ScrobbleItem, played_at: dt.datetime | None
-            ) -> dict[str, object]:
-    return {"user_name": user_name, "played_at": played_at,
-            "artist_name": item.artist_name, "artist_mbid": item.artist_mbid,
-            "track_name": item.track_name, "track_mbid": item.track_mbid,
-            "album_name": item.album_name, "album_mbid": item.album_mbid,
-            "source_ref": SOURCE_REF}
+def _record(user_name: str, item: ScrobbleItem, played_at: dt.datetime | None) -> dict[str, object]:
+    return {
+        "user_name": user_name,
+        "played_at": played_at,
+        "artist_name": item.artist_name,
+        "artist_mbid": item.artist_mbid,
+        "track_name": item.track_name,
+        "track_mbid": item.track_mbid,
+        "album_name": item.album_name,
+        "album_mbid": item.album_mbid,
+        "source_ref": SOURCE_REF,
+    }
 
 
-def check_scrobbles(user_name: str, items: Iterable[ScrobbleItem], window: Window,
-                    now: dt.datetime) -> CheckedScrobbles:
+def check_scrobbles(
+    user_name: str, items: Iterable[ScrobbleItem], window: Window, now: dt.datetime
+) -> CheckedScrobbles:
     """Split one user's fetched items into accepted and rejected rows, with counts."""
     accepted: list[dict[str, object]] = []
     rejected: list[dict[str, object]] = []
@@ -117,5 +134,8 @@ def scrobbles_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
 
 
 def rejected_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
-    return pl.DataFrame([{name: row.get(name) for name in REJECTED_COLUMNS} for row in rows],
-                        schema=dict.fromkeys(REJECTED_COLUMNS, pl.String), orient="row")
+    return pl.DataFrame(
+        [{name: row.get(name) for name in REJECTED_COLUMNS} for row in rows],
+        schema=dict.fromkeys(REJECTED_COLUMNS, pl.String),
+        orient="row",
+    )

@@ -42,8 +42,7 @@ class LastfmApiError(RuntimeError):
         self.details = details
         self.attempts = attempts
         what = f"error {code}" if code else "network error"
-        super().__init__(f"Last.fm {method} failed after {attempts} attempt(s): "
-                         f"{what}: {details}")
+        super().__init__(f"Last.fm {method} failed after {attempts} attempt(s): {what}: {details}")
 
     @property
     def transient(self) -> bool:
@@ -67,8 +66,12 @@ class RetryPolicy:
 class RateLimiter:
     """Keeps successive calls at least `min_interval` seconds apart (per process)."""
 
-    def __init__(self, min_interval: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        min_interval: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.min_interval = min_interval
         self._clock = clock
         self._sleep = sleep
@@ -102,10 +105,15 @@ def is_retryable(error: BaseException) -> bool:
 class LastfmClient:
     """Executes Last.fm methods on a pylast network, paced and retried."""
 
-    def __init__(self, network: pylast.LastFMNetwork, *, min_interval: float = 0.2,
-                 retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        network: pylast.LastFMNetwork,
+        *,
+        min_interval: float = 0.2,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.network = network
         self.retry = retry or RetryPolicy()
         self.limiter = RateLimiter(min_interval, clock=clock, sleep=sleep)
@@ -120,12 +128,15 @@ class LastfmClient:
             wait=lambda state: self.retry.delay(state.attempt_number),
             retry=tenacity.retry_if_exception(is_retryable),
             before_sleep=lambda state: _log_retry(method, self.retry.max_attempts, state),
-            sleep=self._sleep, reraise=True)
+            sleep=self._sleep,
+            reraise=True,
+        )
         try:
             return retrying(self._execute, method, params)
         except pylast.PyLastError as error:
-            raise LastfmApiError(method, _error_code(error), str(error),
-                                 self.calls - first_call) from error
+            raise LastfmApiError(
+                method, _error_code(error), str(error), self.calls - first_call
+            ) from error
 
     def _execute(self, method: str, params: Mapping[str, str | int]) -> minidom.Document:
         """One paced request, counted in `calls`."""
@@ -138,6 +149,12 @@ def _log_retry(method: str, max_attempts: int, state: tenacity.RetryCallState) -
     """Warns that attempt `state.attempt_number` failed and says when the next one comes."""
     error = state.outcome.exception() if state.outcome else None
     code = _error_code(error) if error is not None else None
-    log.warning("Last.fm %s: %s (%s); retry %d/%d in %.1f s", method,
-                f"error {code}" if code else "network error", error,
-                state.attempt_number, max_attempts - 1, state.upcoming_sleep)
+    log.warning(
+        "Last.fm %s: %s (%s); retry %d/%d in %.1f s",
+        method,
+        f"error {code}" if code else "network error",
+        error,
+        state.attempt_number,
+        max_attempts - 1,
+        state.upcoming_sleep,
+    )

@@ -66,8 +66,10 @@ class LastfmConfig:
             lookback_days=settings.lastfm_lookback_days,
             page_size=settings.lastfm_page_size,
             min_interval_seconds=settings.lastfm_min_interval_seconds,
-            retry=RetryPolicy(max_attempts=settings.lastfm_max_attempts,
-                              backoff_seconds=settings.lastfm_backoff_seconds,
-                              max_backoff_seconds=settings.lastfm_max_backoff_seconds),
+            retry=RetryPolicy(
+                max_attempts=settings.lastfm_max_attempts,
+                backoff_seconds=settings.lastfm_backoff_seconds,
+                max_backoff_seconds=settings.lastfm_max_backoff_seconds,
+            ),
             track_info_max=settings.lastfm_track_info_max,
         )

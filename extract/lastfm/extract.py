@@ -54,12 +54,21 @@ REJECTED_SUFFIX = "__rejected"
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 REPORT_SCHEMA: dict[str, pl.DataType] = {
-    "user_name": pl.String(), "requested_as": pl.String(), "status": pl.String(),
-    "detail": pl.String(), "watermark": pl.Datetime("us", "UTC"),
-    "window_from": pl.Datetime("us", "UTC"), "window_to": pl.Datetime("us", "UTC"),
-    "pages": pl.Int64(), "fetched": pl.Int64(), "now_playing": pl.Int64(),
-    "outside_window": pl.Int64(), "duplicates": pl.Int64(), "already_loaded": pl.Int64(),
-    "accepted": pl.Int64(), "rejected": pl.Int64(),
+    "user_name": pl.String(),
+    "requested_as": pl.String(),
+    "status": pl.String(),
+    "detail": pl.String(),
+    "watermark": pl.Datetime("us", "UTC"),
+    "window_from": pl.Datetime("us", "UTC"),
+    "window_to": pl.Datetime("us", "UTC"),
+    "pages": pl.Int64(),
+    "fetched": pl.Int64(),
+    "now_playing": pl.Int64(),
+    "outside_window": pl.Int64(),
+    "duplicates": pl.Int64(),
+    "already_loaded": pl.Int64(),
+    "accepted": pl.Int64(),
+    "rejected": pl.Int64(),
 }
 
 
@@ -91,23 +100,31 @@ def _connection(conn: psycopg.Connection | None) -> Iterator[psycopg.Connection]
         yield own
 
 
-def without_loaded(checked: CheckedScrobbles, loaded: Collection[ScrobbleKey]
-                   ) -> CheckedScrobbles:
+def without_loaded(checked: CheckedScrobbles, loaded: Collection[ScrobbleKey]) -> CheckedScrobbles:
     """`checked` without the accepted scrobbles an earlier batch already holds (re-read in
     the lookback), counted as `already_loaded`."""
     rows = checked.accepted
     if loaded:
         keys = rows.select("played_at", "artist_name", "track_name", "album_name").iter_rows()
         rows = rows.filter(pl.Series([key not in loaded for key in keys], dtype=pl.Boolean))
-    counts = {**checked.counts, "accepted": rows.height,
-              "already_loaded": checked.accepted.height - rows.height}
+    counts = {
+        **checked.counts,
+        "accepted": rows.height,
+        "already_loaded": checked.accepted.height - rows.height,
+    }
     return CheckedScrobbles(rows, checked.rejected, counts)
 
 
-def user_frames(client: LastfmClient, config: LastfmConfig, user: str,
-                logical_date: dt.date, watermark: dt.datetime | None,
-                now: dt.datetime | None = None, *,
-                loaded: Collection[ScrobbleKey] = frozenset()) -> dict[str, pl.DataFrame]:
+def user_frames(
+    client: LastfmClient,
+    config: LastfmConfig,
+    user: str,
+    logical_date: dt.date,
+    watermark: dt.datetime | None,
+    now: dt.datetime | None = None,
+    *,
+    loaded: Collection[ScrobbleKey] = frozenset(),
+) -> dict[str, pl.DataFrame]:
     """One user's frames: scrobbles, their rejects, user info, and a one-row report.
 
     `loaded` is what earlier batches hold of the window's lookback (`loaded_scrobbles`):
@@ -115,22 +132,38 @@ def user_frames(client: LastfmClient, config: LastfmConfig, user: str,
     now = now or dt.datetime.now(dt.UTC)
     window = plan_window(logical_date, watermark, config.initial_days, config.lookback_days)
     fetched = fetch_recent_tracks(client, user, window, config.page_size)
-    checked = without_loaded(check_scrobbles(fetched.user_name, fetched.items, window, now),
-                             loaded)
+    checked = without_loaded(check_scrobbles(fetched.user_name, fetched.items, window, now), loaded)
     info = fetch_user_info(client, user) if fetched.status == OK else None
     info_rows = [{"user_name": fetched.user_name, **info, "fetched_at": now}] if info else []
     counts = checked.counts
-    report = {"user_name": fetched.user_name, "requested_as": user, "status": fetched.status,
-              "detail": fetched.detail, "watermark": watermark, "window_from": window.since,
-              "window_to": window.until, "pages": fetched.pages, **counts}
+    report = {
+        "user_name": fetched.user_name,
+        "requested_as": user,
+        "status": fetched.status,
+        "detail": fetched.detail,
+        "watermark": watermark,
+        "window_from": window.since,
+        "window_to": window.until,
+        "pages": fetched.pages,
+        **counts,
+    }
     if fetched.status == OK:
-        log.info("Last.fm %s: %d page(s), %d item(s) from %s to %s: %d accepted, %d rejected, "
-                 "%d now-playing dropped, %d outside the window, %d duplicate(s), "
-                 "%d already loaded", fetched.user_name, fetched.pages, counts["fetched"],
-                 window.since.isoformat() if window.since else "the beginning",
-                 window.until.isoformat(), counts["accepted"], counts["rejected"],
-                 counts["now_playing"], counts["outside_window"], counts["duplicates"],
-                 counts["already_loaded"])
+        log.info(
+            "Last.fm %s: %d page(s), %d item(s) from %s to %s: %d accepted, %d rejected, "
+            "%d now-playing dropped, %d outside the window, %d duplicate(s), "
+            "%d already loaded",
+            fetched.user_name,
+            fetched.pages,
+            counts["fetched"],
+            window.since.isoformat() if window.since else "the beginning",
+            window.until.isoformat(),
+            counts["accepted"],
+            counts["rejected"],
+            counts["now_playing"],
+            counts["outside_window"],
+            counts["duplicates"],
+            counts["already_loaded"],
+        )
     return {
         LASTFM_SCROBBLES.name: checked.accepted,
         LASTFM_SCROBBLES.name + REJECTED_SUFFIX: checked.rejected,
@@ -139,8 +172,9 @@ def user_frames(client: LastfmClient, config: LastfmConfig, user: str,
     }
 
 
-def _tracks_to_describe(scrobbles: pl.DataFrame, known: set[tuple[str, str]],
-                        limit: int) -> list[tuple[str, str]]:
+def _tracks_to_describe(
+    scrobbles: pl.DataFrame, known: set[tuple[str, str]], limit: int
+) -> list[tuple[str, str]]:
     """New (artist, title) pairs, most played first, at most `limit`: a stable order, so a
     rerun of the date asks for the same tracks."""
     plays = Counter(zip(scrobbles["artist_name"], scrobbles["track_name"], strict=True))
@@ -152,16 +186,25 @@ def _tracks_to_describe(scrobbles: pl.DataFrame, known: set[tuple[str, str]],
     return list(by_key.values())[:limit]
 
 
-def track_info_frames(client: LastfmClient, config: LastfmConfig, scrobbles: pl.DataFrame,
-                      known: set[tuple[str, str]], now: dt.datetime | None = None
-                      ) -> dict[str, pl.DataFrame]:
+def track_info_frames(
+    client: LastfmClient,
+    config: LastfmConfig,
+    scrobbles: pl.DataFrame,
+    known: set[tuple[str, str]],
+    now: dt.datetime | None = None,
+) -> dict[str, pl.DataFrame]:
     """track.getInfo for the batch's tracks that no earlier batch described."""
     now = now or dt.datetime.now(dt.UTC)
     wanted = _tracks_to_describe(scrobbles, known, config.track_info_max)
     records, counts = fetch_track_info(client, wanted)
-    log.info("Last.fm track.getInfo: %d new track(s) asked (cap %d): %d found, %d not found, "
-             "%d failed", len(wanted), config.track_info_max, counts["found"],
-             counts["not_found"], counts["failed"])
+    log.info(
+        "Last.fm track.getInfo: %d new track(s) asked (cap %d): %d found, %d not found, %d failed",
+        len(wanted),
+        config.track_info_max,
+        counts["found"],
+        counts["not_found"],
+        counts["failed"],
+    )
     rows = [{**record, "fetched_at": now} for record in records]
     return {LASTFM_TRACK_INFO.name: pl.DataFrame(rows, schema=LASTFM_TRACK_INFO.polars_schema)}
 
@@ -173,9 +216,14 @@ def _users_part(user: str) -> str:
     return f"{USER_PARTS}/{user.lower()}"
 
 
-def extract_user(user: str, logical_date: dt.date, *, config: LastfmConfig | None = None,
-                 conn: psycopg.Connection | None = None,
-                 client: LastfmClient | None = None) -> Path | None:
+def extract_user(
+    user: str,
+    logical_date: dt.date,
+    *,
+    config: LastfmConfig | None = None,
+    conn: psycopg.Connection | None = None,
+    client: LastfmClient | None = None,
+) -> Path | None:
     """Fetch one user's window for `logical_date` and land it; None when the source is off.
 
     The watermark comes from the warehouse (`conn`, else a connection of our own).
@@ -187,15 +235,25 @@ def extract_user(user: str, logical_date: dt.date, *, config: LastfmConfig | Non
     with _connection(conn) as connection:
         marks = watermarks(connection, [user], logical_date)
         loaded = loaded_scrobbles(connection, marks, logical_date, config.lookback_days)
-    frames = user_frames(client or make_client(config), config, user, logical_date,
-                         marks.get(user.lower()), loaded=loaded.get(user.lower(), frozenset()))
+    frames = user_frames(
+        client or make_client(config),
+        config,
+        user,
+        logical_date,
+        marks.get(user.lower()),
+        loaded=loaded.get(user.lower(), frozenset()),
+    )
     return land_frames(_users_part(user), logical_date, frames)
 
 
-def extract_track_info(logical_date: dt.date, folders: Sequence[Path | str | None], *,
-                       config: LastfmConfig | None = None,
-                       conn: psycopg.Connection | None = None,
-                       client: LastfmClient | None = None) -> Path | None:
+def extract_track_info(
+    logical_date: dt.date,
+    folders: Sequence[Path | str | None],
+    *,
+    config: LastfmConfig | None = None,
+    conn: psycopg.Connection | None = None,
+    client: LastfmClient | None = None,
+) -> Path | None:
     """Describe the tracks scrobbled in the landed user folders; None when off or capped to 0."""
     config = config or LastfmConfig.from_env()
     if not config.enabled:
@@ -213,10 +271,14 @@ def extract_track_info(logical_date: dt.date, folders: Sequence[Path | str | Non
     return land_frames(TRACK_INFO_PART, logical_date, frames)
 
 
-def extract_recent_tracks(logical_date: dt.date, users: Sequence[str] | None = None, *,
-                          config: LastfmConfig | None = None,
-                          conn: psycopg.Connection | None = None,
-                          client: LastfmClient | None = None) -> Path | None:
+def extract_recent_tracks(
+    logical_date: dt.date,
+    users: Sequence[str] | None = None,
+    *,
+    config: LastfmConfig | None = None,
+    conn: psycopg.Connection | None = None,
+    client: LastfmClient | None = None,
+) -> Path | None:
     """Every user's window for `logical_date` plus track metadata, landed as one folder.
 
     `users` overrides LASTFM_USERS. Returns `landing/lastfm/<date>/`, or None when the
@@ -239,27 +301,43 @@ def extract_recent_tracks(logical_date: dt.date, users: Sequence[str] | None = N
     parts = []
     with progress("Last.fm users", total=len(names), unit="users") as bar:
         for user in names:
-            parts.append(user_frames(client, config, user, logical_date,
-                                     marks.get(user.lower()), now,
-                                     loaded=loaded.get(user.lower(), frozenset())))
+            parts.append(
+                user_frames(
+                    client,
+                    config,
+                    user,
+                    logical_date,
+                    marks.get(user.lower()),
+                    now,
+                    loaded=loaded.get(user.lower(), frozenset()),
+                )
+            )
             bar.advance()
     frames = combine(parts)
     if config.track_info_max > 0:
-        frames.update(track_info_frames(client, config, frames[LASTFM_SCROBBLES.name],
-                                        known, now))
+        frames.update(track_info_frames(client, config, frames[LASTFM_SCROBBLES.name], known, now))
     folder = land_frames(SOURCE, logical_date, frames)
     report = frames[REPORT]
     skipped = report.filter(pl.col("status") != OK)
-    log.info("Last.fm %s: %d user(s), %d skipped%s, %d scrobble(s), %d rejected, %d call(s); "
-             "landed in %s", logical_date, report.height, skipped.height,
-             "".join(f" [{row['user_name']}: {row['status']}]" for row in skipped.to_dicts()),
-             frames[LASTFM_SCROBBLES.name].height,
-             frames[LASTFM_SCROBBLES.name + REJECTED_SUFFIX].height, client.calls, folder)
+    log.info(
+        "Last.fm %s: %d user(s), %d skipped%s, %d scrobble(s), %d rejected, %d call(s); "
+        "landed in %s",
+        logical_date,
+        report.height,
+        skipped.height,
+        "".join(f" [{row['user_name']}: {row['status']}]" for row in skipped.to_dicts()),
+        frames[LASTFM_SCROBBLES.name].height,
+        frames[LASTFM_SCROBBLES.name + REJECTED_SUFFIX].height,
+        client.calls,
+        folder,
+    )
     return folder
 
 
 def combine(parts: Sequence[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
     """Frames of several landings, concatenated per name."""
     names = sorted({name for part in parts for name in part})
-    return {name: pl.concat([part[name] for part in parts if name in part], how="vertical")
-            for name in names}
+    return {
+        name: pl.concat([part[name] for part in parts if name in part], how="vertical")
+        for name in names
+    }

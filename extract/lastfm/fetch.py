@@ -43,8 +43,9 @@ class UserFetch:
     pages: int = 0
 
 
-def fetch_recent_tracks(client: LastfmClient, user: str, window: Window,
-                        page_size: int) -> UserFetch:
+def fetch_recent_tracks(
+    client: LastfmClient, user: str, window: Window, page_size: int
+) -> UserFetch:
     """All pages of the user's scrobbles in `window` (newest first, as Last.fm sends them).
 
     `user_name` is the spelling Last.fm answers with (`<recenttracks user=...>`).
@@ -94,8 +95,9 @@ def fetch_user_info(client: LastfmClient, user: str) -> dict[str, object] | None
         return None
 
 
-def fetch_track_info(client: LastfmClient, tracks: Iterable[tuple[str, str]]
-                     ) -> tuple[list[dict[str, object]], dict[str, int]]:
+def fetch_track_info(
+    client: LastfmClient, tracks: Iterable[tuple[str, str]]
+) -> tuple[list[dict[str, object]], dict[str, int]]:
     """track.getInfo for each (artist, title): records keyed by the names asked for.
 
     The names asked for are the scrobbles' own (no autocorrect), so dbt joins them back
@@ -108,19 +110,21 @@ def fetch_track_info(client: LastfmClient, tracks: Iterable[tuple[str, str]]
         for artist, title in tracks:
             bar.advance()
             try:
-                info = parse_track_info(client.call("track.getInfo",
-                                                    {"artist": artist, "track": title}))
+                info = parse_track_info(
+                    client.call("track.getInfo", {"artist": artist, "track": title})
+                )
             except LastfmApiError as error:
                 if error.code == INVALID_PARAMETERS:
                     counts["not_found"] += 1
                     continue
                 counts["failed"] += 1
                 if error.transient:
-                    log.warning("Last.fm track.getInfo unavailable, stopping the metadata "
-                                "step early: %s", error)
+                    log.warning(
+                        "Last.fm track.getInfo unavailable, stopping the metadata step early: %s",
+                        error,
+                    )
                     break
-                log.warning("Last.fm track.getInfo for %r / %r skipped: %s", artist, title,
-                            error)
+                log.warning("Last.fm track.getInfo for %r / %r skipped: %s", artist, title, error)
                 continue
             except UnexpectedDocument as error:
                 counts["failed"] += 1

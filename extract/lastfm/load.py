@@ -39,12 +39,14 @@ def _folders(folders: Folders) -> list[Path]:
 
 def skipped_users(report: pl.DataFrame) -> dict[str, str]:
     """User -> why they were skipped (private, not_found), from a landed report."""
-    return {row["user_name"]: row["status"]
-            for row in report.filter(pl.col("status") != OK).to_dicts()}
+    return {
+        row["user_name"]: row["status"] for row in report.filter(pl.col("status") != OK).to_dicts()
+    }
 
 
-def load_landed(conn: psycopg.Connection, folders: Folders,
-                logical_date: dt.date) -> dict[str, int]:
+def load_landed(
+    conn: psycopg.Connection, folders: Folders, logical_date: dt.date
+) -> dict[str, int]:
     """Load one landed folder, or a list of them (per-user extracts), for `logical_date`.
 
     Returns rows loaded per raw table, plus `rejected` (rows quarantined) and
@@ -60,15 +62,23 @@ def load_landed(conn: psycopg.Connection, folders: Folders,
     for table in TABLES:
         if table.name not in frames:
             continue
-        result = load_batch(conn, frames[table.name], table, source=SOURCE,
-                            logical_date=logical_date,
-                            rejected=frames.get(table.name + REJECTED_SUFFIX))
+        result = load_batch(
+            conn,
+            frames[table.name],
+            table,
+            source=SOURCE,
+            logical_date=logical_date,
+            rejected=frames.get(table.name + REJECTED_SUFFIX),
+        )
         counts[table.name] = result.rows_loaded
         rejected += result.rows_rejected
     counts["rejected"] = rejected
     skipped = skipped_users(frames[REPORT]) if REPORT in frames else {}
     counts["users_skipped"] = len(skipped)
     if skipped:
-        log.warning("Last.fm %s: users skipped: %s", logical_date,
-                    ", ".join(f"{user} ({why})" for user, why in skipped.items()))
+        log.warning(
+            "Last.fm %s: users skipped: %s",
+            logical_date,
+            ", ".join(f"{user} ({why})" for user, why in skipped.items()),
+        )
     return counts

@@ -55,8 +55,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def build_network(api_key: str, api_secret: str, api_url: str | None = None
-                  ) -> pylast.LastFMNetwork:
+def build_network(
+    api_key: str, api_secret: str, api_url: str | None = None
+) -> pylast.LastFMNetwork:
     """A read-only Last.fm network (no session key), at `api_url` when given.
 
     `api_url` is e.g. `http://127.0.0.1:8765/2.0/`; its path defaults to `/2.0/`.
@@ -67,13 +68,14 @@ def build_network(api_key: str, api_secret: str, api_url: str | None = None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("LASTFM_API_URL must be an http(s) URL with a host")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError("LASTFM_API_URL may use plain http only on a loopback host "
-                         "(the API key is sent with every request)")
+        raise ValueError(
+            "LASTFM_API_URL may use plain http only on a loopback host "
+            "(the API key is sent with every request)"
+        )
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     # The mount key carries the port, so it outranks any environment proxy pattern
     # (NO_PROXY entries, ALL_PROXY) that httpx would otherwise pick for this origin.
-    mounts = ({f"https://{parts.netloc}": PlainHttpTransport()}
-              if parts.scheme == "http" else None)
+    mounts = {f"https://{parts.netloc}": PlainHttpTransport()} if parts.scheme == "http" else None
     network = pylast.LastFMNetwork(api_key=api_key, api_secret=api_secret, proxy=mounts)
     network.ws_server = (parts.netloc, path if path != "/" else "/2.0/")
     return network

@@ -41,8 +41,11 @@ class RecentTracksPage:
 
 
 def _children(node: minidom.Element, tag: str) -> list[minidom.Element]:
-    return [child for child in node.childNodes
-            if child.nodeType == child.ELEMENT_NODE and child.tagName == tag]
+    return [
+        child
+        for child in node.childNodes
+        if child.nodeType == child.ELEMENT_NODE and child.tagName == tag
+    ]
 
 
 def _child(node: minidom.Element, tag: str) -> minidom.Element | None:
@@ -53,8 +56,11 @@ def _child(node: minidom.Element, tag: str) -> minidom.Element | None:
 def _text(node: minidom.Element | None) -> str:
     if node is None:
         return ""
-    return "".join(child.data for child in node.childNodes
-                   if child.nodeType in (child.TEXT_NODE, child.CDATA_SECTION_NODE)).strip()
+    return "".join(
+        child.data
+        for child in node.childNodes
+        if child.nodeType in (child.TEXT_NODE, child.CDATA_SECTION_NODE)
+    ).strip()
 
 
 def _optional(value: str | None) -> str | None:
@@ -67,8 +73,9 @@ def _optional(value: str | None) -> str | None:
 def _root(doc: minidom.Document, tag: str) -> minidom.Element:
     found = _child(doc.documentElement, tag)
     if found is None:
-        raise UnexpectedDocument(f"expected <{tag}> in the answer, got "
-                                 f"{doc.documentElement.toxml()[:200]!r}")
+        raise UnexpectedDocument(
+            f"expected <{tag}> in the answer, got {doc.documentElement.toxml()[:200]!r}"
+        )
     return found
 
 

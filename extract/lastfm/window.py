@@ -71,21 +71,27 @@ def lookback_start(watermark: dt.datetime, lookback_days: int) -> dt.datetime:
     return watermark - dt.timedelta(days=lookback_days)
 
 
-def plan_window(logical_date: dt.date, watermark: dt.datetime | None,
-                initial_days: int | None, lookback_days: int = 0) -> Window:
+def plan_window(
+    logical_date: dt.date,
+    watermark: dt.datetime | None,
+    initial_days: int | None,
+    lookback_days: int = 0,
+) -> Window:
     """The window after `lookback_days` before `watermark`, or the first run's
     `initial_days` (None: everything)."""
     until = window_end(logical_date)
     if watermark is not None:
-        return Window(until=until, since=lookback_start(watermark, lookback_days),
-                      since_is_watermark=True)
+        return Window(
+            until=until, since=lookback_start(watermark, lookback_days), since_is_watermark=True
+        )
     if initial_days is None:
         return Window(until=until)
     return Window(until=until, since=until - dt.timedelta(days=initial_days))
 
 
-def watermarks(conn: psycopg.Connection, users: Sequence[str],
-               logical_date: dt.date) -> dict[str, dt.datetime]:
+def watermarks(
+    conn: psycopg.Connection, users: Sequence[str], logical_date: dt.date
+) -> dict[str, dt.datetime]:
     """Newest earlier-batch played_at per user, keyed by lower-cased user name.
 
     Last.fm user names are case-insensitive, so `RJ` and `rj` share a watermark.
@@ -99,9 +105,12 @@ def watermarks(conn: psycopg.Connection, users: Sequence[str],
     return {user: played_at for user, played_at in rows}
 
 
-def loaded_scrobbles(conn: psycopg.Connection, marks: Mapping[str, dt.datetime],
-                     logical_date: dt.date, lookback_days: int
-                     ) -> dict[str, frozenset[ScrobbleKey]]:
+def loaded_scrobbles(
+    conn: psycopg.Connection,
+    marks: Mapping[str, dt.datetime],
+    logical_date: dt.date,
+    lookback_days: int,
+) -> dict[str, frozenset[ScrobbleKey]]:
     """What earlier batches hold of each user's lookback: the scrobbles after
     `lookback_start` (the watermark is their newest), keyed by lower-cased user name.
 
@@ -117,8 +126,12 @@ def loaded_scrobbles(conn: psycopg.Connection, marks: Mapping[str, dt.datetime],
         "join unnest(%s::text[], %s::timestamptz[]) as w(user_key, since) "
         "on lower(s.user_name) = w.user_key "
         "where s._source = %s and s._logical_date < %s and s.played_at > w.since",
-        [users, [lookback_start(marks[user], lookback_days) for user in users], SOURCE,
-         logical_date],
+        [
+            users,
+            [lookback_start(marks[user], lookback_days) for user in users],
+            SOURCE,
+            logical_date,
+        ],
     ).fetchall()
     loaded: dict[str, set[ScrobbleKey]] = {}
     for user, played_at, artist, track, album in rows:
@@ -126,8 +139,7 @@ def loaded_scrobbles(conn: psycopg.Connection, marks: Mapping[str, dt.datetime],
     return {user: frozenset(keys) for user, keys in loaded.items()}
 
 
-def known_tracks(conn: psycopg.Connection, logical_date: dt.date
-                 ) -> set[tuple[str, str]]:
+def known_tracks(conn: psycopg.Connection, logical_date: dt.date) -> set[tuple[str, str]]:
     """(artist, title), lower-cased, whose track.getInfo an earlier batch already holds."""
     rows: Iterable[tuple[str, str]] = conn.execute(
         "select distinct lower(artist_name), lower(track_name) from raw.lastfm_track_info "

@@ -31,10 +31,14 @@ def next_step(error: Exception) -> str | None:
     """What to do when Spotify refused or gave up; None for errors without advice."""
     if isinstance(error, SpotifyOauthError):
         if error.error == "invalid_grant":
-            return (f"{REFRESH_TOKEN_VAR} was refused (expired or revoked): authorize the app "
-                    f"again for the listener and set the new refresh token in .env")
-        return (f"check {CLIENT_ID_VAR} and {CLIENT_SECRET_VAR} in .env (the app's "
-                "credentials in the Spotify developer dashboard)")
+            return (
+                f"{REFRESH_TOKEN_VAR} was refused (expired or revoked): authorize the app "
+                f"again for the listener and set the new refresh token in .env"
+            )
+        return (
+            f"check {CLIENT_ID_VAR} and {CLIENT_SECRET_VAR} in .env (the app's "
+            "credentials in the Spotify developer dashboard)"
+        )
     if isinstance(error, SpotifyUnavailable):
         return f"Spotify is rate-limiting or down: wait, then rerun {RERUN}"
     if isinstance(error, SpotifyForbidden):
@@ -46,16 +50,24 @@ def next_step(error: Exception) -> str | None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = FetchLimits()
-    parser = argparse.ArgumentParser(prog="python -m extract.spotify",
-                                     description="Extract the Spotify Web API into raw.spotify_*.")
-    parser.add_argument("--date", type=dt.date.fromisoformat,
-                        default=dt.datetime.now(dt.UTC).date(),
-                        help="logical date of the batch (default: today, UTC)")
+    parser = argparse.ArgumentParser(
+        prog="python -m extract.spotify",
+        description="Extract the Spotify Web API into raw.spotify_*.",
+    )
+    parser.add_argument(
+        "--date",
+        type=dt.date.fromisoformat,
+        default=dt.datetime.now(dt.UTC).date(),
+        help="logical date of the batch (default: today, UTC)",
+    )
     parser.add_argument("--max-searches", type=int, default=defaults.max_searches)
     parser.add_argument("--max-tracks", type=int, default=defaults.max_tracks)
     parser.add_argument("--max-artists", type=int, default=defaults.max_artists)
-    parser.add_argument("--recently-played-only", action="store_true",
-                        help="only poll recently-played (for polls more frequent than daily)")
+    parser.add_argument(
+        "--recently-played-only",
+        action="store_true",
+        help="only poll recently-played (for polls more frequent than daily)",
+    )
     return parser.parse_args(argv)
 
 
@@ -71,14 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     from warehouse.bootstrap import bootstrap
     from warehouse.embedded import WarehouseError
 
-    limits = FetchLimits(max_searches=args.max_searches, max_tracks=args.max_tracks,
-                         max_artists=args.max_artists)
+    limits = FetchLimits(
+        max_searches=args.max_searches, max_tracks=args.max_tracks, max_artists=args.max_artists
+    )
     try:
         connections.ensure_warehouse()
         with connections.connect() as conn:
             bootstrap(conn)
-            counts = run_spotify(conn, args.date, config=config, limits=limits,
-                                 catalog=not args.recently_played_only)
+            counts = run_spotify(
+                conn, args.date, config=config, limits=limits, catalog=not args.recently_played_only
+            )
     except (SpotifyOauthError, SpotifyUnavailable, SpotifyForbidden) as error:
         print_failure(error, next_step(error))
         return 2

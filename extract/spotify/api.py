@@ -58,8 +58,10 @@ def _pair_lookups(requested: list[str], entries: object, kind: str) -> list[Look
     if not isinstance(entries, list):
         raise UnexpectedAnswer(f"GET /{kind}: expected a '{kind}' list in the answer")
     if len(entries) == len(requested):
-        return [(rid, entry if isinstance(entry, dict) else None)
-                for rid, entry in zip(requested, entries, strict=True)]
+        return [
+            (rid, entry if isinstance(entry, dict) else None)
+            for rid, entry in zip(requested, entries, strict=True)
+        ]
     by_id = {entry.get("id"): entry for entry in entries if isinstance(entry, dict)}
     return [(rid, by_id.get(rid)) for rid in requested]
 
@@ -90,8 +92,9 @@ class SpotifyApi:
         """Artist objects (genres, popularity, followers) for `ids`, 50 per request."""
         return self._lookup("artists", ids, self._client.artists, self._client.artist)
 
-    def _lookup(self, kind: str, ids: Sequence[str], several: Callable[..., Any],
-                one: Callable[..., Any]) -> list[Lookup]:
+    def _lookup(
+        self, kind: str, ids: Sequence[str], several: Callable[..., Any], one: Callable[..., Any]
+    ) -> list[Lookup]:
         found: list[Lookup] = []
         with progress(f"Spotify {kind}", total=len(ids), unit=kind) as bar:
             for batch in batched(list(ids), BATCH_SIZE):
@@ -99,8 +102,9 @@ class SpotifyApi:
                 bar.advance(len(batch))
         return found
 
-    def _lookup_batch(self, kind: str, batch: list[str], several: Callable[..., Any],
-                      one: Callable[..., Any]) -> list[Lookup]:
+    def _lookup_batch(
+        self, kind: str, batch: list[str], several: Callable[..., Any], one: Callable[..., Any]
+    ) -> list[Lookup]:
         """One request for up to 50 ids, or one per id once the batch endpoint is gone."""
         if self._batch_endpoints[kind]:
             try:
@@ -109,8 +113,11 @@ class SpotifyApi:
                 if exc.http_status != 403:
                     raise
                 self._batch_endpoints[kind] = False
-                log.warning("spotify: GET /%s?ids= answered 403 (removed for Development "
-                            "Mode apps since Feb 2026); asking one id per request", kind)
+                log.warning(
+                    "spotify: GET /%s?ids= answered 403 (removed for Development "
+                    "Mode apps since Feb 2026); asking one id per request",
+                    kind,
+                )
             else:
                 return _pair_lookups(batch, (answer or {}).get(kind), kind)
         return self._one_by_one(kind, batch, one)
@@ -122,9 +129,10 @@ class SpotifyApi:
                 entry = self._call(f"GET /{kind}/{item_id}", one, item_id)
             except SpotifyException as exc:
                 if exc.http_status == 403:
-                    raise SpotifyForbidden(f"GET /{kind}/{{id}}: Spotify answered 403 to this "
-                                           "app; check its access in the developer dashboard"
-                                           ) from exc
+                    raise SpotifyForbidden(
+                        f"GET /{kind}/{{id}}: Spotify answered 403 to this "
+                        "app; check its access in the developer dashboard"
+                    ) from exc
                 if exc.http_status not in (400, 404):
                     raise
                 entry = None
@@ -133,8 +141,9 @@ class SpotifyApi:
 
     def search_tracks(self, query: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
         """Track search results in Spotify's relevance order (null entries dropped)."""
-        answer = self._call(f"GET /search ({query!r})", self._client.search, query, limit, 0,
-                            "track")
+        answer = self._call(
+            f"GET /search ({query!r})", self._client.search, query, limit, 0, "track"
+        )
         items = ((answer or {}).get("tracks") or {}).get("items") or []
         return [item for item in items if isinstance(item, dict)]
 
@@ -149,8 +158,11 @@ class SpotifyApi:
 
     def recently_played(self) -> list[dict[str, Any]]:
         """The listener's last plays, newest first: at most 50, all the API keeps."""
-        answer = self._call("GET /me/player/recently-played",
-                            self._client.current_user_recently_played, RECENTLY_PLAYED_LIMIT)
+        answer = self._call(
+            "GET /me/player/recently-played",
+            self._client.current_user_recently_played,
+            RECENTLY_PLAYED_LIMIT,
+        )
         items = (answer or {}).get("items")
         if not isinstance(items, list):
             raise UnexpectedAnswer("GET /me/player/recently-played: no 'items' list")
@@ -169,14 +181,17 @@ class SpotifyApi:
         features: list[dict[str, Any]] = []
         for batch in batched(list(ids), AUDIO_FEATURES_BATCH_SIZE):
             try:
-                answer = self._call(f"GET /audio-features ({len(batch)} ids)",
-                                    self._client.audio_features, batch)
+                answer = self._call(
+                    f"GET /audio-features ({len(batch)} ids)", self._client.audio_features, batch
+                )
             except SpotifyException as exc:
                 if exc.http_status != 403:
                     raise
                 self.audio_features_available = False
-                log.info("spotify: audio features not available to this app (403: closed to "
-                         "apps created after 27 Nov 2024); they come from the Kaggle dataset")
+                log.info(
+                    "spotify: audio features not available to this app (403: closed to "
+                    "apps created after 27 Nov 2024); they come from the Kaggle dataset"
+                )
                 return []
             self.audio_features_available = True
             features.extend(entry for entry in answer or [] if isinstance(entry, dict))

@@ -68,8 +68,13 @@ def _not_known(alias: str, column: str, table: RawTable) -> sql.Composed:
         " and not exists (select 1 from raw_rejected.rows r where r.table_name = {name}"
         " and r._source = %(source)s and r._logical_date <> %(day)s"
         " and r.record ->> 'requested' = {alias}.{column})"
-    ).format(table=_raw(table), column=sql.Identifier(column), alias=sql.Identifier(alias),
-             other=_other_batches("k"), name=sql.Literal(table.name))
+    ).format(
+        table=_raw(table),
+        column=sql.Identifier(column),
+        alias=sql.Identifier(alias),
+        other=_other_batches("k"),
+        name=sql.Literal(table.name),
+    )
 
 
 def _read(conn: psycopg.Connection, query: sql.Composable, params: dict) -> list[tuple]:
@@ -79,19 +84,26 @@ def _read(conn: psycopg.Connection, query: sql.Composable, params: dict) -> list
         return conn.execute(query, params).fetchall()
 
 
-def pending_searches(conn: psycopg.Connection, logical_date: dt.date,
-                     limit: int) -> list[tuple[str, str]]:
+def pending_searches(
+    conn: psycopg.Connection, logical_date: dt.date, limit: int
+) -> list[tuple[str, str]]:
     """(artist, title) pairs played without a Spotify id and never searched for."""
     with conn.transaction():
         present = existing_tables(conn, (LASTFM_SCROBBLES, SPOTIFY_PLAYS))
     parts: list[sql.Composable] = []
     if LASTFM_SCROBBLES.name in present:
-        parts.append(sql.SQL("select artist_name as artist, track_name as title from {}")
-                     .format(_raw(LASTFM_SCROBBLES)))
+        parts.append(
+            sql.SQL("select artist_name as artist, track_name as title from {}").format(
+                _raw(LASTFM_SCROBBLES)
+            )
+        )
     if SPOTIFY_PLAYS.name in present:
-        parts.append(sql.SQL("select artist_name as artist, track_name as title from {} p "
-                             "where p.track_id is null and {}")
-                     .format(_raw(SPOTIFY_PLAYS), _other_batches("p")))
+        parts.append(
+            sql.SQL(
+                "select artist_name as artist, track_name as title from {} p "
+                "where p.track_id is null and {}"
+            ).format(_raw(SPOTIFY_PLAYS), _other_batches("p"))
+        )
     if not parts or limit <= 0:
         return []
     query = sql.SQL(
@@ -101,14 +113,18 @@ def pending_searches(conn: psycopg.Connection, logical_date: dt.date,
         "and not exists (select 1 from {matches} m where m.query_artist = a.artist "
         "and m.query_title = a.title and {other}) "
         "group by artist, title order by count(*) desc, artist, title limit %(limit)s"
-    ).format(parts=sql.SQL(" union all ").join(parts), matches=_raw(SPOTIFY_TRACK_MATCHES),
-             other=_other_batches("m"))
+    ).format(
+        parts=sql.SQL(" union all ").join(parts),
+        matches=_raw(SPOTIFY_TRACK_MATCHES),
+        other=_other_batches("m"),
+    )
     rows = _read(conn, query, {"source": SOURCE, "day": logical_date, "limit": limit})
     return [(artist, title) for artist, title in rows]
 
 
-def pending_track_ids(conn: psycopg.Connection, logical_date: dt.date, limit: int,
-                      extra_ids: Iterable[str] = ()) -> list[str]:
+def pending_track_ids(
+    conn: psycopg.Connection, logical_date: dt.date, limit: int, extra_ids: Iterable[str] = ()
+) -> list[str]:
     """Track ids played (or matched) but never fetched, most played first.
 
     `extra_ids` are ids found during this run (search matches, recently-played). Ids are
@@ -126,16 +142,24 @@ def pending_track_ids(conn: psycopg.Connection, logical_date: dt.date, limit: in
         ") "
         "select s.track_id from seen s where s.track_id <> '' and {not_known} "
         "group by s.track_id order by count(*) desc, s.track_id limit %(limit)s"
-    ).format(plays=_raw(SPOTIFY_PLAYS), other_p=_other_batches("p"),
-             matches=_raw(SPOTIFY_TRACK_MATCHES), other_m=_other_batches("m"),
-             not_known=_not_known("s", "track_id", SPOTIFY_TRACKS))
-    rows = _read(conn, query, {"source": SOURCE, "day": logical_date, "limit": limit,
-                               "extra": sorted(set(extra_ids))})
+    ).format(
+        plays=_raw(SPOTIFY_PLAYS),
+        other_p=_other_batches("p"),
+        matches=_raw(SPOTIFY_TRACK_MATCHES),
+        other_m=_other_batches("m"),
+        not_known=_not_known("s", "track_id", SPOTIFY_TRACKS),
+    )
+    rows = _read(
+        conn,
+        query,
+        {"source": SOURCE, "day": logical_date, "limit": limit, "extra": sorted(set(extra_ids))},
+    )
     return [track_id for (track_id,) in rows]
 
 
-def pending_artist_ids(conn: psycopg.Connection, logical_date: dt.date, limit: int,
-                       extra_ids: Iterable[str] = ()) -> list[str]:
+def pending_artist_ids(
+    conn: psycopg.Connection, logical_date: dt.date, limit: int, extra_ids: Iterable[str] = ()
+) -> list[str]:
     """Artist ids of fetched tracks (earlier batches, plus `extra_ids` from this run) whose
     artist was never fetched, most credited first."""
     if limit <= 0:
@@ -148,10 +172,16 @@ def pending_artist_ids(conn: psycopg.Connection, logical_date: dt.date, limit: i
         ") "
         "select s.artist_id from seen s where s.artist_id is not null and {not_known} "
         "group by s.artist_id order by count(*) desc, s.artist_id limit %(limit)s"
-    ).format(tracks=_raw(SPOTIFY_TRACKS), other_t=_other_batches("t"),
-             not_known=_not_known("s", "artist_id", SPOTIFY_ARTISTS))
-    rows = _read(conn, query, {"source": SOURCE, "day": logical_date, "limit": limit,
-                               "extra": sorted(set(extra_ids))})
+    ).format(
+        tracks=_raw(SPOTIFY_TRACKS),
+        other_t=_other_batches("t"),
+        not_known=_not_known("s", "artist_id", SPOTIFY_ARTISTS),
+    )
+    rows = _read(
+        conn,
+        query,
+        {"source": SOURCE, "day": logical_date, "limit": limit, "extra": sorted(set(extra_ids))},
+    )
     return [artist_id for (artist_id,) in rows]
 
 
@@ -170,15 +200,26 @@ def poll_state(conn: psycopg.Connection, user_name: str, logical_date: dt.date) 
     columns = sql.SQL(", ").join(map(sql.Identifier, SPOTIFY_PLAYS.column_names))
     with conn.transaction():
         (watermark,) = conn.execute(
-            sql.SQL("select max(ended_at) from {} where _source = %(source)s "
-                    "and user_name = %(user)s and _logical_date < %(day)s").format(plays),
-            params).fetchone()
+            sql.SQL(
+                "select max(ended_at) from {} where _source = %(source)s "
+                "and user_name = %(user)s and _logical_date < %(day)s"
+            ).format(plays),
+            params,
+        ).fetchone()
         batch = conn.execute(
-            sql.SQL("select {} from {} where _source = %(source)s and _logical_date = %(day)s "
-                    "order by ended_at").format(columns, plays), params).fetchall()
+            sql.SQL(
+                "select {} from {} where _source = %(source)s and _logical_date = %(day)s "
+                "order by ended_at"
+            ).format(columns, plays),
+            params,
+        ).fetchall()
         later = conn.execute(
-            sql.SQL("select ended_at from {} where _source = %(source)s and user_name = %(user)s"
-                    " and _logical_date > %(day)s").format(plays), params).fetchall()
+            sql.SQL(
+                "select ended_at from {} where _source = %(source)s and user_name = %(user)s"
+                " and _logical_date > %(day)s"
+            ).format(plays),
+            params,
+        ).fetchall()
     return PollState(
         watermark=watermark,
         batch_rows=pl.DataFrame(batch, schema=SPOTIFY_PLAYS.polars_schema, orient="row"),

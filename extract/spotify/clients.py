@@ -64,13 +64,22 @@ class RefreshTokenAuth(SpotifyOAuth):
     def __init__(self, config: SpotifyConfig, session: requests.Session) -> None:
         if not config.refresh_token:
             raise ValueError("RefreshTokenAuth needs SPOTIFY_REFRESH_TOKEN")
-        seed = {"access_token": None, "token_type": "Bearer", "expires_at": 0,
-                "refresh_token": config.refresh_token, "scope": RECENTLY_PLAYED_SCOPE}
+        seed = {
+            "access_token": None,
+            "token_type": "Bearer",
+            "expires_at": 0,
+            "refresh_token": config.refresh_token,
+            "scope": RECENTLY_PLAYED_SCOPE,
+        }
         super().__init__(
-            client_id=config.client_id, client_secret=config.client_secret,
-            redirect_uri=_UNUSED_REDIRECT_URI, scope=RECENTLY_PLAYED_SCOPE,
-            requests_session=session, requests_timeout=config.requests_timeout,
-            open_browser=False, cache_handler=MemoryCacheHandler(token_info=seed),
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            redirect_uri=_UNUSED_REDIRECT_URI,
+            scope=RECENTLY_PLAYED_SCOPE,
+            requests_session=session,
+            requests_timeout=config.requests_timeout,
+            open_browser=False,
+            cache_handler=MemoryCacheHandler(token_info=seed),
         )
         self.OAUTH_TOKEN_URL = config.token_url
 
@@ -82,11 +91,16 @@ class RefreshTokenAuth(SpotifyOAuth):
         )
 
 
-def _client(config: SpotifyConfig, auth: SpotifyAuthBase,
-            session: requests.Session) -> spotipy.Spotify:
-    client = spotipy.Spotify(auth_manager=auth, requests_session=session,
-                             requests_timeout=config.requests_timeout,
-                             retries=0, status_retries=0)
+def _client(
+    config: SpotifyConfig, auth: SpotifyAuthBase, session: requests.Session
+) -> spotipy.Spotify:
+    client = spotipy.Spotify(
+        auth_manager=auth,
+        requests_session=session,
+        requests_timeout=config.requests_timeout,
+        retries=0,
+        status_retries=0,
+    )
     client.prefix = config.api_url if config.api_url.endswith("/") else config.api_url + "/"
     return client
 
@@ -96,8 +110,10 @@ def app_client(config: SpotifyConfig) -> spotipy.Spotify:
     quiet_spotipy_debug_logs()
     session = plain_session()
     auth = SpotifyClientCredentials(
-        client_id=config.client_id, client_secret=config.client_secret,
-        requests_session=session, requests_timeout=config.requests_timeout,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        requests_session=session,
+        requests_timeout=config.requests_timeout,
         cache_handler=MemoryCacheHandler(),
     )
     auth.OAUTH_TOKEN_URL = config.token_url

@@ -49,19 +49,26 @@ class SpotifyConfig:
         if settings.spotify_client_id is None or settings.spotify_client_secret is None:
             return None
         token = settings.spotify_refresh_token
-        return cls(client_id=settings.spotify_client_id.get_secret_value(),
-                   client_secret=settings.spotify_client_secret.get_secret_value(),
-                   refresh_token=token.get_secret_value() if token else None)
+        return cls(
+            client_id=settings.spotify_client_id.get_secret_value(),
+            client_secret=settings.spotify_client_secret.get_secret_value(),
+            refresh_token=token.get_secret_value() if token else None,
+        )
 
 
 def missing_keys(settings: Settings | None = None) -> list[str]:
     """Names (never values) of the app-key variables that are unset or empty."""
     settings = settings or get_settings()
-    return [name for name in (CLIENT_ID_VAR, CLIENT_SECRET_VAR)
-            if getattr(settings, name.lower()) is None]
+    return [
+        name
+        for name in (CLIENT_ID_VAR, CLIENT_SECRET_VAR)
+        if getattr(settings, name.lower()) is None
+    ]
 
 
 def log_skipped(settings: Settings | None = None) -> None:
     """The one line a run without keys leaves: skipping is normal, not an error."""
-    log.info("spotify: skipped, %s not set (the pipeline runs without Spotify)",
-             " and ".join(missing_keys(settings)) or "keys")
+    log.info(
+        "spotify: skipped, %s not set (the pipeline runs without Spotify)",
+        " and ".join(missing_keys(settings)) or "keys",
+    )

@@ -20,8 +20,10 @@ import re
 import unicodedata
 from typing import Any
 
-_RELEASE_WORDS = (r"\b(?:remaster(?:ed)?|feat|ft|featuring|with|version|edit|mono|stereo|"
-                  r"explicit|clean|bonus|deluxe)\b")
+_RELEASE_WORDS = (
+    r"\b(?:remaster(?:ed)?|feat|ft|featuring|with|version|edit|mono|stereo|"
+    r"explicit|clean|bonus|deluxe)\b"
+)
 _RELEASE_SUFFIX = re.compile(
     rf"\s+-\s+[^-]*?(?:{_RELEASE_WORDS})[^-]*$|\s*[(\[][^)\]]*?(?:{_RELEASE_WORDS})[^)\]]*[)\]]",
     re.IGNORECASE,
@@ -48,8 +50,9 @@ def search_query(artist: str, title: str) -> str:
     return f'track:"{clean_title}" artist:"{clean_artist}"'
 
 
-def best_match(artist: str, title: str,
-               results: list[dict[str, Any]]) -> tuple[dict[str, Any], str] | None:
+def best_match(
+    artist: str, title: str, results: list[dict[str, Any]]
+) -> tuple[dict[str, Any], str] | None:
     """The first result (Spotify's relevance order) whose title and one of whose artists
     agree with the query, with the agreeing artist's name; None when none agrees."""
     want_artist, want_title = normalize(artist), normalize_title(title)
@@ -67,13 +70,17 @@ def best_match(artist: str, title: str,
     return None
 
 
-def match_row(artist: str, title: str, results: list[dict[str, Any]],
-              fetched_at: dt.datetime) -> dict[str, Any]:
+def match_row(
+    artist: str, title: str, results: list[dict[str, Any]], fetched_at: dt.datetime
+) -> dict[str, Any]:
     """A raw.spotify_track_matches row; track_id and matched_* are NULL when not found."""
     match = best_match(artist, title, results)
     track, matched_artist = match if match else ({}, None)
     return {
-        "query_artist": artist, "query_title": title,
-        "track_id": track.get("id"), "matched_artist": matched_artist,
-        "matched_title": track.get("name"), "fetched_at": fetched_at,
+        "query_artist": artist,
+        "query_title": title,
+        "track_id": track.get("id"),
+        "matched_artist": matched_artist,
+        "matched_title": track.get("name"),
+        "fetched_at": fetched_at,
     }

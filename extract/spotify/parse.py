@@ -24,7 +24,9 @@ from extract.spotify.api import Lookup
 from warehouse.raw_tables import SPOTIFY_ARTISTS, SPOTIFY_PLAYS, SPOTIFY_TRACKS, RawTable
 
 REJECTED_SCHEMA: dict[str, pl.DataType] = {
-    "requested": pl.String(), "payload": pl.String(), "_reason": pl.String(),
+    "requested": pl.String(),
+    "payload": pl.String(),
+    "_reason": pl.String(),
 }
 RECENTLY_PLAYED_REF = "api:me/player/recently-played"
 _INT32_MAX = 2**31 - 1
@@ -55,8 +57,9 @@ def reject(requested: str | None, payload: object, reason: str) -> dict[str, Any
     return {"requested": requested, "payload": text, "_reason": reason}
 
 
-def _value(obj: dict[str, Any], key: str, kind: type, *, required: bool = False,
-           where: str = "") -> Any:
+def _value(
+    obj: dict[str, Any], key: str, kind: type, *, required: bool = False, where: str = ""
+) -> Any:
     value = obj.get(key)
     name = f"{where}{key}"
     if value is None:
@@ -96,8 +99,9 @@ def _json_list(values: list[Any]) -> str:
     return json.dumps(values, ensure_ascii=False)
 
 
-def track_row(track: dict[str, Any], fetched_at: dt.datetime,
-              track_id: str | None = None) -> dict[str, Any]:
+def track_row(
+    track: dict[str, Any], fetched_at: dt.datetime, track_id: str | None = None
+) -> dict[str, Any]:
     """A raw.spotify_tracks row. `track_id` is the id that was asked for: the plays refer
     to it, even when Spotify answers with a relinked track of another id."""
     if not isinstance(track, dict):
@@ -122,15 +126,17 @@ def track_row(track: dict[str, Any], fetched_at: dt.datetime,
     }
 
 
-def artist_row(artist: dict[str, Any], fetched_at: dt.datetime,
-               artist_id: str | None = None) -> dict[str, Any]:
+def artist_row(
+    artist: dict[str, Any], fetched_at: dt.datetime, artist_id: str | None = None
+) -> dict[str, Any]:
     """A raw.spotify_artists row; genres stay NULL (unknown) when Spotify omits them."""
     if not isinstance(artist, dict):
         raise Invalid("bad_value: not an artist object")
     found_id = _value(artist, "id", str, required=True)
     genres = artist.get("genres")
-    if genres is not None and not (isinstance(genres, list)
-                                   and all(isinstance(g, str) for g in genres)):
+    if genres is not None and not (
+        isinstance(genres, list) and all(isinstance(g, str) for g in genres)
+    ):
         raise Invalid("bad_value: genres is not a list of strings")
     followers = _object(artist, "followers")
     return {
@@ -175,7 +181,10 @@ def play_row(item: dict[str, Any], user_name: str) -> dict[str, Any]:
         "artist_name": _value(first_artist, "name", str, where="artists[0]."),
         "album_name": _value(_object(track, "album"), "name", str, where="album."),
         "track_id": _value(track, "id", str),  # NULL for the listener's local files
-        "reason_start": None, "reason_end": None, "shuffle": None, "skipped": None,
+        "reason_start": None,
+        "reason_end": None,
+        "shuffle": None,
+        "skipped": None,
         "platform": None,
         "source_ref": RECENTLY_PLAYED_REF,
     }
@@ -190,16 +199,20 @@ def parse_artists(lookups: Iterable[Lookup], fetched_at: dt.datetime) -> Parsed:
     return _parse_lookups(lookups, fetched_at, artist_row, SPOTIFY_ARTISTS, "artist")
 
 
-def _parse_lookups(lookups: Iterable[Lookup], fetched_at: dt.datetime, to_row: Any,
-                   table: RawTable, kind: str) -> Parsed:
+def _parse_lookups(
+    lookups: Iterable[Lookup], fetched_at: dt.datetime, to_row: Any, table: RawTable, kind: str
+) -> Parsed:
     rows: dict[str, dict[str, Any]] = {}
     rejected: list[dict[str, Any]] = []
     for requested, entry in lookups:
         if requested in rows:
             continue
         if entry is None:
-            rejected.append(reject(requested, None, f"unknown_id: Spotify has no {kind} "
-                                                    f"{requested} (null entry)"))
+            rejected.append(
+                reject(
+                    requested, None, f"unknown_id: Spotify has no {kind} {requested} (null entry)"
+                )
+            )
             continue
         try:
             rows[requested] = to_row(entry, fetched_at, requested)

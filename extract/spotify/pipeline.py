@@ -93,28 +93,40 @@ class SpotifyExtract:
         return frames
 
     def summary(self) -> str:
-        return ", ".join(f"{name} {parsed.rows.height} rows ({parsed.rejected.height} rejected)"
-                         for name, parsed in self.parts.items()) or "nothing"
+        return (
+            ", ".join(
+                f"{name} {parsed.rows.height} rows ({parsed.rejected.height} rejected)"
+                for name, parsed in self.parts.items()
+            )
+            or "nothing"
+        )
 
 
 # The steps: each takes what to fetch and answers parsed rows ---------------------------
 
-def search_matches(api: SpotifyApi, pairs: Sequence[tuple[str, str]],
-                   fetched_at: dt.datetime) -> Parsed:
+
+def search_matches(
+    api: SpotifyApi, pairs: Sequence[tuple[str, str]], fetched_at: dt.datetime
+) -> Parsed:
     """One search per (artist, title); a pair without an agreeing result gets a row with a
     NULL track_id, so it is not searched again."""
     unique = list(dict.fromkeys(pairs))
     rows = []
     with progress("Spotify searches", total=len(unique), unit="searches") as bar:
         for artist, title in unique:
-            rows.append(match_row(artist, title, api.search_tracks(search_query(artist, title)),
-                                  fetched_at))
+            rows.append(
+                match_row(artist, title, api.search_tracks(search_query(artist, title)), fetched_at)
+            )
             bar.advance()
     return Parsed(frame(SPOTIFY_TRACK_MATCHES, rows), rejected_frame([]))
 
 
-def fetch_tracks(api: SpotifyApi, track_ids: Sequence[str], fetched_at: dt.datetime,
-                 known: dict[str, dict[str, Any]] | None = None) -> Parsed:
+def fetch_tracks(
+    api: SpotifyApi,
+    track_ids: Sequence[str],
+    fetched_at: dt.datetime,
+    known: dict[str, dict[str, Any]] | None = None,
+) -> Parsed:
     """Track metadata for `track_ids`, 50 per request. `known` holds track objects already
     in hand (from recently-played), used without a request. Ids that are not Spotify ids
     are quarantined without asking."""
@@ -125,8 +137,9 @@ def fetch_tracks(api: SpotifyApi, track_ids: Sequence[str], fetched_at: dt.datet
     lookups = [(t, known[t]) for t in wanted if t in known]
     lookups += api.tracks(to_fetch) if to_fetch else []
     parsed = parse_tracks(lookups, fetched_at)
-    invalid = rejected_frame([reject(t, None, "invalid_id: not a Spotify track id")
-                              for t in malformed])
+    invalid = rejected_frame(
+        [reject(t, None, "invalid_id: not a Spotify track id") for t in malformed]
+    )
     return Parsed(parsed.rows, pl.concat([parsed.rejected, invalid]))
 
 
@@ -135,29 +148,46 @@ def fetch_artists(api: SpotifyApi, artist_ids: Sequence[str], fetched_at: dt.dat
     wanted = list(dict.fromkeys(artist_ids))
     valid = [a for a in wanted if SPOTIFY_ID.match(a)]
     parsed = parse_artists(api.artists(valid) if valid else [], fetched_at)
-    invalid = rejected_frame([reject(a, None, "invalid_id: not a Spotify artist id")
-                              for a in wanted if not SPOTIFY_ID.match(a)])
+    invalid = rejected_frame(
+        [
+            reject(a, None, "invalid_id: not a Spotify artist id")
+            for a in wanted
+            if not SPOTIFY_ID.match(a)
+        ]
+    )
     return Parsed(parsed.rows, pl.concat([parsed.rejected, invalid]))
 
 
-def poll_recently_played(api: SpotifyApi, conn: psycopg.Connection,
-                         logical_date: dt.date) -> tuple[Parsed, dict[str, dict[str, Any]]]:
+def poll_recently_played(
+    api: SpotifyApi, conn: psycopg.Connection, logical_date: dt.date
+) -> tuple[Parsed, dict[str, dict[str, Any]]]:
     """This date's spotify_plays batch after polling, and the track objects the poll carried."""
     user_name = api.me()["id"]
     items = api.recently_played()
     polled = parse_plays(items, user_name)
     outcome = merge_poll(polled.rows, backlog.poll_state(conn, user_name, logical_date))
-    log.info("spotify: recently-played for %s: %d plays fetched, %d new", user_name,
-             outcome.fetched, outcome.new)
+    log.info(
+        "spotify: recently-played for %s: %d plays fetched, %d new",
+        user_name,
+        outcome.fetched,
+        outcome.new,
+    )
     return Parsed(outcome.rows, polled.rejected), played_tracks(items)
 
 
 # The run ---------------------------------------------------------------------------------
 
-def extract_spotify(conn: psycopg.Connection, logical_date: dt.date, config: SpotifyConfig,
-                    *, limits: FetchLimits | None = None, retry: RetryPolicy | None = None,
-                    now: Callable[[], dt.datetime] = utc_now,
-                    catalog: bool = True) -> SpotifyExtract:
+
+def extract_spotify(
+    conn: psycopg.Connection,
+    logical_date: dt.date,
+    config: SpotifyConfig,
+    *,
+    limits: FetchLimits | None = None,
+    retry: RetryPolicy | None = None,
+    now: Callable[[], dt.datetime] = utc_now,
+    catalog: bool = True,
+) -> SpotifyExtract:
     """Plan from the warehouse, call Spotify, parse: everything but writing.
 
     `catalog=False` only polls recently-played: for a schedule more frequent than daily
@@ -171,8 +201,9 @@ def extract_spotify(conn: psycopg.Connection, logical_date: dt.date, config: Spo
     carried: dict[str, dict[str, Any]] = {}
     played_ids: list[str] = []
     if config.has_user:
-        plays, carried = poll_recently_played(SpotifyApi(user_client(config), retry), conn,
-                                              logical_date)
+        plays, carried = poll_recently_played(
+            SpotifyApi(user_client(config), retry), conn, logical_date
+        )
         result.parts[SPOTIFY_PLAYS.name] = plays
         # Every play the batch will hold, kept ones included: the plan reads other batches
         # only, so a rerun must name the tracks of the plays it keeps itself.
@@ -189,39 +220,53 @@ def extract_spotify(conn: psycopg.Connection, logical_date: dt.date, config: Spo
     result.parts[SPOTIFY_TRACK_MATCHES.name] = matches
 
     matched_ids = matches.rows["track_id"].drop_nulls().to_list()
-    track_ids = backlog.pending_track_ids(conn, logical_date, limits.max_tracks,
-                                          extra_ids=[*matched_ids, *carried, *played_ids])
+    track_ids = backlog.pending_track_ids(
+        conn, logical_date, limits.max_tracks, extra_ids=[*matched_ids, *carried, *played_ids]
+    )
     tracks = fetch_tracks(app, track_ids, fetched_at, known=carried)
     result.parts[SPOTIFY_TRACKS.name] = tracks
 
-    new_artist_ids = {artist_id for ids in tracks.rows["artist_ids"].to_list()
-                      for artist_id in json.loads(ids) if artist_id}
-    artist_ids = backlog.pending_artist_ids(conn, logical_date, limits.max_artists,
-                                            extra_ids=new_artist_ids)
+    new_artist_ids = {
+        artist_id
+        for ids in tracks.rows["artist_ids"].to_list()
+        for artist_id in json.loads(ids)
+        if artist_id
+    }
+    artist_ids = backlog.pending_artist_ids(
+        conn, logical_date, limits.max_artists, extra_ids=new_artist_ids
+    )
     result.parts[SPOTIFY_ARTISTS.name] = fetch_artists(app, artist_ids, fetched_at)
     log.info("spotify: extracted for %s: %s", logical_date, result.summary())
     return result
 
 
-def land_spotify(conn: psycopg.Connection, logical_date: dt.date, *,
-                 config: SpotifyConfig | None = None, limits: FetchLimits | None = None,
-                 retry: RetryPolicy | None = None,
-                 now: Callable[[], dt.datetime] = utc_now, catalog: bool = True) -> str | None:
+def land_spotify(
+    conn: psycopg.Connection,
+    logical_date: dt.date,
+    *,
+    config: SpotifyConfig | None = None,
+    limits: FetchLimits | None = None,
+    retry: RetryPolicy | None = None,
+    now: Callable[[], dt.datetime] = utc_now,
+    catalog: bool = True,
+) -> str | None:
     """Extract into the landing zone; the landed folder, or None when skipped (no keys,
     or a poll-only run without a refresh token)."""
     config = config or SpotifyConfig.from_env()
     if config is None:
         log_skipped()
         return None
-    extract = extract_spotify(conn, logical_date, config, limits=limits, retry=retry, now=now,
-                              catalog=catalog)
+    extract = extract_spotify(
+        conn, logical_date, config, limits=limits, retry=retry, now=now, catalog=catalog
+    )
     if not extract.parts:
         return None
     return str(land_frames(SOURCE, logical_date, extract.landing_frames()))
 
 
-def load_landed_spotify(conn: psycopg.Connection, folder: str | None, *,
-                        logical_date: dt.date) -> dict[str, int]:
+def load_landed_spotify(
+    conn: psycopg.Connection, folder: str | None, *, logical_date: dt.date
+) -> dict[str, int]:
     """COPY a landed extract into raw.spotify_*, replacing the date's batch of each landed
     table (and its quarantined rows); rows loaded per table. `None` (skipped) loads nothing."""
     if folder is None:
@@ -231,18 +276,30 @@ def load_landed_spotify(conn: psycopg.Connection, folder: str | None, *,
     for table in TABLES:
         if table.name not in frames:
             continue
-        result = load_batch(conn, frames[table.name], table, source=SOURCE,
-                            logical_date=logical_date,
-                            rejected=frames.get(table.name + REJECTED_SUFFIX))
+        result = load_batch(
+            conn,
+            frames[table.name],
+            table,
+            source=SOURCE,
+            logical_date=logical_date,
+            rejected=frames.get(table.name + REJECTED_SUFFIX),
+        )
         loaded[table.name] = result.rows_loaded
     return loaded
 
 
-def run_spotify(conn: psycopg.Connection, logical_date: dt.date, *,
-                config: SpotifyConfig | None = None, limits: FetchLimits | None = None,
-                retry: RetryPolicy | None = None,
-                now: Callable[[], dt.datetime] = utc_now, catalog: bool = True) -> dict[str, int]:
+def run_spotify(
+    conn: psycopg.Connection,
+    logical_date: dt.date,
+    *,
+    config: SpotifyConfig | None = None,
+    limits: FetchLimits | None = None,
+    retry: RetryPolicy | None = None,
+    now: Callable[[], dt.datetime] = utc_now,
+    catalog: bool = True,
+) -> dict[str, int]:
     """Extract, land and load one date; rows loaded per table ({} when skipped)."""
-    folder = land_spotify(conn, logical_date, config=config, limits=limits, retry=retry, now=now,
-                          catalog=catalog)
+    folder = land_spotify(
+        conn, logical_date, config=config, limits=limits, retry=retry, now=now, catalog=catalog
+    )
     return load_landed_spotify(conn, folder, logical_date=logical_date)

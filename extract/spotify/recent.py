@@ -41,16 +41,25 @@ def merge_poll(fetched: pl.DataFrame, state: PollState) -> PollOutcome:
         fresh = fresh.filter(pl.col("ended_at") > state.watermark)
     if state.later_plays:
         fresh = fresh.filter(~pl.col("ended_at").is_in(list(state.later_plays)))
-    merged = (pl.concat([state.batch_rows, fresh], how="vertical")
-              .unique(subset=PLAY_KEY, keep="first", maintain_order=True)
-              .sort("ended_at"))
+    merged = (
+        pl.concat([state.batch_rows, fresh], how="vertical")
+        .unique(subset=PLAY_KEY, keep="first", maintain_order=True)
+        .sort("ended_at")
+    )
     added = merged.height - state.batch_rows.height
     oldest = fetched["ended_at"].min() if fetched.height else None
-    may_have_gap = (state.watermark is not None and fetched.height >= RECENTLY_PLAYED_LIMIT
-                    and oldest is not None and oldest > state.watermark)
+    may_have_gap = (
+        state.watermark is not None
+        and fetched.height >= RECENTLY_PLAYED_LIMIT
+        and oldest is not None
+        and oldest > state.watermark
+    )
     if may_have_gap:
-        log.warning("spotify: recently-played returned %d plays, all newer than the last poll "
-                    "(%s): plays between then and %s may be missing; poll more often",
-                    fetched.height, state.watermark.isoformat(), oldest.isoformat())
-    return PollOutcome(rows=merged, fetched=fetched.height, new=added,
-                       may_have_gap=may_have_gap)
+        log.warning(
+            "spotify: recently-played returned %d plays, all newer than the last poll "
+            "(%s): plays between then and %s may be missing; poll more often",
+            fetched.height,
+            state.watermark.isoformat(),
+            oldest.isoformat(),
+        )
+    return PollOutcome(rows=merged, fetched=fetched.height, new=added, may_have_gap=may_have_gap)

@@ -121,9 +121,14 @@ def call_with_retry(call: Callable[[], T], what: str, policy: RetryPolicy) -> T:
         return asked if asked is not None else policy.backoff(state.attempt_number)
 
     def log_retry(state: tenacity.RetryCallState) -> None:
-        log.warning("spotify: %s answered %s (attempt %d/%d); retrying in %.1f s",
-                    what, _status(_failure(state)), state.attempt_number,
-                    policy.max_attempts, state.upcoming_sleep)
+        log.warning(
+            "spotify: %s answered %s (attempt %d/%d); retrying in %.1f s",
+            what,
+            _status(_failure(state)),
+            state.attempt_number,
+            policy.max_attempts,
+            state.upcoming_sleep,
+        )
 
     def give_up(state: tenacity.RetryCallState) -> NoReturn:
         failure = _failure(state)
@@ -132,7 +137,10 @@ def call_with_retry(call: Callable[[], T], what: str, policy: RetryPolicy) -> T:
         ) from failure
 
     return tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.max_attempts), wait=wait,
-        retry=tenacity.retry_if_exception(_retryable), before_sleep=log_retry,
-        retry_error_callback=give_up, sleep=policy.sleep,
+        stop=tenacity.stop_after_attempt(policy.max_attempts),
+        wait=wait,
+        retry=tenacity.retry_if_exception(_retryable),
+        before_sleep=log_retry,
+        retry_error_callback=give_up,
+        sleep=policy.sleep,
     )(attempt)

@@ -74,9 +74,7 @@ def build_catalog(seed: int, n_tracks: int) -> Catalog:
     artist_catchiness = rng.normal(0.0, 0.55, size=n_artists)
     artist_career_days = _artist_career_days(rng, artist_genre)
 
-    track_artist, rank_in_artist = _assign_tracks_to_artists(
-        rng, n_tracks, artist_log_popularity
-    )
+    track_artist, rank_in_artist = _assign_tracks_to_artists(rng, n_tracks, artist_log_popularity)
     track_genre = artist_genre[track_artist]
     features = _audio_features(rng, track_artist, artist_genre)
     album_of_track, album_artist = _albums(rng, track_artist)
@@ -103,7 +101,13 @@ def build_catalog(seed: int, n_tracks: int) -> Catalog:
         schema=ARTISTS_SCHEMA,
     )
     tracks = _tracks_frame(
-        faker, features, track_ids, artist_ids, track_artist, track_genre, album_of_track,
+        faker,
+        features,
+        track_ids,
+        artist_ids,
+        track_artist,
+        track_genre,
+        album_of_track,
         released_day,
     )
     return Catalog(
@@ -352,9 +356,17 @@ def _tracks_frame(
             "explicit": features["explicit"],
             **{
                 name: features[name]
-                for name in ("danceability", "energy", "valence", "acousticness",
-                             "instrumentalness", "speechiness", "liveness", "tempo",
-                             "loudness")
+                for name in (
+                    "danceability",
+                    "energy",
+                    "valence",
+                    "acousticness",
+                    "instrumentalness",
+                    "speechiness",
+                    "liveness",
+                    "tempo",
+                    "loudness",
+                )
             },
             "released_on": pl.Series(released_day, dtype=pl.Int32).cast(pl.Date),
         }

@@ -126,8 +126,9 @@ def simulate_plays(
     end_ms = _date_ms(config.end_date)
     simulation_start_ms = window_start_ms - BURN_IN_DAYS * MS_PER_DAY
 
-    active_from, active_until = _listening_spans(rng, listeners, simulation_start_ms,
-                                                 window_start_ms, end_ms)
+    active_from, active_until = _listening_spans(
+        rng, listeners, simulation_start_ms, window_start_ms, end_ms
+    )
     sessions = _draw_sessions(rng, listeners, active_from, active_until)
     report("sessions", len(sessions.user), len(sessions.user))
     discoveries = _draw_discoveries(rng, catalog, listeners, sessions, active_from, report)
@@ -148,7 +149,11 @@ def simulate_plays(
     user = sessions.user[session]
     in_window = (played_at_ms >= window_start_ms) & (played_at_ms < end_ms)
     frame = _plays_frame(
-        listeners, catalog, user[in_window], track[in_window], played_at_ms[in_window],
+        listeners,
+        catalog,
+        user[in_window],
+        track[in_window],
+        played_at_ms[in_window],
         ms_played[in_window],
     )
     report("plays", frame.height, frame.height)
@@ -203,8 +208,9 @@ def _draw_sessions(
     daily_rate = listeners.sessions_per_day[:, None] * np.where(
         is_weekend_day[None, :], listeners.weekend_factor[:, None], 1.0
     )
-    burstiness = rng.gamma(DAILY_BURSTINESS_SHAPE, 1.0 / DAILY_BURSTINESS_SHAPE,
-                           size=daily_rate.shape)
+    burstiness = rng.gamma(
+        DAILY_BURSTINESS_SHAPE, 1.0 / DAILY_BURSTINESS_SHAPE, size=daily_rate.shape
+    )
     counts = rng.poisson(daily_rate * burstiness)
     user_index, day_index = np.nonzero(counts)
     repeats = counts[user_index, day_index]
@@ -236,8 +242,10 @@ def _draw_sessions(
 def _session_hours(rng: np.random.Generator, is_weekend: np.ndarray) -> np.ndarray:
     """Local start hour of each session from the weekday or weekend daily profile."""
     hours = np.empty(len(is_weekend), dtype=np.int64)
-    for weekend, profile in ((False, WEEKDAY_SESSION_START_BY_HOUR),
-                             (True, WEEKEND_SESSION_START_BY_HOUR)):
+    for weekend, profile in (
+        (False, WEEKDAY_SESSION_START_BY_HOUR),
+        (True, WEEKEND_SESSION_START_BY_HOUR),
+    ):
         mask = is_weekend == weekend
         weights = np.array(profile)
         hours[mask] = rng.choice(24, size=int(mask.sum()), p=weights / weights.sum())
@@ -284,8 +292,15 @@ def _draw_discoveries(
             slot_session = np.repeat(np.arange(lo, hi), per_session[lo:hi])
             favourites = _favourite_artists(rng, catalog, listeners.genre_affinity[u])
             picked, session = _discover_for_user(
-                rng, catalog, log_taste[u], favourites, artist_bounds, release_ms,
-                int(active_from[u]), slot_session, sessions.start_ms,
+                rng,
+                catalog,
+                log_taste[u],
+                favourites,
+                artist_bounds,
+                release_ms,
+                int(active_from[u]),
+                slot_session,
+                sessions.start_ms,
             )
             users.append(np.full(len(picked), u))
             tracks.append(picked)
@@ -303,8 +318,9 @@ def _draw_discoveries(
     liked = rng.random(len(track)) < _like_probability(
         catalog, listeners, sessions, user, track, session, favourite, release_ms, artist_feeling
     )
-    return Discoveries(user=user, track=track, session=session, favourite_artist=favourite,
-                       liked=liked)
+    return Discoveries(
+        user=user, track=track, session=session, favourite_artist=favourite, liked=liked
+    )
 
 
 def _is_favourite(
@@ -337,7 +353,7 @@ def _discover_for_user(
     slot_start = session_start_ms[slot_session]
     log_weight = catalog.track_log_popularity + log_taste[catalog.track_genre]
     for artist in favourites.tolist():
-        log_weight[artist_bounds[artist]:artist_bounds[artist + 1]] += FAVOURITE_DISCOVERY_BOOST
+        log_weight[artist_bounds[artist] : artist_bounds[artist + 1]] += FAVOURITE_DISCOVERY_BOOST
     is_fresh = release_ms > active_from_ms
     log_weight += np.where(is_fresh, FRESH_RELEASE_BOOST, 0.0)
     available = release_ms <= slot_start[-1]
@@ -440,8 +456,9 @@ def _draw_replays(
 
     source = np.concatenate([liked_source, by_chance])
     delay_ms = np.concatenate([liked_delays, chance_delays])
-    kind = np.concatenate([np.full(len(liked_source), _KIND_REPLAY),
-                           np.full(len(by_chance), _KIND_CHANCE_REPLAY)])
+    kind = np.concatenate(
+        [np.full(len(liked_source), _KIND_REPLAY), np.full(len(by_chance), _KIND_CHANCE_REPLAY)]
+    )
     due_ms = sessions.start_ms[discoveries.session[source]] + delay_ms.astype(np.int64)
     session = _next_session(sessions, discoveries.user[source], due_ms)
     track = discoveries.track[source]
@@ -536,12 +553,14 @@ def _play_times(
         return np.empty(0, dtype=np.int64)
     pause = rng.integers(0, 2 * MS_PER_SECOND, len(session))
     long_pause = rng.random(len(session)) < 0.05
-    pause += np.where(long_pause, np.minimum(rng.exponential(40_000, len(session)),
-                                             MAX_PAUSE_MS).astype(np.int64), 0)
+    pause += np.where(
+        long_pause,
+        np.minimum(rng.exponential(40_000, len(session)), MAX_PAUSE_MS).astype(np.int64),
+        0,
+    )
     step = ms_played + pause
 
-    used, first_play, plays_per_session = np.unique(session, return_index=True,
-                                                    return_counts=True)
+    used, first_play, plays_per_session = np.unique(session, return_index=True, return_counts=True)
     offset = _grouped_cumsum(step, first_play, plays_per_session) - step
     length = np.add.reduceat(step, first_play)
     user = sessions.user[used]

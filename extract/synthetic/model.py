@@ -14,43 +14,51 @@ TIMESTAMPTZ = pl.Datetime("us", "UTC")
 
 # Column names and dtypes of each frame, exactly as docs/data_contracts.md
 # ("Synthetic listeners") and warehouse/raw_tables.py declare them.
-USERS_SCHEMA = pl.Schema({
-    "user_id": pl.String(),
-    "username": pl.String(),
-    "country": pl.String(),
-    "age_band": pl.String(),
-    "signed_up_at": TIMESTAMPTZ,
-})
-ARTISTS_SCHEMA = pl.Schema({
-    "artist_id": pl.String(),
-    "artist_name": pl.String(),
-    "genre": pl.String(),
-})
-TRACKS_SCHEMA = pl.Schema({
-    "track_id": pl.String(),
-    "track_name": pl.String(),
-    "artist_id": pl.String(),
-    "album_name": pl.String(),
-    "genre": pl.String(),
-    "duration_ms": pl.Int32(),
-    "explicit": pl.Boolean(),
-    "danceability": pl.Float64(),
-    "energy": pl.Float64(),
-    "valence": pl.Float64(),
-    "acousticness": pl.Float64(),
-    "instrumentalness": pl.Float64(),
-    "speechiness": pl.Float64(),
-    "liveness": pl.Float64(),
-    "tempo": pl.Float64(),
-    "loudness": pl.Float64(),
-    "released_on": pl.Date(),
-})
-PLAYS_SCHEMA = pl.Schema({
-    "user_id": pl.String(),
-    "track_id": pl.String(),
-    "played_at": TIMESTAMPTZ,
-    "ms_played": pl.Int32(),
-})
+USERS_SCHEMA = pl.Schema(
+    {
+        "user_id": pl.String(),
+        "username": pl.String(),
+        "country": pl.String(),
+        "age_band": pl.String(),
+        "signed_up_at": TIMESTAMPTZ,
+    }
+)
+ARTISTS_SCHEMA = pl.Schema(
+    {
+        "artist_id": pl.String(),
+        "artist_name": pl.String(),
+        "genre": pl.String(),
+    }
+)
+TRACKS_SCHEMA = pl.Schema(
+    {
+        "track_id": pl.String(),
+        "track_name": pl.String(),
+        "artist_id": pl.String(),
+        "album_name": pl.String(),
+        "genre": pl.String(),
+        "duration_ms": pl.Int32(),
+        "explicit": pl.Boolean(),
+        "danceability": pl.Float64(),
+        "energy": pl.Float64(),
+        "valence": pl.Float64(),
+        "acousticness": pl.Float64(),
+        "instrumentalness": pl.Float64(),
+        "speechiness": pl.Float64(),
+        "liveness": pl.Float64(),
+        "tempo": pl.Float64(),
+        "loudness": pl.Float64(),
+        "released_on": pl.Date(),
+    }
+)
+PLAYS_SCHEMA = pl.Schema(
+    {
+        "user_id": pl.String(),
+        "track_id": pl.String(),
+        "played_at": TIMESTAMPTZ,
+        "ms_played": pl.Int32(),
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ from warehouse.paths import state_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (`make browser` installs Debian's)")
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (`make browser` installs Debian's)"
+)
 
 # The DAGs in trigger order: the first is triggered, the last one's run ends the chain.
 # With the single-DAG pipeline this is ("encore_pipeline",).
@@ -74,16 +75,23 @@ class Api:
         data = json.dumps(body).encode() if body is not None else None
         for attempt in range(1, attempts + 1):
             request = urllib.request.Request(
-                f"{self.url}/api/v2{path}", data=data, method=method,
-                headers={"Authorization": f"Bearer {self.token}",
-                         "Content-Type": "application/json", "Accept": "application/json"})
+                f"{self.url}/api/v2{path}",
+                data=data,
+                method=method,
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                },
+            )
             try:
                 with urllib.request.urlopen(request, timeout=60) as response:
                     return json.loads(response.read() or b"{}")
             except urllib.error.HTTPError as error:
                 if error.code < 500 or attempt == attempts:
-                    raise AssertionError(f"{method} {path}: {error.code} "
-                                         f"{error.read()[:500]!r}") from error
+                    raise AssertionError(
+                        f"{method} {path}: {error.code} {error.read()[:500]!r}"
+                    ) from error
             time.sleep(2 * attempt)
         raise AssertionError("unreachable")
 
@@ -95,8 +103,10 @@ class Api:
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         path = f"{self.run_path(dag_id, run_id)}/taskInstances?limit=100"
-        return {f"{ti['task_id']}[{ti['map_index']}]": ti["state"]
-                for ti in self.call("GET", path)["task_instances"]}
+        return {
+            f"{ti['task_id']}[{ti['map_index']}]": ti["state"]
+            for ti in self.call("GET", path)["task_instances"]
+        }
 
 
 def _poll(check, *, timeout: float, what: str, interval: float = 3.0):
@@ -109,14 +119,14 @@ def _poll(check, *, timeout: float, what: str, interval: float = 3.0):
 
 
 @pytest.fixture(scope="module")
-def airflow(module_warehouse_url: str, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[airflow_server.AirflowServer]:
+def airflow(
+    module_warehouse_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[airflow_server.AirflowServer]:
     """`make airflow`'s code path, on a free port, against the module's test database."""
     scratch = tmp_path_factory.mktemp("airflow_ui")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_URL", module_warehouse_url)
-        env = subprocess_env({**dbt_env(), **airflow_env(),
-                              "AIRFLOW_HOME": str(scratch / "home")})
+        env = subprocess_env({**dbt_env(), **airflow_env(), "AIRFLOW_HOME": str(scratch / "home")})
     server = airflow_server.start(port=free_port(), env=env, state=scratch, timeout=900)
     assert not server.reused
     yield server
@@ -133,13 +143,17 @@ def api(airflow: airflow_server.AirflowServer) -> Api:
 
 
 @pytest.fixture(scope="module")
-def finished_run(airflow: airflow_server.AirflowServer, api: Api,
-                 module_warehouse_url: str) -> dict:
+def finished_run(
+    airflow: airflow_server.AirflowServer, api: Api, module_warehouse_url: str
+) -> dict:
     """Trigger the chain's first DAG, unpause them all, wait for the last one's run."""
     for dag_id in CHAIN:  # the DAG processor has to have parsed them first
         _poll(lambda dag_id=dag_id: _known(api, dag_id), timeout=600, what=f"DAG {dag_id}")
-    triggered = api.call("POST", f"/dags/{CHAIN[0]}/dagRuns",
-                         {"logical_date": None, "conf": CONF, "note": "test_airflow_ui"})
+    triggered = api.call(
+        "POST",
+        f"/dags/{CHAIN[0]}/dagRuns",
+        {"logical_date": None, "conf": CONF, "note": "test_airflow_ui"},
+    )
     for dag_id in reversed(CHAIN):
         assert api.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})["is_paused"] is False
 
@@ -148,24 +162,26 @@ def finished_run(airflow: airflow_server.AirflowServer, api: Api,
             for run in api.runs(dag_id):
                 if run["run_type"] == "scheduled" and run["state"] not in DONE:
                     with contextlib.suppress(AssertionError):  # best effort: retried next poll
-                        api.call("PATCH", api.run_path(dag_id, run["dag_run_id"]),
-                                 {"state": "failed"})
+                        api.call(
+                            "PATCH", api.run_path(dag_id, run["dag_run_id"]), {"state": "failed"}
+                        )
                 elif run["run_type"] != "scheduled" and run["state"] == "failed":
                     states = api.task_states(dag_id, run["dag_run_id"])
                     raise AssertionError(f"{dag_id} run {run['dag_run_id']} failed: {states}")
         if len(CHAIN) == 1:
-            candidates = [run for run in api.runs(CHAIN[0])
-                          if run["dag_run_id"] == triggered["dag_run_id"]]
+            candidates = [
+                run for run in api.runs(CHAIN[0]) if run["dag_run_id"] == triggered["dag_run_id"]
+            ]
         else:
-            candidates = [run for run in api.runs(CHAIN[-1])
-                          if run["run_type"] == WAIT_RUN_TYPE]
+            candidates = [run for run in api.runs(CHAIN[-1]) if run["run_type"] == WAIT_RUN_TYPE]
         return next((run for run in candidates if run["state"] == "success"), None)
 
     try:
         run = _poll(chain_done, timeout=RUN_TIMEOUT, what=f"a successful {CHAIN[-1]} run")
     except AssertionError as error:
-        raise AssertionError(f"{error}\n--- {airflow.log_file} (tail)\n{_log_tail(airflow)}"
-                             ) from None
+        raise AssertionError(
+            f"{error}\n--- {airflow.log_file} (tail)\n{_log_tail(airflow)}"
+        ) from None
     for dag_id in CHAIN:  # nothing more from the scheduler while the tests below run
         assert api.call("PATCH", f"/dags/{dag_id}", {"is_paused": True})["is_paused"] is True
     with psycopg.connect(module_warehouse_url) as conn:
@@ -177,7 +193,7 @@ def finished_run(airflow: airflow_server.AirflowServer, api: Api,
 def _log_tail(server: airflow_server.AirflowServer, lines: int = 60) -> str:
     """The end of standalone's log, without the line that prints the admin password."""
     text = server.log_file.read_text(errors="replace").splitlines()
-    return "\n".join(line for line in text if "password" not in line.lower())[-lines * 200:]
+    return "\n".join(line for line in text if "password" not in line.lower())[-lines * 200 :]
 
 
 def _known(api: Api, dag_id: str) -> bool | None:
@@ -199,8 +215,9 @@ def page(tmp_path: Path):
 
 
 @needs_chromium
-def test_grid_view_shows_the_dags(airflow: airflow_server.AirflowServer, api: Api,
-                                  finished_run: dict, page) -> None:
+def test_grid_view_shows_the_dags(
+    airflow: airflow_server.AirflowServer, api: Api, finished_run: dict, page
+) -> None:
     page.goto(f"{airflow.url}/dags/{CHAIN[0]}")
     # Not logged in yet: the UI redirects to the login form, sometimes in two hops, and
     # a superseded hop aborts a navigation wait; a locator wait survives navigations.
@@ -215,8 +232,12 @@ def test_grid_view_shows_the_dags(airflow: airflow_server.AirflowServer, api: Ap
     for dag_id in CHAIN:
         page.goto(f"{airflow.url}/dags/{dag_id}")
         # Grid rows: top-level tasks, and task groups by their group id.
-        rows = sorted({task["task_id"].split(".")[0]
-                       for task in api.call("GET", f"/dags/{dag_id}/tasks")["tasks"]})
+        rows = sorted(
+            {
+                task["task_id"].split(".")[0]
+                for task in api.call("GET", f"/dags/{dag_id}/tasks")["tasks"]
+            }
+        )
         page.get_by_text(dag_id, exact=True).first.wait_for()
         page.wait_for_load_state("networkidle")
         shot = folder / f"airflow_grid_{dag_id}.png"
@@ -240,21 +261,26 @@ def _run_date(run: dict) -> str:
     return str(run.get("logical_date") or run["run_after"])[:10]
 
 
-def test_full_run_publishes_the_serving_contract(finished_run: dict,
-                                                 module_warehouse_url: str) -> None:
+def test_full_run_publishes_the_serving_contract(
+    finished_run: dict, module_warehouse_url: str
+) -> None:
     with psycopg.connect(module_warehouse_url) as conn:
-        active = conn.execute("select count(distinct user_id) from marts.fct_candidate_features"
-                              ).fetchone()[0]
+        active = conn.execute(
+            "select count(distinct user_id) from marts.fct_candidate_features"
+        ).fetchone()[0]
         per_user = conn.execute(
             "select user_id, count(*), min(rank), max(rank), count(distinct rank), "
             "count(distinct track_key), min(score), max(score), count(distinct model_version) "
-            "from serving.recommendations group by user_id").fetchall()
-        view_rows = conn.execute("select count(*) from serving.user_recommendations "
-                                 "where track_name is not null").fetchone()[0]
+            "from serving.recommendations group by user_id"
+        ).fetchall()
+        view_rows = conn.execute(
+            "select count(*) from serving.user_recommendations where track_name is not null"
+        ).fetchone()[0]
         runs = conn.execute("select status, auc, baseline_auc from ml.model_runs").fetchall()
         candidates, scored = conn.execute(
             "select (select count(*) from marts.fct_candidate_features),"
-            " (select count(*) from ml.scores)").fetchone()
+            " (select count(*) from ml.scores)"
+        ).fetchone()
         profiles = conn.execute("select count(*) from ml.feature_profiles").fetchone()[0]
     assert active > 0 and len(per_user) == active
     for _user, rows, lo, hi, ranks, tracks, min_score, max_score, versions in per_user:
@@ -266,17 +292,19 @@ def test_full_run_publishes_the_serving_contract(finished_run: dict,
     assert scored == candidates and profiles == 1
 
 
-def test_both_checkpoints_ran_passed_and_were_stored(api: Api, finished_run: dict,
-                                                     module_warehouse_url: str) -> None:
+def test_both_checkpoints_ran_passed_and_were_stored(
+    api: Api, finished_run: dict, module_warehouse_url: str
+) -> None:
     with psycopg.connect(module_warehouse_url) as conn:
         runs = conn.execute(
             "select checkpoint, success, dag_id, dag_run_id, task_id, evaluated, failed"
-            " from quality.checkpoint_runs order by started_at").fetchall()
+            " from quality.checkpoint_runs order by started_at"
+        ).fetchall()
         stored = conn.execute("select count(*) from quality.expectation_results").fetchone()[0]
-    assert [(checkpoint, success, dag_id, task_id, failed)
-            for checkpoint, success, dag_id, _, task_id, _, failed in runs] == [
-        ("raw", True, INGEST, "check_raw_loads", 0),
-        ("marts", True, TRANSFORM, "check_marts", 0)]
+    assert [
+        (checkpoint, success, dag_id, task_id, failed)
+        for checkpoint, success, dag_id, _, task_id, _, failed in runs
+    ] == [("raw", True, INGEST, "check_raw_loads", 0), ("marts", True, TRANSFORM, "check_marts", 0)]
     assert stored == sum(evaluated for *_, evaluated, _ in runs) > 0
     # Airflow's own record: each checkpoint task succeeded in its DAG's run.
     for _, _, dag_id, dag_run_id, task_id, *_ in runs:
@@ -284,25 +312,32 @@ def test_both_checkpoints_ran_passed_and_were_stored(api: Api, finished_run: dic
 
 
 def test_a_failed_checkpoint_fails_its_task_with_a_readable_summary(
-        finished_run: dict, module_warehouse_url: str, airflow_home: Path) -> None:
+    finished_run: dict, module_warehouse_url: str, airflow_home: Path
+) -> None:
     """A censored pair labelled 1 in a mart: `check_marts` fails, its log shows the rule and
     the failure callback's one-line summary with the next step.
     (Keys can't be planted duplicates: the mart contracts enforce primary keys.)"""
-    plant = ("update marts.fct_first_plays set repeat_30d = 1 where ctid = (select ctid"
-             " from marts.fct_first_plays where is_censored limit 1)")
+    plant = (
+        "update marts.fct_first_plays set repeat_30d = 1 where ctid = (select ctid"
+        " from marts.fct_first_plays where is_censored limit 1)"
+    )
     restore = "update marts.fct_first_plays set repeat_30d = null where is_censored"
     with psycopg.connect(module_warehouse_url, autocommit=True) as conn:
         assert conn.execute(plant).rowcount == 1
         try:
             result = subprocess.run(
                 ["airflow", "tasks", "test", TRANSFORM, "check_marts", _run_date(finished_run)],
-                capture_output=True, text=True, env=run_env(module_warehouse_url),
+                capture_output=True,
+                text=True,
+                env=run_env(module_warehouse_url),
                 timeout=600,
             )
         finally:
             conn.execute(restore)
-        failed = conn.execute("select count(*) from quality.checkpoint_runs"
-                              " where checkpoint = 'marts' and not success").fetchone()[0]
+        failed = conn.execute(
+            "select count(*) from quality.checkpoint_runs"
+            " where checkpoint = 'marts' and not success"
+        ).fetchone()[0]
     log = result.stdout + result.stderr
     # `airflow tasks test` exits 0 either way: the task's verdict is in its log.
     assert "AirflowFailException" in log and "new_state=failed" in log, log[-4000:]
@@ -314,7 +349,8 @@ def test_a_failed_checkpoint_fails_its_task_with_a_readable_summary(
 
 
 def test_a_second_night_with_a_fresh_model_skips_training_but_publishes(
-        finished_run: dict, module_warehouse_url: str, airflow_home: Path) -> None:
+    finished_run: dict, module_warehouse_url: str, airflow_home: Path
+) -> None:
     """The nightly policy: `encore_recommend` again on the same marts, the model minutes old
     and no drift, so `train_model` is skipped while every shard scores and the publish runs
     with the existing model. (Last in this module: it publishes again.)"""
@@ -326,11 +362,15 @@ def test_a_second_night_with_a_fresh_model_skips_training_but_publishes(
         decisions = conn.execute(
             "select action, reason, model_version, details->>'max_psi', dag_run_id"
             " from ml.policy_decisions where dag_run_id not like 'scheduled\\_\\_%'"
-            " order by decision_id").fetchall()
-        publishes = conn.execute("select model_version, is_current from serving.publishes"
-                                 " order by publish_id").fetchall()
-        reasons = conn.execute("select count(*), count(*) filter (where reason <> ''),"
-                               " count(distinct reason) from serving.recommendations").fetchone()
+            " order by decision_id"
+        ).fetchall()
+        publishes = conn.execute(
+            "select model_version, is_current from serving.publishes order by publish_id"
+        ).fetchall()
+        reasons = conn.execute(
+            "select count(*), count(*) filter (where reason <> ''),"
+            " count(distinct reason) from serving.recommendations"
+        ).fetchone()
         dag_run_id = decisions[-1][4]
     assert len(runs) == 1, runs
     (version,) = runs[0]

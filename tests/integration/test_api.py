@@ -46,8 +46,9 @@ def test_recommendations_for_a_user(client, api_db) -> None:
     assert body["generated_at"]
     # The list is as of the listener's own clock (marts.fct_candidate_features.as_of).
     with psycopg.connect(api_db) as conn:
-        (clock,) = conn.execute("select max(as_of) from marts.fct_candidate_features "
-                                "where user_id = 'u00007'").fetchone()
+        (clock,) = conn.execute(
+            "select max(as_of) from marts.fct_candidate_features where user_id = 'u00007'"
+        ).fetchone()
     assert datetime.fromisoformat(body["as_of"]) == clock
     items = body["items"]
     assert [item["rank"] for item in items] == list(range(1, 21))
@@ -65,14 +66,17 @@ def test_unknown_user_is_404(client) -> None:
     assert "m1" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("path", [
-    "/recommendations/u00007?limit=0",
-    "/recommendations/u00007?limit=101",
-    "/recommendations/u00007?limit=ten",
-    "/recommendations/" + "u" * 129,
-    "/recommendations/bad%20id",
-    "/recommendations/x'%3Bdrop",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/recommendations/u00007?limit=0",
+        "/recommendations/u00007?limit=101",
+        "/recommendations/u00007?limit=ten",
+        "/recommendations/" + "u" * 129,
+        "/recommendations/bad%20id",
+        "/recommendations/x'%3Bdrop",
+    ],
+)
 def test_bad_input_is_422(client, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 422, response.text

@@ -36,12 +36,28 @@ def _admin_url() -> str:
 def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
     admin_url = _admin_url()
     output = tmp_path / "benchmarks.md"
-    env = subprocess_env({"WAREHOUSE_URL": admin_url, "ENCORE_HOME": str(tmp_path / "home"),
-                          "COLUMNS": "200"})
+    env = subprocess_env(
+        {"WAREHOUSE_URL": admin_url, "ENCORE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--scales", SCALE, "--lookup-seconds", "2",
-         "--output", str(output)],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--scales",
+            SCALE,
+            "--lookup-seconds",
+            "2",
+            "--output",
+            str(output),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
 
     table = done.stdout
@@ -59,12 +75,12 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
     assert BEGIN in text and END in text
     rows = [line for line in text.splitlines() if line.startswith(f"| {SCALE} |")]
     measures = [row.split("|")[2].strip() for row in rows]
-    assert measures[:len(PIPELINE)] == list(PIPELINE)
+    assert measures[: len(PIPELINE)] == list(PIPELINE)
     # stages, total, the daily run, 2 baselines, 6 lookups
     assert len(rows) == len(PIPELINE) + 4 + 6
     daily = next(row for row in rows if "daily run" in row)
     assert int(daily.split("|")[4].strip().replace(",", "")) > 0  # new plays loaded
-    for row in rows[:len(PIPELINE)]:
+    for row in rows[: len(PIPELINE)]:
         cells = [cell.strip() for cell in row.split("|")[1:-1]]
         assert int(cells[3].replace(",", "")) > 0, row  # rows
         assert float(cells[5].replace(",", "")) > 0, row  # peak RSS
@@ -80,6 +96,7 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
 
     maintenance = admin_url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(maintenance, autocommit=True) as conn:
-        left = conn.execute("select datname from pg_database where datname like %s",
-                            [f"{PREFIX}%"]).fetchall()
+        left = conn.execute(
+            "select datname from pg_database where datname like %s", [f"{PREFIX}%"]
+        ).fetchall()
     assert (f"{PREFIX}{SCALE}",) not in left

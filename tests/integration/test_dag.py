@@ -22,12 +22,26 @@ DAGS = PROJECT_ROOT / "dags"
 PIPELINE = [INGEST, TRANSFORM, RECOMMEND]
 RAW_URI, MARTS_URI = "encore://warehouse/raw", "encore://warehouse/marts"
 RECOMMENDATIONS_URI = "encore://serving/recommendations"
-INGEST_TASKS = ["prepare_warehouse", "synthetic.generate_synthetic_listeners",
-                "synthetic.load_raw", "files.land_files", "files.load_files",
-                "lastfm.lastfm_users", "lastfm.extract_lastfm_user", "lastfm.load_lastfm",
-                "spotify.extract_spotify", "spotify.load_spotify", "check_raw_loads"]
-RECOMMEND_TASKS = ["decide_training", "train_model", "plan_score_shards", "score_shard",
-                   "publish_recommendations"]
+INGEST_TASKS = [
+    "prepare_warehouse",
+    "synthetic.generate_synthetic_listeners",
+    "synthetic.load_raw",
+    "files.land_files",
+    "files.load_files",
+    "lastfm.lastfm_users",
+    "lastfm.extract_lastfm_user",
+    "lastfm.load_lastfm",
+    "spotify.extract_spotify",
+    "spotify.load_spotify",
+    "check_raw_loads",
+]
+RECOMMEND_TASKS = [
+    "decide_training",
+    "train_model",
+    "plan_score_shards",
+    "score_shard",
+    "publish_recommendations",
+]
 LOADS = ["synthetic.load_raw", "files.load_files", "lastfm.load_lastfm", "spotify.load_spotify"]
 
 
@@ -74,18 +88,23 @@ def test_the_dags_are_linked_by_assets(dags) -> None:
     assert isinstance(recommend.timetable.timetable, CronTriggerTimetable)
     assert recommend.timetable.timetable.expression == "0 3 * * *"
     assert {asset.uri for asset in recommend.get_task("publish_recommendations").outlets} == {
-        RECOMMENDATIONS_URI}
+        RECOMMENDATIONS_URI
+    }
 
 
 def test_ingest_has_every_source_before_the_raw_checkpoint(dags) -> None:
     dag = dags[INGEST]
     assert set(INGEST_TASKS) == set(dag.task_ids)
-    assert {"synthetic.generate_synthetic_listeners", "files.land_files",
-            "lastfm.lastfm_users"} <= _downstream(dag, "prepare_warehouse")
+    assert {
+        "synthetic.generate_synthetic_listeners",
+        "files.land_files",
+        "lastfm.lastfm_users",
+    } <= _downstream(dag, "prepare_warehouse")
     assert "synthetic.load_raw" in _downstream(dag, "synthetic.generate_synthetic_listeners")
     # Spotify looks up what the other play sources loaded, so it runs after them.
-    assert "spotify.extract_spotify" in (_downstream(dag, "files.load_files")
-                                         & _downstream(dag, "lastfm.load_lastfm"))
+    assert "spotify.extract_spotify" in (
+        _downstream(dag, "files.load_files") & _downstream(dag, "lastfm.load_lastfm")
+    )
     lastfm = dag.get_task("lastfm.extract_lastfm_user")
     assert lastfm.max_active_tis_per_dagrun == 1 and lastfm.is_mapped
     for load in LOADS:  # the raw checkpoint sees every load
@@ -107,8 +126,11 @@ def test_recommend_gates_training_and_maps_scoring_over_shards(dags) -> None:
     # The retrain policy gates training only: scoring and publishing run either way.
     assert dag.get_task("decide_training").downstream_task_ids == {"train_model"}
     assert dag.get_task("decide_training").ignore_downstream_trigger_rules is False
-    assert _downstream(dag, "train_model") >= {"plan_score_shards", "score_shard",
-                                               "publish_recommendations"}
+    assert _downstream(dag, "train_model") >= {
+        "plan_score_shards",
+        "score_shard",
+        "publish_recommendations",
+    }
     assert dag.get_task("plan_score_shards").trigger_rule == "none_failed"
     assert dag.get_task("publish_recommendations").trigger_rule == "none_failed"
     score_shard = dag.get_task("score_shard")
@@ -133,12 +155,25 @@ def test_every_task_has_docs_retries_with_backoff_and_the_failure_callback(dags)
 
 
 def test_each_knob_is_a_param_of_the_dag_that_uses_it(dags) -> None:
-    assert set(dags[INGEST].params) == {"users", "tracks", "days", "seed", "synthetic",
-                                        "exports_path", "kaggle_csv", "quality_row_bounds"}
+    assert set(dags[INGEST].params) == {
+        "users",
+        "tracks",
+        "days",
+        "seed",
+        "synthetic",
+        "exports_path",
+        "kaggle_csv",
+        "quality_row_bounds",
+    }
     assert set(dags[TRANSFORM].params) == {"full_refresh", "quality_row_bounds"}
-    assert set(dags[RECOMMEND].params) == {"validation_days", "max_model_age_days",
-                                           "drift_threshold", "force_train", "list_model",
-                                           "score_shards"}
+    assert set(dags[RECOMMEND].params) == {
+        "validation_days",
+        "max_model_age_days",
+        "drift_threshold",
+        "force_train",
+        "list_model",
+        "score_shards",
+    }
 
 
 @pytest.mark.parametrize("dag_id", PIPELINE)
@@ -149,6 +184,10 @@ def test_dag_parses_without_heavy_imports(dag_id: str) -> None:
         "heavy = [m for m in ('great_expectations', 'lightgbm', 'sklearn', 'faker') "
         "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(DAGS / f"{dag_id}.py"), str(DAGS)],
-                            capture_output=True, text=True, env=subprocess_env())
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS / f"{dag_id}.py"), str(DAGS)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+    )
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]

@@ -16,8 +16,10 @@ from tests.integration.test_ml_pipeline import marts, ml_url, trained  # noqa: F
 pytestmark = pytest.mark.integration
 
 SHARDS = 3
-ROWS = ("select user_id, track_key, candidate_source, score, reason, reason_features::text"
-        " from ml.scores where model_version = %s order by user_id, track_key")
+ROWS = (
+    "select user_id, track_key, candidate_source, score, reason, reason_features::text"
+    " from ml.scores where model_version = %s order by user_id, track_key"
+)
 
 
 def _rows(conn: psycopg.Connection, version: str) -> list[tuple]:
@@ -33,27 +35,37 @@ def test_three_shards_write_exactly_the_unsharded_scores(ml_url, trained) -> Non
         conn.execute("delete from ml.scores where model_version = %s", [version])
         conn.execute("delete from ml.feature_profiles where model_version = %s", [version])
 
-        per_shard = [score(conn, model_version=version, artifacts_dir=artifacts,
-                           shard=shard, shards=SHARDS) for shard in range(SHARDS)]
+        per_shard = [
+            score(conn, model_version=version, artifacts_dir=artifacts, shard=shard, shards=SHARDS)
+            for shard in range(SHARDS)
+        ]
         sharded = _rows(conn, version)
         users = conn.execute(
             "select mod(abs(hashtext(user_id)::bigint), %s), count(distinct user_id)"
             " from ml.scores where model_version = %s group by 1 order by 1",
-            [SHARDS, version]).fetchall()
-        profiles = conn.execute("select count(*) from ml.feature_profiles"
-                                " where model_version = %s", [version]).fetchone()[0]
+            [SHARDS, version],
+        ).fetchall()
+        profiles = conn.execute(
+            "select count(*) from ml.feature_profiles where model_version = %s", [version]
+        ).fetchone()[0]
 
         # A shard rerun replaces its own rows only: same rows, the others untouched.
-        before = conn.execute("select mod(abs(hashtext(user_id)::bigint), %s), count(*),"
-                              " min(scored_at), max(scored_at) from ml.scores"
-                              " where model_version = %s group by 1 order by 1",
-                              [SHARDS, version]).fetchall()
-        assert score(conn, model_version=version, artifacts_dir=artifacts, shard=1,
-                     shards=SHARDS) == per_shard[1]
-        after = conn.execute("select mod(abs(hashtext(user_id)::bigint), %s), count(*),"
-                             " min(scored_at), max(scored_at) from ml.scores"
-                             " where model_version = %s group by 1 order by 1",
-                             [SHARDS, version]).fetchall()
+        before = conn.execute(
+            "select mod(abs(hashtext(user_id)::bigint), %s), count(*),"
+            " min(scored_at), max(scored_at) from ml.scores"
+            " where model_version = %s group by 1 order by 1",
+            [SHARDS, version],
+        ).fetchall()
+        assert (
+            score(conn, model_version=version, artifacts_dir=artifacts, shard=1, shards=SHARDS)
+            == per_shard[1]
+        )
+        after = conn.execute(
+            "select mod(abs(hashtext(user_id)::bigint), %s), count(*),"
+            " min(scored_at), max(scored_at) from ml.scores"
+            " where model_version = %s group by 1 order by 1",
+            [SHARDS, version],
+        ).fetchall()
         rerun = _rows(conn, version)
 
     assert sum(per_shard) == total == len(unsharded) > 0
@@ -71,5 +83,4 @@ def test_three_shards_write_exactly_the_unsharded_scores(ml_url, trained) -> Non
 def test_a_shard_outside_the_range_is_refused(ml_url, trained) -> None:  # noqa: F811
     run, artifacts = trained
     with psycopg.connect(ml_url) as conn, pytest.raises(ValueError, match="shard must be"):
-        score(conn, model_version=run.model_version, artifacts_dir=artifacts, shard=3,
-              shards=3)
+        score(conn, model_version=run.model_version, artifacts_dir=artifacts, shard=3, shards=3)

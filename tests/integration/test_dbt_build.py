@@ -219,13 +219,19 @@ def test_candidates_cover_every_active_user(dbt_build, loaded_warehouse: str) ->
         "select user_id, track_key, candidate_source, as_of from marts.fct_candidate_features",
     )
     plays = _read(loaded_warehouse, "select user_id, played_at from marts.fct_plays")
-    clocks = _read(loaded_warehouse,
-                   "select user_id, clock, clock_source from intermediate.int_listener_clocks")
+    clocks = _read(
+        loaded_warehouse,
+        "select user_id, clock, clock_source from intermediate.int_listener_clocks",
+    )
     # the synthetic world is a live source: every listener's clock is its run date
     assert set(clocks["clock_source"].to_list()) == {"run_date"}
     timed = plays.join(clocks, on="user_id")
-    active = set(timed.filter((pl.col("played_at") > pl.col("clock") - dt.timedelta(days=30))
-                              & (pl.col("played_at") <= pl.col("clock")))["user_id"])
+    active = set(
+        timed.filter(
+            (pl.col("played_at") > pl.col("clock") - dt.timedelta(days=30))
+            & (pl.col("played_at") <= pl.col("clock"))
+        )["user_id"]
+    )
 
     assert candidates.select(KEYS).n_unique() == candidates.height
     as_of = candidates.select("user_id", "as_of").unique().join(clocks, on="user_id")
@@ -271,55 +277,115 @@ def test_serving_view_reads_published_recommendations(dbt_build, loaded_warehous
     assert all(row[1] and row[2] and row[3] for row in rows), rows
 
 
-
 # Each point-in-time check (a dbt singular test), the mart it samples and how, and one wrong
 # value per grain it recomputes at; the candidate check names the grain that failed.
 PAIR_SAMPLE = "md5(user_id || '|' || track_key) like '00%'"
 CANDIDATE_SAMPLE = "md5(user_id || '|' || track_key || '|0') like '00%'"
 PLANTED_ERRORS = [
-    ("assert_pair_features_point_in_time", "fct_pair_features", PAIR_SAMPLE,
-     "user_prior_plays", None),
-    ("assert_pair_features_point_in_time", "fct_pair_features", PAIR_SAMPLE,
-     "user_prior_tracks", None),
-    ("assert_pair_features_point_in_time", "fct_pair_features", PAIR_SAMPLE,
-     "user_hours_since_prev_play", None),
-    ("assert_pair_features_point_in_time", "fct_pair_features", PAIR_SAMPLE,
-     "track_plays_28d", None),
-    ("assert_candidate_features_as_of", "fct_candidate_features", CANDIDATE_SAMPLE,
-     "user_prior_plays", "listener features as of as_of"),
-    ("assert_candidate_features_as_of", "fct_candidate_features", CANDIDATE_SAMPLE,
-     "user_plays_30d", "listener features as of as_of"),
-    ("assert_candidate_features_as_of", "fct_candidate_features", CANDIDATE_SAMPLE,
-     "track_prior_listeners", "track features as of as_of"),
-    ("assert_candidate_features_as_of", "fct_candidate_features", CANDIDATE_SAMPLE,
-     "user_track_plays_30d", "as_of, pair features or outcome"),
-    ("assert_candidate_features_as_of", "fct_candidate_features", CANDIDATE_SAMPLE,
-     "user_track_plays_decayed_30d", "as_of, pair features or outcome"),
+    (
+        "assert_pair_features_point_in_time",
+        "fct_pair_features",
+        PAIR_SAMPLE,
+        "user_prior_plays",
+        None,
+    ),
+    (
+        "assert_pair_features_point_in_time",
+        "fct_pair_features",
+        PAIR_SAMPLE,
+        "user_prior_tracks",
+        None,
+    ),
+    (
+        "assert_pair_features_point_in_time",
+        "fct_pair_features",
+        PAIR_SAMPLE,
+        "user_hours_since_prev_play",
+        None,
+    ),
+    (
+        "assert_pair_features_point_in_time",
+        "fct_pair_features",
+        PAIR_SAMPLE,
+        "track_plays_28d",
+        None,
+    ),
+    (
+        "assert_candidate_features_as_of",
+        "fct_candidate_features",
+        CANDIDATE_SAMPLE,
+        "user_prior_plays",
+        "listener features as of as_of",
+    ),
+    (
+        "assert_candidate_features_as_of",
+        "fct_candidate_features",
+        CANDIDATE_SAMPLE,
+        "user_plays_30d",
+        "listener features as of as_of",
+    ),
+    (
+        "assert_candidate_features_as_of",
+        "fct_candidate_features",
+        CANDIDATE_SAMPLE,
+        "track_prior_listeners",
+        "track features as of as_of",
+    ),
+    (
+        "assert_candidate_features_as_of",
+        "fct_candidate_features",
+        CANDIDATE_SAMPLE,
+        "user_track_plays_30d",
+        "as_of, pair features or outcome",
+    ),
+    (
+        "assert_candidate_features_as_of",
+        "fct_candidate_features",
+        CANDIDATE_SAMPLE,
+        "user_track_plays_decayed_30d",
+        "as_of, pair features or outcome",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("check", "mart", "sample", "column", "failed_check"), PLANTED_ERRORS)
 def test_point_in_time_checks_catch_a_planted_error(
-        dbt_build, loaded_warehouse: str, check: str, mart: str, sample: str, column: str,
-        failed_check: str | None) -> None:
+    dbt_build,
+    loaded_warehouse: str,
+    check: str,
+    mart: str,
+    sample: str,
+    column: str,
+    failed_check: str | None,
+) -> None:
     """The check as dbt compiled it, run against its mart with one sampled row's feature off
     by one, inside a transaction that is rolled back: the row comes back as a mismatch."""
-    [compiled] = [node_result.node.compiled_code for node_result in dbt_build.result
-                  if node_result.node.name == check]
+    [compiled] = [
+        node_result.node.compiled_code
+        for node_result in dbt_build.result
+        if node_result.node.name == check
+    ]
     with psycopg.connect(loaded_warehouse) as conn:
         assert conn.execute(compiled).fetchall() == []  # the built marts pass
         user_id, track_key = conn.execute(
             f"select user_id, track_key from marts.{mart} where {sample} "  # noqa: S608
-            "order by user_id, track_key limit 1").fetchone()
+            "order by user_id, track_key limit 1"
+        ).fetchone()
         conn.execute(
             f"update marts.{mart} set {column} = {column} + 1 "  # noqa: S608
-            "where user_id = %s and track_key = %s", (user_id, track_key))
+            "where user_id = %s and track_key = %s",
+            (user_id, track_key),
+        )
         cursor = conn.execute(compiled)
-        failures = [dict(zip([c.name for c in cursor.description], row, strict=True))
-                    for row in cursor.fetchall()]
+        failures = [
+            dict(zip([c.name for c in cursor.description], row, strict=True))
+            for row in cursor.fetchall()
+        ]
         conn.rollback()
     assert failures, f"{check} missed a wrong {column}"
-    assert all(row["user_id"] in (user_id, None) and row["track_key"] in (track_key, None)
-               for row in failures), failures
+    assert all(
+        row["user_id"] in (user_id, None) and row["track_key"] in (track_key, None)
+        for row in failures
+    ), failures
     if failed_check is not None:
         assert {row["failed_check"] for row in failures} == {failed_check}, failures

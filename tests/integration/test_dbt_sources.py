@@ -72,115 +72,262 @@ def _frame(table: RawTable, rows: list[dict]) -> pl.DataFrame:
 
 def _kaggle_row(track_id: str, artists: str, track_name: str, genre: str, **extra) -> dict:
     return {
-        "source_row": extra.pop("source_row", 0), "track_id": track_id, "artists": artists,
-        "album_name": f"{track_name} (album)", "track_name": track_name,
-        "popularity": extra.pop("popularity", 10), "duration_ms": 200_000, "explicit": False,
-        "danceability": 0.5, "energy": 0.5, "key": 5, "loudness": -7.0, "mode": 1,
-        "speechiness": 0.05, "acousticness": 0.2, "instrumentalness": 0.0, "liveness": 0.1,
-        "valence": 0.5, "tempo": 120.0, "time_signature": 4, "track_genre": genre, **extra,
+        "source_row": extra.pop("source_row", 0),
+        "track_id": track_id,
+        "artists": artists,
+        "album_name": f"{track_name} (album)",
+        "track_name": track_name,
+        "popularity": extra.pop("popularity", 10),
+        "duration_ms": 200_000,
+        "explicit": False,
+        "danceability": 0.5,
+        "energy": 0.5,
+        "key": 5,
+        "loudness": -7.0,
+        "mode": 1,
+        "speechiness": 0.05,
+        "acousticness": 0.2,
+        "instrumentalness": 0.0,
+        "liveness": 0.1,
+        "valence": 0.5,
+        "tempo": 120.0,
+        "time_signature": 4,
+        "track_genre": genre,
+        **extra,
     }
 
 
 KAGGLE = [
     # listed under two genres; the artist's other track is "dance" -> one row, genre dance
-    _kaggle_row(CRAZY_IN_LOVE, "Beyoncé;JAY-Z", "Crazy In Love (feat. Jay-Z)", "pop",
-                source_row=1, popularity=80, danceability=0.66),
-    _kaggle_row(CRAZY_IN_LOVE, "Beyoncé;JAY-Z", "Crazy In Love (feat. Jay-Z)", "dance",
-                source_row=2, popularity=80, danceability=0.66),
+    _kaggle_row(
+        CRAZY_IN_LOVE,
+        "Beyoncé;JAY-Z",
+        "Crazy In Love (feat. Jay-Z)",
+        "pop",
+        source_row=1,
+        popularity=80,
+        danceability=0.66,
+    ),
+    _kaggle_row(
+        CRAZY_IN_LOVE,
+        "Beyoncé;JAY-Z",
+        "Crazy In Love (feat. Jay-Z)",
+        "dance",
+        source_row=2,
+        popularity=80,
+        danceability=0.66,
+    ),
     _kaggle_row("6RUKPb4LETWmmr3iAEQktW", "Beyoncé", "Single Ladies", "dance", source_row=3),
-    _kaggle_row(BOHEMIAN_RHAPSODY, "Queen", "Bohemian Rhapsody - Remastered 2011", "rock",
-                source_row=4, popularity=85, danceability=0.39),
-    _kaggle_row(HOPPIPOLLA, "Sigur Rós", "Hoppípolla", "ambient", source_row=5,
-                danceability=0.21),
+    _kaggle_row(
+        BOHEMIAN_RHAPSODY,
+        "Queen",
+        "Bohemian Rhapsody - Remastered 2011",
+        "rock",
+        source_row=4,
+        popularity=85,
+        danceability=0.39,
+    ),
+    _kaggle_row(HOPPIPOLLA, "Sigur Rós", "Hoppípolla", "ambient", source_row=5, danceability=0.21),
     # a catalogue large enough to give every active listener 20 candidates
-    *(_kaggle_row(track_id, f"Filler Artist {i}", f"Filler Song {i}", "filler",
-                  source_row=100 + i) for i, track_id in enumerate(FILLERS)),
+    *(
+        _kaggle_row(
+            track_id, f"Filler Artist {i}", f"Filler Song {i}", "filler", source_row=100 + i
+        )
+        for i, track_id in enumerate(FILLERS)
+    ),
 ]
 
 SCROBBLES_API = [
     # the same song as Kaggle's CRAZY_IN_LOVE: no id, no accent, a remaster suffix / feat.
-    {"user_name": LASTFM_USER, "played_at": _at(1, 10), "artist_name": "Beyonce",
-     "track_name": "Crazy in Love - Remastered 2011"},
-    {"user_name": LASTFM_USER, "played_at": _at(3, 9), "artist_name": "BEYONCÉ feat. JAY-Z",
-     "track_name": "Crazy In Love"},
-    {"user_name": LASTFM_USER, "played_at": _at(2, 10), "artist_name": "Sigur Ros",
-     "track_name": "Hoppipolla"},
+    {
+        "user_name": LASTFM_USER,
+        "played_at": _at(1, 10),
+        "artist_name": "Beyonce",
+        "track_name": "Crazy in Love - Remastered 2011",
+    },
+    {
+        "user_name": LASTFM_USER,
+        "played_at": _at(3, 9),
+        "artist_name": "BEYONCÉ feat. JAY-Z",
+        "track_name": "Crazy In Love",
+    },
+    {
+        "user_name": LASTFM_USER,
+        "played_at": _at(2, 10),
+        "artist_name": "Sigur Ros",
+        "track_name": "Hoppipolla",
+    },
     # a MusicBrainz id on one scrobble: both get it
-    {"user_name": LASTFM_USER, "played_at": _at(4, 20), "artist_name": "Eluveitie",
-     "track_name": "Thousandfold", "track_mbid": "9b2a8a1d-0000-4000-8000-00000000e1f0",
-     "artist_mbid": "8000598a-5edb-401c-8e6d-36b167feaf38"},
-    {"user_name": LASTFM_USER, "played_at": _at(20, 20), "artist_name": "Eluveitie",
-     "track_name": "Thousandfold", "track_mbid": ""},
+    {
+        "user_name": LASTFM_USER,
+        "played_at": _at(4, 20),
+        "artist_name": "Eluveitie",
+        "track_name": "Thousandfold",
+        "track_mbid": "9b2a8a1d-0000-4000-8000-00000000e1f0",
+        "artist_mbid": "8000598a-5edb-401c-8e6d-36b167feaf38",
+    },
+    {
+        "user_name": LASTFM_USER,
+        "played_at": _at(20, 20),
+        "artist_name": "Eluveitie",
+        "track_name": "Thousandfold",
+        "track_mbid": "",
+    },
     # nothing to match: names only
-    {"user_name": LASTFM_USER, "played_at": _at(5, 8), "artist_name": "Lamb of God",
-     "track_name": "512"},
+    {
+        "user_name": LASTFM_USER,
+        "played_at": _at(5, 8),
+        "artist_name": "Lamb of God",
+        "track_name": "512",
+    },
     # a Spotify search answer found it
-    {"user_name": LASTFM_USER, "played_at": _at(6, 8), "artist_name": "Lamb of God",
-     "track_name": "Redneck"},
+    {
+        "user_name": LASTFM_USER,
+        "played_at": _at(6, 8),
+        "artist_name": "Lamb of God",
+        "track_name": "Redneck",
+    },
 ]
 # the export repeats one API scrobble (collapses) and adds one
 SCROBBLES_EXPORT = [
-    {"user_name": LASTFM_USER, "played_at": _at(1, 10), "artist_name": "Beyonce",
-     "track_name": "Crazy in Love - Remastered 2011", "source_ref": "export.csv"},
-    {"user_name": LASTFM_USER, "played_at": _at(28, 22), "artist_name": "Beyoncé",
-     "track_name": "Crazy In Love", "source_ref": "export.csv"},
+    {
+        "user_name": LASTFM_USER,
+        "played_at": _at(1, 10),
+        "artist_name": "Beyonce",
+        "track_name": "Crazy in Love - Remastered 2011",
+        "source_ref": "export.csv",
+    },
+    {
+        "user_name": LASTFM_USER,
+        "played_at": _at(28, 22),
+        "artist_name": "Beyoncé",
+        "track_name": "Crazy In Love",
+        "source_ref": "export.csv",
+    },
 ]
 
 SPOTIFY_EXPORT = [
     # 354 s of playback ending 12:05:54 -> started 12:00:00
-    {"user_name": SPOTIFY_USER, "ended_at": _at(2, 12, 5, 54), "ms_played": 354_000,
-     "track_name": "Bohemian Rhapsody - Remastered 2011", "artist_name": "Queen",
-     "track_id": f"spotify:track:{BOHEMIAN_RHAPSODY}"},
+    {
+        "user_name": SPOTIFY_USER,
+        "ended_at": _at(2, 12, 5, 54),
+        "ms_played": 354_000,
+        "track_name": "Bohemian Rhapsody - Remastered 2011",
+        "artist_name": "Queen",
+        "track_id": f"spotify:track:{BOHEMIAN_RHAPSODY}",
+    },
     # 12 s: not a play
-    {"user_name": SPOTIFY_USER, "ended_at": _at(3, 12, 0, 12), "ms_played": 12_000,
-     "track_name": "Bohemian Rhapsody - Remastered 2011", "artist_name": "Queen",
-     "track_id": f"spotify:track:{BOHEMIAN_RHAPSODY}"},
+    {
+        "user_name": SPOTIFY_USER,
+        "ended_at": _at(3, 12, 0, 12),
+        "ms_played": 12_000,
+        "track_name": "Bohemian Rhapsody - Remastered 2011",
+        "artist_name": "Queen",
+        "track_id": f"spotify:track:{BOHEMIAN_RHAPSODY}",
+    },
     # exactly 30 s: a play
-    {"user_name": SPOTIFY_USER, "ended_at": _at(4, 12, 0, 30), "ms_played": 30_000,
-     "track_name": "Bohemian Rhapsody - Remastered 2011", "artist_name": "Queen",
-     "track_id": f"spotify:track:{BOHEMIAN_RHAPSODY}"},
+    {
+        "user_name": SPOTIFY_USER,
+        "ended_at": _at(4, 12, 0, 30),
+        "ms_played": 30_000,
+        "track_name": "Bohemian Rhapsody - Remastered 2011",
+        "artist_name": "Queen",
+        "track_id": f"spotify:track:{BOHEMIAN_RHAPSODY}",
+    },
     # an old export format without ids: found by its names
-    {"user_name": SPOTIFY_USER, "ended_at": _at(5, 12, 3, 20), "ms_played": 200_000,
-     "track_name": "Bohemian Rhapsody", "artist_name": "Queen"},
-    {"user_name": SPOTIFY_USER, "ended_at": _at(6, 18, 4), "ms_played": 240_000,
-     "track_name": "Square Hammer", "artist_name": "Ghost",
-     "track_id": f"spotify:track:{SQUARE_HAMMER}"},
+    {
+        "user_name": SPOTIFY_USER,
+        "ended_at": _at(5, 12, 3, 20),
+        "ms_played": 200_000,
+        "track_name": "Bohemian Rhapsody",
+        "artist_name": "Queen",
+    },
+    {
+        "user_name": SPOTIFY_USER,
+        "ended_at": _at(6, 18, 4),
+        "ms_played": 240_000,
+        "track_name": "Square Hammer",
+        "artist_name": "Ghost",
+        "track_id": f"spotify:track:{SQUARE_HAMMER}",
+    },
     # a podcast episode: no track, no play
     {"user_name": SPOTIFY_USER, "ended_at": _at(7, 7, 30), "ms_played": 1_800_000},
 ]
 # recently-played: no ms_played, played_at = ended_at
 SPOTIFY_RECENT = [
     # the export's first listen again (ends 1 s later): the export row decides
-    {"user_name": SPOTIFY_USER, "ended_at": _at(2, 12, 5, 55), "track_id": BOHEMIAN_RHAPSODY,
-     "track_name": "Bohemian Rhapsody - Remastered 2011", "artist_name": "Queen"},
-    {"user_name": SPOTIFY_USER, "ended_at": _at(29, 21), "track_name": "Square Hammer",
-     "artist_name": "Ghost", "track_id": SQUARE_HAMMER},
+    {
+        "user_name": SPOTIFY_USER,
+        "ended_at": _at(2, 12, 5, 55),
+        "track_id": BOHEMIAN_RHAPSODY,
+        "track_name": "Bohemian Rhapsody - Remastered 2011",
+        "artist_name": "Queen",
+    },
+    {
+        "user_name": SPOTIFY_USER,
+        "ended_at": _at(29, 21),
+        "track_name": "Square Hammer",
+        "artist_name": "Ghost",
+        "track_id": SQUARE_HAMMER,
+    },
 ]
 
 SPOTIFY_TRACK_OBJECTS = [
-    {"track_id": SQUARE_HAMMER, "track_name": "Square Hammer",
-     "artist_ids": json.dumps([SQUARE_HAMMER_ARTIST]), "artist_names": json.dumps(["Ghost"]),
-     "album_name": "Popestar", "release_date": "2016-09-16", "duration_ms": 239_000,
-     "explicit": False, "popularity": 70, "fetched_at": _at(30, 0)},
+    {
+        "track_id": SQUARE_HAMMER,
+        "track_name": "Square Hammer",
+        "artist_ids": json.dumps([SQUARE_HAMMER_ARTIST]),
+        "artist_names": json.dumps(["Ghost"]),
+        "album_name": "Popestar",
+        "release_date": "2016-09-16",
+        "duration_ms": 239_000,
+        "explicit": False,
+        "popularity": 70,
+        "fetched_at": _at(30, 0),
+    },
 ]
 SPOTIFY_ARTIST_OBJECTS = [
-    {"artist_id": SQUARE_HAMMER_ARTIST, "artist_name": "Ghost",
-     "genres": json.dumps(["swedish metal", "hard rock"]), "popularity": 75,
-     "followers": 2_000_000, "fetched_at": _at(30, 0)},
+    {
+        "artist_id": SQUARE_HAMMER_ARTIST,
+        "artist_name": "Ghost",
+        "genres": json.dumps(["swedish metal", "hard rock"]),
+        "popularity": 75,
+        "followers": 2_000_000,
+        "fetched_at": _at(30, 0),
+    },
 ]
 SPOTIFY_MATCHES = [
-    {"query_artist": "Lamb of God", "query_title": "Redneck", "track_id": REDNECK,
-     "matched_artist": "Lamb of God", "matched_title": "Redneck", "fetched_at": _at(30, 0)},
+    {
+        "query_artist": "Lamb of God",
+        "query_title": "Redneck",
+        "track_id": REDNECK,
+        "matched_artist": "Lamb of God",
+        "matched_title": "Redneck",
+        "fetched_at": _at(30, 0),
+    },
 ]
 LASTFM_TRACKS = [
-    {"artist_name": "Eluveitie", "track_name": "Thousandfold",
-     "track_mbid": "9b2a8a1d-0000-4000-8000-00000000e1f0", "duration_ms": 0,
-     "listeners": 123_456, "playcount": 654_321,
-     "top_tags": json.dumps(["folk metal", "swiss"]), "fetched_at": _at(30, 0)},
+    {
+        "artist_name": "Eluveitie",
+        "track_name": "Thousandfold",
+        "track_mbid": "9b2a8a1d-0000-4000-8000-00000000e1f0",
+        "duration_ms": 0,
+        "listeners": 123_456,
+        "playcount": 654_321,
+        "top_tags": json.dumps(["folk metal", "swiss"]),
+        "fetched_at": _at(30, 0),
+    },
 ]
 LASTFM_USERS = [
-    {"user_name": LASTFM_USER, "country": "United Kingdom", "age": 30, "gender": "n",
-     "registered_at": _at(1, 0), "playcount": 9, "fetched_at": _at(30, 0)},
+    {
+        "user_name": LASTFM_USER,
+        "country": "United Kingdom",
+        "age": 30,
+        "gender": "n",
+        "registered_at": _at(1, 0),
+        "playcount": 9,
+        "fetched_at": _at(30, 0),
+    },
 ]
 
 ELUVEITIE = "mbid:9b2a8a1d-0000-4000-8000-00000000e1f0"
@@ -219,8 +366,7 @@ def sources_built(module_warehouse_url: str, tmp_path_factory: pytest.TempPathFa
     ]
     with psycopg.connect(module_warehouse_url) as conn:
         for table, rows, source in batches:
-            load_batch(conn, _frame(table, rows), table, source=source,
-                       logical_date=LOGICAL_DATE)
+            load_batch(conn, _frame(table, rows), table, source=source, logical_date=LOGICAL_DATE)
     run_dbt_build(module_warehouse_url, tmp_path_factory.mktemp("dbt_sources"))
     return module_warehouse_url
 
@@ -234,8 +380,9 @@ def test_plays_of_every_source_resolve_to_one_track_key(sources_built: str) -> N
     plays = _rows(
         sources_built, "select user_id, played_at, track_key, source from marts.fct_plays"
     )
-    actual = {(user, played_at): (track_key, source)
-              for user, played_at, track_key, source in plays}
+    actual = {
+        (user, played_at): (track_key, source) for user, played_at, track_key, source in plays
+    }
     assert len(actual) == len(plays), "one play per user and instant here"
     assert actual == EXPECTED_PLAYS
 
@@ -245,8 +392,7 @@ def test_spotify_plays_start_at_end_minus_ms_played_and_need_30_seconds(
 ) -> None:
     plays = _rows(
         sources_built,
-        "select played_at, ms_played from marts.fct_plays where user_id = %s "
-        "order by played_at",
+        "select played_at, ms_played from marts.fct_plays where user_id = %s order by played_at",
         (SPOTIFY_USER,),
     )
     assert plays == [
@@ -284,10 +430,22 @@ def test_tracks_are_enriched_from_every_source(sources_built: str) -> None:
         )
     }
     assert tracks[f"spotify:{CRAZY_IN_LOVE}"] == (
-        "Crazy In Love (feat. Jay-Z)", "Beyoncé", "dance", 0.66, 80, None, True
+        "Crazy In Love (feat. Jay-Z)",
+        "Beyoncé",
+        "dance",
+        0.66,
+        80,
+        None,
+        True,
     )
     assert tracks[f"spotify:{SQUARE_HAMMER}"] == (
-        "Square Hammer", "Ghost", "swedish metal", None, 70, None, True
+        "Square Hammer",
+        "Ghost",
+        "swedish metal",
+        None,
+        70,
+        None,
+        True,
     )
     assert tracks[ELUVEITIE] == ("Thousandfold", "Eluveitie", None, None, None, 123_456, False)
     assert tracks["name:lamb of god|512"][:2] == ("512", "Lamb of God")

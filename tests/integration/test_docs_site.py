@@ -23,26 +23,31 @@ from warehouse.paths import state_dir
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason=f"{CHROMIUM} not installed (`make browser` installs Debian's)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (`make browser` installs Debian's)"
+    ),
 ]
 
 MODEL = "model.encore.fct_plays"
 WAIT_MS = 120_000  # generous: a loaded 2-core machine renders slowly; nothing here is timed
-CY_NODES = ("() => { const el = document.querySelector('#cy');"
-            " return el && el._cyreg && el._cyreg.cy ? el._cyreg.cy.nodes().length : 0 }")
+CY_NODES = (
+    "() => { const el = document.querySelector('#cy');"
+    " return el && el._cyreg && el._cyreg.cy ? el._cyreg.cy.nodes().length : 0 }"
+)
 CY_LABELS = "() => document.querySelector('#cy')._cyreg.cy.nodes().map(n => n.data('label'))"
 
 
 @pytest.fixture(scope="module")
-def site(loaded_warehouse: str, tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[docs_site.DocsSite]:
+def site(
+    loaded_warehouse: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[docs_site.DocsSite]:
     """`make docs`'s code path on a free port, with its pid file in a temp state folder."""
     scratch = tmp_path_factory.mktemp("docs_site")
     state = scratch / "state"
     state.mkdir()
-    served = docs_site.generate_and_serve(port=free_port(), target_dir=scratch / "target",
-                                          state=state)
+    served = docs_site.generate_and_serve(
+        port=free_port(), target_dir=scratch / "target", state=state
+    )
     yield served
     assert stop_service(docs_site.service(state))
     assert group_members(served.pid) == []
@@ -75,18 +80,21 @@ def test_lineage_graph_renders(site: docs_site.DocsSite, manifest: dict, page) -
     page.wait_for_selector("#cy canvas")
     page.wait_for_function(f"() => ({CY_NODES})() > 10")
     labels = set(page.evaluate(CY_LABELS))
-    models = {node["name"] for node in manifest["nodes"].values()
-              if node["resource_type"] == "model"}
+    models = {
+        node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"
+    }
     assert {"fct_plays", "fct_first_plays", "user_recommendations"} <= labels
     assert models <= labels, sorted(models - labels)
-    canvas = page.evaluate("() => { const c = document.querySelector('#cy canvas');"
-                           " return [c.width, c.height] }")
+    canvas = page.evaluate(
+        "() => { const c = document.querySelector('#cy canvas'); return [c.width, c.height] }"
+    )
     assert min(canvas) > 100, canvas
     _screenshot(page, "dbt_docs_lineage.png")
 
 
-def test_model_page_shows_description_and_columns(site: docs_site.DocsSite, manifest: dict,
-                                                  page) -> None:
+def test_model_page_shows_description_and_columns(
+    site: docs_site.DocsSite, manifest: dict, page
+) -> None:
     node = manifest["nodes"][MODEL]
     assert node["description"] and node["columns"], "fct_plays lost its documentation"
     page.goto(f"{site.url}#!/model/{MODEL}")

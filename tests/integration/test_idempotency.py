@@ -39,15 +39,13 @@ INCREMENTAL = ["--select", "+fct_plays", "+fct_sessions"]
 def _world():
     from extract.synthetic import SyntheticConfig, generate_world
 
-    return generate_world(SyntheticConfig(seed=5, n_users=40, n_tracks=300, days=60,
-                                          end_date=END))
+    return generate_world(SyntheticConfig(seed=5, n_users=40, n_tracks=300, days=60, end_date=END))
 
 
 def _load(conn, frame: pl.DataFrame, table, logical_date: dt.date, replace: str) -> None:
     from warehouse.loader import load_batch
 
-    load_batch(conn, frame, table, source="synthetic", logical_date=logical_date,
-               replace=replace)
+    load_batch(conn, frame, table, source="synthetic", logical_date=logical_date, replace=replace)
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +64,19 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, module_warehouse_url: str)
 def _deliveries(world) -> tuple[pl.DataFrame, dict[dt.date, pl.DataFrame]]:
     """(history before the backfill, the plays delivered on each backfill date)."""
     plays = world.plays.with_columns(
-        pl.col("played_at").dt.convert_time_zone("UTC").dt.date().alias("day"))
+        pl.col("played_at").dt.convert_time_zone("UTC").dt.date().alias("day")
+    )
     history = plays.filter(pl.col("day") < BACKFILL[0])
     window = plays.filter(pl.col("day") >= BACKFILL[0]).with_row_index("i")
     # every 25th play arrives late, 2..5 days after its day (capped at the last date)
     late = window.filter(pl.col("i") % 25 == 0).with_columns(
         pl.min_horizontal(
             pl.col("day") + pl.duration(days=2 + pl.col("i") % 4), pl.lit(BACKFILL[-1])
-        ).alias("delivered"))
+        ).alias("delivered")
+    )
     on_time = window.join(late.select("i"), on="i", how="anti").with_columns(
-        pl.col("day").alias("delivered"))
+        pl.col("day").alias("delivered")
+    )
     both = pl.concat([on_time, late])
     deliveries = {
         date: both.filter(pl.col("delivered") == date).drop("i", "day", "delivered")
@@ -116,8 +117,9 @@ def test_same_logical_date_three_times(module_warehouse_url: str, scratch: Path,
     assert states[2] == states[0]
 
 
-def test_backfill_of_seven_dates_reruns_and_full_refresh(module_warehouse_url: str,
-                                                         scratch: Path, world):
+def test_backfill_of_seven_dates_reruns_and_full_refresh(
+    module_warehouse_url: str, scratch: Path, world
+):
     from extract.synthetic_load import load_world
     from warehouse.raw_tables import SYNTHETIC_PLAYS
 

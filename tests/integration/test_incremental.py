@@ -45,26 +45,32 @@ KEY_DAY = {"fct_plays": "played_on", "fct_sessions": "session_started_on"}
 def _world(seed: int, days: int, end: dt.date):
     from extract.synthetic import SyntheticConfig, generate_world
 
-    return generate_world(SyntheticConfig(seed=seed, n_users=40, n_tracks=300, days=days,
-                                          end_date=end))
+    return generate_world(
+        SyntheticConfig(seed=seed, n_users=40, n_tracks=300, days=days, end_date=end)
+    )
 
 
 def _load_catalogue(conn, world, logical_date: dt.date) -> None:
     from warehouse.loader import load_batch
     from warehouse.raw_tables import SYNTHETIC_ARTISTS, SYNTHETIC_TRACKS, SYNTHETIC_USERS
 
-    for table, frame in ((SYNTHETIC_USERS, world.users), (SYNTHETIC_ARTISTS, world.artists),
-                         (SYNTHETIC_TRACKS, world.tracks)):
-        load_batch(conn, frame, table, source="synthetic", logical_date=logical_date,
-                   replace="source")
+    for table, frame in (
+        (SYNTHETIC_USERS, world.users),
+        (SYNTHETIC_ARTISTS, world.artists),
+        (SYNTHETIC_TRACKS, world.tracks),
+    ):
+        load_batch(
+            conn, frame, table, source="synthetic", logical_date=logical_date, replace="source"
+        )
 
 
 def _load_plays(conn, plays: pl.DataFrame, logical_date: dt.date, replace="logical_date"):
     from warehouse.loader import load_batch
     from warehouse.raw_tables import SYNTHETIC_PLAYS
 
-    return load_batch(conn, plays, SYNTHETIC_PLAYS, source="synthetic",
-                      logical_date=logical_date, replace=replace)
+    return load_batch(
+        conn, plays, SYNTHETIC_PLAYS, source="synthetic", logical_date=logical_date, replace=replace
+    )
 
 
 def _day(column: str = "played_at") -> pl.Expr:
@@ -84,24 +90,36 @@ def world():
 
 def _xmins(conn, table: str) -> None:
     """Remember each row's transaction id (xmin), to tell later which rows were rewritten."""
-    names = {"table": sql.Identifier(table), "copy": sql.Identifier(f"{table}_xmin"),
-             "day": sql.Identifier(KEY_DAY[table])}
+    names = {
+        "table": sql.Identifier(table),
+        "copy": sql.Identifier(f"{table}_xmin"),
+        "day": sql.Identifier(KEY_DAY[table]),
+    }
     conn.execute(sql.SQL("drop table if exists scratch.{copy}").format(**names))
-    conn.execute(sql.SQL("create table scratch.{copy} as select {day} as day, "
-                         "xmin::text as x from marts.{table}").format(**names))
+    conn.execute(
+        sql.SQL(
+            "create table scratch.{copy} as select {day} as day, xmin::text as x from marts.{table}"
+        ).format(**names)
+    )
     conn.commit()
 
 
 def _rewritten_days(conn, table: str) -> tuple[int, int]:
     """(days with a row rewritten by the last run, days in the table)."""
-    names = {"table": sql.Identifier(table), "copy": sql.Identifier(f"{table}_xmin"),
-             "day": sql.Identifier(KEY_DAY[table])}
-    rewritten = conn.execute(sql.SQL(
-        "select count(distinct t.{day}) from marts.{table} as t where not exists ("
-        "select 1 from scratch.{copy} as s where s.x = t.xmin::text and s.day = t.{day})"
-    ).format(**names)).fetchone()[0]
-    total = conn.execute(sql.SQL("select count(distinct {day}) from marts.{table}").format(
-        **names)).fetchone()[0]
+    names = {
+        "table": sql.Identifier(table),
+        "copy": sql.Identifier(f"{table}_xmin"),
+        "day": sql.Identifier(KEY_DAY[table]),
+    }
+    rewritten = conn.execute(
+        sql.SQL(
+            "select count(distinct t.{day}) from marts.{table} as t where not exists ("
+            "select 1 from scratch.{copy} as s where s.x = t.xmin::text and s.day = t.{day})"
+        ).format(**names)
+    ).fetchone()[0]
+    total = conn.execute(
+        sql.SQL("select count(distinct {day}) from marts.{table}").format(**names)
+    ).fetchone()[0]
     return rewritten, total
 
 
@@ -110,7 +128,8 @@ def _incremental_equals_full_refresh(url: str, scratch: Path, label: str) -> dic
     with psycopg.connect(url) as conn:
         existing = conn.execute(
             "select count(*) from information_schema.tables where table_schema = 'marts' "
-            "and table_name = 'fct_plays'").fetchone()[0]
+            "and table_name = 'fct_plays'"
+        ).fetchone()[0]
         if existing:
             for table in TABLES:
                 _xmins(conn, table)
@@ -126,13 +145,18 @@ def _incremental_equals_full_refresh(url: str, scratch: Path, label: str) -> dic
     with psycopg.connect(url) as conn:
         for table in TABLES:
             only_incremental, only_full = set_difference(
-                conn, f"scratch.{table}_incremental", f"marts.{table}")
+                conn, f"scratch.{table}_incremental", f"marts.{table}"
+            )
             assert (only_incremental, only_full) == (0, 0), (
                 f"{label}: {table} incremental != full refresh "
-                f"({only_incremental} rows only in the incremental, {only_full} only in full)")
+                f"({only_incremental} rows only in the incremental, {only_full} only in full)"
+            )
             counts = [
-                conn.execute(sql.SQL("select count(*) from {}.{}").format(
-                    sql.Identifier(schema), sql.Identifier(name))).fetchone()[0]
+                conn.execute(
+                    sql.SQL("select count(*) from {}.{}").format(
+                        sql.Identifier(schema), sql.Identifier(name)
+                    )
+                ).fetchone()[0]
                 for schema, name in (("scratch", f"{table}_incremental"), ("marts", table))
             ]
             assert counts[0] == counts[1] > 0, (label, table, counts)
@@ -147,9 +171,14 @@ def scenarios(module_warehouse_url: str, scratch: Path, world):
     plays = world.plays.with_columns(_day().alias("day"))
     old = plays.filter(pl.col("played_at") < CUTOFF)
     # late plays: every 40th play of days well before the lookback, and one whole day
-    late = old.with_row_index("i").filter(
-        ((pl.col("i") % 40 == 0) & (pl.col("day") < dt.date(2026, 2, 10)))
-        | (pl.col("day") == EMPTIED_DAY)).drop("i")
+    late = (
+        old.with_row_index("i")
+        .filter(
+            ((pl.col("i") % 40 == 0) & (pl.col("day") < dt.date(2026, 2, 10)))
+            | (pl.col("day") == EMPTIED_DAY)
+        )
+        .drop("i")
+    )
     history = old.join(late, on=old.columns, how="anti")
     recent = plays.filter(pl.col("played_at") >= CUTOFF)
     batch_b = pl.concat([recent, late])
@@ -172,10 +201,14 @@ def scenarios(module_warehouse_url: str, scratch: Path, world):
         .with_row_index("i")
         .filter(pl.col("i") % 5 != 0)
         .with_columns(
-            pl.when(pl.col("i") % 7 == 1).then(pl.col("ms_played") // 2)
-            .otherwise(pl.col("ms_played")).alias("ms_played"),
-            pl.when(pl.col("i") % 11 == 2).then(pl.col("played_at") + dt.timedelta(minutes=7))
-            .otherwise(pl.col("played_at")).alias("played_at"),
+            pl.when(pl.col("i") % 7 == 1)
+            .then(pl.col("ms_played") // 2)
+            .otherwise(pl.col("ms_played"))
+            .alias("ms_played"),
+            pl.when(pl.col("i") % 11 == 2)
+            .then(pl.col("played_at") + dt.timedelta(minutes=7))
+            .otherwise(pl.col("played_at"))
+            .alias("played_at"),
         )
         .drop("i", "day")
     )
@@ -187,8 +220,12 @@ def scenarios(module_warehouse_url: str, scratch: Path, world):
         assert emptied > 0
     results["c"] = _incremental_equals_full_refresh(url, scratch, "c: batch replaced")
     with psycopg.connect(url) as conn:
-        assert conn.execute("select count(*) from marts.fct_plays where played_on = %s",
-                            [EMPTIED_DAY]).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from marts.fct_plays where played_on = %s", [EMPTIED_DAY]
+            ).fetchone()[0]
+            == 0
+        )
 
     # (d) a different world replaces the snapshot (and every play batch of the source)
     other = _world(seed=11, days=45, end=dt.date(2026, 2, 20))

@@ -53,16 +53,19 @@ def scrobbles(conn: psycopg.Connection, day: dt.date | None = None) -> list[tupl
         "select _logical_date, played_at, artist_name, track_name, album_name, track_mbid "
         "from raw.lastfm_scrobbles where _source = 'lastfm' and user_name = %s "
         "and (%s::date is null or _logical_date = %s) order by 1, 2, 3, 4",
-        [USER, day, day]).fetchall()
+        [USER, day, day],
+    ).fetchall()
 
 
-def test_a_late_scrobble_is_loaded_exactly_once(module_conn: psycopg.Connection,
-                                                fake: FakeLastfm, config: LastfmConfig) -> None:
+def test_a_late_scrobble_is_loaded_exactly_once(
+    module_conn: psycopg.Connection, fake: FakeLastfm, config: LastfmConfig
+) -> None:
     conn = module_conn
     history = played(fake)
     d1_end = dt.datetime(2018, 5, 16, tzinfo=dt.UTC).timestamp()
-    late = sorted((f for f in history if f.uts is not None and f.uts < d1_end),
-                  key=lambda f: f.uts or 0)[3]
+    late = sorted(
+        (f for f in history if f.uts is not None and f.uts < d1_end), key=lambda f: f.uts or 0
+    )[3]
     late_at = dt.datetime.fromtimestamp(late.uts or 0, dt.UTC)
     fake.add_history(USER, [fragment for fragment in history if fragment is not late])
 
@@ -77,7 +80,9 @@ def test_a_late_scrobble_is_loaded_exactly_once(module_conn: psycopg.Connection,
     counts = load_landed(conn, folder, D2)
     report = read_landed(Path(folder))[REPORT].row(0, named=True)
     assert (report["watermark"], report["window_from"]) == (
-        watermark, watermark - dt.timedelta(days=14))
+        watermark,
+        watermark - dt.timedelta(days=14),
+    )
     assert report["already_loaded"] == len(d1)  # D1's scrobbles, re-read and left out
     d2 = scrobbles(conn, D2)
     assert late_at in [row[1] for row in d2]
@@ -87,7 +92,8 @@ def test_a_late_scrobble_is_loaded_exactly_once(module_conn: psycopg.Connection,
     total, distinct = conn.execute(
         "select count(*), count(distinct (played_at, artist_name, track_name)) "
         "from raw.lastfm_scrobbles where _source = 'lastfm' and user_name = %s",
-        [USER]).fetchone()
+        [USER],
+    ).fetchone()
     assert total == distinct == len(history) == 50
 
     # Rerunning D2 (either way in: one folder, or one task per user) lands the same rows.
@@ -99,7 +105,11 @@ def test_a_late_scrobble_is_loaded_exactly_once(module_conn: psycopg.Connection,
 
     # The next day re-reads both batches' scrobbles and loads none of them again.
     fake.reset()
-    assert load_landed(conn, extract_recent_tracks(D3, config=config, conn=conn),
-                       D3)["lastfm_scrobbles"] == 0
+    assert (
+        load_landed(conn, extract_recent_tracks(D3, config=config, conn=conn), D3)[
+            "lastfm_scrobbles"
+        ]
+        == 0
+    )
     assert scrobbles(conn, D1) == d1 and scrobbles(conn, D2) == d2
     assert len(scrobbles(conn)) == 50

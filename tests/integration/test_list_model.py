@@ -29,10 +29,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def built(module_warehouse_url: str, small_world_config,
-          tmp_path_factory: pytest.TempPathFactory) -> str:
-    return load_and_build(module_warehouse_url, small_world_config,
-                          tmp_path_factory.mktemp("dbt-list-model"))
+def built(
+    module_warehouse_url: str, small_world_config, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    return load_and_build(
+        module_warehouse_url, small_world_config, tmp_path_factory.mktemp("dbt-list-model")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +56,9 @@ def test_training_fits_the_list_model_from_past_cutoffs(built, published) -> Non
         rows, cutoffs = conn.execute(
             "select count(*), count(distinct cutoff_number) from marts.fct_candidate_outcomes"
         ).fetchone()
-        stored = conn.execute("select metrics from ml.model_runs where model_version = %s",
-                              [run.model_version]).fetchone()[0]
+        stored = conn.execute(
+            "select metrics from ml.model_runs where model_version = %s", [run.model_version]
+        ).fetchone()[0]
     assert sidecar["rows"] == rows > 1000 and cutoffs >= 2
     assert 0.5 < sidecar["metrics"]["holdout_auc"] <= 1.0
     assert stored["list_model"]["used"] and stored["list_model"]["metrics"] == sidecar["metrics"]
@@ -73,20 +76,24 @@ def test_scores_are_the_chosen_rankings_probabilities(built, published) -> None:
     run, artifacts = published
     model = load_model(artifacts, run.model_version)
     ranking = Ranking.load(artifacts / run.model_version, model)
-    keys = {"user_id": pl.String(), "track_key": pl.String(),
-            "candidate_sources": pl.String()}
+    keys = {"user_id": pl.String(), "track_key": pl.String(), "candidate_sources": pl.String()}
     query, schema = feature_query(CANDIDATE_FEATURES, keys, extra=list_model.HISTORY_FEATURES)
     with psycopg.connect(built) as conn, conn.transaction():
         candidates = list_model.with_source_flags(read_frame(conn, query, schema))
-        scores = pl.DataFrame(conn.execute(
-            "select user_id, track_key, score from ml.scores where model_version = %s",
-            [run.model_version]).fetchall(), schema=["user_id", "track_key", "score"],
-            orient="row")
+        scores = pl.DataFrame(
+            conn.execute(
+                "select user_id, track_key, score from ml.scores where model_version = %s",
+                [run.model_version],
+            ).fetchall(),
+            schema=["user_id", "track_key", "score"],
+            orient="row",
+        )
     assert scores.height == candidates.height
     sample = candidates.sample(500, seed=3)
     expected = ranking.score(sample, model.predict(sample))
     stored = sample.select("user_id", "track_key").join(
-        scores, on=["user_id", "track_key"], how="left", maintain_order="left")["score"]
+        scores, on=["user_id", "track_key"], how="left", maintain_order="left"
+    )["score"]
     np.testing.assert_allclose(stored.to_numpy(), expected, rtol=1e-9)
     assert ((expected >= 0.0) & (expected <= 1.0)).all()
 

@@ -19,12 +19,14 @@ T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 
 
 def plays(n: int, user: str = "u1") -> pl.DataFrame:
-    return pl.DataFrame({
-        "user_id": [user] * n,
-        "track_id": [f"t{i % 7}" for i in range(n)],
-        "played_at": [T0 + dt.timedelta(minutes=4 * i) for i in range(n)],
-        "ms_played": [180_000] * n,
-    })
+    return pl.DataFrame(
+        {
+            "user_id": [user] * n,
+            "track_id": [f"t{i % 7}" for i in range(n)],
+            "played_at": [T0 + dt.timedelta(minutes=4 * i) for i in range(n)],
+            "ms_played": [180_000] * n,
+        }
+    )
 
 
 def batch_rows(conn: psycopg.Connection, source: str) -> list[tuple]:
@@ -43,63 +45,97 @@ def test_reloading_a_batch_replaces_it(conn: psycopg.Connection) -> None:
     assert (first.rows_loaded, again.rows_replaced, third.rows_replaced) == (50, 50, 50)
     assert len(rows) == 30
     assert rows[0][2] == T0
-    batch_ids = conn.execute("select distinct _batch_id from raw.synthetic_plays "
-                             "where _source = 't_replace'").fetchall()
+    batch_ids = conn.execute(
+        "select distinct _batch_id from raw.synthetic_plays where _source = 't_replace'"
+    ).fetchall()
     assert len(batch_ids) == 1
 
 
 def test_other_dates_and_sources_are_untouched(conn: psycopg.Connection) -> None:
     load_batch(conn, plays(10), SYNTHETIC_PLAYS, source="t_keep", logical_date=DAY)
-    load_batch(conn, plays(20), SYNTHETIC_PLAYS, source="t_keep",
-               logical_date=DAY + dt.timedelta(days=1))
+    load_batch(
+        conn, plays(20), SYNTHETIC_PLAYS, source="t_keep", logical_date=DAY + dt.timedelta(days=1)
+    )
     load_batch(conn, plays(5), SYNTHETIC_PLAYS, source="t_keep_other", logical_date=DAY)
     load_batch(conn, plays(15), SYNTHETIC_PLAYS, source="t_keep", logical_date=DAY)
-    counts = dict(conn.execute(
-        "select _logical_date, count(*) from raw.synthetic_plays where _source = 't_keep' "
-        "group by 1").fetchall())
+    counts = dict(
+        conn.execute(
+            "select _logical_date, count(*) from raw.synthetic_plays where _source = 't_keep' "
+            "group by 1"
+        ).fetchall()
+    )
     assert counts == {DAY: 15, DAY + dt.timedelta(days=1): 20}
     assert len(batch_rows(conn, "t_keep_other")) == 5
 
 
 def test_values_survive_the_round_trip(conn: psycopg.Connection) -> None:
-    frame = pl.DataFrame({
-        "user_id": ["ü,ser \"quoted\"", "tab\there", "line\nbreak", "back\\slash"],
-        "track_id": ["a", None, "", "\\N"],
-        "played_at": [T0, T0, T0 + dt.timedelta(microseconds=123456), T0],
-        "ms_played": [1, None, 2_000_000_000, 0],
-    })
+    frame = pl.DataFrame(
+        {
+            "user_id": ['ü,ser "quoted"', "tab\there", "line\nbreak", "back\\slash"],
+            "track_id": ["a", None, "", "\\N"],
+            "played_at": [T0, T0, T0 + dt.timedelta(microseconds=123456), T0],
+            "ms_played": [1, None, 2_000_000_000, 0],
+        }
+    )
     load_batch(conn, frame, SYNTHETIC_PLAYS, source="t_roundtrip", logical_date=DAY)
     got = conn.execute(
         "select user_id, track_id, played_at, ms_played from raw.synthetic_plays "
-        "where _source = 't_roundtrip' order by user_id").fetchall()
+        "where _source = 't_roundtrip' order by user_id"
+    ).fetchall()
     expected = sorted(frame.rows(), key=lambda row: row[0])
     assert got == expected
 
 
 def test_frames_that_do_not_match_the_declaration_are_refused(conn: psycopg.Connection) -> None:
     with pytest.raises(SchemaMismatch, match="missing"):
-        load_batch(conn, plays(3).drop("ms_played"), SYNTHETIC_PLAYS, source="t_bad",
-                   logical_date=DAY)
+        load_batch(
+            conn, plays(3).drop("ms_played"), SYNTHETIC_PLAYS, source="t_bad", logical_date=DAY
+        )
     with pytest.raises(SchemaMismatch, match="unexpected"):
-        load_batch(conn, plays(3).with_columns(pl.lit(1).alias("evil; drop table x")),
-                   SYNTHETIC_PLAYS, source="t_bad", logical_date=DAY)
+        load_batch(
+            conn,
+            plays(3).with_columns(pl.lit(1).alias("evil; drop table x")),
+            SYNTHETIC_PLAYS,
+            source="t_bad",
+            logical_date=DAY,
+        )
     with pytest.raises(SchemaMismatch, match="cast"):
-        load_batch(conn, plays(3).with_columns(pl.lit("soon").alias("played_at")),
-                   SYNTHETIC_PLAYS, source="t_bad", logical_date=DAY)
+        load_batch(
+            conn,
+            plays(3).with_columns(pl.lit("soon").alias("played_at")),
+            SYNTHETIC_PLAYS,
+            source="t_bad",
+            logical_date=DAY,
+        )
 
 
 def test_rejected_rows_are_quarantined_with_their_reason(conn: psycopg.Connection) -> None:
-    rejected = pl.DataFrame({"user_id": ["u9", "u9"], "played_at": ["yesterday-ish", None],
-                             "_reason": ["unparseable timestamp", "missing timestamp"]})
+    rejected = pl.DataFrame(
+        {
+            "user_id": ["u9", "u9"],
+            "played_at": ["yesterday-ish", None],
+            "_reason": ["unparseable timestamp", "missing timestamp"],
+        }
+    )
     for _ in range(2):  # a rerun replaces the quarantined rows too
-        result = load_batch(conn, plays(4), SYNTHETIC_PLAYS, source="t_quarantine",
-                            logical_date=DAY, rejected=rejected)
+        result = load_batch(
+            conn,
+            plays(4),
+            SYNTHETIC_PLAYS,
+            source="t_quarantine",
+            logical_date=DAY,
+            rejected=rejected,
+        )
     assert result.rows_rejected == 2
     rows = conn.execute(
         "select _reason, record->>'played_at', _batch_id = %s from raw_rejected.rows "
-        "where _source = 't_quarantine' order by _reason", [result.batch_id]).fetchall()
-    assert rows == [("missing timestamp", None, True), ("unparseable timestamp", "yesterday-ish",
-                                                          True)]
+        "where _source = 't_quarantine' order by _reason",
+        [result.batch_id],
+    ).fetchall()
+    assert rows == [
+        ("missing timestamp", None, True),
+        ("unparseable timestamp", "yesterday-ish", True),
+    ]
 
 
 def test_a_batch_that_fails_half_way_leaves_the_previous_one(conn: psycopg.Connection) -> None:
@@ -117,8 +153,9 @@ def test_snapshot_sources_replace_all_their_batches(conn: psycopg.Connection) ->
     load_batch(conn, plays(10), SYNTHETIC_PLAYS, source="t_snapshot", logical_date=DAY)
     load_batch(conn, plays(7), SYNTHETIC_PLAYS, source="t_snapshot_other", logical_date=DAY)
     later = DAY + dt.timedelta(days=3)
-    result = load_batch(conn, plays(4), SYNTHETIC_PLAYS, source="t_snapshot", logical_date=later,
-                        replace="source")
+    result = load_batch(
+        conn, plays(4), SYNTHETIC_PLAYS, source="t_snapshot", logical_date=later, replace="source"
+    )
     assert result.rows_replaced == 10
     assert {row[4] for row in batch_rows(conn, "t_snapshot")} == {later}
     assert len(batch_rows(conn, "t_snapshot")) == 4
@@ -127,10 +164,23 @@ def test_snapshot_sources_replace_all_their_batches(conn: psycopg.Connection) ->
 
 def test_snapshot_loads_replace_the_sources_quarantine_too(conn: psycopg.Connection) -> None:
     rejected = pl.DataFrame({"user_id": ["x"], "_reason": ["empty track"]})
-    load_batch(conn, plays(2), SYNTHETIC_PLAYS, source="t_snapq", logical_date=DAY,
-               rejected=rejected, replace="source")
-    load_batch(conn, plays(2), SYNTHETIC_PLAYS, source="t_snapq",
-               logical_date=DAY + dt.timedelta(days=1), replace="source")
+    load_batch(
+        conn,
+        plays(2),
+        SYNTHETIC_PLAYS,
+        source="t_snapq",
+        logical_date=DAY,
+        rejected=rejected,
+        replace="source",
+    )
+    load_batch(
+        conn,
+        plays(2),
+        SYNTHETIC_PLAYS,
+        source="t_snapq",
+        logical_date=DAY + dt.timedelta(days=1),
+        replace="source",
+    )
     left = conn.execute("select count(*) from raw_rejected.rows where _source = 't_snapq'")
     assert left.fetchone()[0] == 0
 
@@ -138,16 +188,24 @@ def test_snapshot_loads_replace_the_sources_quarantine_too(conn: psycopg.Connect
 def test_batches_are_found_by_a_brin_index(conn: psycopg.Connection) -> None:
     """A batch's delete finds its rows by a BRIN index on (_source, _logical_date), cheap to
     keep up during a COPY; a warehouse bootstrapped with the earlier btree loses it."""
-    def batch_indexes() -> dict[str, str]:
-        return dict(conn.execute(
-            "select indexname, indexdef from pg_indexes where schemaname = 'raw' "
-            "and tablename = 'synthetic_plays'").fetchall())
 
-    assert batch_indexes() == {"synthetic_plays_batch_brin": (
-        "CREATE INDEX synthetic_plays_batch_brin ON raw.synthetic_plays USING brin "
-        "(_source, _logical_date) WITH (autosummarize='on')")}
-    conn.execute("create index synthetic_plays_batch_idx on raw.synthetic_plays "
-                 "(_source, _logical_date)")
+    def batch_indexes() -> dict[str, str]:
+        return dict(
+            conn.execute(
+                "select indexname, indexdef from pg_indexes where schemaname = 'raw' "
+                "and tablename = 'synthetic_plays'"
+            ).fetchall()
+        )
+
+    assert batch_indexes() == {
+        "synthetic_plays_batch_brin": (
+            "CREATE INDEX synthetic_plays_batch_brin ON raw.synthetic_plays USING brin "
+            "(_source, _logical_date) WITH (autosummarize='on')"
+        )
+    }
+    conn.execute(
+        "create index synthetic_plays_batch_idx on raw.synthetic_plays (_source, _logical_date)"
+    )
     conn.commit()
     bootstrap(conn)
     assert list(batch_indexes()) == ["synthetic_plays_batch_brin"]

@@ -17,15 +17,25 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _path_without_uv(path: str) -> str:
-    return os.pathsep.join(folder for folder in path.split(os.pathsep)
-                           if folder and not os.access(Path(folder) / "uv", os.X_OK))
+    return os.pathsep.join(
+        folder
+        for folder in path.split(os.pathsep)
+        if folder and not os.access(Path(folder) / "uv", os.X_OK)
+    )
 
 
 def _fresh_copy(target: Path) -> Path:
     """The project's files as a clone would have them (tracked and new, not ignored)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], cwd=PROJECT_ROOT, capture_output=True,
-                            check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = PROJECT_ROOT / name
         if source.is_file():
@@ -43,12 +53,24 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make(clone: Path, *targets: str) -> subprocess.CompletedProcess[str]:
     env = subprocess_env({"PATH": _path_without_uv(os.environ.get("PATH", ""))})
-    for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "ENCORE_HOME",
-                 "ENCORE_ARTIFACTS_DIR", "WAREHOUSE_URL"):
+    for name in (
+        "VIRTUAL_ENV",
+        "UV_PROJECT_ENVIRONMENT",
+        "ENCORE_HOME",
+        "ENCORE_ARTIFACTS_DIR",
+        "WAREHOUSE_URL",
+    ):
         env.pop(name, None)
     python = getattr(sys, "_base_executable", sys.executable)  # the machine's, not the venv's
-    return subprocess.run(["make", *targets, f"PYTHON={python}"], cwd=clone, env=env,
-                          capture_output=True, text=True, timeout=900, check=False)
+    return subprocess.run(
+        ["make", *targets, f"PYTHON={python}"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 def test_setup_bootstraps_uv_when_it_is_not_on_path(clone: Path) -> None:

@@ -13,8 +13,13 @@ from psycopg import sql
 
 from ml.db import iter_frames, read_frame
 
-SCHEMA = {"id": pl.Int64(), "small": pl.Int32(), "name": pl.String(), "value": pl.Float64(),
-          "at": pl.Datetime("us", "UTC")}
+SCHEMA = {
+    "id": pl.Int64(),
+    "small": pl.Int32(),
+    "name": pl.String(),
+    "value": pl.Float64(),
+    "at": pl.Datetime("us", "UTC"),
+}
 ROWS = sql.SQL("""
     select * from (values
         (1::bigint, 7, 'plain', 0.1::double precision,
@@ -32,20 +37,22 @@ def test_read_frame_keeps_every_value_and_type(conn: psycopg.Connection) -> None
     frame = read_frame(conn, sql.SQL("{} order by id").format(ROWS), SCHEMA)
     assert frame.schema == pl.Schema(SCHEMA)
     assert frame["small"].to_list() == [7, None, -1, 0, 2147483647]
-    assert frame["name"].to_list() == ["plain", "", None, "it's, \"quoted\"\ntwo lines",
-                                       "ünïcode"]
+    assert frame["name"].to_list() == ["plain", "", None, 'it\'s, "quoted"\ntwo lines', "ünïcode"]
     values = frame["value"].to_list()
     assert values[0] == 0.1 and math.isnan(values[1]) and values[4] == 1.5e-300
     assert values[2:4] == [math.inf, -math.inf]
     assert frame["at"].to_list() == [
         datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
-        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), None,
-        datetime(2026, 6, 30, 10, 0, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC)]
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        None,
+        datetime(2026, 6, 30, 10, 0, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+    ]
 
 
 def test_read_frame_binds_parameters(conn: psycopg.Connection) -> None:
     query = sql.SQL("{} where name = %s or id = any(%s) order by id").format(ROWS)
-    frame = read_frame(conn, query, SCHEMA, ["it's, \"quoted\"\ntwo lines", [1, 5]])
+    frame = read_frame(conn, query, SCHEMA, ['it\'s, "quoted"\ntwo lines', [1, 5]])
     assert frame["id"].to_list() == [1, 4, 5]
 
 

@@ -27,11 +27,13 @@ K = 20
 
 
 @pytest.fixture(scope="module")
-def built(module_warehouse_url: str, small_world_config,
-          tmp_path_factory: pytest.TempPathFactory) -> str:
+def built(
+    module_warehouse_url: str, small_world_config, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     """The small world in raw.* and the marts built from it."""
-    return load_and_build(module_warehouse_url, small_world_config,
-                          tmp_path_factory.mktemp("dbt-eval"))
+    return load_and_build(
+        module_warehouse_url, small_world_config, tmp_path_factory.mktemp("dbt-eval")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,9 @@ def test_training_records_every_baseline_and_writes_the_report(built, trained) -
     with psycopg.connect(built) as conn:
         auc, baseline_auc, user_auc, stored = conn.execute(
             "select auc, baseline_auc, user_auc, metrics from ml.model_runs "
-            "where model_version = %s", [run.model_version]).fetchone()
+            "where model_version = %s",
+            [run.model_version],
+        ).fetchone()
     assert auc is not None and baseline_auc is not None and user_auc is not None
     assert set(stored["baselines"]) == set(BASELINES)
     for name, values in stored["baselines"].items():
@@ -89,19 +93,28 @@ def test_backtest_grades_lists_at_each_listeners_cutoff(built, trained) -> None:
         rankers.save_choice(artifacts / run.model_version, choice)
         result = backtest(conn, artifacts_dir=artifacts, model_version=run.model_version)
         recorded = conn.execute("select model_version, metrics from ml.backtests").fetchall()
-        clocks = dict(conn.execute(
-            "select user_id, clock from intermediate.int_listener_clocks").fetchall())
-        cutoffs = dict(conn.execute(
-            "select user_id, as_of from marts.fct_candidate_outcomes where cutoff_number = 1"
-        ).fetchall())
+        clocks = dict(
+            conn.execute("select user_id, clock from intermediate.int_listener_clocks").fetchall()
+        )
+        cutoffs = dict(
+            conn.execute(
+                "select user_id, as_of from marts.fct_candidate_outcomes where cutoff_number = 1"
+            ).fetchall()
+        )
     # each listener is graded at their own clock minus 30 days
     assert cutoffs and all((clocks[user] - as_of).days == 30 for user, as_of in cutoffs.items())
     assert result["users_with_lists"] > 50
     assert result["users_evaluated"] > 30
     assert 0.0 < result["candidate_coverage"] <= 1.0
     rankings = result["rankings"]
-    assert {*rankers.RULES, rankers.REPEAT_MODEL, "published", "popularity",
-            "track_repeat_rate", "logistic_regression"} <= set(rankings)
+    assert {
+        *rankers.RULES,
+        rankers.REPEAT_MODEL,
+        "published",
+        "popularity",
+        "track_repeat_rate",
+        "logistic_regression",
+    } <= set(rankings)
     for name, values in rankings.items():
         assert 0.0 <= values[f"recall_at_{K}"] <= 1.0, name
         assert 0.0 <= values[f"ndcg_at_{K}"] <= 1.0, name

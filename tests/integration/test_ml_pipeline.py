@@ -98,27 +98,46 @@ def marts(ml_url: str) -> dict[str, pl.DataFrame]:
             f" track_key text not null, candidate_source text not null,"
             f" candidate_sources text not null, as_of timestamptz, {FEATURE_DDL}, {LIST_DDL})"
         )
-        conn.execute("create table marts.fct_plays (user_id text, track_key text,"
-                     " played_at timestamptz)")
-        conn.execute("create table marts.dim_tracks (track_key text, track_name text,"
-                     " artist_name text, genre text)")
+        conn.execute(
+            "create table marts.fct_plays (user_id text, track_key text, played_at timestamptz)"
+        )
+        conn.execute(
+            "create table marts.dim_tracks (track_key text, track_name text,"
+            " artist_name text, genre text)"
+        )
         _copy(conn, "fct_pair_features", pairs)
-        history = {name: pl.Series(name, np.random.default_rng(12).poisson(2.0, candidates.height),
-                                   dtype=pl.Float64) for name in HISTORY_FEATURES}
-        _copy(conn, "fct_candidate_features", candidates.with_columns(
-            as_of=pl.lit(AS_OF), candidate_sources=pl.col("candidate_source"), **history))
+        history = {
+            name: pl.Series(
+                name, np.random.default_rng(12).poisson(2.0, candidates.height), dtype=pl.Float64
+            )
+            for name in HISTORY_FEATURES
+        }
+        _copy(
+            conn,
+            "fct_candidate_features",
+            candidates.with_columns(
+                as_of=pl.lit(AS_OF), candidate_sources=pl.col("candidate_source"), **history
+            ),
+        )
         # What publish reads besides the scores: recent plays (for reasons) and track names.
         listened = candidates.filter(pl.col("candidate_source") == "listened")
-        plays = pl.concat([
-            listened.select("user_id", "track_key",
-                            played_at=pl.lit(AS_OF - timedelta(days=days)))
-            for days in (2, 9)
-        ])
+        plays = pl.concat(
+            [
+                listened.select(
+                    "user_id", "track_key", played_at=pl.lit(AS_OF - timedelta(days=days))
+                )
+                for days in (2, 9)
+            ]
+        )
         _copy(conn, "fct_plays", plays)
-        tracks = candidates.select("track_key", "genre").unique("track_key").with_columns(
-            track_name=pl.lit("Song ") + pl.col("track_key"), artist_name=pl.lit("Artist"))
-        _copy(conn, "dim_tracks", tracks.select("track_key", "track_name", "artist_name",
-                                                 "genre"))
+        tracks = (
+            candidates.select("track_key", "genre")
+            .unique("track_key")
+            .with_columns(
+                track_name=pl.lit("Song ") + pl.col("track_key"), artist_name=pl.lit("Artist")
+            )
+        )
+        _copy(conn, "dim_tracks", tracks.select("track_key", "track_name", "artist_name", "genre"))
     return {"pairs": pairs, "candidates": candidates}
 
 
@@ -312,8 +331,9 @@ def test_train_registers_a_model_that_beats_the_baseline(ml_conn, trained) -> No
     assert status == "succeeded"
     assert train_rows > 1000 and valid_rows > 500
     user_auc, baseline_user_auc, stored_metrics = ml_conn.execute(
-        "select user_auc, baseline_user_auc, metrics from ml.model_runs"
-        " where model_version = %s", [run.model_version]).fetchone()
+        "select user_auc, baseline_user_auc, metrics from ml.model_runs where model_version = %s",
+        [run.model_version],
+    ).fetchone()
     assert user_auc == pytest.approx(sidecar["metrics"]["user_auc"])
     assert baseline_user_auc == pytest.approx(sidecar["metrics"]["baseline_user_auc"])
     assert stored_metrics["ranking_baselines"] == sidecar["metrics"]["ranking_baselines"]

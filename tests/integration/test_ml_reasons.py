@@ -27,10 +27,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def built(module_warehouse_url: str, small_world_config,
-          tmp_path_factory: pytest.TempPathFactory) -> str:
-    return load_and_build(module_warehouse_url, small_world_config,
-                          tmp_path_factory.mktemp("dbt-reasons"))
+def built(
+    module_warehouse_url: str, small_world_config, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    return load_and_build(
+        module_warehouse_url, small_world_config, tmp_path_factory.mktemp("dbt-reasons")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +97,15 @@ def test_every_published_row_has_a_reason_from_its_contributions(built, publishe
 def test_no_reason_says_something_false(built, published) -> None:
     rows = _published_rows(built)
     checks = {
-        r"You've played (?P<n>[\d,]+) tracks by (?P<artist>.+?)(?:\. |$)":
-            ("user_artist_prior_tracks", "artist"),
+        r"You've played (?P<n>[\d,]+) tracks by (?P<artist>.+?)(?:\. |$)": (
+            "user_artist_prior_tracks",
+            "artist",
+        ),
         r"You've played a track by (?P<artist>.+?)(?:\. |$)": ("user_artist_prior_tracks", "one"),
-        r"You've played (?P<artist>.+?) (?P<n>[\d,]+) times(?:\. |$)":
-            ("user_artist_prior_plays", "artist"),
+        r"You've played (?P<artist>.+?) (?P<n>[\d,]+) times(?:\. |$)": (
+            "user_artist_prior_plays",
+            "artist",
+        ),
         r"(?:^|\. )(?P<genre>[^.]+?) is (?P<n>\d+)% of your listening": ("user_genre_share", "pct"),
         r"Trending: (?P<n>[\d,]+) plays this week": ("track_plays_7d", "count"),
         r"(?:^|\. )(?P<n>[\d,]+) plays in the last 4 weeks": ("track_plays_28d", "count"),
@@ -130,8 +136,10 @@ def test_a_fresh_model_on_the_same_candidates_is_not_retrained(built, published)
     with psycopg.connect(built) as conn:
         decision = should_train(conn, max_age_days=7, drift_threshold=0.2)
         forced = should_train(conn, force=True)
-        stored = conn.execute("select action, model_version, details->'psi' "
-                              "from ml.policy_decisions order by decision_id").fetchall()
+        stored = conn.execute(
+            "select action, model_version, details->'psi' "
+            "from ml.policy_decisions order by decision_id"
+        ).fetchall()
     assert not decision.train, decision
     assert decision.details["max_psi"] == 0.0  # the reference is these very candidates
     assert forced.train and forced.reason == "forced"
@@ -144,8 +152,9 @@ def test_a_model_trained_on_another_feature_list_is_retrained(built, published) 
     version, _ = published
     # force_rollback: leave the run as it was for the other tests
     with psycopg.connect(built) as conn, conn.transaction(force_rollback=True):
-        conn.execute("update ml.model_runs set features = features - 0 where model_version = %s",
-                     [version])
+        conn.execute(
+            "update ml.model_runs set features = features - 0 where model_version = %s", [version]
+        )
         decision = should_train(conn, record=False)
     assert decision.train and "different feature list" in decision.reason, decision
 
@@ -159,10 +168,10 @@ def test_restore_rolls_back_to_a_kept_publish_else_rescores(built, published) ->
 
         restored = restore(conn, first, artifacts_dir=artifacts)
         assert (restored.how, restored.retired) == ("rollback", [second])
-        current = conn.execute("select model_version from serving.publishes where is_current"
-                               ).fetchone()[0]
-        statuses = dict(conn.execute("select model_version, status from ml.model_runs"
-                                     ).fetchall())
+        current = conn.execute(
+            "select model_version from serving.publishes where is_current"
+        ).fetchone()[0]
+        statuses = dict(conn.execute("select model_version, status from ml.model_runs").fetchall())
         assert current == first and statuses[second] == ROLLED_BACK
         # The policy and the scorer now see the restored model as the latest.
         assert should_train(conn, record=False).details["model_version"] == first
@@ -171,14 +180,21 @@ def test_restore_rolls_back_to_a_kept_publish_else_rescores(built, published) ->
         # itself): restoring it now rescores.
         conn.commit()
         publish(conn, model_version=first, keep=1)
-        assert conn.execute("select count(*) from serving.publishes where dropped_at is null"
-                            ).fetchone()[0] == 1
+        assert (
+            conn.execute(
+                "select count(*) from serving.publishes where dropped_at is null"
+            ).fetchone()[0]
+            == 1
+        )
         again = restore(conn, second, artifacts_dir=artifacts)
         assert again.how == "rescored" and again.rows > 0
-        current = conn.execute("select model_version from serving.publishes where is_current"
-                               ).fetchone()[0]
-        restores = conn.execute("select model_version, details->>'how' from "
-                                "ml.policy_decisions where action = 'restore' "
-                                "order by decision_id").fetchall()
+        current = conn.execute(
+            "select model_version from serving.publishes where is_current"
+        ).fetchone()[0]
+        restores = conn.execute(
+            "select model_version, details->>'how' from "
+            "ml.policy_decisions where action = 'restore' "
+            "order by decision_id"
+        ).fetchall()
     assert current == second
     assert restores == [(first, "rollback"), (second, "rescored")]

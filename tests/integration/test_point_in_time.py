@@ -35,8 +35,17 @@ PAIRS = "select * from marts.fct_pair_features"
 def _dbt_run(warehouse_url: str, scratch: Path) -> None:
     """`dbt build` of the pair-features mart and everything upstream, models and seeds
     only (no tests: the point is the data), in-process."""
-    run_dbt(warehouse_url, scratch, "build", "--select", "+fct_pair_features",
-            "--resource-type", "model", "--resource-type", "seed")
+    run_dbt(
+        warehouse_url,
+        scratch,
+        "build",
+        "--select",
+        "+fct_pair_features",
+        "--resource-type",
+        "model",
+        "--resource-type",
+        "seed",
+    )
 
 
 def _read(url: str, query: str, params: tuple = ()) -> pl.DataFrame:
@@ -111,9 +120,7 @@ def test_planted_plays_change_no_earlier_pair_feature(
     after = _read(world, PAIRS)
 
     # the rebuild saw the planted play: the new pair exists, with its first play then
-    planted_pair = after.filter(
-        (pl.col("user_id") == user_id) & (pl.col("track_key") == new_track)
-    )
+    planted_pair = after.filter((pl.col("user_id") == user_id) & (pl.col("track_key") == new_track))
     assert planted_pair.height == 1
     assert planted_pair.item(0, "first_played_at") == early_plant
 

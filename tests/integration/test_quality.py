@@ -34,8 +34,9 @@ DAY = SMALL_WORLD["end_date"]
 
 
 @pytest.fixture(scope="module")
-def world(module_warehouse_url: str, small_world_config,
-          tmp_path_factory: pytest.TempPathFactory) -> str:
+def world(
+    module_warehouse_url: str, small_world_config, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     """The module's database with the small synthetic world in raw.* and dbt's marts."""
     from extract.synthetic_load import generate_and_load
 
@@ -61,13 +62,17 @@ def baseline(world: str) -> str:
 
 def _stored_run(url: str, run_id) -> tuple:
     with psycopg.connect(url) as conn:
-        run = conn.execute("select checkpoint, logical_date, success, evaluated, failed,"
-                           " warnings from quality.checkpoint_runs where run_id = %s",
-                           [run_id]).fetchone()
-        failed = conn.execute("select asset, expectation_type, column_name, unexpected_count"
-                              " from quality.expectation_results"
-                              " where run_id = %s and not success order by position",
-                              [run_id]).fetchall()
+        run = conn.execute(
+            "select checkpoint, logical_date, success, evaluated, failed,"
+            " warnings from quality.checkpoint_runs where run_id = %s",
+            [run_id],
+        ).fetchone()
+        failed = conn.execute(
+            "select asset, expectation_type, column_name, unexpected_count"
+            " from quality.expectation_results"
+            " where run_id = %s and not success order by position",
+            [run_id],
+        ).fetchall()
     return run, failed
 
 
@@ -90,17 +95,27 @@ def mutated(url: str, table: str, *statements: str) -> Iterator[None]:
 def test_clean_runs_pass_and_are_stored(world: str) -> None:
     raw = check_raw(world, DAY)
     marts = check_marts(world, DAY)
-    print(f"\ncheckpoint timings (small world): raw {raw.seconds:.2f} s "
-          f"({len(raw.outcomes)} expectations), marts {marts.seconds:.2f} s "
-          f"({len(marts.outcomes)} expectations)")
+    print(
+        f"\ncheckpoint timings (small world): raw {raw.seconds:.2f} s "
+        f"({len(raw.outcomes)} expectations), marts {marts.seconds:.2f} s "
+        f"({len(marts.outcomes)} expectations)"
+    )
     assert raw.success and not raw.warnings
     assert marts.success and not marts.warnings
     assert {o.asset for o in raw.outcomes} == {
-        "raw.synthetic_users", "raw.synthetic_artists", "raw.synthetic_tracks",
-        "raw.synthetic_plays"}
+        "raw.synthetic_users",
+        "raw.synthetic_artists",
+        "raw.synthetic_tracks",
+        "raw.synthetic_plays",
+    }
     assert {o.asset for o in marts.outcomes} >= {
-        "marts.fct_plays", "marts.fct_first_plays", "marts.dim_tracks", "marts.dim_users",
-        "marts.fct_candidate_features", "marts.fct_plays_track_coverage"}
+        "marts.fct_plays",
+        "marts.fct_first_plays",
+        "marts.dim_tracks",
+        "marts.dim_users",
+        "marts.fct_candidate_features",
+        "marts.fct_plays_track_coverage",
+    }
     for summary in (raw, marts):
         run, failed = _stored_run(world, summary.run_id)
         assert run == (summary.checkpoint, DAY, True, len(summary.outcomes), 0, 0)
@@ -110,7 +125,8 @@ def test_clean_runs_pass_and_are_stored(world: str) -> None:
             "select observed::bigint from quality.expectation_results where run_id = %s"
             " and asset = 'raw.synthetic_users'"
             " and expectation_type = 'expect_table_row_count_to_be_between'",
-            [raw.run_id]).fetchone()[0]
+            [raw.run_id],
+        ).fetchone()[0]
     assert stored == SMALL_WORLD["n_users"]
 
 
@@ -121,7 +137,9 @@ def test_future_timestamp_in_a_raw_batch_fails(baseline: str) -> None:
             "insert into raw.synthetic_plays (user_id, track_id, played_at, ms_played,"
             " _batch_id, _source, _logical_date)"
             " select user_id, track_id, %s, ms_played, _batch_id, _source, _logical_date"
-            " from raw.synthetic_plays limit 1", [future])
+            " from raw.synthetic_plays limit 1",
+            [future],
+        )
         try:
             with pytest.raises(QualityCheckFailed) as failed:
                 check_raw(baseline, DAY)
@@ -132,23 +150,33 @@ def test_future_timestamp_in_a_raw_batch_fails(baseline: str) -> None:
     assert "played_at" in message and str(failed.value.summary.run_id) in message
     run, stored = _stored_run(baseline, failed.value.summary.run_id)
     assert run[2] is False and run[4] == 1
-    assert stored == [("raw.synthetic_plays", "expect_column_values_to_be_between",
-                       "played_at", 1)]
+    assert stored == [("raw.synthetic_plays", "expect_column_values_to_be_between", "played_at", 1)]
 
 
 def test_duplicate_key_and_labelled_censored_pair_in_the_marts_fail(baseline: str) -> None:
     with (
-        mutated(baseline, "fct_plays",
-                "insert into marts.fct_plays select * from marts.fct_plays limit 1"),
-        mutated(baseline, "fct_first_plays",
-                "update marts.fct_first_plays set repeat_30d = 1 where ctid = (select ctid"
-                " from marts.fct_first_plays where is_censored limit 1)"),
+        mutated(
+            baseline,
+            "fct_plays",
+            "insert into marts.fct_plays select * from marts.fct_plays limit 1",
+        ),
+        mutated(
+            baseline,
+            "fct_first_plays",
+            "update marts.fct_first_plays set repeat_30d = 1 where ctid = (select ctid"
+            " from marts.fct_first_plays where is_censored limit 1)",
+        ),
         pytest.raises(QualityCheckFailed) as failed,
     ):
         check_marts(baseline, DAY)
     message = str(failed.value)
-    for text in ("marts.fct_plays", "expect_column_values_to_be_unique", "play_id",
-                 "marts.fct_first_plays", "repeat_30d NULL iff is_censored"):
+    for text in (
+        "marts.fct_plays",
+        "expect_column_values_to_be_unique",
+        "play_id",
+        "marts.fct_first_plays",
+        "repeat_30d NULL iff is_censored",
+    ):
         assert text in message, message
     run, stored = _stored_run(baseline, failed.value.summary.run_id)
     assert run[2] is False
@@ -159,9 +187,12 @@ def test_duplicate_key_and_labelled_censored_pair_in_the_marts_fail(baseline: st
 
 
 def test_row_count_far_below_the_previous_run_fails(baseline: str) -> None:
-    with mutated(baseline, "dim_users",
-                 "delete from marts.dim_users where user_id not in"
-                 " (select user_id from marts.dim_users order by user_id limit 10)"):
+    with mutated(
+        baseline,
+        "dim_users",
+        "delete from marts.dim_users where user_id not in"
+        " (select user_id from marts.dim_users order by user_id limit 10)",
+    ):
         with pytest.raises(QualityCheckFailed) as failed:
             check_marts(baseline, DAY)
         # Deliberate? Then one run without row bounds passes and becomes the new baseline.
@@ -184,12 +215,15 @@ def test_a_table_a_load_reported_but_without_batch_fails(baseline: str) -> None:
 
 
 def test_warnings_are_stored_but_do_not_fail(baseline: str) -> None:
-    with mutated(baseline, "dim_tracks",
-                 "update marts.dim_tracks set genre = null, danceability = null"):
+    with mutated(
+        baseline, "dim_tracks", "update marts.dim_tracks set genre = null, danceability = null"
+    ):
         summary = check_marts(baseline, DAY)
     assert summary.success
     assert [(o.column, o.severity) for o in summary.warnings] == [
-        ("has_genre", "warning"), ("has_audio_features", "warning")]
+        ("has_genre", "warning"),
+        ("has_audio_features", "warning"),
+    ]
     run, stored = _stored_run(baseline, summary.run_id)
     assert run[2] is True and run[4:] == (0, 2)
     assert [row[2] for row in stored] == ["has_genre", "has_audio_features"]

@@ -49,11 +49,23 @@ def _load_synthetic(cursor, world) -> dict[str, int]:
     """Create RAW/SERVING (warehouse/snowflake.py) and load the world as one batch each."""
     for statement in snowflake.ddl_statements(DATABASE):
         cursor.execute(statement)
-    frames = {"synthetic_users": world.users, "synthetic_artists": world.artists,
-              "synthetic_tracks": world.tracks, "synthetic_plays": world.plays}
-    return {name: snowflake.load_frame(cursor, DATABASE, RAW_TABLES[name], frame,
-                                       source="synthetic", logical_date=dt.date(2026, 1, 1))
-            for name, frame in frames.items()}
+    frames = {
+        "synthetic_users": world.users,
+        "synthetic_artists": world.artists,
+        "synthetic_tracks": world.tracks,
+        "synthetic_plays": world.plays,
+    }
+    return {
+        name: snowflake.load_frame(
+            cursor,
+            DATABASE,
+            RAW_TABLES[name],
+            frame,
+            source="synthetic",
+            logical_date=dt.date(2026, 1, 1),
+        )
+        for name, frame in frames.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +115,18 @@ def _dbt_build(server: dict, scratch: Path):
     }
     args = [
         "build",
-        "--project-dir", str(project),
-        "--profiles-dir", str(project),
-        "--target", "snowflake",
-        "--target-path", str(scratch / "target"),
-        "--log-path", str(scratch / "logs"),
-        "--threads", "1",
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target",
+        "snowflake",
+        "--target-path",
+        str(scratch / "target"),
+        "--log-path",
+        str(scratch / "logs"),
+        "--threads",
+        "1",
     ]
     if EXCLUDE:
         args += ["--exclude", *EXCLUDE]
@@ -180,8 +198,8 @@ def test_marts_hold_rows(snowflake_build):
     (tracks,) = _query(server, "select count(*) from MARTS.DIM_TRACKS")[0]
     assert tracks == counts["synthetic_tracks"]
     (labels, repeats) = _query(
-        server, "select count(*), sum(case when repeat_30d then 1 else 0 end) "
-        "from MARTS.FCT_FIRST_PLAYS"
+        server,
+        "select count(*), sum(case when repeat_30d then 1 else 0 end) from MARTS.FCT_FIRST_PLAYS",
     )[0]
     assert labels > 0 and 0 < repeats < labels
     (pairs,) = _query(server, "select count(*) from MARTS.FCT_PAIR_FEATURES")[0]
@@ -192,16 +210,19 @@ def test_marts_hold_rows(snowflake_build):
 
 def test_incremental_build_applies_a_late_batch(incremental_build):
     server, _, result, before = incremental_build
-    incremental = {r.node.name: r for r in result.result if r.node.name in {"fct_plays",
-                                                                             "fct_sessions"}}
+    incremental = {
+        r.node.name: r for r in result.result if r.node.name in {"fct_plays", "fct_sessions"}
+    }
     assert {str(r.status) for r in incremental.values()} == {"success"}
     after = _mart_counts(server)
     assert before["FCT_PLAYS"] < after["FCT_PLAYS"] <= before["FCT_PLAYS"] + 30
     # the incremental marts agree with each other and have no duplicates
     (plays, distinct_plays, late) = _query(
-        server, "select count(*), count(distinct play_id), "
-        "count(distinct played_on) from MARTS.FCT_PLAYS")[0]
+        server,
+        "select count(*), count(distinct play_id), count(distinct played_on) from MARTS.FCT_PLAYS",
+    )[0]
     assert plays == distinct_plays == after["FCT_PLAYS"] and late > 0
     (sessions, session_plays) = _query(
-        server, "select count(*), sum(play_count) from MARTS.FCT_SESSIONS")[0]
+        server, "select count(*), sum(play_count) from MARTS.FCT_SESSIONS"
+    )[0]
     assert sessions == after["FCT_SESSIONS"] and session_plays == plays

@@ -48,27 +48,38 @@ def test_ddl_rejects_a_database_name_that_is_not_an_identifier() -> None:
 
 def _users(n: int) -> pl.DataFrame:
     table = RAW_TABLES["synthetic_users"]
-    return pl.DataFrame({
-        "user_id": [f"u{i}" for i in range(n)], "username": [f"name{i}" for i in range(n)],
-        "country": ["SE"] * n, "age_band": ["25-34"] * n,
-        "signed_up_at": [dt.datetime(2025, 1, 1, tzinfo=dt.UTC)] * n,
-    }).select(table.column_names)
+    return pl.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(n)],
+            "username": [f"name{i}" for i in range(n)],
+            "country": ["SE"] * n,
+            "age_band": ["25-34"] * n,
+            "signed_up_at": [dt.datetime(2025, 1, 1, tzinfo=dt.UTC)] * n,
+        }
+    ).select(table.column_names)
 
 
-def test_a_rerun_of_a_date_replaces_its_batch_and_other_dates_stay(cursor, tmp_path,
-                                                                  monkeypatch) -> None:
+def test_a_rerun_of_a_date_replaces_its_batch_and_other_dates_stay(
+    cursor, tmp_path, monkeypatch
+) -> None:
     table = RAW_TABLES["synthetic_users"]
     name = f"{DATABASE}.RAW.SYNTHETIC_USERS"
     day1, day2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
-    assert snowflake.load_frame(cursor, DATABASE, table, _users(5), source="synthetic",
-                                logical_date=day1) == 5
-    snowflake.load_frame(cursor, DATABASE, table, _users(3), source="synthetic",
-                         logical_date=day2)
+    assert (
+        snowflake.load_frame(
+            cursor, DATABASE, table, _users(5), source="synthetic", logical_date=day1
+        )
+        == 5
+    )
+    snowflake.load_frame(cursor, DATABASE, table, _users(3), source="synthetic", logical_date=day2)
     # rerun day 1 from the landing zone, as the CLI does
     monkeypatch.setenv("ENCORE_HOME", str(tmp_path))
     folder = land_frames("synthetic", day1, {"synthetic_users": _users(4)})
-    assert snowflake.load_landed(cursor, DATABASE, folder, source="synthetic",
-                                 logical_date=day1) == {"synthetic_users": 4}
-    cursor.execute("select _logical_date, count(*), count(distinct _batch_id) "  # noqa: S608
-                   f"from {name} group by 1 order by 1")
+    assert snowflake.load_landed(
+        cursor, DATABASE, folder, source="synthetic", logical_date=day1
+    ) == {"synthetic_users": 4}
+    cursor.execute(
+        "select _logical_date, count(*), count(distinct _batch_id) "  # noqa: S608
+        f"from {name} group by 1 order by 1"
+    )
     assert cursor.fetchall() == [(day1, 4, 1), (day2, 3, 1)]

@@ -25,7 +25,8 @@ def table_checksums(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
         row = conn.execute(
             f"select count(*), md5(string_agg(md5(row({columns})::text), '' order by "  # noqa: S608
             f"md5(row({columns})::text))) from raw.{table.name} where _source = %s",
-            [SOURCE]).fetchone()
+            [SOURCE],
+        ).fetchone()
         result[table.name] = (row[0], row[1])
     return result
 
@@ -35,10 +36,12 @@ def test_rerunning_the_same_date_reproduces_the_raw_tables(module_conn: psycopg.
     world = generate_world(CONFIG)
     counts = generate_and_load(conn, CONFIG)
     first = table_checksums(conn)
-    assert counts == {"synthetic_users": world.users.height,
-                      "synthetic_artists": world.artists.height,
-                      "synthetic_tracks": world.tracks.height,
-                      "synthetic_plays": world.plays.height}
+    assert counts == {
+        "synthetic_users": world.users.height,
+        "synthetic_artists": world.artists.height,
+        "synthetic_tracks": world.tracks.height,
+        "synthetic_plays": world.plays.height,
+    }
     assert {name: rows for name, (rows, _) in first.items()} == counts
 
     generate_and_load(conn, CONFIG)
@@ -51,14 +54,16 @@ def test_a_later_world_replaces_the_earlier_one(module_conn: psycopg.Connection)
     generate_and_load(conn, CONFIG)
     later = dataclasses.replace(CONFIG, end_date=CONFIG.end_date + dt.timedelta(days=5))
     counts = generate_and_load(conn, later)
-    dates = conn.execute("select distinct _logical_date from raw.synthetic_plays "
-                         "where _source = %s", [SOURCE]).fetchall()
+    dates = conn.execute(
+        "select distinct _logical_date from raw.synthetic_plays where _source = %s", [SOURCE]
+    ).fetchall()
     assert dates == [(later.end_date,)]
     assert table_checksums(conn)["synthetic_plays"][0] == counts["synthetic_plays"]
 
 
-def test_landing_then_loading_matches_loading_directly(module_conn: psycopg.Connection,
-                                                       tmp_path, monkeypatch) -> None:
+def test_landing_then_loading_matches_loading_directly(
+    module_conn: psycopg.Connection, tmp_path, monkeypatch
+) -> None:
     from extract.synthetic_load import land_world, load_landed_world
 
     monkeypatch.setenv("ENCORE_HOME", str(tmp_path))

@@ -22,12 +22,19 @@ def run_env(warehouse_url: str) -> dict[str, str]:
         return subprocess_env(dbt_env())
 
 
-def dags_test(env: dict[str, str], dag_id: str, conf: dict, logical_date: str = LOGICAL_DATE,
-              ) -> str:
+def dags_test(
+    env: dict[str, str],
+    dag_id: str,
+    conf: dict,
+    logical_date: str = LOGICAL_DATE,
+) -> str:
     """One real `airflow dags test` run; asserts it succeeded and returns its log."""
     result = subprocess.run(
         ["airflow", "dags", "test", dag_id, logical_date, "--conf", json.dumps(conf)],
-        capture_output=True, text=True, env=env, timeout=1500,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1500,
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
@@ -43,7 +50,10 @@ def task_states(dag_id: str, dag_run_id: str) -> dict[str, list[str]]:
     """Airflow's record of a run: each task's states (one per mapped instance)."""
     result = subprocess.run(
         ["airflow", "tasks", "states-for-dag-run", dag_id, dag_run_id, "-o", "json"],
-        capture_output=True, text=True, env=subprocess_env(), timeout=300,
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     states: dict[str, list[str]] = {}

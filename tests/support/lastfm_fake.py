@@ -61,8 +61,9 @@ class FakeLastfm:
         self._scripts[(method.lower(), user.lower() if user else None)].extend(answers)
 
     def error(self, code: int, http_status: int = 400, message: str | None = None) -> Response:
-        return Response(http_status, error_envelope(self.error_template, code, message),
-                        XML_HEADERS)
+        return Response(
+            http_status, error_envelope(self.error_template, code, message), XML_HEADERS
+        )
 
     def reset(self) -> None:
         """Forget scripted answers and recorded requests (one server serves many tests)."""
@@ -72,8 +73,11 @@ class FakeLastfm:
 
     # -- what pylast asked -------------------------------------------------------------
     def calls(self, method: str) -> list[dict[str, str]]:
-        return [request.params for request in self.server.requests
-                if request.params.get("method", "").lower() == method.lower()]
+        return [
+            request.params
+            for request in self.server.requests
+            if request.params.get("method", "").lower() == method.lower()
+        ]
 
     # -- answering ---------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
@@ -92,8 +96,11 @@ class FakeLastfm:
         if method == "track.getinfo":
             key = (params.get("artist", "").lower(), params.get("track", "").lower())
             body = self.track_info.get(key)
-            return Response(200, body, XML_HEADERS) if body else self.error(
-                6, message="Track not found")
+            return (
+                Response(200, body, XML_HEADERS)
+                if body
+                else self.error(6, message="Track not found")
+            )
         return self.error(3, message="Invalid Method - No method with that name in this package")
 
     def _recent_tracks(self, params: dict[str, str]) -> Response:
@@ -108,24 +115,32 @@ class FakeLastfm:
         def in_range(fragment: TrackFragment) -> bool:
             if fragment.uts is None:  # a malformed item: served whatever the range
                 return True
-            return ((since is None or fragment.uts >= int(since))
-                    and (until is None or fragment.uts <= int(until)))
+            return (since is None or fragment.uts >= int(since)) and (
+                until is None or fragment.uts <= int(until)
+            )
 
         now_playing = [f for f in fragments if f.now_playing]
         played = [f for f in fragments if not f.now_playing and in_range(f)]
         limit = int(params.get("limit", 50))
         page = int(params.get("page", 1))
         total_pages = math.ceil(len(played) / limit)
-        items = played[(page - 1) * limit: page * limit]
+        items = played[(page - 1) * limit : page * limit]
         if page == 1:
             items = now_playing + items
-        attrs = {"user": user, "page": page, "perPage": limit, "totalPages": total_pages,
-                 "total": len(played)}
+        attrs = {
+            "user": user,
+            "page": page,
+            "perPage": limit,
+            "totalPages": total_pages,
+            "total": len(played),
+        }
         opening = " ".join(f"{key}={quoteattr(str(value))}" for key, value in attrs.items())
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<lfm status="ok">\n'
-                f'  <recenttracks {opening}>\n'
-                + "".join(f"    {item.xml}\n" for item in items)
-                + "  </recenttracks>\n</lfm>\n")
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<lfm status="ok">\n'
+            f"  <recenttracks {opening}>\n"
+            + "".join(f"    {item.xml}\n" for item in items)
+            + "  </recenttracks>\n</lfm>\n"
+        )
         return Response(200, body, XML_HEADERS)
 
 
@@ -151,23 +166,38 @@ def recorded_fake(server: ReplayServer, shared_data: Path) -> FakeLastfm:
     from tests.support import lastfm_fixtures as fx
 
     fake = FakeLastfm(server, fx.recorded_error_template(shared_data))
-    fake.add_history("diegodukao", fx.track_fragments(fx.json_to_xml(
-        fx.lamusga_recent_tracks(shared_data))))
-    fake.add_history("bbc6music", fx.track_fragments(fx.cassette_body(
-        shared_data, "TestPyLastUser.test_get_recent_tracks_limit_none.yaml")))
-    from_to = fx.track_fragments(fx.cassette_body(
-        shared_data, "TestPyLastUser.test_get_recent_tracks_from_to.yaml"))
+    fake.add_history(
+        "diegodukao", fx.track_fragments(fx.json_to_xml(fx.lamusga_recent_tracks(shared_data)))
+    )
+    fake.add_history(
+        "bbc6music",
+        fx.track_fragments(
+            fx.cassette_body(shared_data, "TestPyLastUser.test_get_recent_tracks_limit_none.yaml")
+        ),
+    )
+    from_to = fx.track_fragments(
+        fx.cassette_body(shared_data, "TestPyLastUser.test_get_recent_tracks_from_to.yaml")
+    )
     ruby = fx.track_fragments(fx.ruby_xml(shared_data, "user_get_recent_tracks.xml"))
     fake.add_history("RJ", ruby + [fragment for fragment in from_to if not fragment.now_playing])
-    fake.add_history("Duhnnie", fx.track_fragments(fx.json_to_xml(
-        fx.swift_json(shared_data, "user.getRecentTracks.json"))))
-    fake.add_history("test-account", fx.track_fragments(fx.cassette_body(
-        shared_data, "TestPyLastAlbum.test_album_in_recent_tracks.yaml")))
-    fake.add_history("mojibake", fx.track_fragments(fx.ruby_xml(
-        shared_data, "user_get_recent_tracks_malformed.xml")))
+    fake.add_history(
+        "Duhnnie",
+        fx.track_fragments(fx.json_to_xml(fx.swift_json(shared_data, "user.getRecentTracks.json"))),
+    )
+    fake.add_history(
+        "test-account",
+        fx.track_fragments(
+            fx.cassette_body(shared_data, "TestPyLastAlbum.test_album_in_recent_tracks.yaml")
+        ),
+    )
+    fake.add_history(
+        "mojibake",
+        fx.track_fragments(fx.ruby_xml(shared_data, "user_get_recent_tracks_malformed.xml")),
+    )
 
-    fake.add_user_info("RJ", fx.cassette_body(
-        shared_data, "TestPyLastUser.test_get_user_registration.yaml"))
+    fake.add_user_info(
+        "RJ", fx.cassette_body(shared_data, "TestPyLastUser.test_get_user_registration.yaml")
+    )
     countryless = fx.cassette_body(shared_data, "TestPyLastUser.test_get_countryless_user.yaml")
     for user in ("diegodukao", "test-account"):
         fake.add_user_info(user, countryless)
@@ -176,8 +206,9 @@ def recorded_fake(server: ReplayServer, shared_data: Path) -> FakeLastfm:
         interaction = fx.cassette(shared_data, name)[0]
         body = interaction["request"]["body"]
         asked = {key: values[-1] for key, values in parse_qs(body).items()}
-        fake.add_track_info(asked["artist"], asked["track"],
-                            interaction["response"]["body"]["string"])
+        fake.add_track_info(
+            asked["artist"], asked["track"], interaction["response"]["body"]["string"]
+        )
     return fake
 
 
@@ -200,8 +231,11 @@ def fast_config(api_url: str, **overrides: object):
     from extract.lastfm.config import LastfmConfig
 
     settings: dict[str, object] = {
-        "api_key": API_KEY, "api_secret": API_SECRET, "api_url": api_url,
-        "min_interval_seconds": 0.0, "initial_days": None,
+        "api_key": API_KEY,
+        "api_secret": API_SECRET,
+        "api_url": api_url,
+        "min_interval_seconds": 0.0,
+        "initial_days": None,
         "retry": RetryPolicy(max_attempts=3, backoff_seconds=0.0),
     }
     return LastfmConfig(**{**settings, **overrides})

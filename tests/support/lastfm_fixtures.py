@@ -91,9 +91,10 @@ def json_to_xml(document: dict, error_template: str | None = None) -> str:
         if error_template is None:
             raise ValueError("converting an error answer needs the recorded error envelope")
         return error_envelope(error_template, int(document["error"]), document["message"])
-    (root, body), = document.items()
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<lfm status="ok">{_element(root, body)}</lfm>\n')
+    ((root, body),) = document.items()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<lfm status="ok">{_element(root, body)}</lfm>\n'
+    )
 
 
 def error_envelope(template: str, code: int, message: str | None = None) -> str:
@@ -127,6 +128,11 @@ def track_fragments(document: str) -> list[TrackFragment]:
         xml = match.group(0)
         opening = xml[: xml.index(">") + 1]
         uts = _UTS.search(xml)
-        fragments.append(TrackFragment(xml=xml, uts=int(uts.group(1)) if uts else None,
-                                       now_playing='nowplaying="true"' in opening))
+        fragments.append(
+            TrackFragment(
+                xml=xml,
+                uts=int(uts.group(1)) if uts else None,
+                now_playing='nowplaying="true"' in opening,
+            )
+        )
     return fragments

@@ -62,11 +62,16 @@ def run_dbt(warehouse_url: str, scratch: Path, *args: str, vars: dict | None = N
     project = dbt_project_dir()
     command = [
         *args,
-        "--project-dir", str(project),
-        "--profiles-dir", str(project),
-        "--target", "postgres",
-        "--target-path", str(scratch / "target"),
-        "--log-path", str(scratch / "logs"),
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target",
+        "postgres",
+        "--target-path",
+        str(scratch / "target"),
+        "--log-path",
+        str(scratch / "logs"),
     ]
     if vars:
         import json
@@ -88,8 +93,9 @@ def run_dbt(warehouse_url: str, scratch: Path, *args: str, vars: dict | None = N
         for node_result in node_results
         if str(node_result.status) not in {"success", "pass"}
     ]
-    assert result.success, (
-        f"dbt {' '.join(args)} failed: {result.exception or ''}\n" + "\n".join(failures))
+    assert result.success, f"dbt {' '.join(args)} failed: {result.exception or ''}\n" + "\n".join(
+        failures
+    )
     return DbtRun(result, seconds)
 
 
@@ -100,8 +106,15 @@ def load_and_build(warehouse_url: str, config, scratch: Path) -> str:
 
     with psycopg.connect(warehouse_url) as conn:
         generate_and_load(conn, config)
-    run_dbt(warehouse_url, scratch, "build",
-            "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
+    run_dbt(
+        warehouse_url,
+        scratch,
+        "build",
+        "--exclude-resource-type",
+        "test",
+        "--exclude-resource-type",
+        "unit_test",
+    )
     return warehouse_url
 
 
@@ -139,14 +152,18 @@ def snapshot_table(conn: psycopg.Connection, schema: str, table: str, copy: str)
     `scratch` schema."""
     conn.execute("create schema if not exists scratch")
     conn.execute(sql.SQL("drop table if exists scratch.{}").format(sql.Identifier(copy)))
-    conn.execute(sql.SQL("create table scratch.{} as select * from {}.{}").format(
-        sql.Identifier(copy), sql.Identifier(schema), sql.Identifier(table)))
+    conn.execute(
+        sql.SQL("create table scratch.{} as select * from {}.{}").format(
+            sql.Identifier(copy), sql.Identifier(schema), sql.Identifier(table)
+        )
+    )
     conn.commit()
 
 
 def set_difference(conn: psycopg.Connection, left: str, right: str) -> tuple[int, int]:
     """(rows of `left` not in `right`, rows of `right` not in `left`), both given as
     schema-qualified names, compared on all columns with EXCEPT ALL (duplicates count)."""
+
     def count(a: str, b: str) -> int:
         query = sql.SQL("select count(*) from (select * from {} except all select * from {}) d")
         return conn.execute(query.format(sql.SQL(a), sql.SQL(b))).fetchone()[0]
@@ -158,8 +175,7 @@ def read_frame(conn: psycopg.Connection, query: str, params=None) -> pl.DataFram
     with conn.cursor() as cur:
         cur.execute(query, params)
         columns = [column.name for column in cur.description]
-        return pl.DataFrame(cur.fetchall(), schema=columns, orient="row",
-                            infer_schema_length=None)
+        return pl.DataFrame(cur.fetchall(), schema=columns, orient="row", infer_schema_length=None)
 
 
 def utc_days(start: dt.date, n: int) -> list[dt.date]:

@@ -75,8 +75,11 @@ class ReplayServer:
     def _dispatch(self, request: Request) -> Response:
         with self._lock:
             self.requests.append(request)
-        matches = [(prefix, handler) for (method, prefix), handler in self.routes.items()
-                   if method == request.method and request.path.startswith(prefix)]
+        matches = [
+            (prefix, handler)
+            for (method, prefix), handler in self.routes.items()
+            if method == request.method and request.path.startswith(prefix)
+        ]
         if not matches:
             return Response(404, {"error": f"no route for {request.method} {request.path}"})
         return max(matches, key=lambda match: len(match[0]))[1](request)
@@ -89,7 +92,8 @@ class ReplayServer:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 request = Request(
-                    method=self.command, path=parts.path,
+                    method=self.command,
+                    path=parts.path,
                     query={k: v[-1] for k, v in parse_qs(parts.query).items()},
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",

@@ -57,7 +57,8 @@ class _CassetteLoader(yaml.SafeLoader):
 
 
 _CassetteLoader.add_constructor(
-    "!binary", lambda loader, node: base64.b64decode(loader.construct_scalar(node)))
+    "!binary", lambda loader, node: base64.b64decode(loader.construct_scalar(node))
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,12 @@ def _body(response: dict[str, Any]) -> bytes:
 def _cassette(path: Path) -> tuple[Interaction, ...]:
     document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CassetteLoader)
     return tuple(
-        Interaction(method=item["request"]["method"].upper(), uri=item["request"]["uri"],
-                    status=int(item["response"]["status"]["code"]), body=_body(item["response"]))
+        Interaction(
+            method=item["request"]["method"].upper(),
+            uri=item["request"]["uri"],
+            status=int(item["response"]["status"]["code"]),
+            body=_body(item["response"]),
+        )
         for item in document["http_interactions"]
     )
 
@@ -127,28 +132,45 @@ class SpotifyCatalog:
         """Every recorded track and artist object, by id."""
         catalog = cls()
         catalog.add_tracks(browndsi_tracks(shared_data))
-        catalog.add_tracks(load_json(shared_data,
-                                     "spotify_web_api_java/GetSeveralTracksRequest.json")["tracks"])
-        catalog.add_tracks(load_json(shared_data, "zmb3_spotify_go/find_tracks_simple.txt")
-                           ["tracks"])
-        catalog.add_tracks([load_json(shared_data, "spotify_web_api_java/GetTrackRequest.json"),
-                            load_json(shared_data, "zmb3_spotify_go/find_track.txt")])
-        catalog.add_tracks(load_json(shared_data, "spotify_web_api_java/SearchTracksRequest.json")
-                           ["tracks"]["items"])
-        for recently_played in ("spotify_web_api_java/GetCurrentUsersRecentlyPlayedTracksRequest"
-                                ".json", "zmb3_spotify_go/player_recently_played.txt"):
-            catalog.add_tracks([item["track"] for item
-                                in load_json(shared_data, recently_played)["items"]])
-        catalog.add_artists(load_json(shared_data,
-                                      "spotify_web_api_java/GetSeveralArtistsRequest.json")
-                            ["artists"])
-        catalog.add_artists([load_json(shared_data, "spotify_web_api_java/GetArtistRequest.json"),
-                             load_json(shared_data, "zmb3_spotify_go/find_artist.txt")])
-        catalog.add_artists(load_json(shared_data,
-                                      "spotify_web_api_java/GetUsersTopArtistsRequest.json")
-                            ["items"])
-        catalog.add_artists(load_json(shared_data, "zmb3_spotify_go/current_users_top_artists.txt")
-                            ["items"])
+        catalog.add_tracks(
+            load_json(shared_data, "spotify_web_api_java/GetSeveralTracksRequest.json")["tracks"]
+        )
+        catalog.add_tracks(
+            load_json(shared_data, "zmb3_spotify_go/find_tracks_simple.txt")["tracks"]
+        )
+        catalog.add_tracks(
+            [
+                load_json(shared_data, "spotify_web_api_java/GetTrackRequest.json"),
+                load_json(shared_data, "zmb3_spotify_go/find_track.txt"),
+            ]
+        )
+        catalog.add_tracks(
+            load_json(shared_data, "spotify_web_api_java/SearchTracksRequest.json")["tracks"][
+                "items"
+            ]
+        )
+        for recently_played in (
+            "spotify_web_api_java/GetCurrentUsersRecentlyPlayedTracksRequest.json",
+            "zmb3_spotify_go/player_recently_played.txt",
+        ):
+            catalog.add_tracks(
+                [item["track"] for item in load_json(shared_data, recently_played)["items"]]
+            )
+        catalog.add_artists(
+            load_json(shared_data, "spotify_web_api_java/GetSeveralArtistsRequest.json")["artists"]
+        )
+        catalog.add_artists(
+            [
+                load_json(shared_data, "spotify_web_api_java/GetArtistRequest.json"),
+                load_json(shared_data, "zmb3_spotify_go/find_artist.txt"),
+            ]
+        )
+        catalog.add_artists(
+            load_json(shared_data, "spotify_web_api_java/GetUsersTopArtistsRequest.json")["items"]
+        )
+        catalog.add_artists(
+            load_json(shared_data, "zmb3_spotify_go/current_users_top_artists.txt")["items"]
+        )
         for path in sorted(fixture_path(shared_data, "rspotify_cassettes").glob("artist_find_*")):
             for interaction in _cassette(path):  # GET /artists/{id} and GET /artists?ids=
                 answer = json.loads(interaction.body)
@@ -169,27 +191,34 @@ class SpotifyReplay:
     e.g. to answer 429 first.
     """
 
-    def __init__(self, server: ReplayServer, shared_data: Path,
-                 catalog: SpotifyCatalog | None = None) -> None:
+    def __init__(
+        self, server: ReplayServer, shared_data: Path, catalog: SpotifyCatalog | None = None
+    ) -> None:
         self.server = server
         self.shared_data = shared_data
         self.catalog = catalog or SpotifyCatalog.recorded(shared_data)
-        token = cassette_json(shared_data, "audio_features_find_1zHlj4dQ8ZAtrayhuDDmkY.yml",
-                              "/api/token")
+        token = cassette_json(
+            shared_data, "audio_features_find_1zHlj4dQ8ZAtrayhuDDmkY.yml", "/api/token"
+        )
         self.app_token_answer: dict[str, Any] = token  # recorded: access_token "REDACTED"
-        self.search_answer: Any = load_json(shared_data,
-                                            "spotify_web_api_java/SearchTracksRequest.json")
-        self.me_answer: Any = load_json(shared_data,
-                                        "spotify_web_api_java/GetCurrentUsersProfileRequest.json")
+        self.search_answer: Any = load_json(
+            shared_data, "spotify_web_api_java/SearchTracksRequest.json"
+        )
+        self.me_answer: Any = load_json(
+            shared_data, "spotify_web_api_java/GetCurrentUsersProfileRequest.json"
+        )
         self.recently_played_answer: Any = load_json(
-            shared_data, "spotify_web_api_java/GetCurrentUsersRecentlyPlayedTracksRequest.json")
+            shared_data, "spotify_web_api_java/GetCurrentUsersRecentlyPlayedTracksRequest.json"
+        )
         self.audio_features: Callable[[Request], Response] = lambda request: spotify_error(
-            403, "Forbidden")  # what apps created after Nov 2024 get
+            403, "Forbidden"
+        )  # what apps created after Nov 2024 get
         self._mount()
 
     @classmethod
-    def fresh(cls, server: ReplayServer, shared_data: Path,
-              catalog: SpotifyCatalog | None = None) -> SpotifyReplay:
+    def fresh(
+        cls, server: ReplayServer, shared_data: Path, catalog: SpotifyCatalog | None = None
+    ) -> SpotifyReplay:
         """Mount on a server shared by several tests, forgetting the previous test's routes
         and requests."""
         server.routes.clear()
@@ -206,8 +235,11 @@ class SpotifyReplay:
         route("GET", "/v1/search", self._app(lambda r: Response(200, self.search_answer)))
         route("GET", "/v1/audio-features", self._app(lambda r: self.audio_features(r)))
         route("GET", "/v1/me", self._user(lambda r: Response(200, self.me_answer)))
-        route("GET", "/v1/me/player/recently-played",
-              self._user(lambda r: Response(200, self.recently_played_answer)))
+        route(
+            "GET",
+            "/v1/me/player/recently-played",
+            self._user(lambda r: Response(200, self.recently_played_answer)),
+        )
 
     def _token(self, request: Request) -> Response:
         expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
@@ -217,17 +249,27 @@ class SpotifyReplay:
         if grant == "client_credentials":
             return Response(200, self.app_token_answer)
         if grant == "refresh_token" and request.form.get("refresh_token") == REFRESH_TOKEN:
-            return Response(200, {"access_token": USER_ACCESS_TOKEN, "token_type": "Bearer",
-                                  "expires_in": 3600, "scope": "user-read-recently-played"})
-        return Response(400, {"error": "invalid_grant",
-                              "error_description": "Invalid refresh token"})
+            return Response(
+                200,
+                {
+                    "access_token": USER_ACCESS_TOKEN,
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                    "scope": "user-read-recently-played",
+                },
+            )
+        return Response(
+            400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
+        )
 
-    def _bearer(self, token: str, handler: Callable[[Request], Response]
-                ) -> Callable[[Request], Response]:
+    def _bearer(
+        self, token: str, handler: Callable[[Request], Response]
+    ) -> Callable[[Request], Response]:
         def checked(request: Request) -> Response:
             if request.headers.get("authorization") != f"Bearer {token}":
                 return spotify_error(401, "Invalid access token")
             return handler(request)
+
         return checked
 
     def _app(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
@@ -250,9 +292,14 @@ class SpotifyReplay:
     # Helpers for tests ------------------------------------------------------------------
 
     def config(self, *, refresh_token: str | None = REFRESH_TOKEN) -> SpotifyConfig:
-        return SpotifyConfig(client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                             refresh_token=refresh_token, api_url=f"{self.server.url}/v1/",
-                             token_url=f"{self.server.url}/api/token", requests_timeout=5)
+        return SpotifyConfig(
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            refresh_token=refresh_token,
+            api_url=f"{self.server.url}/v1/",
+            token_url=f"{self.server.url}/api/token",
+            requests_timeout=5,
+        )
 
     def requests_to(self, path_prefix: str) -> list[Request]:
         return [r for r in self.server.requests if r.path.startswith(path_prefix)]

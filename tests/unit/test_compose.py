@@ -31,13 +31,22 @@ ENV_EXAMPLE = ROOT / ".env.example"
 CONTAINER_ROOT = "/opt/encore"  # WORKDIR of the image: relative paths resolve against ROOT
 
 REQUIRED_SERVICES = {
-    "warehouse", "airflow-metadata", "redis", "airflow-init", "airflow-api-server",
-    "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
-    "dbt-docs", "api",
+    "warehouse",
+    "airflow-metadata",
+    "redis",
+    "airflow-init",
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "dbt-docs",
+    "api",
 }
 ONE_SHOT = {"airflow-init"}
-AIRFLOW_SERVICES = {name for name in REQUIRED_SERVICES
-                    if name.startswith("airflow-") and name != "airflow-metadata"}
+AIRFLOW_SERVICES = {
+    name for name in REQUIRED_SERVICES if name.startswith("airflow-") and name != "airflow-metadata"
+}
 # Read by the code but not Encore configuration: set by the OS or the shell, or derived by
 # `python -m warehouse env` (warehouse/runtime.py) rather than chosen by a person.
 SHELL_BUILTINS = {"set", "umask", "export", "echo", "true", ":", "trap", "exec"}
@@ -84,7 +93,10 @@ def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
     env = {**os.environ, **{name: "placeholder-not-a-secret" for name in required}}
     result = subprocess.run(
         [docker, "compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config", "-q"],
-        capture_output=True, text=True, env=env, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
 
@@ -119,9 +131,13 @@ def test_workers_scale_with_celery_on_redis(services: dict[str, Any]) -> None:
         assert "@airflow-metadata:" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], name
         # Airflow 3: workers reach the api-server's execution API with JWTs signed by one secret
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith(
-            "http://airflow-api-server:8080/execution"), name
-        for secret in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY",
-                       "AIRFLOW__API__SECRET_KEY"):
+            "http://airflow-api-server:8080/execution"
+        ), name
+        for secret in (
+            "AIRFLOW__API_AUTH__JWT_SECRET",
+            "AIRFLOW__CORE__FERNET_KEY",
+            "AIRFLOW__API__SECRET_KEY",
+        ):
             assert REQUIRED_REFERENCE.match(env[secret]), (name, secret)
     assert services["airflow-api-server"]["command"][-1] == "8080"
 
@@ -130,8 +146,10 @@ def test_celery_provider_is_locked() -> None:
     """CeleryExecutor and `airflow celery worker` live in apache-airflow-providers-celery."""
     locked = re.findall(r'^name = "([^"]+)"', (ROOT / "uv.lock").read_text(), re.M)
     if "apache-airflow-providers-celery" not in locked:
-        pytest.xfail("apache-airflow-providers-celery (with celery[redis]) is not in uv.lock yet: "
-                     "the compose workers need it (a dependency for the lead to add)")
+        pytest.xfail(
+            "apache-airflow-providers-celery (with celery[redis]) is not in uv.lock yet: "
+            "the compose workers need it (a dependency for the lead to add)"
+        )
 
 
 def test_services_wait_for_healthy_dependencies(services: dict[str, Any]) -> None:
@@ -153,8 +171,13 @@ def test_services_wait_for_healthy_dependencies(services: dict[str, Any]) -> Non
     needs = {
         "airflow-init": {"warehouse", "airflow-metadata"},
         "airflow-scheduler": {"warehouse", "airflow-metadata", "redis", "airflow-init"},
-        "airflow-worker": {"warehouse", "airflow-metadata", "redis", "airflow-init",
-                           "airflow-api-server"},
+        "airflow-worker": {
+            "warehouse",
+            "airflow-metadata",
+            "redis",
+            "airflow-init",
+            "airflow-api-server",
+        },
         "api": {"warehouse", "airflow-init"},
         "dbt-docs": {"warehouse", "airflow-init"},
     }
@@ -249,8 +272,14 @@ print(json.dumps({"airflow": airflow, "dbt": click_tree(cli)}))
 """
     home = tmp_path_factory.mktemp("airflow-home")
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=env, cwd=ROOT, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -319,8 +348,9 @@ def _check_flags(words: list[str], known: list[str], where: str) -> None:
             assert word.split("=")[0] in known, f"{where}: unknown flag {word}"
 
 
-def _check_command(words: list[str], catalogue: dict[str, Any], where: str,
-                   cwd: Path = ROOT) -> Iterator[Path]:
+def _check_command(
+    words: list[str], catalogue: dict[str, Any], where: str, cwd: Path = ROOT
+) -> Iterator[Path]:
     """Assert one command names real things; yields scripts it runs (checked in turn)."""
     if words[0] == "exec":
         words = words[1:]
@@ -330,8 +360,11 @@ def _check_command(words: list[str], catalogue: dict[str, Any], where: str,
     if tool == "cd":
         assert (cwd / args[0]).is_dir(), f"{where}: no folder {args[0]}"
     elif tool in {"bash", "sh"}:
-        script = ROOT / Path(args[0]).relative_to(CONTAINER_ROOT) \
-            if args[0].startswith(CONTAINER_ROOT) else ROOT / args[0]
+        script = (
+            ROOT / Path(args[0]).relative_to(CONTAINER_ROOT)
+            if args[0].startswith(CONTAINER_ROOT)
+            else ROOT / args[0]
+        )
         assert script.is_file(), f"{where}: no script {args[0]}"
         yield script
     elif tool == "python" and args[:1] == ["-m"]:
@@ -380,8 +413,9 @@ def _check_command(words: list[str], catalogue: dict[str, Any], where: str,
         raise AssertionError(f"{where}: unchecked command {tool!r}: teach this test about it")
 
 
-def test_every_command_names_something_real(services: dict[str, Any],
-                                            cli_catalogue: dict[str, Any]) -> None:
+def test_every_command_names_something_real(
+    services: dict[str, Any], cli_catalogue: dict[str, Any]
+) -> None:
     checked = 0
     for name, service in services.items():
         if not _own_image(service):
@@ -426,8 +460,10 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
 def _ignored(path: str) -> bool:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     patterns = [p.strip() for p in lines if p.strip() and not p.startswith("#")]
-    return any(fnmatch.fnmatch(path, p) or path.startswith(p.rstrip("/") + "/") or path == p
-               for p in patterns)
+    return any(
+        fnmatch.fnmatch(path, p) or path.startswith(p.rstrip("/") + "/") or path == p
+        for p in patterns
+    )
 
 
 def test_dockerfile_copies_what_exists() -> None:
@@ -449,10 +485,11 @@ def test_dockerfile_copies_what_exists() -> None:
     assert copied >= 5
     # every package the project installs is in the image
     pyproject = (ROOT / "pyproject.toml").read_text()
-    packages = re.search(r'packages = \[([^\]]*)\]', pyproject)
+    packages = re.search(r"packages = \[([^\]]*)\]", pyproject)
     assert packages
     for package in re.findall(r'"(\w+)"', packages.group(1)):
-        assert any(i == "COPY" and re.match(rf"{package}\b", rest) for i, rest in instructions), \
+        assert any(i == "COPY" and re.match(rf"{package}\b", rest) for i, rest in instructions), (
             f"the image lacks {package}/"
+        )
     (entrypoint,) = [json.loads(rest) for i, rest in instructions if i == "ENTRYPOINT"]
     assert (ROOT / Path(entrypoint[0]).relative_to(CONTAINER_ROOT)).is_file()

@@ -13,9 +13,11 @@ from extract.files import FileImportError, parse_path
 from extract.files.kaggle_source import DATASET, locate_kaggle_csv
 from warehouse.raw_tables import KAGGLE_TRACKS
 
-HEADER = ("track_id,artists,album_name,track_name,popularity,duration_ms,explicit,"
-          "danceability,energy,key,loudness,mode,speechiness,acousticness,instrumentalness,"
-          "liveness,valence,tempo,time_signature,track_genre")
+HEADER = (
+    "track_id,artists,album_name,track_name,popularity,duration_ms,explicit,"
+    "danceability,energy,key,loudness,mode,speechiness,acousticness,instrumentalness,"
+    "liveness,valence,tempo,time_signature,track_genre"
+)
 
 
 def parse_kaggle(path: Path):
@@ -56,31 +58,48 @@ def test_sample_file_keeps_duplicate_ids_and_empty_cells(shared_data: Path) -> N
     [empty] = rows.filter(pl.col("source_row") == 65900).rows(named=True)
     assert (empty["artists"], empty["album_name"], empty["track_name"]) == (None, None, None)
     assert empty["track_genre"] == "k-pop"
-    assert rows.select(pl.exclude("artists", "album_name", "track_name").null_count()
-                       ).sum_horizontal().item() == 0
+    assert (
+        rows.select(pl.exclude("artists", "album_name", "track_name").null_count())
+        .sum_horizontal()
+        .item()
+        == 0
+    )
     assert rows["explicit"].to_list().count(True) > 0  # written True/False here
 
 
 def test_bad_values_quarantine_their_row_with_the_column_named(tmp_path: Path) -> None:
     path = tmp_path / "tracks.csv"
-    good = "a" * 22 + ",Art,Alb,Song,50,200000,False,0.5,0.5,1,-5.0,1,0.05,0.1,1.01E-06," \
+    good = (
+        "a" * 22 + ",Art,Alb,Song,50,200000,False,0.5,0.5,1,-5.0,1,0.05,0.1,1.01E-06,"
         "0.1,0.5,120.0,4,pop"
-    path.write_text("\n".join([
-        HEADER,  # no index column: the row's position stands in for source_row
-        good,
-        good.replace(",50,", ",fifty,"),
-        good.replace(",False,", ",maybe,"),
-        good.replace(",4,pop", ",4.5,pop"),
-        "," + good.split(",", 1)[1],
-        good.replace("Song", "x" * 10_000),
-        good + ",extra",
-    ]) + "\n", encoding="utf-8")
+    )
+    path.write_text(
+        "\n".join(
+            [
+                HEADER,  # no index column: the row's position stands in for source_row
+                good,
+                good.replace(",50,", ",fifty,"),
+                good.replace(",False,", ",maybe,"),
+                good.replace(",4,pop", ",4.5,pop"),
+                "," + good.split(",", 1)[1],
+                good.replace("Song", "x" * 10_000),
+                good + ",extra",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     file = parse_kaggle(path)
     assert file.rows_in == 7 == file.loaded.height + file.rejected.height
     assert file.loaded["source_row"].to_list() == [0]
-    assert file.reasons == {"empty track_id": 1, "field longer than 2048 characters": 1,
-                            "more than 20 fields": 1, "unparseable explicit": 1,
-                            "unparseable popularity": 1, "unparseable time_signature": 1}
+    assert file.reasons == {
+        "empty track_id": 1,
+        "field longer than 2048 characters": 1,
+        "more than 20 fields": 1,
+        "unparseable explicit": 1,
+        "unparseable popularity": 1,
+        "unparseable time_signature": 1,
+    }
 
 
 def test_a_csv_that_is_not_the_dataset_is_refused(tmp_path: Path) -> None:
@@ -90,8 +109,7 @@ def test_a_csv_that_is_not_the_dataset_is_refused(tmp_path: Path) -> None:
         parse_kaggle(path)
 
 
-def test_the_csv_comes_from_the_argument_then_the_environment(tmp_path: Path,
-                                                              monkeypatch) -> None:
+def test_the_csv_comes_from_the_argument_then_the_environment(tmp_path: Path, monkeypatch) -> None:
     for name in ("KAGGLE_TRACKS_CSV", "KAGGLE_USERNAME", "KAGGLE_KEY"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(FileImportError, match="KAGGLE_TRACKS_CSV"):
@@ -112,24 +130,26 @@ def test_credentials_without_the_kaggle_package_say_what_to_install(monkeypatch)
     assert "secret-key-value" not in str(error.value)
 
 
-def test_credentials_with_the_kaggle_package_download_the_dataset(tmp_path: Path,
-                                                                  monkeypatch) -> None:
+def test_credentials_with_the_kaggle_package_download_the_dataset(
+    tmp_path: Path, monkeypatch
+) -> None:
     calls = []
 
     class FakeApi:
         def authenticate(self) -> None:
             calls.append("authenticate")
 
-        def dataset_download_files(self, dataset: str, path: str, unzip: bool,
-                                   quiet: bool) -> None:
+        def dataset_download_files(self, dataset: str, path: str, unzip: bool, quiet: bool) -> None:
             calls.append(dataset)
             Path(path, "dataset.csv").write_text(HEADER + "\n")
 
     extended = types.ModuleType("kaggle.api.kaggle_api_extended")
     extended.KaggleApi = FakeApi
-    for name, module in (("kaggle", types.ModuleType("kaggle")),
-                         ("kaggle.api", types.ModuleType("kaggle.api")),
-                         ("kaggle.api.kaggle_api_extended", extended)):
+    for name, module in (
+        ("kaggle", types.ModuleType("kaggle")),
+        ("kaggle.api", types.ModuleType("kaggle.api")),
+        ("kaggle.api.kaggle_api_extended", extended),
+    ):
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.delenv("KAGGLE_TRACKS_CSV", raising=False)
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")

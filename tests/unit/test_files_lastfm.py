@@ -29,15 +29,19 @@ EXPECTED = {
     "lastfm_u04": ("header:date", 16_545, {}),
     "lastfm_u05": ("header:timestamp", 42_752, {"empty artist": 1}),
     "lastfm_u06": ("header:uts", 6_001, {}),
-    "lastfm_u07": ("headerless:artist,album,track,date", 60_950,
-                   {"no timestamp (now playing)": 303}),
+    "lastfm_u07": (
+        "headerless:artist,album,track,date",
+        60_950,
+        {"no timestamp (now playing)": 303},
+    ),
     "lastfm_u08": ("header:timestamp", 17_503, {"timestamp before 2002-01-01": 643}),
     "lastfm_u09": ("header:timestamp", 250, {}),
     "lfm1k_user_000001": ("lastfm_1k_tsv", 16_685, {}),
 }
 ONLY_IN_COMBINED = {
-    "lastfm_u05": {(dt.datetime(2012, 10, 16, 18, 5, 52, tzinfo=dt.UTC), "\xa0",
-                    "i loves you porgy")},
+    "lastfm_u05": {
+        (dt.datetime(2012, 10, 16, 18, 5, 52, tzinfo=dt.UTC), "\xa0", "i loves you porgy")
+    },
 }
 
 
@@ -80,8 +84,9 @@ def test_users_come_from_the_file_or_its_name(parsed) -> None:
 
 
 def test_an_explicit_user_wins(listens: Path) -> None:
-    [file] = parse_path(listens / "raw" / "lastfm_u09__89rael+infovis.csv.gz", user="me",
-                        now=NOW).files
+    [file] = parse_path(
+        listens / "raw" / "lastfm_u09__89rael+infovis.csv.gz", user="me", now=NOW
+    ).files
     assert file.loaded["user_name"].unique().to_list() == ["me"]
 
 
@@ -89,9 +94,11 @@ def test_same_plays_as_the_curated_combined_file(parsed, listens: Path) -> None:
     result, _ = parsed
     combined = pl.read_csv(listens / "lastfm_scrobbles_combined.csv", infer_schema=False)
     combined = combined.select(
-        "user_id", pl.col("timestamp_utc").str.to_datetime("%Y-%m-%dT%H:%M:%SZ",
-                                                           time_zone="UTC").alias("t"),
-        "artist", "track")
+        "user_id",
+        pl.col("timestamp_utc").str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC").alias("t"),
+        "artist",
+        "track",
+    )
     for file in result.files:
         user = _prefix(file.name)
         ours = set(file.loaded.select("played_at", "artist_name", "track_name").unique().rows())
@@ -114,8 +121,7 @@ def test_values_are_typed_and_in_utc(parsed) -> None:
     lfm1k = by_user["lfm1k_user_000001"]
     assert lfm1k["album_name"].null_count() == lfm1k.height  # the 1K TSV has no albums
     assert lfm1k["artist_mbid"].null_count() < lfm1k.height
-    assert all(frame.schema["played_at"] == pl.Datetime("us", "UTC")
-               for frame in by_user.values())
+    assert all(frame.schema["played_at"] == pl.Datetime("us", "UTC") for frame in by_user.values())
 
 
 def test_exact_duplicates_stay_in_raw(parsed) -> None:
@@ -129,7 +135,14 @@ def test_now_playing_and_epoch_zero_rows_are_quarantined_with_their_text(parsed)
     result, _ = parsed
     u07 = next(f for f in result.files if f.name.startswith("lastfm_u07"))
     first = u07.rejected.row(0, named=True)
-    assert first == {"source_ref": u07.name, "_row": "1", "artist": "Biome", "album": "UNITY",
-                     "track": "Unity", "time": None, "_reason": "no timestamp (now playing)"}
+    assert first == {
+        "source_ref": u07.name,
+        "_row": "1",
+        "artist": "Biome",
+        "album": "UNITY",
+        "track": "Unity",
+        "time": None,
+        "_reason": "no timestamp (now playing)",
+    }
     u08 = next(f for f in result.files if f.name.startswith("lastfm_u08"))
     assert set(u08.rejected["timestamp"].unique().to_list()) == {"0"}

@@ -23,37 +23,78 @@ from extract.files.spotify_export import ACCOUNT_DATA, EXTENDED
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 ACCOUNT_PLAYS = [
-    {"endTime": "2023-01-01 12:34", "artistName": "Taylor Swift", "trackName": "Anti-Hero",
-     "msPlayed": 200690},
-    {"endTime": "2023-01-01 12:38", "artistName": "Taylor Swift", "trackName": "Lavender Haze",
-     "msPlayed": 12000},  # a skip: under 30 s, still a raw row
-    {"endTime": "2023-01-01 12:38", "artistName": "Taylor Swift", "trackName": "Lavender Haze",
-     "msPlayed": 12000},  # exact duplicate: kept, dbt de-duplicates
-    {"endTime": "2023-01-02 08:00", "artistName": "Unknown Artist", "trackName": "Unknown Track",
-     "msPlayed": 0},
+    {
+        "endTime": "2023-01-01 12:34",
+        "artistName": "Taylor Swift",
+        "trackName": "Anti-Hero",
+        "msPlayed": 200690,
+    },
+    {
+        "endTime": "2023-01-01 12:38",
+        "artistName": "Taylor Swift",
+        "trackName": "Lavender Haze",
+        "msPlayed": 12000,
+    },  # a skip: under 30 s, still a raw row
+    {
+        "endTime": "2023-01-01 12:38",
+        "artistName": "Taylor Swift",
+        "trackName": "Lavender Haze",
+        "msPlayed": 12000,
+    },  # exact duplicate: kept, dbt de-duplicates
+    {
+        "endTime": "2023-01-02 08:00",
+        "artistName": "Unknown Artist",
+        "trackName": "Unknown Track",
+        "msPlayed": 0,
+    },
 ]
 PODCAST_PLAYS = [
-    {"endTime": "2023-01-03 07:10", "podcastName": "The Daily", "episodeName": "Monday",
-     "msPlayed": 1500000},
+    {
+        "endTime": "2023-01-03 07:10",
+        "podcastName": "The Daily",
+        "episodeName": "Monday",
+        "msPlayed": 1500000,
+    },
 ]
 
 
-def extended_play(ts: str, track: str | None, artist: str | None, uri: str | None, *,
-                  ms: int = 215000, username: str | None = "spotify-user-42",
-                  episode: str | None = None, show: str | None = None,
-                  episode_uri: str | None = None, skipped: bool | None = False,
-                  shuffle: bool = True, ip: str = "192.0.2.17") -> dict:
+def extended_play(
+    ts: str,
+    track: str | None,
+    artist: str | None,
+    uri: str | None,
+    *,
+    ms: int = 215000,
+    username: str | None = "spotify-user-42",
+    episode: str | None = None,
+    show: str | None = None,
+    episode_uri: str | None = None,
+    skipped: bool | None = False,
+    shuffle: bool = True,
+    ip: str = "192.0.2.17",
+) -> dict:
     """One Extended Streaming History record, endsong_*.json style."""
     record = {
-        "ts": ts, "username": username, "platform": "Android OS 13 API 33 (Google, Pixel 7)",
-        "ms_played": ms, "conn_country": "SE", "ip_addr_decrypted": ip,
+        "ts": ts,
+        "username": username,
+        "platform": "Android OS 13 API 33 (Google, Pixel 7)",
+        "ms_played": ms,
+        "conn_country": "SE",
+        "ip_addr_decrypted": ip,
         "user_agent_decrypted": "unknown",
-        "master_metadata_track_name": track, "master_metadata_album_artist_name": artist,
+        "master_metadata_track_name": track,
+        "master_metadata_album_artist_name": artist,
         "master_metadata_album_album_name": "Album of " + track if track else None,
-        "spotify_track_uri": uri, "episode_name": episode, "episode_show_name": show,
-        "spotify_episode_uri": episode_uri, "reason_start": "trackdone",
-        "reason_end": "trackdone" if ms > 30000 else "fwdbtn", "shuffle": shuffle,
-        "skipped": skipped, "offline": False, "offline_timestamp": 1672531200,
+        "spotify_track_uri": uri,
+        "episode_name": episode,
+        "episode_show_name": show,
+        "spotify_episode_uri": episode_uri,
+        "reason_start": "trackdone",
+        "reason_end": "trackdone" if ms > 30000 else "fwdbtn",
+        "shuffle": shuffle,
+        "skipped": skipped,
+        "offline": False,
+        "offline_timestamp": 1672531200,
         "incognito_mode": False,
     }
     if username is None:
@@ -62,30 +103,70 @@ def extended_play(ts: str, track: str | None, artist: str | None, uri: str | Non
 
 
 ENDSONG = [
-    extended_play("2022-12-31T23:59:10Z", "Blinding Lights", "The Weeknd",
-                  "spotify:track:0VjIjW4GlUZAMYd2vXMi3b"),
-    extended_play("2023-01-01T00:03:00Z", "Save Your Tears", "The Weeknd",
-                  "spotify:track:5QO79kh1waicV47BqGRL3g", ms=8000, skipped=True),
-    extended_play("2023-01-01T00:05:00Z", None, None, None, ms=1800000, episode="Episode 12",
-                  show="Some Show", episode_uri="spotify:episode:4rOoJ6Egrf8K2IrywzwOMk"),
-    extended_play("2023-01-01T00:09:00Z", "Local demo", "Me", "spotify:local:Me::Local+demo:200",
-                  skipped=None),
-    extended_play("2001-06-01T00:00:00Z", "Too Old", "Someone",
-                  "spotify:track:7ouMYWpwJ422jRcDASZB7P"),
+    extended_play(
+        "2022-12-31T23:59:10Z",
+        "Blinding Lights",
+        "The Weeknd",
+        "spotify:track:0VjIjW4GlUZAMYd2vXMi3b",
+    ),
+    extended_play(
+        "2023-01-01T00:03:00Z",
+        "Save Your Tears",
+        "The Weeknd",
+        "spotify:track:5QO79kh1waicV47BqGRL3g",
+        ms=8000,
+        skipped=True,
+    ),
+    extended_play(
+        "2023-01-01T00:05:00Z",
+        None,
+        None,
+        None,
+        ms=1800000,
+        episode="Episode 12",
+        show="Some Show",
+        episode_uri="spotify:episode:4rOoJ6Egrf8K2IrywzwOMk",
+    ),
+    extended_play(
+        "2023-01-01T00:09:00Z", "Local demo", "Me", "spotify:local:Me::Local+demo:200", skipped=None
+    ),
+    extended_play(
+        "2001-06-01T00:00:00Z", "Too Old", "Someone", "spotify:track:7ouMYWpwJ422jRcDASZB7P"
+    ),
 ]
 AUDIO_2024 = [  # the newer Streaming_History_Audio_*.json: no username, audiobook fields
-    {**{k: v for k, v in extended_play("2024-05-01T10:00:00Z", "Espresso", "Sabrina Carpenter",
-                                       "spotify:track:2qSkIjg1o9h3YT9RAgYN75",
-                                       username=None).items()
-        if k not in ("ip_addr_decrypted", "user_agent_decrypted")},
-     "ip_addr": "198.51.100.4", "audiobook_title": None, "audiobook_uri": None,
-     "audiobook_chapter_uri": None, "audiobook_chapter_title": None},
-    {**{k: v for k, v in extended_play("2024-05-01T11:00:00Z", None, None, None, ms=600000,
-                                       username=None).items()
-        if k not in ("ip_addr_decrypted", "user_agent_decrypted")},
-     "ip_addr": "198.51.100.4", "audiobook_title": "Dune",
-     "audiobook_uri": "spotify:show:abc", "audiobook_chapter_uri": "spotify:episode:def",
-     "audiobook_chapter_title": "Chapter 1"},
+    {
+        **{
+            k: v
+            for k, v in extended_play(
+                "2024-05-01T10:00:00Z",
+                "Espresso",
+                "Sabrina Carpenter",
+                "spotify:track:2qSkIjg1o9h3YT9RAgYN75",
+                username=None,
+            ).items()
+            if k not in ("ip_addr_decrypted", "user_agent_decrypted")
+        },
+        "ip_addr": "198.51.100.4",
+        "audiobook_title": None,
+        "audiobook_uri": None,
+        "audiobook_chapter_uri": None,
+        "audiobook_chapter_title": None,
+    },
+    {
+        **{
+            k: v
+            for k, v in extended_play(
+                "2024-05-01T11:00:00Z", None, None, None, ms=600000, username=None
+            ).items()
+            if k not in ("ip_addr_decrypted", "user_agent_decrypted")
+        },
+        "ip_addr": "198.51.100.4",
+        "audiobook_title": "Dune",
+        "audiobook_uri": "spotify:show:abc",
+        "audiobook_chapter_uri": "spotify:episode:def",
+        "audiobook_chapter_title": "Chapter 1",
+    },
 ]
 
 
@@ -98,17 +179,22 @@ def write_json(path: Path, records: object) -> Path:
 def write_spotify_export_zip(path: Path) -> Path:
     """A realistic 'my_spotify_data.zip': both packages, plus files that are not history."""
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("Spotify Account Data/StreamingHistory_music_0.json",
-                         json.dumps(ACCOUNT_PLAYS))
-        archive.writestr("Spotify Account Data/StreamingHistory_podcast_0.json",
-                         json.dumps(PODCAST_PLAYS))
-        archive.writestr("Spotify Account Data/Userdata.json",
-                         json.dumps({"username": "spotify-user-42", "country": "SE"}))
+        archive.writestr(
+            "Spotify Account Data/StreamingHistory_music_0.json", json.dumps(ACCOUNT_PLAYS)
+        )
+        archive.writestr(
+            "Spotify Account Data/StreamingHistory_podcast_0.json", json.dumps(PODCAST_PLAYS)
+        )
+        archive.writestr(
+            "Spotify Account Data/Userdata.json",
+            json.dumps({"username": "spotify-user-42", "country": "SE"}),
+        )
         archive.writestr("Spotify Account Data/Playlist1.json", json.dumps({"playlists": []}))
-        archive.writestr("Spotify Extended Streaming History/endsong_0.json",
-                         json.dumps(ENDSONG))
-        archive.writestr("Spotify Extended Streaming History/ReadMeFirst_ExtendedStreamingHistory"
-                         ".pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+        archive.writestr("Spotify Extended Streaming History/endsong_0.json", json.dumps(ENDSONG))
+        archive.writestr(
+            "Spotify Extended Streaming History/ReadMeFirst_ExtendedStreamingHistory.pdf",
+            b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
+        )
     return path
 
 
@@ -117,7 +203,11 @@ def test_account_data_streaming_history(tmp_path: Path) -> None:
     parsed = parse_path(path, user="alice", now=NOW)
     [file] = parsed.files
     assert (file.layout, file.rows_in, file.loaded.height, file.rejected.height) == (
-        ACCOUNT_DATA, 4, 4, 0)
+        ACCOUNT_DATA,
+        4,
+        4,
+        0,
+    )
     rows = file.loaded
     assert rows["user_name"].unique().to_list() == ["alice"]
     assert rows["ended_at"][0] == dt.datetime(2023, 1, 1, 12, 34, tzinfo=dt.UTC)
@@ -147,12 +237,17 @@ def test_extended_streaming_history(tmp_path: Path) -> None:
     [file] = parse_path(path, now=NOW).files
     assert file.layout == EXTENDED
     assert file.rows_in == len(ENDSONG) == file.loaded.height + file.rejected.height
-    assert file.reasons == {"podcast episode, not a track play": 1,
-                            "timestamp before 2002-01-01": 1}
+    assert file.reasons == {
+        "podcast episode, not a track play": 1,
+        "timestamp before 2002-01-01": 1,
+    }
     rows = file.loaded.sort("ended_at")
     assert rows["user_name"].unique().to_list() == ["spotify-user-42"]  # from the records
-    assert rows["track_id"].to_list() == ["0VjIjW4GlUZAMYd2vXMi3b", "5QO79kh1waicV47BqGRL3g",
-                                          None]  # local files have no Spotify id
+    assert rows["track_id"].to_list() == [
+        "0VjIjW4GlUZAMYd2vXMi3b",
+        "5QO79kh1waicV47BqGRL3g",
+        None,
+    ]  # local files have no Spotify id
     assert rows["ms_played"].to_list() == [215000, 8000, 215000]  # the 8 s skip is kept
     assert rows["skipped"].to_list() == [False, True, None]
     assert rows["shuffle"].to_list() == [True, True, True]
@@ -172,7 +267,8 @@ def test_newer_audio_history_without_username(tmp_path: Path) -> None:
         parse_path(path, now=NOW)
     [file] = parse_path(path, user="carol", now=NOW).files
     assert file.loaded.select("user_name", "track_id", "track_name").rows() == [
-        ("carol", "2qSkIjg1o9h3YT9RAgYN75", "Espresso")]
+        ("carol", "2qSkIjg1o9h3YT9RAgYN75", "Espresso")
+    ]
     assert file.reasons == {"audiobook, not a track play": 1}
 
 
@@ -185,7 +281,10 @@ def test_a_whole_export_zip(tmp_path: Path) -> None:
         "Spotify Extended Streaming History/endsong_0.json",
     ]
     assert {s.name.rsplit("/", 1)[-1] for s in parsed.skipped} == {
-        "Userdata.json", "Playlist1.json", "ReadMeFirst_ExtendedStreamingHistory.pdf"}
+        "Userdata.json",
+        "Playlist1.json",
+        "ReadMeFirst_ExtendedStreamingHistory.pdf",
+    }
     [spotify] = parsed.by_source().values()
     assert spotify.loaded.height == 4 + 3
     assert spotify.rejected.height == 1 + 2
@@ -199,8 +298,10 @@ def test_wrong_types_are_quarantined_with_the_field_named(tmp_path: Path) -> Non
         {**extended_play("2023-02-01T10:06:00Z", "Bad bool", "Artist", None), "shuffle": "maybe"},
         {**extended_play("2023-02-01T10:07:00Z", "Neg", "Artist", None), "ms_played": -5},
         {**extended_play("yesterday", "Bad ts", "Artist", None)},
-        {**extended_play("2023-02-01T10:08:00Z", "Nested", "Artist", None),
-         "ms_played": {"value": 3}},
+        {
+            **extended_play("2023-02-01T10:08:00Z", "Nested", "Artist", None),
+            "ms_played": {"value": 3},
+        },
         "not an object",
         42,
         extended_play("2023-02-01T10:09:00Z", "", "Artist", None),
@@ -209,8 +310,12 @@ def test_wrong_types_are_quarantined_with_the_field_named(tmp_path: Path) -> Non
     path = write_json(tmp_path / "endsong_1.json", records)
     [file] = parse_path(path, now=NOW).files
     assert file.loaded["track_name"].to_list() == ["Fine"]
-    assert file.reasons == {"not a JSON object": 2, "unparseable ms_played": 3,
-                            "empty track": 1, "timestamp in the future": 1,
-                            "unparseable shuffle": 1, "unparseable timestamp": 1}
-    assert pl.Series(file.rejected["_row"]).cast(pl.Int64).sort().to_list() == list(
-        range(2, 11))
+    assert file.reasons == {
+        "not a JSON object": 2,
+        "unparseable ms_played": 3,
+        "empty track": 1,
+        "timestamp in the future": 1,
+        "unparseable shuffle": 1,
+        "unparseable timestamp": 1,
+    }
+    assert pl.Series(file.rejected["_row"]).cast(pl.Int64).sort().to_list() == list(range(2, 11))

@@ -32,10 +32,12 @@ def fake(fake_service: FakeLastfm) -> FakeLastfm:
 
 
 def client_for(url: str, sleeps: list[float], attempts: int = 4) -> LastfmClient:
-    return LastfmClient(build_network(API_KEY, API_SECRET, url), min_interval=0.0,
-                        retry=RetryPolicy(max_attempts=attempts, backoff_seconds=0.5,
-                                          max_backoff_seconds=1.5),
-                        sleep=sleeps.append)
+    return LastfmClient(
+        build_network(API_KEY, API_SECRET, url),
+        min_interval=0.0,
+        retry=RetryPolicy(max_attempts=attempts, backoff_seconds=0.5, max_backoff_seconds=1.5),
+        sleep=sleeps.append,
+    )
 
 
 def test_rate_limited_calls_back_off_then_succeed(fake: FakeLastfm) -> None:
@@ -47,9 +49,9 @@ def test_rate_limited_calls_back_off_then_succeed(fake: FakeLastfm) -> None:
     assert sleeps == [0.5, 1.0]  # exponential backoff
 
 
-
-def test_each_retry_is_logged_with_its_wait(fake: FakeLastfm,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_each_retry_is_logged_with_its_wait(
+    fake: FakeLastfm, caplog: pytest.LogCaptureFixture
+) -> None:
     fake.script(RECENT, Response(503, "<html><body>busy</body></html>"))
     caplog.set_level(logging.WARNING, logger="extract.lastfm.client")
     client_for(fake.api_url, []).call(RECENT, PARAMS)
@@ -57,10 +59,14 @@ def test_each_retry_is_logged_with_its_wait(fake: FakeLastfm,
     assert record.getMessage().startswith("Last.fm user.getRecentTracks: error 503 (")
     assert record.getMessage().endswith("); retry 1/3 in 0.5 s")
 
+
 @pytest.mark.parametrize("answer", ["8", "11", "16", "500", "502", "503", "504"])
 def test_transient_errors_and_5xx_are_retried(fake: FakeLastfm, answer: str) -> None:
-    failure = (Response(int(answer), "<html><body>upstream trouble</body></html>")
-               if len(answer) == 3 else fake.error(int(answer)))
+    failure = (
+        Response(int(answer), "<html><body>upstream trouble</body></html>")
+        if len(answer) == 3
+        else fake.error(int(answer))
+    )
     fake.script(RECENT, failure)
     sleeps: list[float] = []
     client_for(fake.api_url, sleeps).call(RECENT, PARAMS)
@@ -73,9 +79,11 @@ def test_retries_are_bounded_and_end_in_a_clear_error(fake: FakeLastfm) -> None:
     with pytest.raises(LastfmApiError) as error:
         client_for(fake.api_url, sleeps, attempts=4).call(RECENT, PARAMS)
     assert error.value.code == "29" and error.value.attempts == 4 and error.value.transient
-    assert str(error.value) == ("Last.fm user.getRecentTracks failed after 4 attempt(s): "
-                                "error 29: Rate Limit Exceeded - Your IP has made too many "
-                                "requests in a short period")
+    assert str(error.value) == (
+        "Last.fm user.getRecentTracks failed after 4 attempt(s): "
+        "error 29: Rate Limit Exceeded - Your IP has made too many "
+        "requests in a short period"
+    )
     assert len(fake.calls(RECENT)) == 4
     assert sleeps == [0.5, 1.0, 1.5]  # capped at max_backoff_seconds
     assert API_KEY not in str(error.value)
@@ -83,8 +91,9 @@ def test_retries_are_bounded_and_end_in_a_clear_error(fake: FakeLastfm) -> None:
 
 def test_refusals_are_not_retried(fake: FakeLastfm, shared_data: Path) -> None:
     # The recorded JSON "invalid API key" answer, as the XML pylast receives.
-    invalid_key = json_to_xml(swift_json(shared_data, "errorInvalidAPIKey.json"),
-                              fake.error_template)
+    invalid_key = json_to_xml(
+        swift_json(shared_data, "errorInvalidAPIKey.json"), fake.error_template
+    )
     fake.script(RECENT, Response(403, invalid_key))
     sleeps: list[float] = []
     with pytest.raises(LastfmApiError, match="error 10: Invalid API key") as error:
@@ -123,5 +132,9 @@ def test_calls_are_paced_to_the_rate_limit() -> None:
 
 def test_error_envelope_keeps_the_recorded_shape(fake: FakeLastfm) -> None:
     body = error_envelope(fake.error_template, 17)
-    assert body.replace('code="17"', 'code="6"').replace(
-        "Login: User required to be logged in", "no such page") == fake.error_template
+    assert (
+        body.replace('code="17"', 'code="6"').replace(
+            "Login: User required to be logged in", "no such page"
+        )
+        == fake.error_template
+    )

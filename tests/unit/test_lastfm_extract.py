@@ -40,8 +40,14 @@ def fake(fake_service: FakeLastfm) -> FakeLastfm:
     return fake_service
 
 
-def run_user(fake: FakeLastfm, user: str, *, watermark: dt.datetime | None = None,
-             logical_date: dt.date = LATER, **overrides: object) -> dict[str, pl.DataFrame]:
+def run_user(
+    fake: FakeLastfm,
+    user: str,
+    *,
+    watermark: dt.datetime | None = None,
+    logical_date: dt.date = LATER,
+    **overrides: object,
+) -> dict[str, pl.DataFrame]:
     config = fast_config(fake.api_url, **overrides)
     return user_frames(make_client(config), config, user, logical_date, watermark)
 
@@ -72,17 +78,20 @@ def test_now_playing_is_dropped_and_mbids_kept(fake: FakeLastfm) -> None:
     assert report(frames)["now_playing"] == 1
     assert "Aretha Franklin" not in scrobbles["artist_name"].to_list()  # now playing
     assert scrobbles.select("artist_name", "track_mbid", "album_name", "album_mbid").row(0) == (
-        "Johnny Cash", "8e85d1cb-a82e-47ed-b412-325360adec71", "The Best Of",
-        "ede12196-5b0c-4ccf-9caf-950574a69e5e")
-    assert scrobbles["played_at"].to_list() == [dt.datetime(2011, 7, 21, 15, 12, 50,
-                                                            tzinfo=dt.UTC)]
+        "Johnny Cash",
+        "8e85d1cb-a82e-47ed-b412-325360adec71",
+        "The Best Of",
+        "ede12196-5b0c-4ccf-9caf-950574a69e5e",
+    )
+    assert scrobbles["played_at"].to_list() == [dt.datetime(2011, 7, 21, 15, 12, 50, tzinfo=dt.UTC)]
 
 
 def test_the_watermark_is_sent_as_from_and_enforced(fake: FakeLastfm) -> None:
     """Without a lookback (LASTFM_LOOKBACK_DAYS=0) a run starts at the watermark."""
     watermark = dt.datetime.fromtimestamp(1526428800 + 3600, dt.UTC)  # 2018-05-16 01:00 UTC
-    frames = run_user(fake, "diegodukao", watermark=watermark, logical_date=dt.date(2018, 5, 17),
-                      lookback_days=0)
+    frames = run_user(
+        fake, "diegodukao", watermark=watermark, logical_date=dt.date(2018, 5, 17), lookback_days=0
+    )
     (call,) = fake.calls(RECENT)
     assert call["from"] == str(int(watermark.timestamp()))
     assert call["to"] == str(int(dt.datetime(2018, 5, 17, tzinfo=dt.UTC).timestamp()))
@@ -98,8 +107,11 @@ D1, D2 = dt.date(2018, 5, 16), dt.date(2018, 5, 17)
 def loaded_keys(*batches: pl.DataFrame) -> frozenset[ScrobbleKey]:
     """What `window.loaded_scrobbles` answers for a user whose earlier batches are these
     (all their rows lie within 14 days of the watermark here)."""
-    return frozenset(row for batch in batches for row in batch.select(
-        "played_at", "artist_name", "track_name", "album_name").iter_rows())
+    return frozenset(
+        row
+        for batch in batches
+        for row in batch.select("played_at", "artist_name", "track_name", "album_name").iter_rows()
+    )
 
 
 def test_the_lookback_loads_a_late_scrobble_exactly_once(fake: FakeLastfm) -> None:
@@ -117,8 +129,9 @@ def test_the_lookback_loads_a_late_scrobble_exactly_once(fake: FakeLastfm) -> No
     _, history = fake.histories["diegodukao"]
     played = [fragment for fragment in history if not fragment.now_playing]
     d1_end = dt.datetime(2018, 5, 16, tzinfo=dt.UTC).timestamp()
-    late = sorted((f for f in played if f.uts is not None and f.uts < d1_end),
-                  key=lambda f: f.uts or 0)[5]
+    late = sorted(
+        (f for f in played if f.uts is not None and f.uts < d1_end), key=lambda f: f.uts or 0
+    )[5]
     late_at = dt.datetime.fromtimestamp(late.uts or 0, dt.UTC)
     fake.add_history("latecomer", [fragment for fragment in played if fragment is not late])
     config = fast_config(fake.api_url)  # LASTFM_LOOKBACK_DAYS: the default, 14 days
@@ -141,9 +154,17 @@ def test_the_lookback_loads_a_late_scrobble_exactly_once(fake: FakeLastfm) -> No
     assert report(frames)["watermark"] == watermark
     assert report(frames)["window_from"] == watermark - dt.timedelta(days=14)
     counts = report(frames)
-    assert counts["fetched"] == sum(counts[k] for k in (
-        "accepted", "rejected", "now_playing", "outside_window", "duplicates",
-        "already_loaded"))
+    assert counts["fetched"] == sum(
+        counts[k]
+        for k in (
+            "accepted",
+            "rejected",
+            "now_playing",
+            "outside_window",
+            "duplicates",
+            "already_loaded",
+        )
+    )
 
     both = pl.concat([first, second])  # the user's plays in raw after both batches
     assert both.height == len(played) == DIEGO_SCROBBLES  # every scrobble exactly once
@@ -181,30 +202,42 @@ def test_the_first_run_reaches_back_initial_days(fake: FakeLastfm) -> None:
 
 
 def test_a_rate_limit_mid_pagination_is_retried(fake: FakeLastfm) -> None:
-    fake.script(RECENT, Response(503, "Service Unavailable"), fake.error(29), fake.error(16),
-                user="diegodukao")
-    frames = run_user(fake, "diegodukao", page_size=25, retry=RetryPolicy(
-        max_attempts=4, backoff_seconds=0.0))
+    fake.script(
+        RECENT,
+        Response(503, "Service Unavailable"),
+        fake.error(29),
+        fake.error(16),
+        user="diegodukao",
+    )
+    frames = run_user(
+        fake, "diegodukao", page_size=25, retry=RetryPolicy(max_attempts=4, backoff_seconds=0.0)
+    )
     assert len(fake.calls(RECENT)) == 3 + 2  # three refusals, then pages 1 and 2
     assert frames["lastfm_scrobbles"].height == DIEGO_SCROBBLES
 
 
 def test_persistent_failure_stops_the_run_with_a_clear_error(fake: FakeLastfm) -> None:
     fake.script(RECENT, *[Response(502, "Bad Gateway")] * 5, user="diegodukao")
-    with pytest.raises(LastfmApiError, match=r"user.getRecentTracks failed after 3 attempt\(s\): "
-                                             r"error 502"):
+    with pytest.raises(
+        LastfmApiError,
+        match=r"user.getRecentTracks failed after 3 attempt\(s\): "
+        r"error 502",
+    ):
         run_user(fake, "diegodukao")
     assert len(fake.calls(RECENT)) == 3
 
 
 def test_private_and_unknown_users_are_skipped_and_reported(
-        fake: FakeLastfm, caplog: pytest.LogCaptureFixture) -> None:
+    fake: FakeLastfm, caplog: pytest.LogCaptureFixture
+) -> None:
     fake.script(RECENT, fake.error(17), user="hidden")
     with caplog.at_level(logging.WARNING, logger="extract.lastfm"):
         hidden = run_user(fake, "hidden")
         unknown = run_user(fake, "no-such-user")
     assert (report(hidden)["status"], report(hidden)["detail"]) == (
-        "private", "Login: User required to be logged in")
+        "private",
+        "Login: User required to be logged in",
+    )
     assert report(unknown)["status"] == "not_found"
     assert hidden["lastfm_scrobbles"].height == hidden["lastfm_user_info"].height == 0
     assert "Last.fm user hidden skipped (private)" in caplog.text
@@ -213,18 +246,19 @@ def test_private_and_unknown_users_are_skipped_and_reported(
 
 def test_malformed_rows_are_quarantined(fake: FakeLastfm) -> None:
     rj = run_user(fake, "RJ")["lastfm_scrobbles__rejected"]
-    assert rj.select("track_name", "_reason").rows() == [("I Believe in You",
-                                                          "missing timestamp")]
+    assert rj.select("track_name", "_reason").rows() == [("I Believe in You", "missing timestamp")]
     garbled = run_user(fake, "mojibake")
     assert garbled["lastfm_scrobbles"].height == 0
     assert garbled["lastfm_scrobbles__rejected"]["_reason"].to_list() == [
-        "text is byte-swapped UTF-16 (mojibake)"]
+        "text is byte-swapped UTF-16 (mojibake)"
+    ]
 
 
 def test_user_info_lands_with_the_scrobbles(fake: FakeLastfm) -> None:
     info = run_user(fake, "RJ")["lastfm_user_info"]
     assert info.select("user_name", "country", "playcount").rows() == [
-        ("RJ", "United Kingdom", 149018)]
+        ("RJ", "United Kingdom", 149018)
+    ]
 
 
 def test_track_info_for_new_tracks_most_played_first(fake: FakeLastfm) -> None:
@@ -235,7 +269,8 @@ def test_track_info_for_new_tracks_most_played_first(fake: FakeLastfm) -> None:
     asked = [(call["artist"], call["track"]) for call in fake.calls("track.getInfo")]
     assert asked == [("Test Artist", "Test Title"), ("Test Artist", "test title 2")]
     assert info.select("artist_name", "track_name", "duration_ms", "listeners").rows() == [
-        ("Test Artist", "Test Title", 25000, 93)]  # the second one is not found (error 6)
+        ("Test Artist", "Test Title", 25000, 93)
+    ]  # the second one is not found (error 6)
 
     fake.reset()
     capped = dataclasses.replace(config, track_info_max=1)
@@ -254,14 +289,16 @@ def test_track_info_stops_early_when_the_service_is_down(fake: FakeLastfm) -> No
 
 
 def test_without_a_key_the_source_is_skipped_with_one_log_line(
-        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("LASTFM_API_KEY", "LASTFM_API_SECRET", "LASTFM_USERS"):
         monkeypatch.delenv(name, raising=False)
     off = LastfmConfig.from_env()
     with caplog.at_level(logging.INFO, logger="extract.lastfm"):
         assert extract_recent_tracks(LATER, ["RJ"], config=off) is None
     assert [record.getMessage() for record in caplog.records] == [
-        "Last.fm source skipped: LASTFM_API_KEY is not set"]
+        "Last.fm source skipped: LASTFM_API_KEY is not set"
+    ]
     assert extract_user("RJ", LATER, config=off) is None
     assert extract_track_info(LATER, [], config=off) is None
     assert lastfm_users(off) == []
@@ -269,8 +306,9 @@ def test_without_a_key_the_source_is_skipped_with_one_log_line(
     assert cli_main(["--date", "2030-01-01"]) == 0
 
 
-def test_secrets_never_reach_logs_or_reprs(fake: FakeLastfm,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_secrets_never_reach_logs_or_reprs(
+    fake: FakeLastfm, caplog: pytest.LogCaptureFixture
+) -> None:
     fake.script(RECENT, fake.error(29), Response(500, "oops"), user="RJ")
     fake.script(RECENT, fake.error(17), user="hidden")
     with caplog.at_level(logging.DEBUG):
@@ -283,10 +321,16 @@ def test_secrets_never_reach_logs_or_reprs(fake: FakeLastfm,
 
 
 def test_settings_come_from_the_environment(settings_env: Callable[..., Settings]) -> None:
-    config = LastfmConfig.from_env(settings_env(
-        LASTFM_API_KEY=" k ", LASTFM_USERS="RJ, bbc6music,,rj ,",
-        LASTFM_INITIAL_DAYS="all", LASTFM_API_URL="http://127.0.0.1:9/2.0/",
-        LASTFM_MAX_ATTEMPTS="7", LASTFM_BACKOFF_SECONDS="0"))
+    config = LastfmConfig.from_env(
+        settings_env(
+            LASTFM_API_KEY=" k ",
+            LASTFM_USERS="RJ, bbc6music,,rj ,",
+            LASTFM_INITIAL_DAYS="all",
+            LASTFM_API_URL="http://127.0.0.1:9/2.0/",
+            LASTFM_MAX_ATTEMPTS="7",
+            LASTFM_BACKOFF_SECONDS="0",
+        )
+    )
     assert config.enabled and config.api_key == "k"
     assert config.users == ("RJ", "bbc6music")
     assert config.initial_days is None and config.page_size == 200

@@ -25,7 +25,8 @@ def fake(fake_service: FakeLastfm) -> FakeLastfm:
 
 
 def test_pylast_public_methods_reach_the_local_server_over_plain_http(
-        fake: FakeLastfm, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake: FakeLastfm, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # An environment proxy must not capture the local origin.
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
@@ -59,5 +60,4 @@ def test_ws_server_follows_the_url() -> None:
     mirror = build_network("k", "s", "https://mirror.example:8443/api/2.0")
     assert mirror.ws_server == ("mirror.example:8443", "/api/2.0/")
     assert mirror.proxy is None  # https needs no transport of ours
-    assert build_network("k", "s", "http://127.0.0.1:8080").ws_server == (
-        "127.0.0.1:8080", "/2.0/")
+    assert build_network("k", "s", "http://127.0.0.1:8080").ws_server == ("127.0.0.1:8080", "/2.0/")

@@ -12,8 +12,9 @@ import pytest
 from ml import list_model
 
 
-def outcomes(n_users: int = 60, cutoffs: int = 4, per_list: int = 30, seed: int = 3
-             ) -> pl.DataFrame:
+def outcomes(
+    n_users: int = 60, cutoffs: int = 4, per_list: int = 30, seed: int = 3
+) -> pl.DataFrame:
     """Past cut-offs' candidates whose replay follows the recency-weighted plays (+ noise)."""
     rng = np.random.default_rng(seed)
     rows = n_users * cutoffs * per_list
@@ -35,8 +36,9 @@ def outcomes(n_users: int = 60, cutoffs: int = 4, per_list: int = 30, seed: int 
 
 
 def test_source_flags_follow_candidate_sources() -> None:
-    frame = list_model.with_source_flags(pl.DataFrame(
-        {"candidate_sources": ["listened", "co_listened,content", None]}))
+    frame = list_model.with_source_flags(
+        pl.DataFrame({"candidate_sources": ["listened", "co_listened,content", None]})
+    )
     assert frame["source_listened"].to_list() == [1.0, 0.0, 0.0]
     assert frame["source_co_listened"].to_list() == [0.0, 1.0, 0.0]
     assert frame["source_content"].to_list() == [0.0, 1.0, 0.0]
@@ -79,8 +81,11 @@ def test_no_list_model_without_enough_rows_or_a_hold_out() -> None:
     with pytest.raises(list_model.NoListModel, match="fewer than"):
         list_model.fit(outcomes(n_users=3))
     no_holdout = outcomes().with_columns(
-        pl.when(pl.col(list_model.CUTOFF) == 1).then(0.0).otherwise(pl.col(list_model.LABEL))
-        .alias(list_model.LABEL))
+        pl.when(pl.col(list_model.CUTOFF) == 1)
+        .then(0.0)
+        .otherwise(pl.col(list_model.LABEL))
+        .alias(list_model.LABEL)
+    )
     with pytest.raises(list_model.NoListModel, match="no real hold-out"):
         list_model.fit(no_holdout)
 
@@ -92,10 +97,13 @@ def test_cross_fitting_never_sees_the_graded_listeners_labels() -> None:
     assert scores.height == frame.filter(pl.col(list_model.CUTOFF) == 1).height
     # Scramble one fold's labels at cut-off 1: that fold's own scores must not move.
     fold = list_model.folds_of(frame, 5)
-    graded = (pl.Series(fold == 0) & (frame[list_model.CUTOFF] == 1))
+    graded = pl.Series(fold == 0) & (frame[list_model.CUTOFF] == 1)
     scrambled = frame.with_columns(
-        pl.when(graded).then(1.0 - pl.col(list_model.LABEL)).otherwise(pl.col(list_model.LABEL))
-        .alias(list_model.LABEL))
+        pl.when(graded)
+        .then(1.0 - pl.col(list_model.LABEL))
+        .otherwise(pl.col(list_model.LABEL))
+        .alias(list_model.LABEL)
+    )
     again = list_model.cross_fitted_scores(scrambled, params, grade_cutoff=1)
     own = frame.filter(graded).select("user_id", "track_key")
     before = own.join(scores, on=["user_id", "track_key"])["list_model"].to_numpy()
@@ -108,8 +116,9 @@ def test_shared_early_stopping_keeps_what_each_stop_set_alone_would() -> None:
     params = list_model.base_params() | list_model.SEARCH_GRID[0]
     fit_rows = frame.filter(pl.col(list_model.CUTOFF) > 1)
     fold = list_model.folds_of(frame, 3)
-    stop_sets = [frame.filter(pl.Series(fold != k) & (pl.col(list_model.CUTOFF) == 1))
-                 for k in range(3)]
+    stop_sets = [
+        frame.filter(pl.Series(fold != k) & (pl.col(list_model.CUTOFF) == 1)) for k in range(3)
+    ]
     alone = [list_model._early_stopped(fit_rows, rows, params)[1] for rows in stop_sets]
     assert list_model._early_stopping_rounds(fit_rows, stop_sets, params) == alone
 
@@ -124,8 +133,11 @@ def test_stopping_round_follows_lightgbms_early_stopping(monkeypatch) -> None:
 def test_the_saved_model_scores_the_same(tmp_path) -> None:
     frame = outcomes()
     booster, metrics = list_model.fit(frame, list_model.base_params() | list_model.SEARCH_GRID[0])
-    list_model.save(tmp_path, booster, {"features": list(list_model.ALL_FEATURES),
-                                        "used": True, "metrics": metrics})
+    list_model.save(
+        tmp_path,
+        booster,
+        {"features": list(list_model.ALL_FEATURES), "used": True, "metrics": metrics},
+    )
     loaded = list_model.load(tmp_path)
     assert loaded is not None
     np.testing.assert_allclose(loaded.predict(frame), booster.predict(list_model.matrix(frame)))

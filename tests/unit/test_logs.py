@@ -51,8 +51,7 @@ def bare_root(*handlers: logging.Handler) -> Iterator[logging.Logger]:
         root.setLevel(level)
 
 
-def emit(formatter: logging.Formatter, message: str, *args: object,
-         **extra: object) -> str:
+def emit(formatter: logging.Formatter, message: str, *args: object, **extra: object) -> str:
     """What one record looks like after the filter and the formatter, as a handler sees it."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -66,13 +65,19 @@ def emit(formatter: logging.Formatter, message: str, *args: object,
     return stream.getvalue().strip()
 
 
-@pytest.mark.parametrize("formatter", [LogfmtFormatter(), JsonFormatter()],
-                         ids=["logfmt", "json"])
-def test_secret_values_and_url_passwords_come_out_redacted(secrets: None,
-                                                           formatter: logging.Formatter) -> None:
+@pytest.mark.parametrize("formatter", [LogfmtFormatter(), JsonFormatter()], ids=["logfmt", "json"])
+def test_secret_values_and_url_passwords_come_out_redacted(
+    secrets: None, formatter: logging.Formatter
+) -> None:
     url = f"postgresql://encore:{DB_PASSWORD}@db.example:5432/encore"
-    line = emit(formatter, "calling with key %s against %s", SECRET, url,
-                detail=f"api_key={SECRET}", dsn=f"host=db password={DB_PASSWORD} dbname=x")
+    line = emit(
+        formatter,
+        "calling with key %s against %s",
+        SECRET,
+        url,
+        detail=f"api_key={SECRET}",
+        dsn=f"host=db password={DB_PASSWORD} dbname=x",
+    )
     assert SECRET not in line and DB_PASSWORD not in line
     assert "postgresql://encore:***@db.example:5432/encore" in line
     assert "password=***" in line
@@ -115,10 +120,19 @@ def test_json_lines_parse() -> None:
     assert record["level"] == "info" and record["logger"] == "test.observability.logs"
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (None, "null"), (True, "true"), (3, "3"), ("plain", "plain"), ("", '""'),
-    ("two words", '"two words"'), ('a"b', '"a\\"b"'), ("k=v", '"k=v"'),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "null"),
+        (True, "true"),
+        (3, "3"),
+        ("plain", "plain"),
+        ("", '""'),
+        ("two words", '"two words"'),
+        ('a"b', '"a\\"b"'),
+        ("k=v", '"k=v"'),
+    ],
+)
 def test_logfmt_values(value: object, text: str) -> None:
     assert logfmt_value(value) == text
 
@@ -169,28 +183,44 @@ def test_print_failure_names_the_next_step(secrets: None, capsys: pytest.Capture
 
 
 def test_a_command_logs_structured_redacted_lines_to_stderr() -> None:
-    code = ("import logging; from observability.logs import configure_logging; "
-            "configure_logging(); "
-            "logging.getLogger('x').info('key %s url %s', __import__('os').environ["
-            "'KAGGLE_KEY'], 'postgres://u:pw1234@h/db')")
+    code = (
+        "import logging; from observability.logs import configure_logging; "
+        "configure_logging(); "
+        "logging.getLogger('x').info('key %s url %s', __import__('os').environ["
+        "'KAGGLE_KEY'], 'postgres://u:pw1234@h/db')"
+    )
     env = subprocess_env({"KAGGLE_KEY": SECRET, "ENCORE_LOG_FORMAT": "json"})
     env.pop("ENCORE_LOG_LEVEL", None)
-    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     record = json.loads(done.stderr)
     assert record["msg"] == "key *** url postgres://u:***@h/db"
     assert SECRET not in done.stderr
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT,
-                          env=subprocess_env(env), capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=PROJECT_ROOT,
+        env=subprocess_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_an_unreachable_warehouse_says_what_to_check_without_the_password() -> None:
-    done = run_cli("warehouse", "start",
-                   WAREHOUSE_URL=f"postgresql://encore:{DB_PASSWORD}@127.0.0.1:1/encore")
+    done = run_cli(
+        "warehouse", "start", WAREHOUSE_URL=f"postgresql://encore:{DB_PASSWORD}@127.0.0.1:1/encore"
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("error: ")
     assert "next: WAREHOUSE_URL is set: check that its server is up" in done.stderr
@@ -214,13 +244,15 @@ def test_source_failures_name_the_variable_to_fix() -> None:
     from extract.spotify.retry import SpotifyUnavailable
 
     assert "LASTFM_API_KEY in .env" in lastfm_next(
-        LastfmApiError("user.getRecentTracks", "10", "Invalid API key", 1))
+        LastfmApiError("user.getRecentTracks", "10", "Invalid API key", 1)
+    )
     assert "LASTFM_API_SECRET in .env" in lastfm_next(
-        LastfmApiError("user.getRecentTracks", "13", "Invalid method signature", 1))
+        LastfmApiError("user.getRecentTracks", "13", "Invalid method signature", 1)
+    )
     assert "rate limit" in lastfm_next(LastfmApiError("user.getInfo", "29", "Rate limit", 5))
     assert "network" in lastfm_next(LastfmApiError("user.getInfo", None, "refused", 5))
     assert "SPOTIFY_CLIENT_SECRET in .env" in spotify_next(
-        SpotifyOauthError("bad", error="invalid_client"))
-    assert "SPOTIFY_REFRESH_TOKEN" in spotify_next(
-        SpotifyOauthError("bad", error="invalid_grant"))
+        SpotifyOauthError("bad", error="invalid_client")
+    )
+    assert "SPOTIFY_REFRESH_TOKEN" in spotify_next(SpotifyOauthError("bad", error="invalid_grant"))
     assert "rerun" in spotify_next(SpotifyUnavailable("429 for an hour"))

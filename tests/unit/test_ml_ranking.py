@@ -61,8 +61,13 @@ def test_k_must_be_positive() -> None:
 
 
 def test_rank_lists_breaks_ties_by_item_like_publish() -> None:
-    frame = pl.DataFrame({"user_id": ["u", "u", "u", "v"], "track_key": ["c", "a", "b", "z"],
-                          "score": [0.5, 0.5, 0.9, None]})
+    frame = pl.DataFrame(
+        {
+            "user_id": ["u", "u", "u", "v"],
+            "track_key": ["c", "a", "b", "z"],
+            "score": [0.5, 0.5, 0.9, None],
+        }
+    )
     ranked = rank_lists(frame, "score", k=2)
     assert ranked.filter(pl.col("user_id") == "u")["track_key"].to_list() == ["b", "a"]
     assert ranked.filter(pl.col("user_id") == "v")["rank"].to_list() == [1]
@@ -111,7 +116,8 @@ def test_validation_lists_use_label_one_pairs_and_skip_users_without() -> None:
 
 def test_nobody_relevant_gives_nan_means() -> None:
     ranked = pl.DataFrame({"user_id": ["a"], "track_key": ["x"], "rank": [1]})
-    relevant = pl.DataFrame({"user_id": [], "track_key": []},
-                            schema={"user_id": pl.String, "track_key": pl.String})
+    relevant = pl.DataFrame(
+        {"user_id": [], "track_key": []}, schema={"user_id": pl.String, "track_key": pl.String}
+    )
     result = list_metrics(ranked, relevant, k=20)
     assert result["users"] == 0 and math.isnan(result["recall_at_20"])

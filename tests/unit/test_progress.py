@@ -59,7 +59,10 @@ def test_a_short_nested_step_ends_quietly(logged: pytest.LogCaptureFixture) -> N
                 inner.advance(10)
             outer.advance()
     assert [(r.levelno, r.step) for r in logged.records] == [
-        (logging.DEBUG, "COPY"), (logging.DEBUG, "COPY"), (logging.INFO, "import")]
+        (logging.DEBUG, "COPY"),
+        (logging.DEBUG, "COPY"),
+        (logging.INFO, "import"),
+    ]
 
 
 def test_a_failed_step_says_where_it_stopped(logged: pytest.LogCaptureFixture) -> None:

@@ -40,14 +40,21 @@ def test_raw_timestamps_may_not_pass_the_load_or_the_logical_day() -> None:
     (spec,) = raw_specs(batches, DAY, Thresholds(), {"raw.synthetic_plays": 8})
     between = [r for r in spec.rules if r.expectation == "ExpectColumnValuesToBeBetween"]
     assert [(r.kwargs["min_value"], r.kwargs["max_value"]) for r in between] == [
-        (TIMESTAMP_FLOOR, loaded + dt.timedelta(minutes=10))]
+        (TIMESTAMP_FLOOR, loaded + dt.timedelta(minutes=10))
+    ]
     assert "where _logical_date = '2026-06-01'" in (spec.query or "")
     assert spec.rules[0].kwargs == {"min_value": 4, "max_value": 16}
     # Incremental sources have no ratio bound; a reported table without a batch is checked.
-    specs = raw_specs({}, DAY, Thresholds(), {"raw.lastfm_scrobbles": 5},
-                      expected_tables=["lastfm_scrobbles", "not_a_raw_table"])
+    specs = raw_specs(
+        {},
+        DAY,
+        Thresholds(),
+        {"raw.lastfm_scrobbles": 5},
+        expected_tables=["lastfm_scrobbles", "not_a_raw_table"],
+    )
     assert [(s.name, s.rules[0].kwargs) for s in specs] == [
-        ("raw.lastfm_scrobbles", {"min_value": 1})]
+        ("raw.lastfm_scrobbles", {"min_value": 1})
+    ]
 
 
 def test_mart_rules_cover_keys_label_and_coverage() -> None:
@@ -56,8 +63,11 @@ def test_mart_rules_cover_keys_label_and_coverage() -> None:
     assert ("ExpectCompoundColumnsToBeUnique", "user_id,track_key") in first_plays
     assert ("ExpectColumnValuesToBeInSet", "repeat_30d") in first_plays
     severities = {r.column: r.severity for r in specs["marts.fct_plays_track_coverage"].rules}
-    assert severities == {"track_known": "critical", "has_genre": "warning",
-                          "has_audio_features": "warning"}
+    assert severities == {
+        "track_known": "critical",
+        "has_genre": "warning",
+        "has_audio_features": "warning",
+    }
 
 
 def test_helpers() -> None:
@@ -68,19 +78,37 @@ def test_helpers() -> None:
 
 def test_importing_the_package_does_not_import_great_expectations() -> None:
     """DAG parsing imports nothing heavy: GE (about 8 s) is imported only when a run starts."""
-    code = ("import sys, quality, quality.checkpoints, quality.__main__; "
-            "sys.exit('great_expectations' in sys.modules)")
+    code = (
+        "import sys, quality, quality.checkpoints, quality.__main__; "
+        "sys.exit('great_expectations' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_failure_message_is_a_table_with_the_next_step() -> None:
     now = dt.datetime.now(dt.UTC)
-    failed = ExpectationOutcome("marts.fct_plays", "expect_column_values_to_be_unique",
-                                "play_id", {"column": "play_id"}, "critical", False, "unique",
-                                observed="2/100 rows", unexpected_count=2,
-                                examples=["abc", "abc"])
-    warned = ExpectationOutcome("marts.x", "expect_column_mean_to_be_between", "has_genre",
-                                {}, "warning", False, "share >= 0.5", observed=0.1)
+    failed = ExpectationOutcome(
+        "marts.fct_plays",
+        "expect_column_values_to_be_unique",
+        "play_id",
+        {"column": "play_id"},
+        "critical",
+        False,
+        "unique",
+        observed="2/100 rows",
+        unexpected_count=2,
+        examples=["abc", "abc"],
+    )
+    warned = ExpectationOutcome(
+        "marts.x",
+        "expect_column_mean_to_be_between",
+        "has_genre",
+        {},
+        "warning",
+        False,
+        "share >= 0.5",
+        observed=0.1,
+    )
     summary = CheckpointSummary(uuid.uuid4(), "marts", DAY, now, now, (failed, warned))
     assert summary.failures == [failed] and summary.warnings == [warned]
     message = str(QualityCheckFailed(summary))

@@ -11,8 +11,9 @@ from tests.unit.test_list_model import outcomes
 
 
 def test_recent_plays_ties_are_broken_by_popularity() -> None:
-    frame = pl.DataFrame({"user_track_plays_30d": [3.0, 3.0, 5.0, 0.0],
-                          "track_prior_plays": [10.0, 500.0, 1.0, 1e9]})
+    frame = pl.DataFrame(
+        {"user_track_plays_30d": [3.0, 3.0, 5.0, 0.0], "track_prior_plays": [10.0, 500.0, 1.0, 1e9]}
+    )
     scores = rankers.rule_scores(frame, rankers.RECENT_PLAYS)
     assert list(np.argsort(-scores)) == [2, 1, 0, 3]
 

@@ -30,10 +30,12 @@ CODE_DIRS = ("extract", "warehouse", "ml", "quality", "api", "dags", "ops", "ben
 
 
 @pytest.fixture
-def dotenv(tmp_path: Path, settings_env: SettingsEnv,
-           monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+def dotenv(
+    tmp_path: Path, settings_env: SettingsEnv, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], Path]:
     """`dotenv(text)`: a `.env` with `text`, the one get_settings() reads, in a clean
     environment."""
+
     def write(text: str) -> Path:
         settings_env()
         path = tmp_path / ".env"
@@ -45,7 +47,8 @@ def dotenv(tmp_path: Path, settings_env: SettingsEnv,
 
 
 def test_dotenv_is_read_and_the_environment_wins(
-        dotenv: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    dotenv: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     dotenv("LASTFM_API_KEY=key-from-file\nLASTFM_USERS=RJ\nENCORE_SERVING_KEEP=5\n")
     settings = get_settings()
     assert settings.lastfm_api_key is not None
@@ -73,19 +76,27 @@ def test_env_example_copied_as_it_is_loads(dotenv: Callable[[str], Path]) -> Non
 
 def test_env_example_exported_as_it_is_loads(tmp_path: Path) -> None:
     """`set -a; . ./.env.example` then a command: the empty values are not errors."""
-    script = ("set -a; . ./.env.example; set +a; "
-              f"{sys.executable} -c 'from config import get_settings; "
-              "s = get_settings(); print(s.lastfm_max_attempts, s.encore_serving_keep)'")
-    done = subprocess.run(["bash", "-c", script], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=60, env=subprocess_env({ENV_FILE_VAR: "none"}))
+    script = (
+        "set -a; . ./.env.example; set +a; "
+        f"{sys.executable} -c 'from config import get_settings; "
+        "s = get_settings(); print(s.lastfm_max_attempts, s.encore_serving_keep)'"
+    )
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env({ENV_FILE_VAR: "none"}),
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["5", "3"]
 
 
 @pytest.mark.parametrize(("source", "where"), [("env", "the environment"), ("file", ".env")])
 def test_a_bad_number_names_its_variable_and_where_it_came_from(
-        source: str, where: str, dotenv: Callable[[str], Path],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    source: str, where: str, dotenv: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = dotenv("LASTFM_MAX_ATTEMPTS=five\n" if source == "file" else "")
     if source == "env":
         monkeypatch.setenv("LASTFM_MAX_ATTEMPTS", "five")
@@ -98,8 +109,9 @@ def test_a_bad_number_names_its_variable_and_where_it_came_from(
     assert "integer" in message
 
 
-def test_a_bad_secret_is_named_but_not_shown(dotenv: Callable[[str], Path],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_secret_is_named_but_not_shown(
+    dotenv: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     dotenv("")
     monkeypatch.setenv("ENCORE_PG_PORT", "not-a-port")
     with pytest.raises(SettingsError, match="ENCORE_PG_PORT='not-a-port'"):
@@ -112,8 +124,14 @@ def test_a_bad_secret_is_named_but_not_shown(dotenv: Callable[[str], Path],
 
 def test_a_command_with_a_bad_value_stops_with_one_line() -> None:
     env = subprocess_env({ENV_FILE_VAR: "none", "ENCORE_SERVING_KEEP": "lots"})
-    done = subprocess.run([sys.executable, "-m", "warehouse", "status"], cwd=PROJECT_ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "warehouse", "status"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("error: ENCORE_SERVING_KEEP='lots' from the environment: ")
@@ -122,15 +140,20 @@ def test_a_command_with_a_bad_value_stops_with_one_line() -> None:
 
 
 def test_secrets_are_hidden_in_reprs_and_logs(dotenv: Callable[[str], Path]) -> None:
-    dotenv("LASTFM_API_KEY=only-in-the-dotenv-file\n"
-           "WAREHOUSE_URL=postgresql://u:pw-in-url@127.0.0.1:5/db\n")
+    dotenv(
+        "LASTFM_API_KEY=only-in-the-dotenv-file\n"
+        "WAREHOUSE_URL=postgresql://u:pw-in-url@127.0.0.1:5/db\n"
+    )
     settings = get_settings()
     shown = repr(settings) + str(settings)
     assert "only-in-the-dotenv-file" not in shown and "pw-in-url" not in shown
     # the value is not in the process environment, yet the log redactor knows it
     assert redact("calling with only-in-the-dotenv-file") == "calling with ***"
-    secret_fields = {name for name in FIELDS
-                     if any(word in name for word in ("key", "secret", "token", "password"))}
+    secret_fields = {
+        name
+        for name in FIELDS
+        if any(word in name for word in ("key", "secret", "token", "password"))
+    }
     for name in secret_fields | {"warehouse_url", "encore_api_database_url"}:
         assert "SecretStr" in str(Settings.model_fields[name].annotation), name
 
@@ -150,9 +173,14 @@ def test_relative_paths_are_relative_to_the_project(settings_env: SettingsEnv) -
 
 def _reads_the_environment(tree: ast.AST) -> list[int]:
     """Lines that touch os.environ or os.getenv/putenv."""
-    return [node.lineno for node in ast.walk(tree)
-            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "putenv")
-            and isinstance(node.value, ast.Name) and node.value.id == "os"]
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in ("environ", "getenv", "putenv")
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "os"
+    ]
 
 
 def test_only_config_reads_the_environment() -> None:
@@ -167,8 +195,7 @@ def test_only_config_reads_the_environment() -> None:
 
 def test_the_env_file_holds_no_committed_secrets() -> None:
     """.env is git-ignored; .env.example leaves every secret empty."""
-    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=PROJECT_ROOT,
-                             check=False)
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=PROJECT_ROOT, check=False)
     if shutil.which("git") and (PROJECT_ROOT / ".git").exists():
         assert ignored.returncode == 0
     from config.settings import SECRET_FIELDS

@@ -14,12 +14,16 @@ from extract.spotify.config import SpotifyConfig
 from extract.spotify.pipeline import land_spotify, load_landed_spotify
 from extract.spotify.retry import RetryPolicy
 
-KEYS = {"SPOTIFY_CLIENT_ID": "id-value", "SPOTIFY_CLIENT_SECRET": "secret-value",
-        "SPOTIFY_REFRESH_TOKEN": "refresh-value"}
+KEYS = {
+    "SPOTIFY_CLIENT_ID": "id-value",
+    "SPOTIFY_CLIENT_SECRET": "secret-value",
+    "SPOTIFY_REFRESH_TOKEN": "refresh-value",
+}
 
 
 def test_config_reads_the_environment_and_hides_secrets(
-        settings_env: Callable[..., Settings]) -> None:
+    settings_env: Callable[..., Settings],
+) -> None:
     settings = settings_env(**KEYS)
     config = SpotifyConfig.from_env(settings)
     assert config is not None and config.has_user
@@ -30,8 +34,9 @@ def test_config_reads_the_environment_and_hides_secrets(
 
 
 @pytest.mark.parametrize("unset", ["SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET"])
-def test_without_app_keys_there_is_no_config(unset: str,
-                                             settings_env: Callable[..., Settings]) -> None:
+def test_without_app_keys_there_is_no_config(
+    unset: str, settings_env: Callable[..., Settings]
+) -> None:
     assert SpotifyConfig.from_env(settings_env(**{**KEYS, unset: " "})) is None
 
 
@@ -41,7 +46,8 @@ def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_without_keys_the_source_is_skipped_with_one_line(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     _no_keys(monkeypatch)
     caplog.set_level(logging.DEBUG, logger="extract.spotify")
     folder = land_spotify(None, dt.date(2026, 6, 1))  # type: ignore[arg-type]  # no DB needed
@@ -49,13 +55,16 @@ def test_without_keys_the_source_is_skipped_with_one_line(
     assert load_landed_spotify(None, folder, logical_date=dt.date(2026, 6, 1)) == {}  # type: ignore[arg-type]
     (record,) = caplog.records
     assert record.levelno == logging.INFO
-    assert record.getMessage() == ("spotify: skipped, SPOTIFY_CLIENT_ID and "
-                                   "SPOTIFY_CLIENT_SECRET not set (the pipeline runs without "
-                                   "Spotify)")
+    assert record.getMessage() == (
+        "spotify: skipped, SPOTIFY_CLIENT_ID and "
+        "SPOTIFY_CLIENT_SECRET not set (the pipeline runs without "
+        "Spotify)"
+    )
 
 
 def test_cli_without_keys_exits_0_before_touching_the_warehouse(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     _no_keys(monkeypatch)
     import warehouse.connections
 

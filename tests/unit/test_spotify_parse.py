@@ -41,16 +41,20 @@ def test_all_recorded_track_objects_conform_to_the_raw_table(shared_data: Path) 
     assert parsed.rows["release_date"].null_count() == parsed.rows.height  # not recorded
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    (lambda t: t.pop("name"), "missing_field: name"),
-    (lambda t: t.update(name="   "), "missing_field: name is empty"),
-    (lambda t: t.update(artists=[]), "missing_field: artists"),
-    (lambda t: t.update(duration_ms="3:45"), "bad_value: duration_ms is str"),
-    (lambda t: t.update(explicit="no"), "bad_value: explicit is str"),
-    (lambda t: t.update(album="Hot Fuss"), "bad_value: album"),
-])
-def test_invalid_track_objects_are_quarantined_with_a_reason(track: dict, change,
-                                                             reason: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda t: t.pop("name"), "missing_field: name"),
+        (lambda t: t.update(name="   "), "missing_field: name is empty"),
+        (lambda t: t.update(artists=[]), "missing_field: artists"),
+        (lambda t: t.update(duration_ms="3:45"), "bad_value: duration_ms is str"),
+        (lambda t: t.update(explicit="no"), "bad_value: explicit is str"),
+        (lambda t: t.update(album="Hot Fuss"), "bad_value: album"),
+    ],
+)
+def test_invalid_track_objects_are_quarantined_with_a_reason(
+    track: dict, change, reason: str
+) -> None:
     broken = copy.deepcopy(track)
     change(broken)
     parsed = parse_tracks([(track["id"], broken)], FETCHED_AT)
@@ -74,8 +78,9 @@ def test_track_rows_keep_the_requested_id_when_spotify_relinks(track: dict) -> N
 
 
 def test_artists_without_genres_keep_null_and_bad_genres_are_rejected(shared_data: Path) -> None:
-    bowie = load_json(shared_data, "spotify_web_api_java/GetSeveralArtistsRequest.json")[
-        "artists"][0]
+    bowie = load_json(shared_data, "spotify_web_api_java/GetSeveralArtistsRequest.json")["artists"][
+        0
+    ]
     bare = {k: v for k, v in bowie.items() if k not in ("genres", "popularity", "followers")}
     odd = {**bowie, "id": "2" * 22, "genres": "glam rock"}
     parsed = parse_artists([(bowie["id"], bare), (odd["id"], odd), ("3" * 22, None)], FETCHED_AT)
@@ -92,8 +97,9 @@ def test_recently_played_items_become_plays_oldest_first(shared_data: Path) -> N
     assert parsed.rows.height == 20 and parsed.rejected.height == 0
     conform(parsed.rows, SPOTIFY_PLAYS)
     assert parsed.rows["ended_at"].is_sorted()
-    assert parsed.rows["ended_at"].max() == dt.datetime(2017, 5, 27, 20, 7, 54, 721000,
-                                                         tzinfo=dt.UTC)
+    assert parsed.rows["ended_at"].max() == dt.datetime(
+        2017, 5, 27, 20, 7, 54, 721000, tzinfo=dt.UTC
+    )
     assert parsed.rows["ms_played"].null_count() == 20
     assert set(played_tracks(answer["items"])) == set(parsed.rows["track_id"].to_list())
 
@@ -117,8 +123,9 @@ def test_normalization_folds_case_accents_punctuation_and_release_suffixes() -> 
 
 
 def test_best_match_wants_both_artist_and_title(shared_data: Path) -> None:
-    results = load_json(shared_data, "spotify_web_api_java/SearchTracksRequest.json")[
-        "tracks"]["items"]
+    results = load_json(shared_data, "spotify_web_api_java/SearchTracksRequest.json")["tracks"][
+        "items"
+    ]
     match = best_match("MUSE", "Time Is Running Out", results)
     assert match and match[0]["id"] == "2takcwOaAZWiXQijPHIx7B" and match[1] == "Muse"
     assert best_match("Muse", "Keep Me Around", results) is None  # The Wood Brothers' song
@@ -127,12 +134,22 @@ def test_best_match_wants_both_artist_and_title(shared_data: Path) -> None:
 
 
 def _plays(*moments: dt.datetime, user: str = "wizzler") -> pl.DataFrame:
-    rows = [{"user_name": user, "ended_at": moment, "track_name": f"t{i}", "track_id": str(i)}
-            for i, moment in enumerate(moments)]
-    return pl.DataFrame(rows).with_columns(
-        [pl.lit(None, dtype).alias(name) for name, dtype in SPOTIFY_PLAYS.polars_schema.items()
-         if name not in rows[0]]).select(SPOTIFY_PLAYS.column_names).cast(
-        SPOTIFY_PLAYS.polars_schema)
+    rows = [
+        {"user_name": user, "ended_at": moment, "track_name": f"t{i}", "track_id": str(i)}
+        for i, moment in enumerate(moments)
+    ]
+    return (
+        pl.DataFrame(rows)
+        .with_columns(
+            [
+                pl.lit(None, dtype).alias(name)
+                for name, dtype in SPOTIFY_PLAYS.polars_schema.items()
+                if name not in rows[0]
+            ]
+        )
+        .select(SPOTIFY_PLAYS.column_names)
+        .cast(SPOTIFY_PLAYS.polars_schema)
+    )
 
 
 def _at(hour: int) -> dt.datetime:
@@ -140,8 +157,7 @@ def _at(hour: int) -> dt.datetime:
 
 
 def test_a_poll_keeps_new_plays_and_everything_its_batch_had() -> None:
-    state = PollState(watermark=_at(2), batch_rows=_plays(_at(3)),
-                      later_plays=frozenset({_at(9)}))
+    state = PollState(watermark=_at(2), batch_rows=_plays(_at(3)), later_plays=frozenset({_at(9)}))
     fetched = _plays(_at(1), _at(2), _at(3), _at(4), _at(9))
     outcome = merge_poll(fetched, state)
     # 1 and 2: loaded by earlier dates; 3: already in this batch; 9: a later date's
@@ -152,7 +168,8 @@ def test_a_poll_keeps_new_plays_and_everything_its_batch_had() -> None:
 
 
 def test_a_full_poll_newer_than_the_watermark_warns_of_a_gap(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     fetched = _plays(*(_at(10) + dt.timedelta(minutes=m) for m in range(50)))
     empty = fetched.clear()
     with caplog.at_level(logging.WARNING, logger="extract.spotify"):

@@ -20,26 +20,49 @@ from extract.synthetic import (
     generate_world,
 )
 
-SMALL = SyntheticConfig(seed=3, n_users=150, n_tracks=4000, days=75,
-                        end_date=dt.date(2026, 11, 1))
+SMALL = SyntheticConfig(seed=3, n_users=150, n_tracks=4000, days=75, end_date=dt.date(2026, 11, 1))
 REPEAT_WINDOW = dt.timedelta(days=30)
 
 # docs/data_contracts.md, "Synthetic listeners": text -> String, int -> Int32,
 # double precision -> Float64, bool -> Boolean, date -> Date, timestamptz -> UTC Datetime.
 TIMESTAMPTZ = pl.Datetime("us", "UTC")
-AUDIO_FEATURES = ("danceability", "energy", "valence", "acousticness", "instrumentalness",
-                  "speechiness", "liveness")
+AUDIO_FEATURES = (
+    "danceability",
+    "energy",
+    "valence",
+    "acousticness",
+    "instrumentalness",
+    "speechiness",
+    "liveness",
+)
 CONTRACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "users": {"user_id": pl.String(), "username": pl.String(), "country": pl.String(),
-              "age_band": pl.String(), "signed_up_at": TIMESTAMPTZ},
+    "users": {
+        "user_id": pl.String(),
+        "username": pl.String(),
+        "country": pl.String(),
+        "age_band": pl.String(),
+        "signed_up_at": TIMESTAMPTZ,
+    },
     "artists": {"artist_id": pl.String(), "artist_name": pl.String(), "genre": pl.String()},
-    "tracks": {"track_id": pl.String(), "track_name": pl.String(), "artist_id": pl.String(),
-               "album_name": pl.String(), "genre": pl.String(), "duration_ms": pl.Int32(),
-               "explicit": pl.Boolean(),
-               **{name: pl.Float64() for name in AUDIO_FEATURES},
-               "tempo": pl.Float64(), "loudness": pl.Float64(), "released_on": pl.Date()},
-    "plays": {"user_id": pl.String(), "track_id": pl.String(), "played_at": TIMESTAMPTZ,
-              "ms_played": pl.Int32()},
+    "tracks": {
+        "track_id": pl.String(),
+        "track_name": pl.String(),
+        "artist_id": pl.String(),
+        "album_name": pl.String(),
+        "genre": pl.String(),
+        "duration_ms": pl.Int32(),
+        "explicit": pl.Boolean(),
+        **{name: pl.Float64() for name in AUDIO_FEATURES},
+        "tempo": pl.Float64(),
+        "loudness": pl.Float64(),
+        "released_on": pl.Date(),
+    },
+    "plays": {
+        "user_id": pl.String(),
+        "track_id": pl.String(),
+        "played_at": TIMESTAMPTZ,
+        "ms_played": pl.Int32(),
+    },
 }
 SPOTIFY_LIKE_ID = re.compile(r"^[0-9A-Za-z]{22}$")
 
@@ -53,9 +76,9 @@ def world() -> SyntheticWorld:
 def plays(world: SyntheticWorld) -> pl.DataFrame:
     """Plays with the track's genre and artist and the user's country attached."""
     return (
-        world.plays
-        .join(world.tracks.select("track_id", "artist_id", "genre", "duration_ms"),
-              on="track_id")
+        world.plays.join(
+            world.tracks.select("track_id", "artist_id", "genre", "duration_ms"), on="track_id"
+        )
         .join(world.users.select("user_id", "country"), on="user_id")
         .sort("user_id", "played_at")
     )
@@ -69,24 +92,27 @@ def first_plays(plays: pl.DataFrame) -> pl.DataFrame:
     """
     window_end = dt.datetime.combine(SMALL.end_date, dt.time(), tzinfo=dt.UTC)
     return (
-        plays
-        .with_columns(
+        plays.with_columns(
             nth_play=pl.int_range(pl.len()).over("user_id", "track_id"),
             next_played_at=pl.col("played_at").shift(-1).over("user_id", "track_id"),
             artist_prior_plays=pl.int_range(pl.len()).over("user_id", "artist_id"),
         )
-        .filter((pl.col("nth_play") == 0)
-                & (pl.col("played_at") + REPEAT_WINDOW <= window_end))
+        .filter((pl.col("nth_play") == 0) & (pl.col("played_at") + REPEAT_WINDOW <= window_end))
         .with_columns(
-            repeat_30d=((pl.col("next_played_at") - pl.col("played_at")) <= REPEAT_WINDOW)
-            .fill_null(False)
+            repeat_30d=(
+                (pl.col("next_played_at") - pl.col("played_at")) <= REPEAT_WINDOW
+            ).fill_null(False)
         )
     )
 
 
 def _frames(world: SyntheticWorld) -> dict[str, pl.DataFrame]:
-    return {"users": world.users, "artists": world.artists, "tracks": world.tracks,
-            "plays": world.plays}
+    return {
+        "users": world.users,
+        "artists": world.artists,
+        "tracks": world.tracks,
+        "plays": world.plays,
+    }
 
 
 # --- determinism and stability ------------------------------------------------------------
@@ -106,8 +132,9 @@ def test_other_seed_gives_other_world(world: SyntheticWorld) -> None:
 
 
 def test_only_plays_depend_on_the_window(world: SyntheticWorld) -> None:
-    shifted = generate_world(SyntheticConfig(seed=3, n_users=150, n_tracks=4000, days=40,
-                                             end_date=dt.date(2026, 6, 1)))
+    shifted = generate_world(
+        SyntheticConfig(seed=3, n_users=150, n_tracks=4000, days=40, end_date=dt.date(2026, 6, 1))
+    )
     assert shifted.users.equals(world.users)
     assert shifted.artists.equals(world.artists)
     assert shifted.tracks.equals(world.tracks)
@@ -117,8 +144,10 @@ def test_only_plays_depend_on_the_window(world: SyntheticWorld) -> None:
 
 def test_progress_reports_every_stage() -> None:
     calls: list[tuple[str, int, int]] = []
-    generate_world(SyntheticConfig(seed=1, n_users=20, n_tracks=200, days=10),
-                   progress=lambda stage, done, total: calls.append((stage, done, total)))
+    generate_world(
+        SyntheticConfig(seed=1, n_users=20, n_tracks=200, days=10),
+        progress=lambda stage, done, total: calls.append((stage, done, total)),
+    )
     stages = {stage for stage, _, _ in calls}
     assert {"catalog", "listeners", "sessions", "discoveries", "replays", "plays"} <= stages
     assert all(0 <= done <= total for _, done, total in calls)
@@ -132,8 +161,9 @@ def test_config_rejects_nonsense(field: str) -> None:
 
 def test_degenerate_window_still_matches_the_contract() -> None:
     # Before anybody signed up: no plays, but every frame keeps its schema.
-    world = generate_world(SyntheticConfig(seed=1, n_users=3, n_tracks=5, days=2,
-                                           end_date=dt.date(1990, 1, 1)))
+    world = generate_world(
+        SyntheticConfig(seed=1, n_users=3, n_tracks=5, days=2, end_date=dt.date(1990, 1, 1))
+    )
     assert world.plays.height == 0
     for name, frame in _frames(world).items():
         assert dict(frame.schema) == CONTRACT_SCHEMAS[name]
@@ -185,8 +215,9 @@ def test_plays_lie_in_the_window_and_are_sorted(world: SyntheticWorld) -> None:
 
 
 def test_plays_happen_after_signup_and_release(world: SyntheticWorld) -> None:
-    joined = (world.plays.join(world.users, on="user_id")
-              .join(world.tracks.select("track_id", "released_on"), on="track_id"))
+    joined = world.plays.join(world.users, on="user_id").join(
+        world.tracks.select("track_id", "released_on"), on="track_id"
+    )
     assert (joined["played_at"] >= joined["signed_up_at"]).all()
     assert (joined["played_at"].dt.date() >= joined["released_on"]).all()
 
@@ -236,13 +267,15 @@ def test_popularity_has_a_long_tail(world: SyntheticWorld) -> None:
 
 
 def test_sessions_start_at_human_hours(plays: pl.DataFrame) -> None:
-    offsets = pl.DataFrame({"country": list(COUNTRY_UTC_OFFSET_HOURS),
-                            "offset_s": [int(h * 3600) for h in COUNTRY_UTC_OFFSET_HOURS.values()]})
-    local_hour = (
-        plays.join(offsets, on="country")
-        .select(((pl.col("played_at").dt.epoch("s") + pl.col("offset_s")) // 3600 % 24)
-                .alias("hour"))["hour"]
+    offsets = pl.DataFrame(
+        {
+            "country": list(COUNTRY_UTC_OFFSET_HOURS),
+            "offset_s": [int(h * 3600) for h in COUNTRY_UTC_OFFSET_HOURS.values()],
+        }
     )
+    local_hour = plays.join(offsets, on="country").select(
+        ((pl.col("played_at").dt.epoch("s") + pl.col("offset_s")) // 3600 % 24).alias("hour")
+    )["hour"]
     small_hours = local_hour.is_between(2, 5).mean()  # 02:00-05:59
     evening = local_hour.is_between(18, 21).mean()  # 18:00-21:59
     assert small_hours < 0.25 * evening
@@ -285,27 +318,33 @@ def test_repeat_rate_is_in_a_learnable_range(first_plays: pl.DataFrame) -> None:
 
 
 def test_listeners_differ_in_how_much_they_replay(first_plays: pl.DataFrame) -> None:
-    per_user = (first_plays.group_by("user_id")
-                .agg(pl.col("repeat_30d").mean().alias("rate"), pl.len())
-                .filter(pl.col("len") >= 30))
+    per_user = (
+        first_plays.group_by("user_id")
+        .agg(pl.col("repeat_30d").mean().alias("rate"), pl.len())
+        .filter(pl.col("len") >= 30)
+    )
     assert per_user.height > 50
     assert per_user["rate"].quantile(0.9) - per_user["rate"].quantile(0.1) > 0.2
 
 
 def test_tracks_differ_in_how_much_they_are_replayed(first_plays: pl.DataFrame) -> None:
-    per_track = (first_plays.group_by("track_id")
-                 .agg(pl.col("repeat_30d").mean().alias("rate"), pl.len())
-                 .filter(pl.col("len") >= 15))
+    per_track = (
+        first_plays.group_by("track_id")
+        .agg(pl.col("repeat_30d").mean().alias("rate"), pl.len())
+        .filter(pl.col("len") >= 15)
+    )
     assert per_track.height > 100
     assert per_track["rate"].quantile(0.9) - per_track["rate"].quantile(0.1) > 0.2
 
 
 def test_listeners_stick_to_their_genres(plays: pl.DataFrame) -> None:
     top_three_share = (
-        plays.group_by("user_id", "genre").len()
+        plays.group_by("user_id", "genre")
+        .len()
         .with_columns(share=pl.col("len") / pl.col("len").sum().over("user_id"))
         .sort("share", descending=True)
-        .group_by("user_id").agg(pl.col("share").head(3).sum())
+        .group_by("user_id")
+        .agg(pl.col("share").head(3).sum())
     )["share"]
     assert top_three_share.median() > 0.6  # evenly spread over 20 genres would be 0.15
 

@@ -13,21 +13,28 @@ from warehouse.raw_tables import RAW_TABLES, SYNTHETIC_PLAYS
 
 
 def test_conform_orders_columns_and_casts_losslessly() -> None:
-    frame = pl.DataFrame({
-        "ms_played": [30_000],  # Int64 -> Int32
-        "played_at": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)],
-        "track_id": ["t"],
-        "user_id": ["u"],
-    })
+    frame = pl.DataFrame(
+        {
+            "ms_played": [30_000],  # Int64 -> Int32
+            "played_at": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)],
+            "track_id": ["t"],
+            "user_id": ["u"],
+        }
+    )
     out = conform(frame, SYNTHETIC_PLAYS)
     assert out.columns == SYNTHETIC_PLAYS.column_names
     assert out.schema["ms_played"] == pl.Int32
 
 
 def test_conform_refuses_lossy_casts() -> None:
-    frame = pl.DataFrame({"user_id": ["u"], "track_id": ["t"],
-                          "played_at": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)],
-                          "ms_played": [2**40]})
+    frame = pl.DataFrame(
+        {
+            "user_id": ["u"],
+            "track_id": ["t"],
+            "played_at": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)],
+            "ms_played": [2**40],
+        }
+    )
     with pytest.raises(SchemaMismatch):
         conform(frame, SYNTHETIC_PLAYS)
 
@@ -46,13 +53,19 @@ def test_every_raw_table_declares_known_types() -> None:
 def test_urls_are_redacted_and_split_for_dbt_and_airflow(monkeypatch) -> None:
     monkeypatch.setenv("WAREHOUSE_URL", "postgresql://etl:s3cr%40t@db.internal:6543/dwh")
     assert connections.redacted(connections.warehouse_url()) == (
-        "postgresql://etl:***@db.internal:6543/dwh")
+        "postgresql://etl:***@db.internal:6543/dwh"
+    )
     env = connections.dbt_env()
-    assert (env["ENCORE_PG_HOST"], env["ENCORE_PG_PORT"], env["ENCORE_PG_USER"],
-            env["ENCORE_PG_PASSWORD"], env["ENCORE_PG_DATABASE"]) == (
-        "db.internal", "6543", "etl", "s3cr@t", "dwh")
+    assert (
+        env["ENCORE_PG_HOST"],
+        env["ENCORE_PG_PORT"],
+        env["ENCORE_PG_USER"],
+        env["ENCORE_PG_PASSWORD"],
+        env["ENCORE_PG_DATABASE"],
+    ) == ("db.internal", "6543", "etl", "s3cr@t", "dwh")
     assert connections.airflow_env() == {
-        "AIRFLOW_CONN_ENCORE_WAREHOUSE": "postgres://etl:s3cr%40t@db.internal:6543/dwh"}
+        "AIRFLOW_CONN_ENCORE_WAREHOUSE": "postgres://etl:s3cr%40t@db.internal:6543/dwh"
+    }
 
 
 def test_embedded_url_is_used_without_warehouse_url(monkeypatch) -> None:
