@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from ml import list_model
 from ml.features import FEATURES
 from ml.runs import SUCCEEDED
 
@@ -329,6 +331,14 @@ def should_train(
             "feature list than the current one (ml/features.py)",
             details,
         )
+    elif _list_model_outdated(run):
+        # ... or the list model's: its lists would fall back to the repeat model's.
+        decision = Decision(
+            True,
+            f"the list model of {run['model_version']} was trained on a different "
+            "feature list than the current one (ml/list_model.py)",
+            details,
+        )
     elif age > timedelta(days=max_age_days):
         decision = Decision(
             True,
@@ -352,6 +362,16 @@ def should_train(
         )
     log.info("%s: %s", "train" if decision.train else "skip training", decision.reason)
     return decision
+
+
+def _list_model_outdated(run: Mapping[str, Any]) -> bool:
+    """The run has a list model in use whose features are not today's list model's."""
+    sidecar = (
+        list_model.read_sidecar(Path(run["artifact_path"])) if run.get("artifact_path") else None
+    )
+    return bool(
+        sidecar and sidecar.get("used") and sidecar.get("features") != list(list_model.ALL_FEATURES)
+    )
 
 
 def _drift_decision(

@@ -15,6 +15,7 @@ import polars as pl
 import psycopg
 import pytest
 
+from ml import list_model
 from ml.features import FEATURES
 from ml.policy import ROLLED_BACK, should_train
 from ml.publish import publish
@@ -157,6 +158,23 @@ def test_a_model_trained_on_another_feature_list_is_retrained(built, published) 
         )
         decision = should_train(conn, record=False)
     assert decision.train and "different feature list" in decision.reason, decision
+
+
+def test_a_model_whose_list_model_has_other_features_is_retrained(built, published) -> None:
+    """After a release changes ml/list_model.py's features, the lists would fall back to the
+    repeat model's: train, even though the model is fresh."""
+    version, artifacts = published
+    folder = artifacts / version
+    with psycopg.connect(built) as conn:
+        assert not should_train(conn, record=False).train
+        list_model.write_sidecar(
+            folder, {"features": list(list_model.ALL_FEATURES)[1:], "used": True}
+        )
+        try:
+            decision = should_train(conn, record=False)
+        finally:
+            (folder / list_model.SIDECAR_FILE).unlink()
+    assert decision.train and "list model" in decision.reason, decision
 
 
 def test_restore_rolls_back_to_a_kept_publish_else_rescores(built, published) -> None:
