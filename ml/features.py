@@ -1,8 +1,10 @@
 """The model's inputs, declared once, and the one encoding used at training and scoring time.
 
-The column list mirrors the "Feature columns" table of docs/data_contracts.md: both
-`marts.fct_pair_features` (training) and `marts.fct_candidate_features` (scoring) carry
-exactly these columns, so the model sees the same inputs in both places.
+The history features are dbt's var `history_features` (dbt_project.yml), the very list the
+feature marts select; with the context and item columns below they make the "Feature
+columns" table of docs/data_contracts.md. Both `marts.fct_pair_features` (training) and
+`marts.fct_candidate_features` (scoring) carry exactly these columns, so the model sees the
+same inputs in both places.
 
 Categorical columns become integer codes from a vocabulary learned on the training rows and
 saved with the model. Scoring reuses that saved vocabulary, never a new one, so a code means
@@ -17,46 +19,30 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-NUMERIC_FEATURES: tuple[str, ...] = (
-    "user_prior_plays",
-    "user_prior_tracks",
-    "user_prior_labelled_pairs",
-    "user_prior_repeat_rate",
-    "user_repeat_rate_smoothed",
-    "user_repeat_rate_90d_smoothed",
-    "user_hours_since_prev_play",
-    "user_plays_7d",
-    "user_plays_30d",
-    "user_new_track_share_30d",
-    "track_prior_plays",
-    "track_prior_listeners",
-    "track_prior_repeat_rate",
-    "track_repeat_rate_smoothed",
-    "track_plays_7d",
-    "track_plays_28d",
-    "track_plays_trend",
-    "artist_prior_plays",
-    "artist_prior_repeat_rate",
-    "artist_repeat_rate_smoothed",
-    "user_artist_prior_plays",
-    "user_artist_prior_tracks",
-    "user_artist_days_since_last_play",
-    "user_artist_plays_30d",
-    "user_artist_repeat_rate_smoothed",
-    "user_genre_share",
-    "colisten_score",
-    "user_repeat_audio_distance",
+from warehouse.dbt_project import dbt_var
+
+CONTEXT_FEATURES: tuple[str, ...] = (
     "hour_of_day",
     "day_of_week",
     "session_position",
     "session_minutes_elapsed",
     "session_artist_plays",
+)
+"""The play's context: each feature mart builds it its own way (a first play's own, a
+candidate's typical one)."""
+ITEM_FEATURES: tuple[str, ...] = (
     "duration_ms",
     "danceability",
     "energy",
     "valence",
     "acousticness",
     "tempo",
+)
+"""The track's catalogue attributes (macros/feature_columns.sql, item_feature_columns)."""
+NUMERIC_FEATURES: tuple[str, ...] = (
+    *dbt_var("history_features"),
+    *CONTEXT_FEATURES,
+    *ITEM_FEATURES,
 )
 CATEGORICAL_FEATURES: tuple[str, ...] = ("genre", "country", "age_band")
 FEATURES: tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES

@@ -37,31 +37,24 @@ from psycopg import sql
 from config import get_settings
 from ml import ranking
 from ml.db import OUTCOMES, feature_query, read_frame
+from warehouse.dbt_project import dbt_var
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "list_model.txt"
 SIDECAR_FILE = "list_model.json"
-SOURCES: tuple[str, ...] = ("listened", "co_listened", "content", "popular_in_genre", "popular")
-DECAY_DAYS: tuple[int, ...] = (7, 30, 90)  # dbt var `decay_days`
+SOURCES: tuple[str, ...] = (*dbt_var("candidate_generators"), "popular")
+"""The candidate generators (dbt var `candidate_generators`, one model each), then the
+popular fill: each is a 0 / 1 input `source_<name>`."""
+DECAY_DAYS: tuple[int, ...] = tuple(dbt_var("decay_days"))
 HISTORY_FEATURES: tuple[str, ...] = (
-    "user_track_prior_plays",
-    "user_track_plays_7d",
-    "user_track_plays_30d",
-    "user_track_plays_90d",
-    "user_track_days_since_last_play",
-    "user_track_days_since_first_play",
+    *dbt_var("list_history_features"),
     *(f"user_track_plays_decayed_{tau}d" for tau in DECAY_DAYS),
     f"user_artist_plays_decayed_{DECAY_DAYS[-1]}d",
-    "user_track_share_30d",
-    "user_artist_share_30d",
-    "user_track_rank_7d",
-    "user_track_rank_30d",
-    "user_track_rank_90d",
-    "user_track_rank_prior",
-    "user_track_rank_decayed",
+    *dbt_var("list_rank_features"),
 )
-"""The listener's own history with the track (macros/feature_columns.sql, list_*)."""
+"""The listener's own history with the track: dbt's vars `list_history_features`, the
+decayed play sums of `decay_days` and `list_rank_features` (macros/feature_columns.sql)."""
 CONTEXT_FEATURES: tuple[str, ...] = (
     "user_plays_7d",
     "user_plays_30d",

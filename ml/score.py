@@ -197,6 +197,13 @@ REASON_TEMPLATES: dict[str, Template | None] = {
         "Based on the {value} tracks you've played", _count, lambda v: v >= 1, item=False
     ),
     # The list model's own inputs (ml.list_model).
+    "user_track_plays_7d": Template(
+        "You played it {value} times this week",
+        _count,
+        lambda v: v >= 1,
+        one="You played it this week",
+    ),
+    "colisten_score": Template("Often played alongside your favourites", when=lambda v: v > 0),
     "user_track_plays_30d": Template(
         "You played it {value} times in the last 30 days",
         _count,

@@ -25,6 +25,7 @@ import polars as pl
 import psycopg
 import pytest
 
+from ml.list_model import SOURCES
 from tests.support.marts import run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -239,13 +240,7 @@ def test_candidates_cover_every_active_user(dbt_build, loaded_warehouse: str) ->
     assert set(candidates["user_id"].unique().to_list()) == active
     per_user = candidates.group_by("user_id").len()
     assert per_user["len"].min() >= 20
-    assert set(candidates["candidate_source"].unique().to_list()) <= {
-        "listened",
-        "co_listened",
-        "content",
-        "popular_in_genre",
-        "popular",
-    }
+    assert set(candidates["candidate_source"].unique().to_list()) <= set(SOURCES)
 
 
 def test_serving_view_reads_published_recommendations(dbt_build, loaded_warehouse: str) -> None:

@@ -161,7 +161,9 @@ def test_sentences_use_the_feature_value_and_names() -> None:
     assert render("user_artist_prior_plays", 0.0, names) is None
     assert render("country", "SE", names) is None
     # A feature nobody wrote a template for yet still gets a sentence with its value.
-    assert render("colisten_score", 0.42, names) == "Its colisten score (0.42) fits what you replay"
+    assert render("new_score", 0.42, names) == "Its new score (0.42) fits what you replay"
+    assert render("colisten_score", 0.42, names) == "Often played alongside your favourites"
+    assert render("user_track_plays_7d", 1.0, names) == "You played it this week"
 
 
 def test_explain_prefers_track_features_and_lists_the_top_contributions() -> None:
