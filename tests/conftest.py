@@ -9,8 +9,10 @@ Local state (Airflow home, model artifacts) goes to a temp folder. Set
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -38,6 +40,7 @@ set_process_env({ENV_FILE_VAR: "none"})
 # Airflow reads its configuration once, at first import: point it at a throwaway home
 # before any test imports it, so tests never touch the demo's Airflow state.
 AIRFLOW_TEST_HOME = Path(tempfile.mkdtemp(prefix="encore-airflow-test-"))
+atexit.register(shutil.rmtree, AIRFLOW_TEST_HOME, ignore_errors=True)  # one per process
 set_process_env(airflow_settings(AIRFLOW_TEST_HOME))
 # pytest-xdist workers (`make test` runs two) share the cores: LightGBM's OpenMP threads spin
 # while they wait, so two 2-thread fits on 2 cores take 10-30x as long (docs/benchmarks.md).
