@@ -120,10 +120,11 @@ test: warehouse dbt-parse browser  ## run the test suite (real PostgreSQL, dbt, 
 bench: warehouse dbt-parse  ## time each stage at 1M and 2M plays + pgbench lookups (BENCH_ARGS="--scales 100k")
 	@$(ENV) && $(UV) run --frozen python -m bench $(BENCH_ARGS)
 
-lint: dbt-parse  ## the static checks CI runs: ruff, ruff format, import layers, sqlfluff, dbt parse
+lint: dbt-parse  ## the static checks CI runs: ruff, ruff format, import layers, mypy, sqlfluff, dbt parse
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen lint-imports
+	$(UV) run --frozen mypy
 	$(UV) run --frozen sqlfluff lint dbt_project/models
 
 stop:  ## stop Airflow, the docs server and the embedded warehouse (whatever runs)

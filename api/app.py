@@ -151,7 +151,9 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
         """The database is reachable; which publish is current."""
         try:
             with pool.connection() as conn:
-                (role,) = conn.execute("select current_user").fetchone()
+                row = conn.execute("select current_user").fetchone()
+                assert row is not None
+                (role,) = row
                 current = conn.execute(_CURRENT).fetchone()
         except psycopg.Error:
             return JSONResponse(

@@ -191,21 +191,21 @@ def table_rows(results: list[ScaleResult]) -> list[list[str]]:
                 ]
             )
         select_only = {run.clients: run for run in result.lookups if run.script == SELECT_ONLY}
-        for run in result.lookups:
+        for lookup in result.lookups:
             ratio = ""
-            if run.script == CUSTOM and run.clients in select_only:
-                ratio = f"TPS {_ratio(run.tps, select_only[run.clients].tps):.2f}× -S"
-            clients = f"{run.clients} client" + ("s" if run.clients != 1 else "")
+            if lookup.script == CUSTOM and lookup.clients in select_only:
+                ratio = f"TPS {_ratio(lookup.tps, select_only[lookup.clients].tps):.2f}× -S"
+            clients = f"{lookup.clients} client" + ("s" if lookup.clients != 1 else "")
             rows.append(
                 [
                     label,
-                    f"{run.script}, {clients}",
+                    f"{lookup.script}, {clients}",
                     "",
                     "",
-                    _num(run.tps),
+                    _num(lookup.tps),
                     "",
-                    f"{run.p50_ms:.3f}",
-                    f"{run.p99_ms:.3f}",
+                    f"{lookup.p50_ms:.3f}",
+                    f"{lookup.p99_ms:.3f}",
                     ratio,
                 ]
             )

@@ -43,6 +43,13 @@ def _connect() -> psycopg.Connection:
     return connect()
 
 
+def _value(conn: psycopg.Connection, query: str) -> Any:
+    """The one value of a query that always returns one row (an aggregate, a `show`)."""
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]
+
+
 def _world_files(workdir: Path) -> dict[str, Path]:
     """The generated world's Parquet files, by raw table name."""
     return {path.stem: path for path in sorted((workdir / WORLD_DIR).glob("*.parquet"))}
@@ -171,9 +178,9 @@ def dbt(workdir: Path, scale: dict[str, Any]) -> StageResult:
     """
     seconds, nodes = _dbt_build(workdir)
     with _connect() as conn:
-        plays = conn.execute("select count(*) from raw.synthetic_plays").fetchone()[0]
+        plays = _value(conn, "select count(*) from raw.synthetic_plays")
         marts = {
-            table: conn.execute(f"select count(*) from marts.{table}").fetchone()[0]  # noqa: S608
+            table: _value(conn, f"select count(*) from marts.{table}")  # noqa: S608
             for table in ("fct_plays", "fct_pair_features", "fct_candidate_features")
         }
     return {
@@ -191,6 +198,7 @@ def _slowest(nodes: list[Any], count: int = 5) -> dict[str, float]:
 
 def _dbt_build(workdir: Path) -> tuple[float, list[Any]]:
     """Parse (untimed), then `dbt build` the seeds and models; (seconds, node results)."""
+    from dbt.artifacts.schemas.run import RunExecutionResult
     from dbt.cli.main import dbtRunner
 
     from warehouse.connections import dbt_env
@@ -220,7 +228,9 @@ def _dbt_build(workdir: Path) -> tuple[float, list[Any]]:
         ["build", "--resource-type", "model", "--resource-type", "seed", *common]
     )
     seconds = time.perf_counter() - started
-    nodes = list(result.result or [])
+    # build's result: its node results (None when it raised)
+    outcome = result.result
+    nodes = list(outcome) if isinstance(outcome, RunExecutionResult) else []
     failed = [
         f"{node.node.unique_id}: {node.status} {node.message}"
         for node in nodes
@@ -298,6 +308,7 @@ def predict_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
     started = time.perf_counter()
     predicted = model.booster.predict(matrix)
     seconds = time.perf_counter() - started
+    assert isinstance(predicted, np.ndarray)  # dense input: dense output
     return {
         "seconds": seconds,
         "rows": int(predicted.shape[0]),
@@ -313,9 +324,7 @@ def publish(workdir: Path, scale: dict[str, Any]) -> StageResult:
         started = time.perf_counter()
         rows = publish_top_n(conn, top_n=20)
         seconds = time.perf_counter() - started
-        users = conn.execute(
-            "select count(distinct user_id) from serving.recommendations"
-        ).fetchone()[0]
+        users = _value(conn, "select count(distinct user_id) from serving.recommendations")
     return {"seconds": seconds, "rows": rows, "details": {"users": users}}
 
 

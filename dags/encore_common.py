@@ -147,7 +147,7 @@ DAG_KWARGS: dict[str, Any] = {
 task defaults above."""
 
 
-def quality_checkpoint(checkpoint: str, params: Mapping[str, Any], **kwargs: object) -> int:
+def quality_checkpoint(checkpoint: str, params: Mapping[str, Any], **kwargs: Any) -> int:
     """Run a quality checkpoint for the run's date; a failed one fails the task without
     retries (the data will not improve by waiting), its table of failures in the log."""
     from airflow.sdk.exceptions import AirflowFailException

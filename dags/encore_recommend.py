@@ -160,7 +160,9 @@ def encore_recommend() -> None:
         from warehouse.paths import artifacts_dir
 
         context = get_current_context()  # the map index's label in the UI: "shard 1 of 4"
-        context["shard_label"] = f"shard {shard['shard']} of {shard['shards']}"  # type: ignore
+        # Airflow's documented way to feed map_index_template; its Context TypedDict lists
+        # only its own keys.
+        context["shard_label"] = f"shard {shard['shard']} of {shard['shards']}"  # type: ignore[typeddict-unknown-key]
         with connections.connect() as conn:
             rows = score(
                 conn,
@@ -194,7 +196,9 @@ def encore_recommend() -> None:
 
     model_version = train_model()
     decide_training() >> model_version
-    scored = score_shard.expand(shard=plan_score_shards(model_version))
+    # A task called with another's output (an XComArg, resolved when it runs): Airflow types
+    # the call with the function's own parameters (apache/airflow#39514).
+    scored = score_shard.expand(shard=plan_score_shards(model_version))  # type: ignore[arg-type]
     publish_recommendations(documented(scored, score_shard))
 
 

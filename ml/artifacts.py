@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
+import numpy as np
 
 from ml.features import FEATURES, Vocabulary, to_matrix
 
@@ -44,6 +45,7 @@ class LoadedModel:
     def predict(self, frame: Any) -> Any:
         """P(repeat within 30 days) for rows carrying FEATURES (a polars frame)."""
         probability = self.booster.predict(to_matrix(frame, self.vocabulary))
+        assert isinstance(probability, np.ndarray)  # dense input: dense output
         if self.blend_weight < 1.0:
             probability = self.blend_weight * probability + (
                 1.0 - self.blend_weight

@@ -162,4 +162,4 @@ def _frame(rows: pa.Table | pa.RecordBatch, schema: Mapping[str, pl.DataType]) -
         pl.from_epoch(name, time_unit="us").dt.replace_time_zone(dtype.time_zone)
         for name, dtype in schema.items()
         if isinstance(dtype, pl.Datetime)
-    ).cast(dict(schema))
+    ).cast(pl.Schema(schema))

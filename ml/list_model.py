@@ -150,11 +150,15 @@ class ListModel:
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """P(replayed within 30 days) for candidate rows (FEATURES, the list features and
         candidate_sources)."""
-        return self.booster.predict(matrix(frame))
+        predicted = self.booster.predict(matrix(frame))
+        assert isinstance(predicted, np.ndarray)  # dense input: dense output
+        return predicted
 
     def contributions(self, frame: pl.DataFrame) -> np.ndarray:
         """pred_contrib (TreeSHAP, log-odds; last column the bias) for the reasons."""
-        return self.booster.predict(matrix(frame), pred_contrib=True)
+        contributions = self.booster.predict(matrix(frame), pred_contrib=True)
+        assert isinstance(contributions, np.ndarray)  # dense input: dense output
+        return contributions
 
 
 # --------------------------------------------------------------------------- rows
@@ -280,12 +284,10 @@ def search_params(frame: pl.DataFrame) -> dict[str, Any]:
         for entry in SEARCH_GRID:
             params = base_params() | entry
             booster, rounds = _early_stopped(fit_rows, check, params)
+            predicted = booster.predict(x_check, num_iteration=rounds)
+            assert isinstance(predicted, np.ndarray)  # dense input: dense output
             results.append(
-                {
-                    "params": entry,
-                    "rounds": rounds,
-                    "ndcg_at_20": _ndcg(check, booster.predict(x_check, num_iteration=rounds)),
-                }
+                {"params": entry, "rounds": rounds, "ndcg_at_20": _ndcg(check, predicted)}
             )
     chosen = max(results, key=lambda r: r["ndcg_at_20"])["params"] if results else SEARCH_GRID[0]
     return {"params": base_params() | chosen, "search": results}
@@ -312,17 +314,23 @@ def fit(
             f"{_listeners_with_replays(holdout)} listeners with a replay at "
             f"cut-off 1, fewer than {MIN_HOLDOUT_LISTENERS} (no real hold-out)"
         )
-    searched = search_params(frame) if params is None else {"params": params, "search": []}
+    searched: dict[str, Any] = (
+        search_params(frame) if params is None else {"params": params, "search": []}
+    )
     chosen = searched["params"]
     early, rounds = _early_stopped(fit_rows, holdout, chosen)
     holdout_scores = early.predict(matrix(holdout), num_iteration=rounds)
+    assert isinstance(holdout_scores, np.ndarray)  # dense input: dense output
+    cutoffs = frame[CUTOFF].max()
+    positive_rate = frame[LABEL].mean()
+    assert isinstance(cutoffs, int) and isinstance(positive_rate, (int, float))
     metrics = {
         "rows": frame.height,
         "fit_rows": fit_rows.height,
         "holdout_rows": holdout.height,
         "holdout_listeners": holdout["user_id"].n_unique(),
-        "cutoffs": int(frame[CUTOFF].max()),
-        "positive_rate": float(frame[LABEL].mean()),
+        "cutoffs": int(cutoffs),
+        "positive_rate": float(positive_rate),
         "rounds": rounds,
         "holdout_auc": _auc(holdout[LABEL].to_numpy(), holdout_scores),
         "holdout_ndcg_at_20": _ndcg(holdout, holdout_scores),

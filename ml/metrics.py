@@ -54,4 +54,6 @@ def mean_user_auc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> 
     )
     if per_user.height == 0:
         return math.nan, 0
-    return float(per_user["user_auc"].mean()), per_user.height
+    mean = per_user["user_auc"].mean()
+    assert isinstance(mean, (int, float))  # a float column with rows
+    return float(mean), per_user.height

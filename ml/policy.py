@@ -96,11 +96,12 @@ class Decision:
 def ensure_tables(conn: psycopg.Connection) -> None:
     """Create ml.policy_decisions and ml.feature_profiles if missing (the catalog is read
     first: no DDL runs when they exist)."""
-    missing = conn.execute(
+    row = conn.execute(
         "select to_regclass('ml.policy_decisions') is null "
         "or to_regclass('ml.feature_profiles') is null"
-    ).fetchone()[0]
-    if missing:
+    ).fetchone()
+    assert row is not None
+    if row[0]:
         conn.execute("select pg_advisory_xact_lock(hashtext('encore.policy.ddl'))")
         conn.execute(DDL)
 
@@ -206,6 +207,7 @@ def latest_run(conn: psycopg.Connection) -> dict[str, Any] | None:
         row = cur.fetchone()
         if row is None:
             return None
+        assert cur.description is not None  # set by a query that returns rows
         names = [column.name for column in cur.description]
     return dict(zip(names, row, strict=True))
 
@@ -223,7 +225,9 @@ def record_profile(conn: psycopg.Connection, model_version: str) -> bool:
     frame = candidate_frame(conn)
     if frame.height == 0:
         return False
-    as_of = conn.execute("select max(as_of) from marts.fct_candidate_features").fetchone()[0]
+    row = conn.execute("select max(as_of) from marts.fct_candidate_features").fetchone()
+    assert row is not None  # an aggregate without group by returns one row
+    as_of = row[0]
     conn.execute(
         "insert into ml.feature_profiles (model_version, as_of, rows, profile) "
         "values (%s, %s, %s, %s) on conflict (model_version) do nothing",
@@ -236,7 +240,9 @@ def reference_profile(
     conn: psycopg.Connection, model_version: str
 ) -> tuple[dict[str, Any], Any] | None:
     """The model's drift reference (profile, candidates' as_of) or None."""
-    if conn.execute("select to_regclass('ml.feature_profiles')").fetchone()[0] is None:
+    row = conn.execute("select to_regclass('ml.feature_profiles')").fetchone()
+    assert row is not None
+    if row[0] is None:
         return None
     row = conn.execute(
         "select profile, as_of from ml.feature_profiles where model_version = %s", [model_version]
@@ -433,7 +439,7 @@ def record_decision(
     """Insert one ml.policy_decisions row (committed unless the caller holds a transaction)."""
     with conn.transaction():
         ensure_tables(conn)
-        (decision_id,) = conn.execute(
+        row = conn.execute(
             "insert into ml.policy_decisions (action, reason, model_version, max_age_days, "
             "drift_threshold, dag_run_id, details) values (%s, %s, %s, %s, %s, %s, %s) "
             "returning decision_id",
@@ -447,6 +453,8 @@ def record_decision(
                 Jsonb(_jsonable(details)),
             ],
         ).fetchone()
+        assert row is not None  # insert ... returning one row
+        (decision_id,) = row
     return Decision(train, reason, dict(details), decision_id)
 
 

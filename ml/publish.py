@@ -243,7 +243,9 @@ def publish(
             conn, model_version, top_n, flip=not owns_transaction
         )
         if owns_transaction:
-            since = conn.execute("select clock_timestamp()").fetchone()[0]
+            row = conn.execute("select clock_timestamp()").fetchone()
+            assert row is not None
+            since = row[0]
             conn.commit()
             _wait_for_earlier_planners(conn, since)
             with conn.transaction():
@@ -278,12 +280,16 @@ def _load(
         conn.execute(_PUBLISH_LOCK)
         ensure_score_columns(conn)  # scores written before reasons existed lack the column
         version = model_version or latest_version(conn, scored=True)
-        generated_at = conn.execute("select now()").fetchone()[0]
-        (publish_id,) = conn.execute(
+        row = conn.execute("select now()").fetchone()
+        assert row is not None
+        generated_at = row[0]
+        row = conn.execute(
             "insert into serving.publishes (model_version, generated_at, top_n) "
             "values (%s, %s, %s) returning publish_id",
             [version, generated_at, top_n],
         ).fetchone()
+        assert row is not None  # insert ... returning one row
+        (publish_id,) = row
         recs = f"recommendations_v{publish_id}"
         tracks = f"tracks_v{publish_id}"
         params = {
@@ -443,7 +449,7 @@ def _wait_for_earlier_planners(
     """
     deadline = time.monotonic() + timeout
     while True:
-        (waiting,) = conn.execute(
+        row = conn.execute(
             "select count(distinct l.pid) from pg_locks l "
             "left join pg_stat_activity a on a.pid = l.pid "
             "where l.locktype = 'relation' and l.granted and l.pid <> pg_backend_pid() "
@@ -452,6 +458,8 @@ def _wait_for_earlier_planners(
             "and (a.state is null or (a.state = 'active' and a.query_start < %s))",
             [since],
         ).fetchone()
+        assert row is not None  # an aggregate without group by returns one row
+        (waiting,) = row
         conn.commit()
         if not waiting:
             return
@@ -592,4 +600,5 @@ def _publish_row(conn: psycopg.Connection, publish_id: int) -> Publish:
         "coverage from serving.publishes where publish_id = %s",
         [publish_id],
     ).fetchone()
+    assert row is not None  # callers pass the id of a publish that exists
     return Publish(*row)

@@ -138,9 +138,9 @@ def list_metrics(
             "users": 0,
         }
     return {
-        f"recall_at_{k}": float(per_user["recall"].mean()),
-        f"ndcg_at_{k}": float(per_user["ndcg"].mean()),
-        f"precision_at_{k}": float(per_user["precision"].mean()),
+        f"recall_at_{k}": _mean(per_user["recall"]),
+        f"ndcg_at_{k}": _mean(per_user["ndcg"]),
+        f"precision_at_{k}": _mean(per_user["precision"]),
         "users": per_user.height,
     }
 
@@ -158,6 +158,13 @@ def validation_list_metrics(
     frame = pl.DataFrame({"user_id": users, "track_key": items, "label": labels, "score": scores})
     relevant = frame.filter(pl.col("label") == 1).select("user_id", "track_key")
     return list_metrics(rank_lists(frame, "score", k=k), relevant, k=k)
+
+
+def _mean(values: pl.Series) -> float:
+    """The mean of a numeric column with values (polars types it as any Python value)."""
+    mean = values.mean()
+    assert isinstance(mean, (int, float))
+    return float(mean)
 
 
 def _check_k(k: int) -> None:

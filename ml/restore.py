@@ -68,11 +68,13 @@ def restore(
                 [ROLLED_BACK, SUCCEEDED, trained_at, model_version],
             ).fetchall()
         ]
-    kept = conn.execute(
+    row = conn.execute(
         "select max(publish_id) from serving.publishes where dropped_at is null "
         "and model_version = %s",
         [model_version],
-    ).fetchone()[0]
+    ).fetchone()
+    assert row is not None  # an aggregate without group by returns one row
+    kept = row[0]
     conn.commit()
     if kept is not None:
         current = rollback(conn, to=int(kept))
@@ -85,9 +87,11 @@ def restore(
             top_n=top_n or DEFAULT_TOP_N,
         )
         rows = publish(conn, model_version=model_version, top_n=top_n or DEFAULT_TOP_N, keep=keep)
-        (publish_id,) = conn.execute(
+        current_row = conn.execute(
             "select publish_id from serving.publishes where is_current"
         ).fetchone()
+        assert current_row is not None  # publish() just made one current
+        (publish_id,) = current_row
         conn.commit()
         result = Restored(model_version, "rescored", publish_id, rows, retired)
     record_decision(

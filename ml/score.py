@@ -68,10 +68,12 @@ SCORES_DDL = (
 def ensure_score_columns(conn: psycopg.Connection) -> None:
     """Add ml.scores.reason / reason_features if missing. Reads the catalog first, so the
     usual case takes no ACCESS EXCLUSIVE lock on ml.scores."""
-    (present,) = conn.execute(
+    row = conn.execute(
         "select count(*) from information_schema.columns where table_schema = 'ml' "
         "and table_name = 'scores' and column_name in ('reason', 'reason_features')"
     ).fetchone()
+    assert row is not None  # an aggregate without group by returns one row
+    (present,) = row
     if present < 2:
         for statement in SCORES_DDL:
             conn.execute(statement)
@@ -417,7 +419,9 @@ def score(
         ensure_score_columns(conn)
         # Two scorers of the same version would otherwise interleave deletes and COPYs.
         _lock(conn, model_version, shard)
-        scored_at = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+        row = conn.execute("select now()").fetchone()
+        assert row is not None
+        scored_at = row[0]
         if shard is None:
             conn.execute("delete from ml.scores where model_version = %s", [model_version])
         else:
@@ -560,10 +564,11 @@ def _names(conn: psycopg.Connection, best: pl.DataFrame) -> dict[str, str]:
     if "artist_name" not in columns:
         return {}
     keys = best["track_key"].unique().to_list()
-    has_artists = (
-        "artist_key" in columns
-        and conn.execute("select to_regclass('marts.dim_artists')").fetchone()[0] is not None
-    )
+    has_artists = False
+    if "artist_key" in columns:
+        row = conn.execute("select to_regclass('marts.dim_artists')").fetchone()
+        assert row is not None
+        has_artists = row[0] is not None
     if has_artists:
         query = (
             "select t.track_key, coalesce(t.artist_name, a.artist_name) from "
@@ -611,9 +616,11 @@ class Ranking:
             return self.list_model.features, self.list_model.contributions(rows)
         if self.name in rankers.RULES:
             return rankers.rule_contributions(rows)
-        return self.model.features, self.model.booster.predict(
+        contributions = self.model.booster.predict(
             to_matrix(rows, self.model.vocabulary), pred_contrib=True
         )
+        assert isinstance(contributions, np.ndarray)  # dense input: dense output
+        return self.model.features, contributions
 
 
 def _predict(model: LoadedModel, batch: pl.DataFrame, ranking: Ranking) -> pl.DataFrame:

@@ -204,12 +204,15 @@ def fit_and_register(
     booster, search = _fit(split.train, vocabulary, merged, search=params is None)
     best = booster.current_iteration()
     y_valid = split.valid[LABEL].to_numpy()
-    positive_rate = float(split.train[LABEL].mean())
+    train_mean = split.train[LABEL].mean()
+    assert isinstance(train_mean, (int, float))  # a 0/1 column with rows (_check_usable)
+    positive_rate = float(train_mean)
     started = time.perf_counter()
     logistic = baselines.fit_logistic(split.train, split.train[LABEL].to_numpy())
     log.info("logistic-regression baseline fitted in %.1f s", time.perf_counter() - started)
     weight = search["blend_weight"]
     predicted = booster.predict(to_matrix(split.valid, vocabulary), num_iteration=best)
+    assert isinstance(predicted, np.ndarray)  # dense input: dense output
     if weight < 1.0:
         predicted = weight * predicted + (1.0 - weight) * logistic.predict(split.valid)
     baseline_scores = baselines.baseline_scores(split.valid, positive_rate, logistic)
@@ -379,6 +382,7 @@ def _fit(
             booster = _train(fit_rows, vocabulary, params | entry, stop_rows)
             rounds = int(booster.best_iteration or 1)
             predicted = booster.predict(x_stop, num_iteration=rounds)
+            assert isinstance(predicted, np.ndarray)  # dense input: dense output
             auc = metrics.auc(stop_rows[LABEL].to_numpy(), predicted)
             user_auc, _ = metrics.mean_user_auc(users, stop_rows[LABEL].to_numpy(), predicted)
             results.append(
@@ -391,7 +395,7 @@ def _fit(
                 }
             )
             predictions.append(predicted)
-    best = (
+    best: dict[str, Any] = (
         max(results, key=lambda r: r["score"])
         if results
         else {"params": {}, "rounds": int(params["num_boost_round"]) // 10}

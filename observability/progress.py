@@ -235,7 +235,8 @@ def _new_rich_progress() -> Any:
 
 def display_mode() -> str:
     """bar, log or off: ENCORE_PROGRESS if set, else bar on a terminal, log elsewhere."""
-    wanted = _settings().encore_progress if _settings() else "auto"
+    settings = _settings()
+    wanted = settings.encore_progress if settings else "auto"
     if wanted in ("bar", "log", "off"):
         return wanted
     stream = sys.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
+from typing import Any
 
 from config import get_settings
 
@@ -42,7 +43,7 @@ class Thresholds:
     min_metadata_share: float = 0.5
 
     @classmethod
-    def from_env(cls, **overrides: object) -> Thresholds:
+    def from_env(cls, **overrides: Any) -> Thresholds:
         """The `ENCORE_QUALITY_*` settings (config/), then explicit overrides."""
         settings = get_settings()
         values = cls(
@@ -53,4 +54,4 @@ class Thresholds:
             min_known_track_share=settings.encore_quality_min_known_track_share,
             min_metadata_share=settings.encore_quality_min_metadata_share,
         )
-        return replace(values, **overrides)  # type: ignore[arg-type]
+        return replace(values, **overrides)

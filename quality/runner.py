@@ -14,11 +14,14 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import set_process_env, tool_env
 from quality.suites import AssetSpec, Rule
 from quality.summary import CheckpointSummary, ExpectationOutcome, RunContext
+
+if TYPE_CHECKING:  # great_expectations itself is imported inside functions
+    from great_expectations.datasource.fluent.sql_datasource import QueryAsset, TableAsset
 
 log = logging.getLogger(__name__)
 EXAMPLES = 5  # unexpected values kept per expectation
@@ -82,9 +85,11 @@ def _validate(url: str, name: str, specs: Sequence[AssetSpec]) -> list[Expectati
     definitions = []
     rules_by_asset: dict[str, tuple[Rule, ...]] = {}
     for spec in specs:
+        asset: QueryAsset | TableAsset
         if spec.query is not None:
             asset = source.add_query_asset(name=spec.name, query=spec.query)
         else:
+            assert spec.table is not None  # an AssetSpec has a table or a query
             asset = source.add_table_asset(
                 name=spec.name, table_name=spec.table, schema_name=spec.schema
             )
@@ -114,15 +119,17 @@ def _validate(url: str, name: str, specs: Sequence[AssetSpec]) -> list[Expectati
     order = {spec.name: index for index, spec in enumerate(specs)}
     ranked: list[tuple[tuple[int, int], ExpectationOutcome]] = []
     for validation in result.run_results.values():
-        asset = validation.suite_name
-        rules = rules_by_asset[asset]
+        asset_name = validation.suite_name
+        rules = rules_by_asset[asset_name]
         for expectation in validation.results:
-            position = int(expectation.expectation_config.meta["rule"])
+            configuration = expectation.expectation_config
+            assert configuration is not None  # set on the results of a suite's expectations
+            position = int(configuration.meta["rule"])
             ranked.append(
                 (
-                    (order[asset], position),
+                    (order[asset_name], position),
                     _outcome(
-                        asset,
+                        asset_name,
                         rules[position],
                         expectation.success,
                         expectation.result or {},

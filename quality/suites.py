@@ -184,7 +184,9 @@ def raw_batches(conn: psycopg.Connection, logical_date: dt.date) -> dict[str, Ra
             "select count(*), max(_loaded_at), coalesce(array_agg(distinct _source), '{{}}')"
             " from {}.{} where _logical_date = %s"
         ).format(sql.Identifier(RAW_SCHEMA), sql.Identifier(name))
-        rows, loaded_at, sources = conn.execute(query, [logical_date]).fetchone()
+        row = conn.execute(query, [logical_date]).fetchone()
+        assert row is not None  # an aggregate without group by returns one row
+        rows, loaded_at, sources = row
         if rows:
             batches[name] = RawBatch(name, rows, loaded_at, tuple(sources))
     return batches

@@ -110,7 +110,7 @@ def format_table(outcomes: list[ExpectationOutcome]) -> str:
         "examples",
     )
     widths = (8, 30, 38, 22, 22, 34, 10, 50)
-    rows = [headers]
+    rows: list[tuple[Any, ...]] = [headers]  # _cell prints any value
     for o in outcomes:
         observed = o.error or o.observed
         if isinstance(observed, float):

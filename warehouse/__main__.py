@@ -127,8 +127,10 @@ def main() -> int:
     if args.command == "url":
         print(connections.redacted(connections.warehouse_url()))
         return 0
+    command = COMMANDS[args.command]
+    assert command is not None  # only "url" has none, answered above
     try:
-        return COMMANDS[args.command]()
+        return command()
     except RuntimeError as error:  # configuration problems: the message says what to set
         print_failure(error)
         return 2

@@ -301,11 +301,13 @@ def _adopt_legacy_publish(conn: psycopg.Connection, *, has_tracks: bool) -> None
     if not row or not row[2]:
         return
     version, generated_at, rows, users, top_n = row
-    (publish_id,) = conn.execute(
+    inserted = conn.execute(
         "insert into serving.publishes (model_version, generated_at, top_n, rows, users) "
         "values (%s, %s, %s, %s, %s) returning publish_id",
         [version, generated_at, top_n, rows, users],
     ).fetchone()
+    assert inserted is not None  # insert ... returning one row
+    (publish_id,) = inserted
     recs = sql.Identifier(f"recommendations_v{publish_id}")
     tracks = sql.Identifier(f"tracks_v{publish_id}")
     conn.execute(
@@ -393,11 +395,13 @@ _PUBLISH_LOCK = "select pg_advisory_xact_lock(hashtext('encore.publish'))"  # ml
 
 
 def _has_column(conn: psycopg.Connection, table: str, column: str) -> bool:
-    return conn.execute(
+    row = conn.execute(
         "select exists (select 1 from pg_attribute where attrelid = to_regclass(%s) "
         "and attname = %s and attnum > 0 and not attisdropped)",
         [table, column],
-    ).fetchone()[0]
+    ).fetchone()
+    assert row is not None  # select exists (...) returns one row
+    return row[0]
 
 
 def serving_columns_missing(conn: psycopg.Connection) -> bool:

@@ -8,6 +8,7 @@ query them yourself. Read-only: it never changes the warehouse.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -127,9 +128,9 @@ def model_summary(conn: psycopg.Connection) -> list[Table]:
     ranking_choice = metrics.get("ranking") or {}
     list_info = metrics.get("list_model") or {}
     if list_info.get("used") is False:
-        tables[0].caption += f"; list model not used: {list_info.get('reason')}"
+        tables[0].caption = f"{tables[0].caption}; list model not used: {list_info.get('reason')}"
     if ranking_choice:
-        tables[0].caption += f"; lists ranked by {ranking_choice.get('ranker')}"
+        tables[0].caption = f"{tables[0].caption}; lists ranked by {ranking_choice.get('ranker')}"
     return tables
 
 
@@ -154,7 +155,7 @@ def coverage_summary(conn: psycopg.Connection) -> Table | None:
         "select count(*) from information_schema.columns where table_schema = 'serving' "
         "and table_name = 'publishes' and column_name = 'coverage'"
     ).fetchone()
-    covered = {}
+    covered: dict[str, Any] = {}
     if has_coverage and has_coverage[0]:  # publishes made before coverage was recorded: none
         row = conn.execute("select coverage from serving.publishes where is_current").fetchone()
         covered = (row or [None])[0] or {}
@@ -162,6 +163,7 @@ def coverage_summary(conn: psycopg.Connection) -> Table | None:
     active = conn.execute(
         "select count(distinct user_id) from marts.fct_candidate_features"
     ).fetchone()
+    assert listeners is not None and active is not None  # counts: one row each
     table = Table(title="Who has a list (each listener as of their own clock)")
     for column in ("listeners", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
@@ -264,7 +266,7 @@ def print_report(console: Console | None = None) -> None:
             console.print(table)
     url = connections.redacted(connections.warehouse_url())
     console.print(f"\n[bold]Query it yourself[/bold] (any PostgreSQL client): {url}")
-    example_user = samples[0].title.rsplit(" ", 1)[-1] if samples else "syn_u00001"
+    example_user = str(samples[0].title).rsplit(" ", 1)[-1] if samples else "syn_u00001"
     query = SAMPLE_QUERY.format(user_id=example_user.replace("'", "''"))
     console.print(f"psql '{url}' <<'SQL'\n{query}\nSQL", markup=False, highlight=False)
 

@@ -15,11 +15,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from extract.files.text import REPLACEMENT_CHAR, ROW_COLUMN
 from extract.files.times import EARLIEST
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 MAX_FIELD_CHARS = 2048
 REASON = "_reason"
@@ -84,7 +88,7 @@ def play_checks(
 
 def first_reason(checks: Sequence[Check]) -> pl.Expr:
     """The reason of the first check that fails, null when the row passes all of them."""
-    expr = None
+    expr: Then | ChainedThen | None = None
     for condition, reason in checks:
         expr = (pl.when(condition) if expr is None else expr.when(condition)).then(pl.lit(reason))
     if expr is None:

@@ -89,7 +89,9 @@ def _share_parsing_as_time(values: list[str]) -> float:
     if not present:
         return 0.0
     parsed = pl.Series(present).to_frame("v").select(parse_timestamp(pl.col("v")).is_not_null())
-    return parsed.to_series().mean() or 0.0
+    share = parsed.to_series().mean()  # of a boolean column: a float (None when all null)
+    assert share is None or isinstance(share, float)
+    return share or 0.0
 
 
 def _mostly(rows: list[list[str]], width: int, time_column: int) -> bool:
@@ -136,12 +138,12 @@ def sniff_layout(text: str) -> Layout | None:
     if not lines:
         return None
     separator = "\t" if lines[0].count("\t") > lines[0].count(",") else ","
-    quoting = csv.QUOTE_MINIMAL if separator == "," else csv.QUOTE_NONE
-    rows = [
-        row
-        for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=separator, quoting=quoting)
-        if row
-    ]
+    reader = csv.reader(
+        io.StringIO("\n".join(lines)),
+        delimiter=separator,
+        quoting=csv.QUOTE_MINIMAL if separator == "," else csv.QUOTE_NONE,
+    )
+    rows = [row for row in reader if row]
     if not rows:
         return None
     return layout_from_header(rows[0], separator) or layout_without_header(rows, separator)

@@ -110,7 +110,9 @@ def read_delimited(
     rows = frame.filter(~blank).select(*values, ROW_COLUMN)
     truncated = None
     if rows.height and _cut_off(text, separator=separator, quoting=quoting, width=len(values)):
-        truncated = rows[ROW_COLUMN].max()
+        last_row = rows[ROW_COLUMN].max()
+        assert isinstance(last_row, int)  # the row numbers of a non-empty frame
+        truncated = last_row
     return Table(header, rows, ragged, n_blank, truncated)
 
 

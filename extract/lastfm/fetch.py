@@ -54,7 +54,12 @@ def fetch_recent_tracks(
     page = 1
     with progress(f"Last.fm {user}: scrobbles", unit="pages") as bar:
         while True:
-            params = {"user": user, "limit": page_size, "page": page, **window.params}
+            params: dict[str, str | int] = {
+                "user": user,
+                "limit": page_size,
+                "page": page,
+                **window.params,
+            }
             try:
                 doc = client.call("user.getRecentTracks", params)
             except LastfmApiError as error:

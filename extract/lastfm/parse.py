@@ -71,11 +71,11 @@ def _optional(value: str | None) -> str | None:
 
 
 def _root(doc: minidom.Document, tag: str) -> minidom.Element:
-    found = _child(doc.documentElement, tag)
+    root = doc.documentElement
+    assert root is not None  # a parsed document has a root element (else parsing raised)
+    found = _child(root, tag)
     if found is None:
-        raise UnexpectedDocument(
-            f"expected <{tag}> in the answer, got {doc.documentElement.toxml()[:200]!r}"
-        )
+        raise UnexpectedDocument(f"expected <{tag}> in the answer, got {root.toxml()[:200]!r}")
     return found
 
 

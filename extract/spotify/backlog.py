@@ -77,7 +77,7 @@ def _not_known(alias: str, column: str, table: RawTable) -> sql.Composed:
     )
 
 
-def _read(conn: psycopg.Connection, query: sql.Composable, params: dict) -> list[tuple]:
+def _read(conn: psycopg.Connection, query: sql.Composed, params: dict) -> list[tuple]:
     # Every read is a short transaction of its own: none stays open while the extract waits
     # on the API, and the loader's transactions then really commit.
     with conn.transaction():
@@ -199,13 +199,15 @@ def poll_state(conn: psycopg.Connection, user_name: str, logical_date: dt.date) 
     plays = _raw(SPOTIFY_PLAYS)
     columns = sql.SQL(", ").join(map(sql.Identifier, SPOTIFY_PLAYS.column_names))
     with conn.transaction():
-        (watermark,) = conn.execute(
+        row = conn.execute(
             sql.SQL(
                 "select max(ended_at) from {} where _source = %(source)s "
                 "and user_name = %(user)s and _logical_date < %(day)s"
             ).format(plays),
             params,
         ).fetchone()
+        assert row is not None  # an aggregate without group by returns one row
+        (watermark,) = row
         batch = conn.execute(
             sql.SQL(
                 "select {} from {} where _source = %(source)s and _logical_date = %(day)s "

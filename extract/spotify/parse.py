@@ -58,7 +58,7 @@ def reject(requested: str | None, payload: object, reason: str) -> dict[str, Any
 
 
 def _value(
-    obj: dict[str, Any], key: str, kind: type, *, required: bool = False, where: str = ""
+    obj: dict[str, Any], key: str, kind: type[Any], *, required: bool = False, where: str = ""
 ) -> Any:
     value = obj.get(key)
     name = f"{where}{key}"

@@ -31,7 +31,7 @@ import polars as pl
 import psycopg
 
 from extract.spotify import backlog
-from extract.spotify.api import SpotifyApi
+from extract.spotify.api import Lookup, SpotifyApi
 from extract.spotify.clients import app_client, user_client
 from extract.spotify.config import SpotifyConfig, log_skipped
 from extract.spotify.matching import match_row, search_query
@@ -134,7 +134,7 @@ def fetch_tracks(
     wanted = list(dict.fromkeys(track_ids))
     malformed = [track_id for track_id in wanted if not SPOTIFY_ID.match(track_id)]
     to_fetch = [t for t in wanted if SPOTIFY_ID.match(t) and t not in known]
-    lookups = [(t, known[t]) for t in wanted if t in known]
+    lookups: list[Lookup] = [(t, known[t]) for t in wanted if t in known]
     lookups += api.tracks(to_fetch) if to_fetch else []
     parsed = parse_tracks(lookups, fetched_at)
     invalid = rejected_frame(

@@ -12,6 +12,7 @@ can never be redone later. Hence:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -48,13 +49,14 @@ def merge_poll(fetched: pl.DataFrame, state: PollState) -> PollOutcome:
     )
     added = merged.height - state.batch_rows.height
     oldest = fetched["ended_at"].min() if fetched.height else None
-    may_have_gap = (
+    may_have_gap = False
+    if (
         state.watermark is not None
         and fetched.height >= RECENTLY_PLAYED_LIMIT
-        and oldest is not None
+        and isinstance(oldest, dt.datetime)  # ended_at is a Datetime column (None if empty)
         and oldest > state.watermark
-    )
-    if may_have_gap:
+    ):
+        may_have_gap = True
         log.warning(
             "spotify: recently-played returned %d plays, all newer than the last poll "
             "(%s): plays between then and %s may be missing; poll more often",

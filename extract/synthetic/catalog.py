@@ -371,4 +371,4 @@ def _tracks_frame(
             "released_on": pl.Series(released_day, dtype=pl.Int32).cast(pl.Date),
         }
     )
-    return frame.cast(dict(TRACKS_SCHEMA)).select(list(TRACKS_SCHEMA))
+    return frame.cast(TRACKS_SCHEMA).select(list(TRACKS_SCHEMA))
