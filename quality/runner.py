@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from config import set_process_env, tool_env
 from quality.suites import AssetSpec, Rule
@@ -27,13 +28,18 @@ log = logging.getLogger(__name__)
 EXAMPLES = 5  # unexpected values kept per expectation
 
 
-def sqlalchemy_url(url: str) -> str:
-    """The warehouse URL for SQLAlchemy with psycopg 3 (the project's driver; psycopg2 is
-    only there as a transitive dependency)."""
+def sqlalchemy_url(url: str, search_path: str | None = None) -> str:
+    """The warehouse URL for SQLAlchemy with psycopg 3 (the project's driver), with
+    `search_path` as the sessions' schema when given."""
     for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url.removeprefix(prefix)
-    return url
+            url = "postgresql+psycopg://" + url.removeprefix(prefix)
+            break
+    if search_path is None:
+        return url
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query), ("options", f"-csearch_path={search_path}")]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def run_checkpoint(
@@ -79,20 +85,27 @@ def _validate(url: str, name: str, specs: Sequence[AssetSpec]) -> list[Expectati
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_postgres(
-        name="warehouse", connection_string=sqlalchemy_url(url)
-    )
+    # One data source per schema, the schema on its connection (great-expectations
+    # deprecates a table asset's own `schema_name`); query assets name their schemas.
+    sources: dict[str | None, Any] = {}
+
+    def source_for(schema: str | None) -> Any:
+        if schema not in sources:
+            sources[schema] = context.data_sources.add_postgres(
+                name=f"warehouse_{schema or 'queries'}",
+                connection_string=sqlalchemy_url(url, search_path=schema),
+            )
+        return sources[schema]
+
     definitions = []
     rules_by_asset: dict[str, tuple[Rule, ...]] = {}
     for spec in specs:
         asset: QueryAsset | TableAsset
         if spec.query is not None:
-            asset = source.add_query_asset(name=spec.name, query=spec.query)
+            asset = source_for(None).add_query_asset(name=spec.name, query=spec.query)
         else:
             assert spec.table is not None  # an AssetSpec has a table or a query
-            asset = source.add_table_asset(
-                name=spec.name, table_name=spec.table, schema_name=spec.schema
-            )
+            asset = source_for(spec.schema).add_table_asset(name=spec.name, table_name=spec.table)
         batch = asset.add_batch_definition_whole_table(f"{spec.name} (whole)")
         suite = context.suites.add(gx.ExpectationSuite(name=spec.name))
         for position, rule in enumerate(spec.rules):

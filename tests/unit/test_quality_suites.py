@@ -74,6 +74,9 @@ def test_helpers() -> None:
     assert _snake("ExpectColumnValuesToBeUnique") == "expect_column_values_to_be_unique"
     assert sqlalchemy_url("postgresql://u@h:1/d") == "postgresql+psycopg://u@h:1/d"
     assert sqlalchemy_url("postgres://u@h:1/d") == "postgresql+psycopg://u@h:1/d"
+    assert sqlalchemy_url("postgresql://u@h:1/d?sslmode=disable", search_path="raw") == (
+        "postgresql+psycopg://u@h:1/d?sslmode=disable&options=-csearch_path%3Draw"
+    )
 
 
 def test_importing_the_package_does_not_import_great_expectations() -> None:
