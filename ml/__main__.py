@@ -18,7 +18,7 @@ from ml.policy import should_train
 from ml.publish import publish, rollback
 from ml.report import regenerate
 from ml.restore import restore
-from ml.score import score
+from ml.score import REASON_TOP_N, score
 from ml.train import train
 from observability.logs import configure_logging
 from warehouse.connections import connect, ensure_warehouse
@@ -95,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "rolled_back_runs": restored.retired,
             }
         elif args.command == "score":
-            rows = score(conn, model_version=args.model_version, artifacts_dir=folder)
+            rows = score(
+                conn, model_version=args.model_version, artifacts_dir=folder, top_n=args.top_n
+            )
             result = {"scored_rows": rows}
         elif args.command == "publish":
             rows = publish(conn, model_version=args.model_version, top_n=args.top_n, keep=args.keep)
@@ -146,6 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     score_cmd = commands.add_parser("score", help="score candidates into ml.scores")
     score_cmd.add_argument("--model-version", help="default: latest succeeded run")
+    score_cmd.add_argument(
+        "--top-n", type=int, default=REASON_TOP_N, help="rows per listener given a reason"
+    )
     publish_cmd = commands.add_parser("publish", help="publish top-N into serving")
     publish_cmd.add_argument("--model-version", help="default: latest scored run")
     publish_cmd.add_argument("--top-n", type=int, default=20)

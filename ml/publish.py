@@ -45,7 +45,7 @@ from psycopg.types.json import Jsonb
 
 from config import get_settings
 from ml.runs import latest_version
-from ml.score import ensure_score_columns
+from ml.score import FALLBACK_REASON, ensure_score_columns
 from warehouse.bootstrap import upgrade_serving_columns
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,9 @@ _PUBLISH_LOCK = "select pg_advisory_xact_lock(hashtext('encore.publish'))"
 # marts.fct_candidate_features (the same on all of a user's candidates): only listeners there,
 # the active ones, are published, and a user's list is their top min(top_n, scored
 # candidates) by score (ties broken by track_key, as ml.ranking does).
-# The reason: the one scoring wrote (ml.scores.reason, built from the row's strongest
-# LightGBM contributions, see ml.score), else, for scores written before reasons existed or
-# ranks beyond the ones explained, the first matching rule below. Every rule reads candidate
-# features (true as of the candidates' `as_of`) and the user's plays of the track in the 30
-# days before it.
+# The reason: the one scoring wrote (ml.scores.reason, see ml.score: reasons are rendered
+# there only), else ml.score.FALLBACK_REASON (scores written before reasons existed, or
+# ranks beyond the scorer's `top_n`).
 _PUBLISH = """
 with clocks as (
     select user_id, max(as_of) as as_of
@@ -84,45 +82,17 @@ ranked as (
 
 top as (
     select * from ranked where rank <= %(top_n)s
-),
-
-recent_plays as (
-    select p.user_id, p.track_key, count(*) as plays_30d
-    from marts.fct_plays p
-    join top using (user_id, track_key)
-    where p.played_at > top.as_of - interval '30 days'
-    group by p.user_id, p.track_key
 )
 
 insert into serving.{table}
     (publish_id, user_id, track_key, rank, score, reason, model_version, generated_at, as_of)
 select
     %(publish_id)s, top.user_id, top.track_key, top.rank, top.score,
-    coalesce(nullif(top.scored_reason, ''), case
-        when coalesce(recent_plays.plays_30d, 0) >= 2
-            then format('You played this %%s times in the last 30 days', recent_plays.plays_30d)
-        when f.user_artist_prior_tracks >= 3 and t.artist_name is not null
-            then format('You''ve played %%s tracks by %%s',
-                        f.user_artist_prior_tracks::bigint, t.artist_name)
-        when f.candidate_source = 'listened'
-            then 'Back in your rotation: you played this recently'
-        when f.genre is not null and f.user_genre_share >= 0.2
-            then format('Popular in %%s, one of your top genres', f.genre)
-        when f.genre is not null and f.candidate_source = 'popular_in_genre'
-            then format('Popular in %%s, a genre you play', f.genre)
-        when f.user_artist_prior_plays > 0 and t.artist_name is not null
-            then format('From %%s, an artist you''ve listened to', t.artist_name)
-        when f.track_plays_28d > 0
-            then format('Trending: %%s plays in the last 4 weeks', f.track_plays_28d::bigint)
-        else 'Picked for you from what listeners like you replay'
-    end),
+    coalesce(nullif(top.scored_reason, ''), %(fallback)s),
     top.model_version,
     %(generated_at)s,
     top.as_of
 from top
-left join marts.fct_candidate_features f using (user_id, track_key)
-left join marts.dim_tracks t using (track_key)
-left join recent_plays using (user_id, track_key)
 order by top.user_id, top.rank
 """
 
@@ -297,6 +267,7 @@ def _load(
             "version": version,
             "top_n": top_n,
             "generated_at": generated_at,
+            "fallback": FALLBACK_REASON,
         }
         _create_like(conn, recs, "recommendation_sets")
         with conn.cursor() as cur:

@@ -1,7 +1,7 @@
 """Reasons from LightGBM contributions, the retrain policy and restore, on the small world.
 
 A real model trained on the marts dbt builds from the small synthetic world; every published
-row's reason must come from the scorer (not publish's SQL fallback), name a real feature of
+row's reason must come from the scorer (not publish's fallback sentence), name a real feature of
 the model with the candidate's actual value, and never state a number or a name the marts
 contradict.
 """
@@ -68,7 +68,7 @@ def test_every_published_row_has_a_reason_from_its_contributions(built, publishe
 
     rows = _published_rows(built)
     assert rows.height > 0 and rows["reason"].null_count() == 0
-    assert (rows["reason"] == rows["scored_reason"]).all()  # the scorer's, not the SQL fallback
+    assert (rows["reason"] == rows["scored_reason"]).all()  # the scorer's, not the fallback
     assert (rows["reason"].str.len_chars() > 0).all()
     explained = 0
     for row in rows.iter_rows(named=True):
