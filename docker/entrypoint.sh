@@ -3,8 +3,8 @@
 # then run the container's command.
 #
 # `python -m warehouse env` is the one place that turns WAREHOUSE_URL into dbt's ENCORE_PG_*
-# variables and Airflow's AIRFLOW_CONN_ENCORE_WAREHOUSE (warehouse/connections.py), plus
-# Airflow defaults for a laptop. Here the connection variables always follow WAREHOUSE_URL,
+# variables (warehouse/connections.py), plus Airflow defaults for a laptop. Here the
+# connection variables always follow WAREHOUSE_URL,
 # while the defaults only fill what docker-compose.yml left unset: the compose file wins
 # (API host, parallelism, AIRFLOW_HOME on the shared volume). Nothing is printed.
 set -euo pipefail
@@ -16,7 +16,7 @@ if [[ -n "${WAREHOUSE_URL:-}" ]]; then
     assignment="${line#export }"
     key="${assignment%%=*}"
     case "$key" in
-      ENCORE_PG_*|DBT_PROFILES_DIR|AIRFLOW_CONN_*) eval "export ${assignment}" ;;
+      ENCORE_PG_*|DBT_PROFILES_DIR) eval "export ${assignment}" ;;
       *) [[ -n "${!key+set}" ]] || eval "export ${assignment}" ;;
     esac
   done <<<"$derived"

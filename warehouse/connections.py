@@ -1,14 +1,14 @@
 """The one place that knows where the warehouse is.
 
-Python code, dbt and Airflow all read the warehouse location from here: `WAREHOUSE_URL` when
-it is set (docker-compose's PostgreSQL, a managed server), else the embedded cluster.
-dbt's profiles.yml reads `ENCORE_PG_*` variables and Airflow an `AIRFLOW_CONN_*` URI; both
-are derived from the same URL by `dbt_env()` and `airflow_env()`.
+Python code, dbt and the Airflow tasks all read the warehouse location from here:
+`WAREHOUSE_URL` when it is set (docker-compose's PostgreSQL, a managed server), else the
+embedded cluster. dbt's profiles.yml reads the `ENCORE_PG_*` variables `dbt_env()` derives
+from the same URL. (No Airflow connection is defined: the tasks call this module.)
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from pydantic import SecretStr
@@ -17,7 +17,6 @@ from config import get_settings
 from warehouse import embedded
 from warehouse.paths import dbt_project_dir
 
-AIRFLOW_CONN_ID = "encore_warehouse"
 SNOWFLAKE_PROFILE_SETTINGS = (
     "snowflake_account",
     "snowflake_user",
@@ -83,12 +82,3 @@ def dbt_env() -> dict[str, str]:
             plain = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
             env[name.upper()] = plain
     return env
-
-
-def airflow_env() -> dict[str, str]:
-    """The Airflow connection for the warehouse, as an AIRFLOW_CONN_* variable."""
-    parts = urlsplit(warehouse_url())
-    user = quote(unquote(parts.username or ""), safe="")
-    password = f":{quote(unquote(parts.password), safe='')}" if parts.password else ""
-    uri = f"postgres://{user}{password}@{parts.hostname}:{parts.port or 5432}{parts.path}"
-    return {f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}": uri}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warehouse.connections import airflow_env, dbt_env
+from warehouse.connections import dbt_env
 from warehouse.paths import PROJECT_ROOT, state_dir
 
 
@@ -41,4 +41,4 @@ def airflow_settings(home: Path | None = None) -> dict[str, str]:
 
 def runtime_env() -> dict[str, str]:
     """Everything dbt and Airflow need, derived from the one warehouse URL."""
-    return {**dbt_env(), **airflow_env(), **airflow_settings()}
+    return {**dbt_env(), **airflow_settings()}

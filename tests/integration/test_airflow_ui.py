@@ -43,7 +43,7 @@ from ops.services import descendants, free_port, group_members, leftovers, stop_
 from tests.support.airflow_cli import INGEST, RECOMMEND, TRANSFORM, dags_test, run_env
 from tests.support.airflow_cli import task_states as cli_task_states
 from tests.support.browser import CHROMIUM, chromium_page
-from warehouse.connections import airflow_env, dbt_env
+from warehouse.connections import dbt_env
 from warehouse.paths import state_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -126,7 +126,7 @@ def airflow(
     scratch = tmp_path_factory.mktemp("airflow_ui")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_URL", module_warehouse_url)
-        env = subprocess_env({**dbt_env(), **airflow_env(), "AIRFLOW_HOME": str(scratch / "home")})
+        env = subprocess_env({**dbt_env(), "AIRFLOW_HOME": str(scratch / "home")})
     server = airflow_server.start(port=free_port(), env=env, state=scratch, timeout=900)
     assert not server.reused
     yield server

@@ -50,7 +50,7 @@ def test_every_raw_table_declares_known_types() -> None:
         assert len(set(table.column_names)) == len(table.column_names)
 
 
-def test_urls_are_redacted_and_split_for_dbt_and_airflow(monkeypatch) -> None:
+def test_urls_are_redacted_and_split_for_dbt(monkeypatch) -> None:
     monkeypatch.setenv("WAREHOUSE_URL", "postgresql://etl:s3cr%40t@db.internal:6543/dwh")
     assert connections.redacted(connections.warehouse_url()) == (
         "postgresql://etl:***@db.internal:6543/dwh"
@@ -63,9 +63,6 @@ def test_urls_are_redacted_and_split_for_dbt_and_airflow(monkeypatch) -> None:
         env["ENCORE_PG_PASSWORD"],
         env["ENCORE_PG_DATABASE"],
     ) == ("db.internal", "6543", "etl", "s3cr@t", "dwh")
-    assert connections.airflow_env() == {
-        "AIRFLOW_CONN_ENCORE_WAREHOUSE": "postgres://etl:s3cr%40t@db.internal:6543/dwh"
-    }
 
 
 def test_embedded_url_is_used_without_warehouse_url(monkeypatch) -> None:
