@@ -3,11 +3,9 @@
 Runs nightly at 03:00 UTC, and also as soon as `encore_transform` updates the asset
 `encore://warehouse/marts` (whichever comes first; one run at a time).
 
-- `decide_training` (ml/policy.py, docs/operations.md) lets `train_model` run only when it is
-  due: no model yet, the model older than `max_model_age_days` (7), key features drifted
-  (PSI > `drift_threshold`, 0.2), or `force_train`. Else `train_model` is skipped and the
-  latest succeeded model scores and publishes. Every decision is a row of
-  `ml.policy_decisions`.
+- `decide_training` lets `train_model` run only when the retrain policy says it is due
+  (docs/operations.md, "The retrain policy"); else the latest succeeded model scores and
+  publishes.
 - `plan_score_shards` picks the model version and splits the candidates' users into
   `score_shards` (4) shards by a hash of user_id; `score_shard` is mapped over them. Each
   shard replaces only its own users' rows of that version in `ml.scores`, so a failed shard
@@ -88,11 +86,8 @@ NIGHTLY = CronTriggerTimetable("0 3 * * *", timezone="UTC")
 def encore_recommend() -> None:
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def decide_training(params: dict | None = None) -> bool:
-        """The retrain policy (ml/policy.py, docs/operations.md): train when forced, when no
-        model exists, when the latest one is older than `max_model_age_days` or when the key
-        features drifted (PSI > `drift_threshold`); else skip `train_model` only, and
-        scoring and publishing use the latest succeeded model. Recorded in
-        ml.policy_decisions with this run's id."""
+        """Whether `train_model` runs tonight (the retrain policy, docs/operations.md),
+        recorded in ml.policy_decisions with this run's id."""
         from ml.policy import should_train
         from warehouse import connections
 

@@ -1,25 +1,7 @@
-"""The nightly retrain policy and its record (restoring an earlier model: ml.restore).
-
-`should_train` decides whether tonight's run trains a new model or only scores with the
-latest succeeded one. It trains when
-
-1. forced (the DAG param `force_train`, `python -m ml should-train --force`);
-2. there is no succeeded model;
-3. the latest succeeded model is older than `max_age_days` (default 7);
-4. the features drifted: the population stability index (PSI) of a key feature between the
-   model's reference rows and tonight's candidates exceeds `drift_threshold` (default 0.2).
-
-The reference is the candidates' profile when the model was first scored (ml.score records
-it in `ml.feature_profiles`): tonight's candidates are compared with the population the model
-went live on, like with like. (The training rows are no reference: they are first plays with
-features as of each play, years of them, while candidates are features as of today; on the
-demo every key feature's PSI between the two is 0.7-5.9, which would retrain every night.)
-Numeric features are binned at the reference's deciles, NULL is a bin of its own,
-categories are bins and unseen categories share one.
-
-Every decision (train or skip, and every restore) is a row of `ml.policy_decisions` with its
-inputs: the model, its age, each feature's PSI, the thresholds and the DAG run if any.
-"""
+"""The nightly retrain policy: `should_train` decides whether tonight's run trains, and
+every decision is a row of `ml.policy_decisions`. The rules, the drift measure (PSI against
+the candidates a model first went live on, `ml.feature_profiles`) and why that reference:
+docs/operations.md, "The retrain policy"."""
 
 from __future__ import annotations
 
