@@ -90,9 +90,9 @@ def encore_transform() -> None:
         ),
         # cosmos renders the template and reads "True"/"False" as a boolean. No JSON
         # artifacts per task: writing manifest.json twice cost half of a small model's task
-        # (the project's own target/ keeps the manifest cosmos renders from).
+        # (the project's own target/ keeps the manifest cosmos renders from). No `dbt deps`:
+        # ProjectConfig's install_dbt_deps=False reaches every task.
         operator_args={
-            "install_deps": False,
             "full_refresh": "{{ params.full_refresh }}",
             "dbt_cmd_global_flags": ["--no-write-json"],
         },
