@@ -18,7 +18,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from config import get_settings
-from warehouse.bootstrap import READER_ROLE
+from warehouse.serving import READER_ROLE
 
 URL_ENV = "ENCORE_API_DATABASE_URL"
 SESSION_OPTIONS = "-c default_transaction_read_only=on -c statement_timeout=5s"

@@ -32,8 +32,8 @@ import numpy as np
 import psycopg
 
 from config import subprocess_env
-from warehouse.bootstrap import READER_ROLE
 from warehouse.embedded import find_bin_dir
+from warehouse.serving import READER_ROLE
 
 LOOKUP_SCHEMA = "bench_lookup"
 PGBENCH_SCALE = 1

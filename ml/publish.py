@@ -46,7 +46,7 @@ from psycopg.types.json import Jsonb
 from config import get_settings
 from ml.runs import latest_version
 from ml.score import FALLBACK_REASON, ensure_score_columns
-from warehouse.bootstrap import upgrade_serving_columns
+from warehouse.serving import PUBLISH_LOCK, upgrade_serving_columns
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ DEFAULT_TOP_N = 20
 DROP_LOCK_TIMEOUT = "100ms"  # how long a reader may queue behind a retention DROP
 DROP_ATTEMPTS = 20
 PLANNER_WAIT_SECONDS = 30.0
-_PUBLISH_LOCK = "select pg_advisory_xact_lock(hashtext('encore.publish'))"
 
 # Each user's rows carry their clock, `as_of` (DESIGN.md, "A listener's clock"), copied from
 # marts.fct_candidate_features (the same on all of a user's candidates): only listeners there,
@@ -247,7 +246,7 @@ def _load(
     registry row with its coverage (current already when `flip`). Returns (publish_id, rows,
     model_version, coverage)."""
     with conn.transaction():
-        conn.execute(_PUBLISH_LOCK)
+        conn.execute(PUBLISH_LOCK)
         ensure_score_columns(conn)  # scores written before reasons existed lack the column
         version = model_version or latest_version(conn, scored=True)
         row = conn.execute("select now()").fetchone()
@@ -449,7 +448,7 @@ def rollback(conn: psycopg.Connection, *, to: str | int | None = None) -> Publis
     """Make an earlier kept publish current again: the one before the current publish, or
     `to` (a publish id, or a model version: its newest kept publish). Returns it."""
     with conn.transaction():
-        conn.execute(_PUBLISH_LOCK)
+        conn.execute(PUBLISH_LOCK)
         current = conn.execute(
             "select publish_id from serving.publishes where is_current"
         ).fetchone()
@@ -520,7 +519,7 @@ def _drop_publish(conn: psycopg.Connection, publish_id: int) -> bool:
     for attempt in range(DROP_ATTEMPTS):
         try:
             with conn.transaction():
-                conn.execute(_PUBLISH_LOCK)  # never while a publish or rollback runs
+                conn.execute(PUBLISH_LOCK)  # never while a publish or rollback runs
                 conn.execute(f"set local lock_timeout = '{DROP_LOCK_TIMEOUT}'")
                 row = conn.execute(
                     "select is_current, dropped_at from serving.publishes where publish_id = %s",

@@ -2,8 +2,7 @@
 
 A run's quality must outlive its Airflow log: these tables let anyone ask "what did the
 checks see on that date" with SQL, and they hold the row counts the next run compares
-against. Created by `warehouse.bootstrap` (and on demand by the checkpoints, for
-warehouses bootstrapped before this schema existed).
+against. The checkpoints create them on demand (`create_quality_tables`).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ SNOWFLAKE_TYPES: dict[str, str] = {
     "uuid": "varchar",
 }
 
-# What the ML job publishes (warehouse/bootstrap.py has the PostgreSQL originals).
+# What the ML job publishes (warehouse/serving.py has the PostgreSQL originals).
 SERVING_TABLES: dict[str, str] = {
     "RECOMMENDATIONS": (
         "user_id varchar not null, track_key varchar not null, rank integer not null, "

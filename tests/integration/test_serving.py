@@ -23,8 +23,9 @@ import pytest
 from psycopg import sql
 
 from ml.publish import coverage, prune, publish, publishes, rollback
-from warehouse.bootstrap import READER_ROLE, bootstrap
+from warehouse.bootstrap import bootstrap
 from warehouse.paths import dbt_project_dir
+from warehouse.serving import READER_ROLE
 
 pytestmark = pytest.mark.integration
 
