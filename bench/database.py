@@ -8,6 +8,7 @@ and the tests' databases are never touched.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -68,3 +69,10 @@ def server_setting(url: str, name: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(sql.SQL("show {}").format(sql.Identifier(name))).fetchone()
     return str(row[0]) if row else ""
+
+
+def value(conn: psycopg.Connection, query: str) -> Any:
+    """The one value of a query that always returns one row (an aggregate, a `show`)."""
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]

@@ -25,12 +25,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import psycopg
 
+from bench.database import value
 from config import subprocess_env
 from warehouse.embedded import find_bin_dir
 from warehouse.serving import READER_ROLE
@@ -120,26 +120,19 @@ def prepare(database_url: str) -> int:
             "grant select on pgbench_accounts, pgbench_branches, pgbench_tellers, "
             f"pgbench_history to {READER_ROLE}"
         )
-        users = _value(conn, f"select count(*) from {LOOKUP_SCHEMA}.users")  # noqa: S608
+        users = value(conn, f"select count(*) from {LOOKUP_SCHEMA}.users")  # noqa: S608
     if not users:
         raise RuntimeError("serving.recommendations is empty: nothing to look up")
     return int(users)
 
 
-def _value(conn: psycopg.Connection, query: str) -> Any:
-    """The one value of a query that always returns one row (an aggregate, a `show`)."""
-    row = conn.execute(query).fetchone()
-    assert row is not None
-    return row[0]
-
-
 def client_capacity(database_url: str) -> int:
     """How many more connections the server accepts now, keeping 5 spare for others."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        limit = int(_value(conn, "show max_connections"))
-        reserved = int(_value(conn, "show superuser_reserved_connections"))
+        limit = int(value(conn, "show max_connections"))
+        reserved = int(value(conn, "show superuser_reserved_connections"))
         in_use = int(
-            _value(
+            value(
                 conn, "select count(*) from pg_stat_activity where backend_type = 'client backend'"
             )
         )

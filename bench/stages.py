@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.database import value
 from config import set_process_env
 
 if TYPE_CHECKING:
@@ -41,13 +42,6 @@ def _connect() -> psycopg.Connection:
     from warehouse.connections import connect
 
     return connect()
-
-
-def _value(conn: psycopg.Connection, query: str) -> Any:
-    """The one value of a query that always returns one row (an aggregate, a `show`)."""
-    row = conn.execute(query).fetchone()
-    assert row is not None
-    return row[0]
 
 
 def _world_files(workdir: Path) -> dict[str, Path]:
@@ -178,9 +172,9 @@ def dbt(workdir: Path, scale: dict[str, Any]) -> StageResult:
     """
     seconds, nodes = _dbt_build(workdir)
     with _connect() as conn:
-        plays = _value(conn, "select count(*) from raw.synthetic_plays")
+        plays = value(conn, "select count(*) from raw.synthetic_plays")
         marts = {
-            table: _value(conn, f"select count(*) from marts.{table}")  # noqa: S608
+            table: value(conn, f"select count(*) from marts.{table}")  # noqa: S608
             for table in ("fct_plays", "fct_pair_features", "fct_candidate_features")
         }
     return {
@@ -324,7 +318,7 @@ def publish(workdir: Path, scale: dict[str, Any]) -> StageResult:
         started = time.perf_counter()
         rows = publish_top_n(conn, top_n=20)
         seconds = time.perf_counter() - started
-        users = _value(conn, "select count(distinct user_id) from serving.recommendations")
+        users = value(conn, "select count(distinct user_id) from serving.recommendations")
     return {"seconds": seconds, "rows": rows, "details": {"users": users}}
 
 
