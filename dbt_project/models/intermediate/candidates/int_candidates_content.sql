@@ -7,7 +7,7 @@
 -- the `content_pool_size` most played tracks with audio features as of the reference day,
 -- that the listener had never played by then.
 
-{%- set audio = ['danceability', 'energy', 'valence', 'acousticness', 'tempo_scaled'] %}
+{%- set audio = audio_profile_columns() %}
 
 with
 

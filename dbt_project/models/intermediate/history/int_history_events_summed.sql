@@ -1,0 +1,169 @@
+-- Running sums over int_history_events, one row per event: per reference point, what
+-- happened strictly before it (RANGE frames over epoch microseconds ending 1 us before the
+-- event), for everyone, the user, the track, the artist, the user and the artist, the user
+-- and the track, the user and the genre. No self-joins: one sort per partitioning, on
+-- integer keys, so it scales n log n with events. Label closures sit 1 us early
+-- (int_history_events), so "strictly before" counts the windows that closed at or before
+-- the reference time.
+
+{%- set prior = 'order by event_at_us range between unbounded preceding and 1 preceding' -%}
+{%- set short_us = days_us(var('track_recent_short_days')) -%}
+{%- set long_us = days_us(var('track_recent_long_days')) -%}
+{%- set recent_us = days_us(var('candidate_recent_days')) -%}
+{%- set quarter_us = days_us(90) -%}
+{%- set window_us = days_us(var('repeat_window_days')) | int -%}
+{%- set decay_days = var('decay_days') -%}
+{%- set audio = audio_profile_columns() -%}
+{#- "the last n days before the reference point", strictly before it -#}
+{%- set last_short = 'range between ' ~ short_us ~ ' preceding and 1 preceding' -%}
+{%- set last_recent = 'range between ' ~ recent_us ~ ' preceding and 1 preceding' -%}
+{%- set last_quarter = 'range between ' ~ quarter_us ~ ' preceding and 1 preceding' %}
+
+with
+
+events as (
+
+    select * from {{ ref('int_history_events') }}
+
+),
+
+final as (
+
+    select
+        reference_id,
+        reference_type,
+        cutoff_number,
+        user_num,
+        track_num,
+        artist_num,
+        genre_num,
+        reference_at,
+        event_at_us,
+        own_label_window_ends_at_us,
+        own_is_repeated,
+        is_first_play,
+        colisten_score,
+
+        ---------- everyone: the label rate every smoothed rate shrinks toward
+        sum(is_label_closure) over ({{ prior }}) as global_closed_pairs,
+        sum(is_closed_repeat) over ({{ prior }}) as global_closed_repeats,
+
+        ---------- the user
+        sum(is_play) over (partition by user_num {{ prior }}) as user_prior_plays,
+        sum(is_play) over (
+            partition by user_num order by event_at_us {{ last_short }}
+        ) as user_plays_short,
+        sum(is_play) over (
+            partition by user_num order by event_at_us {{ last_recent }}
+        ) as user_plays_recent,
+        sum(is_first_play) over (
+            partition by user_num order by event_at_us {{ last_recent }}
+        ) as user_new_tracks_recent,
+        sum(is_label_closure) over (
+            partition by user_num order by event_at_us {{ last_quarter }}
+        ) as user_closed_pairs_quarter,
+        sum(is_closed_repeat) over (
+            partition by user_num order by event_at_us {{ last_quarter }}
+        ) as user_closed_repeats_quarter,
+        sum(is_first_play) over (partition by user_num {{ prior }}) as user_prior_tracks,
+        max(case when is_play = 1 then event_at_us end) over (
+            partition by user_num {{ prior }}
+        ) as user_previous_play_at_us,
+        sum(is_label_closure) over (partition by user_num {{ prior }}) as user_closed_pairs,
+        sum(is_closed_repeat) over (partition by user_num {{ prior }}) as user_closed_repeats,
+        sum(is_audio_repeat) over (partition by user_num {{ prior }}) as user_audio_repeats,
+        {%- for column in audio %}
+        sum({{ column }}) over (
+            partition by user_num {{ prior }}
+        ) as user_repeat_{{ column }}_sum,
+        {%- endfor %}
+
+        ---------- the track
+        sum(is_play) over (partition by track_num {{ prior }}) as track_prior_plays,
+        sum(is_first_play) over (partition by track_num {{ prior }}) as track_prior_listeners,
+        sum(is_label_closure) over (partition by track_num {{ prior }}) as track_closed_pairs,
+        sum(is_closed_repeat) over (partition by track_num {{ prior }}) as track_closed_repeats,
+        sum(is_play) over (
+            partition by track_num
+            order by event_at_us
+            range between {{ short_us }} preceding and 1 preceding
+        ) as track_plays_short,
+        sum(is_play) over (
+            partition by track_num
+            order by event_at_us
+            range between {{ long_us }} preceding and 1 preceding
+        ) as track_plays_long,
+
+        ---------- the artist
+        sum(is_play) over (partition by artist_num {{ prior }}) as artist_prior_plays,
+        sum(is_label_closure) over (partition by artist_num {{ prior }}) as artist_closed_pairs,
+        sum(is_closed_repeat) over (
+            partition by artist_num {{ prior }}
+        ) as artist_closed_repeats,
+
+        ---------- the user and the artist
+        sum(is_play) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_prior_plays,
+        sum(is_first_play) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_prior_tracks,
+        max(case when is_play = 1 then event_at_us end) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_previous_play_at_us,
+        sum(is_play) over (
+            partition by user_num, artist_num order by event_at_us {{ last_recent }}
+        ) as user_artist_plays_recent,
+        sum(is_label_closure) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_closed_pairs,
+        sum(is_closed_repeat) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_closed_repeats,
+
+        ---------- the user and the track (all zero at a first play, by definition)
+        {%- for tau in decay_days %}
+        sum(play_decay_{{ tau }}d) over (
+            partition by user_num, track_num {{ prior }}
+        ) as user_track_decay_sum_{{ tau }}d,
+        {%- endfor %}
+        sum(play_decay_{{ decay_days[-1] }}d) over (
+            partition by user_num, artist_num {{ prior }}
+        ) as user_artist_decay_sum_{{ decay_days[-1] }}d,
+        clock_us,
+        sum(is_play) over (
+            partition by user_num, track_num {{ prior }}
+        ) as user_track_prior_plays,
+        sum(is_play) over (
+            partition by user_num, track_num order by event_at_us {{ last_short }}
+        ) as user_track_plays_short,
+        sum(is_play) over (
+            partition by user_num, track_num order by event_at_us {{ last_recent }}
+        ) as user_track_plays_recent,
+        sum(is_play) over (
+            partition by user_num, track_num order by event_at_us {{ last_quarter }}
+        ) as user_track_plays_quarter,
+        max(case when is_play = 1 then event_at_us end) over (
+            partition by user_num, track_num {{ prior }}
+        ) as user_track_previous_play_at_us,
+        min(case when is_play = 1 then event_at_us end) over (
+            partition by user_num, track_num {{ prior }}
+        ) as user_track_first_play_at_us,
+        -- the outcome, for the list model's past cut-offs: plays in (as_of, as_of + window]
+        -- (the reference sits at as_of + 1 us); never read as a feature
+        sum(is_play) over (
+            partition by user_num, track_num
+            order by event_at_us
+            range between current row and {{ window_us - 1 }} following
+        ) as user_track_plays_next,
+
+        ---------- the user and the genre
+        sum(is_play) over (
+            partition by user_num, genre_num {{ prior }}
+        ) as user_genre_prior_plays
+
+    from events
+
+)
+
+select * from final
