@@ -11,12 +11,15 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
+import anyio.to_thread
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
+from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
-from api.db import Pool, reader_url
+from api.db import open_pool, reader_url
+from config import get_settings
 
 USER_ID_PATTERN = r"^[\w.@+-]+$"
 MAX_LIMIT = 100
@@ -66,16 +69,23 @@ class Problem(BaseModel):
     detail: str
 
 
-def get_pool(request: Request) -> Pool:
-    """The app's connection pool (it connects on first use)."""
+def get_pool(request: Request) -> ConnectionPool:
+    """The app's connection pool."""
     return request.app.state.pool
 
 
-def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
-    """The app; `url` defaults to api.db.reader_url() (recs_reader on the warehouse)."""
+def create_app(
+    url: str | None = None, pool_size: int | None = None, threads: int | None = None
+) -> FastAPI:
+    """The app; `url` defaults to api.db.reader_url() (recs_reader on the warehouse),
+    `pool_size` to ENCORE_API_POOL_SIZE and `threads` (the requests served at once, each on
+    a worker thread) to ENCORE_API_THREADS."""
+    settings = get_settings()
+    threads = threads or settings.encore_api_threads
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         app.state.pool.close()
 
@@ -88,7 +98,7 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
         "the list is as of (the listener's clock).",
         lifespan=lifespan,
     )
-    app.state.pool = Pool(url or reader_url(), size=pool_size)
+    app.state.pool = open_pool(url or reader_url(), pool_size or settings.encore_api_pool_size)
 
     @app.get(
         "/recommendations/{user_id}",
@@ -99,7 +109,7 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
         },
     )
     def recommendations(
-        pool: Annotated[Pool, Depends(get_pool)],
+        pool: Annotated[ConnectionPool, Depends(get_pool)],
         user_id: Annotated[
             str,
             Path(
@@ -147,7 +157,7 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
         )
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
-    def health(pool: Annotated[Pool, Depends(get_pool)]) -> Health | JSONResponse:
+    def health(pool: Annotated[ConnectionPool, Depends(get_pool)]) -> Health | JSONResponse:
         """The database is reachable; which publish is current."""
         try:
             with pool.connection() as conn:

@@ -125,13 +125,15 @@ def find_bin_dir() -> Path:
     )
 
 
-def server() -> EmbeddedServer:
-    root = state_dir() / "postgres"
+def server(root: Path | None = None, port: int | None = None) -> EmbeddedServer:
+    """The project's cluster (`.encore/postgres/`), or another one in `root` (a test's
+    private server, on `port`)."""
+    root = root or state_dir() / "postgres"
     return EmbeddedServer(
         bin_dir=find_bin_dir(),
         data_dir=root / "data",
         log_file=root / "postgres.log",
-        port=embedded_port(root / "data"),
+        port=port or embedded_port(root / "data"),
     )
 
 
@@ -247,9 +249,10 @@ def _initdb(srv: EmbeddedServer) -> None:
         conf.write(f"\n# Encore embedded warehouse\nport = {srv.port}\n{settings}\n")
 
 
-def start() -> EmbeddedServer:
-    """Start the embedded cluster, or reuse it if it is already running. Idempotent."""
-    srv = server()
+def start(srv: EmbeddedServer | None = None) -> EmbeddedServer:
+    """Start the embedded cluster (default: the project's), or reuse it if it is already
+    running. Idempotent."""
+    srv = srv or server()
     with _lock():
         if not (srv.data_dir / "PG_VERSION").exists():
             log.info("initializing the embedded warehouse in %s", srv.data_dir)
@@ -297,9 +300,10 @@ def _ensure_database(srv: EmbeddedServer) -> None:
             conn.execute(f'create database "{DATABASE}"')
 
 
-def stop() -> bool:
-    """Stop the embedded cluster if it runs. Returns whether it was running."""
-    srv = server()
+def stop(srv: EmbeddedServer | None = None) -> bool:
+    """Stop the embedded cluster (default: the project's) if it runs. Returns whether it was
+    running."""
+    srv = srv or server()
     with _lock():
         if not is_running(srv):
             return False

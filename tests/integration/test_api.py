@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,6 +17,8 @@ from api.db import reader_url
 from ml.publish import publish
 from tests.integration.test_serving import USERS, seed_serving_world
 from tests.integration.test_serving import reader_url as as_reader
+from warehouse import embedded
+from warehouse.bootstrap import bootstrap
 
 pytestmark = pytest.mark.integration
 
@@ -115,3 +120,37 @@ def test_reader_url_derives_from_the_warehouse(monkeypatch) -> None:
 def test_many_users(client) -> None:
     for n in range(1, USERS + 1, 97):
         assert client.get(f"/recommendations/u{n:05d}", params={"limit": 3}).status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_warehouse_restart_fails_at_most_the_first_request(tmp_path: Path) -> None:
+    """A PostgreSQL server of this test's own (restarting the shared one would pull it from
+    under the other tests), bootstrapped and published like the warehouse; the API keeps
+    serving across a restart: the pool checks each connection before a request gets it."""
+    srv = embedded.server(root=tmp_path / "postgres", port=_free_port())
+    embedded.start(srv)
+    try:
+        with psycopg.connect(srv.url) as conn:
+            bootstrap(conn)
+            seed_serving_world(conn, versions=("m1",))
+            publish(conn, model_version="m1", top_n=20)
+        with TestClient(create_app(as_reader(srv.url), pool_size=4)) as client:
+            # several connections in the pool at once, all left stale by the restart
+            with ThreadPoolExecutor(8) as workers:
+                paths = [f"/recommendations/u{n:05d}" for n in range(1, 33)]
+                assert {r.status_code for r in workers.map(client.get, paths)} == {200}
+            assert client.app.state.pool.get_stats()["pool_size"] >= 2
+            embedded.stop(srv)
+            assert client.get("/recommendations/u00001").status_code == 503  # it is down
+            embedded.start(srv)
+            codes = [client.get(f"/recommendations/u{n:05d}").status_code for n in range(1, 21)]
+            assert codes[0] in (200, 503), codes
+            assert codes[1:] == [200] * 19, codes
+            assert client.get("/health").json()["status"] == "ok"
+    finally:
+        embedded.stop(srv)
