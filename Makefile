@@ -90,7 +90,7 @@ ingest: warehouse  ## load one source without Airflow: SOURCE=synthetic|lastfm|s
 	  *) echo "usage: make ingest SOURCE=synthetic|lastfm|spotify|files|kaggle [FROM=path] [DATE=YYYY-MM-DD]"; exit 2 ;; \
 	esac
 
-api: warehouse  ## serve GET /recommendations/{user_id} on http://127.0.0.1:8000 (docs at /docs)
+api: warehouse  ## the recommendations page on http://127.0.0.1:8000/ and its JSON API (docs at /docs)
 	@$(ENV) && $(UV) run --frozen python -m api
 
 # Background services on 127.0.0.1 (pid files and logs in .encore/; `make stop` ends them)

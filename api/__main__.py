@@ -1,4 +1,5 @@
-"""`python -m api [--host 127.0.0.1] [--port 8000]`: serve the recommendations over HTTP."""
+"""`python -m api [--host 127.0.0.1] [--port 8000]`: serve the recommendations page and the
+JSON API over HTTP."""
 
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from warehouse.connections import ensure_warehouse
 
         ensure_warehouse()  # starts the embedded warehouse when it is the one in use
-    print(f"Encore API on http://{args.host}:{args.port} (docs: /docs)", flush=True)
+    url = f"http://{args.host}:{args.port}"
+    print(
+        f"Encore's recommendations page on {url}/ "
+        f"(JSON: {url}/recommendations/<user_id>, API docs: {url}/docs)",
+        flush=True,
+    )
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
     return 0
 

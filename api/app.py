@@ -13,12 +13,13 @@ from typing import Annotated
 
 import anyio.to_thread
 import psycopg
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
-from api.db import open_pool, reader_url
+from api.db import get_pool, open_pool, reader_url
+from api.pages import router as pages
 from config import get_settings
 
 USER_ID_PATTERN = r"^[\w.@+-]+$"
@@ -69,11 +70,6 @@ class Problem(BaseModel):
     detail: str
 
 
-def get_pool(request: Request) -> ConnectionPool:
-    """The app's connection pool."""
-    return request.app.state.pool
-
-
 def create_app(
     url: str | None = None, pool_size: int | None = None, threads: int | None = None
 ) -> FastAPI:
@@ -99,6 +95,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.pool = open_pool(url or reader_url(), pool_size or settings.encore_api_pool_size)
+    app.include_router(pages)
 
     @app.get(
         "/recommendations/{user_id}",

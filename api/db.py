@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from fastapi import Request
 from psycopg_pool import ConnectionPool
 
 from config import get_settings
@@ -52,3 +53,8 @@ def open_pool(url: str, size: int) -> ConnectionPool:
         name="encore-api",
         open=True,
     )
+
+
+def get_pool(request: Request) -> ConnectionPool:
+    """The app's connection pool (a FastAPI dependency)."""
+    return request.app.state.pool

@@ -42,14 +42,11 @@ from ops import airflow_server
 from ops.services import descendants, free_port, group_members, leftovers, stop_service
 from tests.support.airflow_cli import INGEST, RECOMMEND, TRANSFORM, dags_test, run_env
 from tests.support.airflow_cli import task_states as cli_task_states
-from tests.support.browser import CHROMIUM, chromium_page
+from tests.support.browser import chromium_page, needs_chromium
 from warehouse.connections import dbt_env
 from warehouse.paths import state_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (`make browser` installs Debian's)"
-)
 
 # The DAGs in trigger order: the first is triggered, the last one's run ends the chain.
 # With the single-DAG pipeline this is ("encore_pipeline",).

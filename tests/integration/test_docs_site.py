@@ -17,15 +17,13 @@ import pytest
 
 from ops import docs_site
 from ops.services import free_port, group_members, stop_service
-from tests.support.browser import CHROMIUM, chromium_page
+from tests.support.browser import chromium_page, needs_chromium
 from warehouse.paths import state_dir
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (`make browser` installs Debian's)"
-    ),
+    needs_chromium,
 ]
 
 MODEL = "model.encore.fct_plays"

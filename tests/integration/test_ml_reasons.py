@@ -22,7 +22,7 @@ from ml.publish import publish
 from ml.restore import restore
 from ml.score import FALLBACK_REASON, score
 from ml.train import train
-from tests.support.marts import load_and_build
+from tests.support.marts import load_and_build, train_score_publish
 
 pytestmark = pytest.mark.integration
 
@@ -39,11 +39,7 @@ def built(
 @pytest.fixture(scope="module")
 def published(built: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     artifacts = tmp_path_factory.mktemp("reasons-artifacts")
-    with psycopg.connect(built) as conn:
-        run = train(conn, artifacts_dir=artifacts, validation_days=30)
-        score(conn, model_version=run.model_version, artifacts_dir=artifacts)
-        publish(conn, model_version=run.model_version)
-    return run.model_version, artifacts
+    return train_score_publish(built, artifacts), artifacts
 
 
 def _published_rows(url: str) -> pl.DataFrame:

@@ -7,9 +7,13 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (`make browser` installs Debian's)"
+)
 # offline, quiet and sandbox-free (it runs as root in containers)
 CHROMIUM_ARGS = [
     "--headless",

@@ -180,3 +180,17 @@ def read_frame(conn: psycopg.Connection, query: str, params=None) -> pl.DataFram
 
 def utc_days(start: dt.date, n: int) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range(n)]
+
+
+def train_score_publish(warehouse_url: str, artifacts: Path) -> str:
+    """A real model trained on the built marts (30 validation days), its scores and their
+    publish; returns the model version."""
+    from ml.publish import publish
+    from ml.score import score
+    from ml.train import train
+
+    with psycopg.connect(warehouse_url) as conn:
+        run = train(conn, artifacts_dir=artifacts, validation_days=30)
+        score(conn, model_version=run.model_version, artifacts_dir=artifacts)
+        publish(conn, model_version=run.model_version)
+    return run.model_version
