@@ -1,12 +1,13 @@
 # One image for every Encore container in docker-compose.yml: Airflow (api-server, scheduler,
-# dag-processor, triggerer, Celery workers), the dbt docs site and the HTTP API. It holds the
+# dag-processor, triggerer, Celery workers), the dbt docs site, the HTTP API and PgBouncer. It holds the
 # same locked environment as a laptop (`uv sync --frozen`), so a task runs the same code and the
 # same library versions whichever container picks it up.
 FROM python:3.11-slim
 
-# libgomp1: LightGBM's OpenMP runtime (the slim image leaves it out).
+# libgomp1: LightGBM's OpenMP runtime (the slim image leaves it out); pgbouncer: the
+# `pgbouncer` service (docker/pgbouncer.sh).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
+    && apt-get install -y --no-install-recommends libgomp1 pgbouncer \
     && rm -rf /var/lib/apt/lists/*
 
 # uv, pinned to the version the lock file was written with.

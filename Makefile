@@ -37,7 +37,7 @@ DATE ?= $(RUN_DATE)
 # The derived variables for dbt and Airflow (a failure, e.g. a wrong setting, stops the recipe)
 ENV = encore_env="$$($(UV) run --frozen python -m warehouse env)" && eval "$$encore_env"
 
-.PHONY: help setup warehouse demo ingest api airflow docs browser test bench lint stop clean
+.PHONY: help setup warehouse demo ingest api airflow docs browser pgbouncer pooler test bench lint stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -96,6 +96,7 @@ api: warehouse  ## the recommendations page on http://127.0.0.1:8000/ and its JS
 # Background services on 127.0.0.1 (pid files and logs in .encore/; `make stop` ends them)
 AIRFLOW_PORT ?= 8080
 DOCS_PORT ?= 8081
+POOLER_PORT ?= 6432
 
 airflow: warehouse dbt-parse  ## start (or reuse) the Airflow UI + scheduler on 127.0.0.1:8080 (AIRFLOW_PORT)
 	@$(ENV) && AIRFLOW_PORT=$(AIRFLOW_PORT) $(UV) run --frozen python -m ops airflow
@@ -103,18 +104,30 @@ airflow: warehouse dbt-parse  ## start (or reuse) the Airflow UI + scheduler on 
 docs: warehouse  ## generate the dbt docs and serve them on 127.0.0.1:8081 (DOCS_PORT)
 	@$(ENV) && DOCS_PORT=$(DOCS_PORT) $(UV) run --frozen python -m ops docs
 
-browser:  ## install Debian's chromium for the browser tests (best-effort: root + apt-get only)
-	@if [ -x /usr/bin/chromium ]; then echo "chromium: /usr/bin/chromium"; \
+# $(call apt_install,<package>,<binary>,<what skips without it>): Debian's package when its
+# binary is missing, best-effort (root + apt-get only), the log in .encore/apt-<package>.log.
+define apt_install
+	@if [ -x $(2) ]; then echo "$(1): $(2)"; \
 	elif command -v apt-get > /dev/null && [ "$$(id -u)" = 0 ]; then \
-	  echo "installing chromium with apt-get (for the browser tests)"; \
+	  echo "installing $(1) with apt-get"; \
 	  export DEBIAN_FRONTEND=noninteractive; mkdir -p .encore; \
-	  apt-get install -y --no-install-recommends chromium > .encore/apt-chromium.log 2>&1 \
-	  || { apt-get update >> .encore/apt-chromium.log 2>&1 \
-	       && apt-get install -y --no-install-recommends chromium >> .encore/apt-chromium.log 2>&1; } \
-	  || echo "note: chromium could not be installed (see .encore/apt-chromium.log): browser tests will skip"; \
-	else echo "note: /usr/bin/chromium missing and apt-get/root unavailable: browser tests will skip"; fi
+	  apt-get install -y --no-install-recommends $(1) > .encore/apt-$(1).log 2>&1 \
+	  || { apt-get update >> .encore/apt-$(1).log 2>&1 \
+	       && apt-get install -y --no-install-recommends $(1) >> .encore/apt-$(1).log 2>&1; } \
+	  || echo "note: $(1) could not be installed (see .encore/apt-$(1).log): $(3)"; \
+	else echo "note: $(2) missing and apt-get/root unavailable: $(3)"; fi
+endef
 
-test: warehouse dbt-parse browser  ## run the test suite (real PostgreSQL, dbt, Airflow, LightGBM)
+browser:  ## install Debian's chromium for the browser tests (best-effort: root + apt-get only)
+	$(call apt_install,chromium,/usr/bin/chromium,browser tests will skip)
+
+pgbouncer:  ## install Debian's pgbouncer for `make pooler` (best-effort: root + apt-get only)
+	$(call apt_install,pgbouncer,/usr/sbin/pgbouncer,the pooler and its tests are unavailable)
+
+pooler: warehouse pgbouncer  ## start (or reuse) PgBouncer for SQL clients on 127.0.0.1:6432 (POOLER_PORT)
+	@$(ENV) && POOLER_PORT=$(POOLER_PORT) $(UV) run --frozen python -m ops pooler
+
+test: warehouse dbt-parse browser pgbouncer  ## run the test suite (real PostgreSQL, dbt, Airflow, LightGBM)
 	@$(ENV) && $(UV) run --frozen pytest --numprocesses $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: warehouse dbt-parse  ## time each stage at 1M and 2M plays + pgbench lookups (BENCH_ARGS="--scales 100k")
@@ -127,7 +140,7 @@ lint: dbt-parse  ## the static checks CI runs: ruff, ruff format, import layers,
 	$(UV) run --frozen mypy
 	$(UV) run --frozen sqlfluff lint dbt_project/models
 
-stop:  ## stop Airflow, the docs server and the embedded warehouse (whatever runs)
+stop:  ## stop Airflow, the docs server, the pooler and the embedded warehouse (whatever runs)
 	@if [ -x "$(UV)" ] && [ -d .venv ]; then $(UV) run --frozen python -m ops stop; \
 	  $(UV) run --frozen python -m warehouse stop; fi
 

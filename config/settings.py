@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     # --- local services, logs, progress
     airflow_port: Port = 8080
     docs_port: Port = 8081
+    pooler_port: Port = 6432  # `make pooler`: PgBouncer for SQL clients (ops/pooler.py)
     encore_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None
     encore_log_format: Literal["logfmt", "json"] = "logfmt"
     encore_progress: Literal["auto", "bar", "log", "off"] = "auto"

@@ -1,5 +1,6 @@
-"""`python -m ops airflow|docs|stop|status`: start (or reuse), stop and list the local
-services (ops.airflow_server, ops.docs_site); the Makefile's `airflow`, `docs` and `stop`."""
+"""`python -m ops airflow|docs|pooler|stop|status`: start (or reuse), stop and list the local
+services (ops.airflow_server, ops.docs_site, ops.pooler); the Makefile's `airflow`, `docs`,
+`pooler` and `stop`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from config import get_settings
-from ops import airflow_server, docs_site
+from ops import airflow_server, docs_site, pooler
 from ops.services import ServiceError, stop_service
 
 
@@ -35,15 +36,33 @@ def _docs() -> int:
     return 0
 
 
+def _pooler() -> int:
+    server = pooler.start(port=get_settings().pooler_port)
+    print(
+        f"PgBouncer for SQL clients: {server.url}  ({'reused' if server.reused else 'started'}, "
+        f"pid {server.pid}, log {server.log_file})"
+    )
+    print("transaction pooling: psycopg clients pass prepare_threshold=None (docs/serving.md)")
+    print("stop it with `make stop`")
+    return 0
+
+
+SERVICES = (
+    ("Airflow", airflow_server.service),
+    ("dbt docs", docs_site.service),
+    ("PgBouncer", pooler.service),
+)
+
+
 def _stop() -> int:
-    for name, service in (("Airflow", airflow_server.service()), ("dbt docs", docs_site.service())):
-        print(f"{name} stopped" if stop_service(service) else f"{name} not running")
+    for name, service in SERVICES:
+        print(f"{name} stopped" if stop_service(service()) else f"{name} not running")
     return 0
 
 
 def _status() -> int:
     running = 0
-    for service in (airflow_server.service(), docs_site.service()):
+    for service in (make() for _, make in SERVICES):
         pid = service.pid()
         url = service.info().get("url", "")
         print(f"{service.name}: " + (f"running, pid {pid}, {url}" if pid else "stopped"))
@@ -51,7 +70,13 @@ def _status() -> int:
     return 0 if running else 3
 
 
-COMMANDS = {"airflow": _airflow, "docs": _docs, "stop": _stop, "status": _status}
+COMMANDS = {
+    "airflow": _airflow,
+    "docs": _docs,
+    "pooler": _pooler,
+    "stop": _stop,
+    "status": _status,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

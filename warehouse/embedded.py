@@ -137,7 +137,7 @@ def server(root: Path | None = None, port: int | None = None) -> EmbeddedServer:
     )
 
 
-def _service_account() -> pwd.struct_passwd | None:
+def service_account() -> pwd.struct_passwd | None:
     """The account the server runs as: None (the caller) unless the caller is root."""
     if os.geteuid() != 0:
         return None
@@ -186,7 +186,7 @@ def _runner(account: pwd.struct_passwd | None) -> Callable[[], None] | None:
 def _run(
     srv: EmbeddedServer, args: list[str], *, check: bool = True
 ) -> subprocess.CompletedProcess:
-    account = _service_account()
+    account = service_account()
     env = subprocess_env({"LC_ALL": "C", "LANG": "C"})
     if account is not None:
         env["HOME"] = str(srv.data_dir.parent)
@@ -220,7 +220,7 @@ def is_running(srv: EmbeddedServer | None = None) -> bool:
 
 
 def _initdb(srv: EmbeddedServer) -> None:
-    account = _service_account()
+    account = service_account()
     srv.data_dir.parent.mkdir(parents=True, exist_ok=True)
     srv.data_dir.mkdir(mode=0o700, exist_ok=True)
     if account is not None:
@@ -259,7 +259,7 @@ def start(srv: EmbeddedServer | None = None) -> EmbeddedServer:
             _initdb(srv)
         if not is_running(srv):
             if srv.log_file.exists() and os.geteuid() == 0:
-                account = _service_account()
+                account = service_account()
                 assert account is not None
                 os.chown(srv.log_file, account.pw_uid, account.pw_gid)
             result = _run(

@@ -49,7 +49,8 @@ AIRFLOW_SERVICES = {
 }
 # Read by the code but not Encore configuration: set by the OS or the shell, or derived by
 # `python -m warehouse env` (warehouse/runtime.py) rather than chosen by a person.
-SHELL_BUILTINS = {"set", "umask", "export", "echo", "true", ":", "trap", "exec"}
+SHELL_BUILTINS = {"set", "umask", "export", "echo", "printf", "true", ":", "trap", "exec"}
+COREUTILS = {"mkdir", "cat"}
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 REQUIRED_REFERENCE = re.compile(r"^\$\{([A-Z0-9_]+):\?[^}]*\}$")
 EMPTY_PASS_THROUGH = re.compile(r"^\$\{([A-Z0-9_]+)(:-)?\}$")
@@ -355,7 +356,7 @@ def _check_command(
     if words[0] == "exec":
         words = words[1:]
     tool, args = words[0], words[1:]
-    if tool in SHELL_BUILTINS:
+    if tool in SHELL_BUILTINS | COREUTILS or re.match(r"^[A-Za-z_]\w*=", tool):  # or NAME=
         return
     if tool == "cd":
         assert (cwd / args[0]).is_dir(), f"{where}: no folder {args[0]}"
@@ -407,6 +408,9 @@ def _check_command(
         targets = re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), re.M)
         for target in (w for w in args if not w.startswith("-") and "=" not in w):
             assert target in targets, f"{where}: no make target {target}"
+    elif tool == "pgbouncer":  # Debian's package, installed by the Dockerfile
+        assert re.search(r"apt-get install [^\n]*\bpgbouncer\b", DOCKERFILE.read_text()), where
+        assert len(args) == 1, f"{where}: pgbouncer takes its config file"
     elif tool == "celery":  # the worker healthcheck, from the celery provider's app
         assert "--app" in args and any("celery_executor" in w for w in args), where
     else:
