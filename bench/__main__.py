@@ -1,5 +1,6 @@
-"""`python -m bench [--scales 1m,2m] [--clients 1,16,64] [--lookup-seconds 10] [--keep]`:
-run the pipeline at each scale in a database of its own and print one table."""
+"""`python -m bench [--scales 1m,2m] [--clients 1,16,64] [--lookup-seconds 10]
+[--load-clients 1000] [--load-seconds 60] [--keep]`: run the pipeline at each scale in a
+database of its own and print one table."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import database, lookups
+from bench import concurrency, database, lookups
+from bench.load import LoadRun
 from bench.report import (
     PIPELINE,
     ScaleResult,
@@ -48,6 +50,21 @@ def _parser() -> argparse.ArgumentParser:
         "--lookup-seconds", type=int, default=10, help="pgbench -T for each run (default 10)"
     )
     parser.add_argument(
+        "--load-clients",
+        type=int,
+        default=1000,
+        help="paced concurrent clients through the API and PgBouncer (default 1000; 0: none)",
+    )
+    parser.add_argument(
+        "--load-seconds", type=float, default=60.0, help="each paced run (default 60)"
+    )
+    parser.add_argument(
+        "--load-closed-clients",
+        type=int,
+        default=16,
+        help="clients of the saturation runs, as fast as they can for 10 s (default 16)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=DEFAULT_OUTPUT,
@@ -76,6 +93,7 @@ def run_scale(
     lookup_seconds: int,
     keep: bool,
     console: Console,
+    load: tuple[int, float, int] = (0, 0.0, 0),
 ) -> ScaleResult:
     """Every stage, both baselines and the lookups at one scale, in `encore_bench_<scale>`."""
     workdir = state_dir() / "bench" / scale.label
@@ -105,6 +123,19 @@ def run_scale(
                 f"  {lookup.script:<14} c={lookup.clients:<3} {lookup.tps:10,.0f} TPS  "
                 f"p50 {lookup.p50_ms:.3f} ms  p99 {lookup.p99_ms:.3f} ms"
             )
+        load_runs: list[LoadRun] = []
+        if load[0] > 0:
+            load_runs, load_notes = concurrency.measure(
+                url, workdir, clients=load[0], seconds=load[1], closed=load[2]
+            )
+            notes += load_notes
+            for load_run in load_runs:
+                console.print(
+                    f"  {load_run.target:<16} {load_run.mode} c={load_run.clients:<5} "
+                    f"{load_run.achieved_rps:8,.0f} req/s  p50 {load_run.p50_ms:.1f} ms  "
+                    f"p99 {load_run.p99_ms:.1f} ms  errors {load_run.errors}  "
+                    f"clients' CPU {load_run.generator_cpu_cores:.2f} cores"
+                )
         # the next night, after the lookups (they measure the full run's publish)
         runs["daily"] = run_stage("daily", database_url=url, workdir=workdir, scale=spec)
         console.print(
@@ -122,6 +153,7 @@ def run_scale(
         predict=runs["predict"],
         daily=runs["daily"],
         lookups=lookup_runs,
+        load=load_runs,
         load_before=load_before,
         load_after=os.getloadavg(),
         notes=notes,
@@ -145,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.from_json:
         results = [result for path in args.from_json for result in load_results(path)]
         _save(results, args, server)
-        print_table(results, Console(width=None if sys.stdout.isatty() else 150))
+        print_table(results, Console(width=None if sys.stdout.isatty() else 200))
         return 0
     results = []
     try:
@@ -158,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     lookup_seconds=args.lookup_seconds,
                     keep=args.keep,
                     console=console,
+                    load=(args.load_clients, args.load_seconds, args.load_closed_clients),
                 )
             )
             _save(results, args, server)  # after each scale: an interruption keeps the rest
@@ -165,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]{error}[/]")
         return 1
     # Wide enough for the whole table when the output is a file or a pipe.
-    print_table(results, Console(width=None if sys.stdout.isatty() else 150))
+    print_table(results, Console(width=None if sys.stdout.isatty() else 200))
     if not args.no_write:
         console.print(f"written to {args.output}")
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.load import LoadRun
 from bench.lookups import CUSTOM, SELECT_ONLY, LookupRun
 from bench.runner import StageRun
 from bench.scales import Scale
@@ -63,6 +64,7 @@ class ScaleResult:
     load_after: tuple[float, float, float]
     notes: list[str] = field(default_factory=list)
     daily: StageRun | None = None  # absent from runs before the daily stage existed
+    load: list[LoadRun] = field(default_factory=list)  # concurrent clients (bench.concurrency)
 
 
 def load_results(path: Path) -> list[ScaleResult]:
@@ -83,6 +85,7 @@ def load_results(path: Path) -> list[ScaleResult]:
                 load_after=tuple(item["load_after"]),
                 notes=list(item.get("notes") or []),
                 daily=StageRun(**item["daily"]) if item.get("daily") else None,
+                load=[LoadRun(**run) for run in item.get("load") or []],
             )
         )
     return results
@@ -209,6 +212,22 @@ def table_rows(results: list[ScaleResult]) -> list[list[str]]:
                     ratio,
                 ]
             )
+        for load_run in result.load:
+            pace = "paced" if load_run.mode == "paced" else "saturated"
+            rows.append(
+                [
+                    label,
+                    f"{load_run.target}, {load_run.clients} {pace}",
+                    _secs(load_run.seconds),
+                    _num(load_run.requests),
+                    _num(load_run.achieved_rps),
+                    "",
+                    f"{load_run.p50_ms:.1f}",
+                    f"{load_run.p99_ms:.1f}",
+                    f"{load_run.errors} err, {load_run.over_2s} >2 s, max {load_run.max_ms:.0f} ms,"
+                    f" gen {load_run.generator_cpu_cores:.2f} cores",
+                ]
+            )
     return rows
 
 
@@ -322,6 +341,16 @@ def markdown(results: list[ScaleResult], *, server: dict[str, str], lookup_secon
         "- **lookups**: TPS from pgbench's summary (without connection time); p50/p99 from "
         "its per-transaction log. The ratio is the top-20 script's TPS ÷ `pgbench -S` TPS at "
         "the same client count.",
+        "- **api / sql (pgbouncer), N paced / saturated**: concurrent clients of "
+        "`bench/load.py` asking for a random listener's top 20, each on a connection of "
+        "its own held open: through "
+        "`GET /recommendations/{user_id}` (`python -m api`, 2 worker processes) and as SQL "
+        "clients through PgBouncer (`make pooler`, transaction mode, 20 server connections). "
+        "Paced: each client asks about every 2 s (open loop; latency counted from when the "
+        "request was due); as fast as possible: the saturation throughput. rows = requests, "
+        "rows/s = achieved requests per second; the clients run in a process of their own on "
+        "the same 2 cores (gen: their CPU use, in cores). err: failed requests; >2 s: "
+        "requests answered more than 2 s after they were due.",
     ]
     if notes:
         lines += ["", "Notes from the run:", "", *[f"- {note}" for note in notes]]

@@ -97,9 +97,11 @@ class Settings(BaseSettings):
     encore_serving_keep: Annotated[int, Field(ge=1)] = 3
     encore_lightgbm_threads: Annotated[int, Field(ge=1)] = 2  # threads of each LightGBM fit
     encore_api_database_url: SecretStr | None = None  # unset: the warehouse as recs_reader
-    # The API's connection pool (api/db.py) and the threads that serve its requests
+    # The API's connection pool (api/db.py), the threads that serve its requests (each
+    # per worker process)
     encore_api_pool_size: Annotated[int, Field(ge=1)] = 8
     encore_api_threads: Annotated[int, Field(ge=1)] = 40
+    encore_api_workers: Annotated[int, Field(ge=1)] = 2  # processes of `python -m api`
 
     # --- local services, logs, progress
     airflow_port: Port = 8080

@@ -7,6 +7,7 @@ Markdown, the benchmark database is gone afterwards), never speed: speed lives i
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,10 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
             SCALE,
             "--lookup-seconds",
             "2",
+            "--load-clients",
+            "50",
+            "--load-seconds",
+            "3",
             "--output",
             str(output),
         ],
@@ -70,14 +75,20 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
         assert f"pgbench -S, {clients}" in table
     assert table.count("× -S") == 3
     assert "daily run (vs full run)" in table and "of the full run" in table
+    pooled = shutil.which("pgbouncer", path="/usr/sbin:/usr/bin") is not None
+    targets = ("api", "sql (pgbouncer)") if pooled else ("api",)
+    for target in targets:
+        assert f"{target}, 50 paced" in table, table
+        assert f"{target}, 16 saturated" in table, table
+    assert "0 err, 0 >2 s" in table
 
     text = output.read_text()
     assert BEGIN in text and END in text
     rows = [line for line in text.splitlines() if line.startswith(f"| {SCALE} |")]
     measures = [row.split("|")[2].strip() for row in rows]
     assert measures[: len(PIPELINE)] == list(PIPELINE)
-    # stages, total, the daily run, 2 baselines, 6 lookups
-    assert len(rows) == len(PIPELINE) + 4 + 6
+    # stages, total, the daily run, 2 baselines, 6 lookups, paced and saturated clients
+    assert len(rows) == len(PIPELINE) + 4 + 6 + 2 * len(targets)
     daily = next(row for row in rows if "daily run" in row)
     assert int(daily.split("|")[4].strip().replace(",", "")) > 0  # new plays loaded
     for row in rows[: len(PIPELINE)]:
