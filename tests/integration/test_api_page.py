@@ -5,19 +5,16 @@ Chromium, with a screenshot in `.encore/screenshots/`."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.integration.test_serving import reader_url as as_reader
+from tests.support.api_server import serving
 from tests.support.browser import chromium_page, needs_chromium
 from tests.support.marts import load_and_build, train_score_publish
 from warehouse.paths import state_dir
@@ -104,28 +101,10 @@ def test_unknown_listener_gets_a_friendly_page(client) -> None:
     assert "Traceback" not in response.text
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(published: str) -> Iterator[str]:
-    """The app on a real loopback port (uvicorn in a thread), for the browser."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(as_reader(published)), host="127.0.0.1", port=port)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(as_reader(published)) as url:
+        yield url
 
 
 @needs_chromium

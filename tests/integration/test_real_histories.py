@@ -21,7 +21,11 @@ import psycopg
 import pytest
 
 from config import subprocess_env
+from tests.integration.test_serving import reader_url as as_reader
+from tests.support.api_server import serving
+from tests.support.browser import chromium_page, needs_chromium
 from warehouse.connections import dbt_env
+from warehouse.paths import state_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -145,3 +149,24 @@ def test_the_models_earn_their_place_on_real_listeners(real_run: str) -> None:
         f"{graded['published_ndcg_at_20']:.4f} against recent plays' "
         f"{graded['recent_plays_ndcg_at_20']:.4f}"
     )
+
+
+@needs_chromium
+def test_a_real_listener_on_the_recommendations_page(real_run: str, tmp_path: Path) -> None:
+    """The page of the most active real listener with a list, in headless Chromium (the
+    screenshot: .encore/screenshots/recommendations_page_real.png)."""
+    with psycopg.connect(real_run) as conn:
+        user_id, listed = conn.execute(
+            "select l.user_id, count(r.rank) from serving.listeners l "
+            "join serving.recommendations r using (user_id) "
+            "group by l.user_id, l.plays_30d order by l.plays_30d desc, l.user_id limit 1"
+        ).fetchone()
+    folder = state_dir() / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / "recommendations_page_real.png"
+    with serving(as_reader(real_run)) as url, chromium_page(tmp_path / "profile") as page:
+        page.goto(f"{url}/listeners/{user_id}", wait_until="load")
+        page.screenshot(path=str(shot), full_page=True)
+        assert page.locator("table tr").count() == listed + 1
+        assert 30 <= page.locator("svg rect").count() <= 31
+        assert "list as of" in page.locator("body").inner_text()
