@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         "--load-closed-clients",
         type=int,
         default=16,
-        help="clients of the saturation runs, as fast as they can for 10 s (default 16)",
+        help="clients of the saturation runs, as fast as they can (default 16)",
     )
     parser.add_argument(
         "--output",

@@ -1,6 +1,7 @@
 """Many concurrent clients against the published lists: `--load-clients` paced clients
 (about one top-20 request every 2 s each) for `--load-seconds`, then the saturation
-throughput of `--load-closed-clients` clients asking as fast as they can, through the API
+throughput of `--load-closed-clients` clients asking as fast as they can (a sixth of that
+time, at most 10 s), through the API
 (`python -m api`, its default worker processes) and as SQL clients through PgBouncer
 (`python -m ops pooler`), each side started for the run on free ports and stopped after it.
 
@@ -70,11 +71,20 @@ def _clients(target: str, url: str, database_url: str, *args: str) -> LoadRun:
 def _both_modes(
     target: str, url: str, database_url: str, clients: int, seconds: float, closed: int
 ) -> list[LoadRun]:
+    """The paced run, then `closed` clients as fast as they can for a sixth of its time (at
+    most 10 s)."""
     paced = _clients(
         target, url, database_url, "--clients", str(clients), "--seconds", str(seconds)
     )
     saturated = _clients(
-        target, url, database_url, "--clients", str(closed), "--seconds", "10", "--closed"
+        target,
+        url,
+        database_url,
+        "--clients",
+        str(closed),
+        "--seconds",
+        str(min(10.0, seconds / 6)),
+        "--closed",
     )
     return [paced, saturated]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -15,6 +14,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.db import reader_url
 from ml.publish import publish
+from ops.services import free_port
 from tests.integration.test_serving import USERS, seed_serving_world
 from tests.integration.test_serving import reader_url as as_reader
 from warehouse import embedded
@@ -122,17 +122,11 @@ def test_many_users(client) -> None:
         assert client.get(f"/recommendations/u{n:05d}", params={"limit": 3}).status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_warehouse_restart_fails_at_most_the_first_request(tmp_path: Path) -> None:
     """A PostgreSQL server of this test's own (restarting the shared one would pull it from
     under the other tests), bootstrapped and published like the warehouse; the API keeps
     serving across a restart: the pool checks each connection before a request gets it."""
-    srv = embedded.server(root=tmp_path / "postgres", port=_free_port())
+    srv = embedded.server(root=tmp_path / "postgres", port=free_port())
     embedded.start(srv)
     try:
         with psycopg.connect(srv.url) as conn:

@@ -4,7 +4,6 @@ drive it with a browser."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,14 +11,13 @@ from collections.abc import Iterator
 import uvicorn
 
 from api.app import create_app
+from ops.services import free_port
 
 
 @contextlib.contextmanager
 def serving(database_url: str) -> Iterator[str]:
     """`create_app(database_url)` served on 127.0.0.1 until the block ends; yields its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(database_url), host="127.0.0.1", port=port, log_level="warning")
     )
