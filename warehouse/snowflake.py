@@ -10,6 +10,7 @@ same statements.
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ SERVING_TABLES: dict[str, str] = {
 
 SERVING_ADDED_COLUMNS: list[tuple[str, str]] = [("RECOMMENDATIONS", "as_of timestamp_tz")]
 
+LOAD_STAGE = "LOADS"  # RAW.LOADS: the internal stage raw batches pass through (load_frame)
+
 
 def snowflake_type(pg_type: str) -> str:
     """The Snowflake type for a declared PostgreSQL column type (constraints dropped)."""
@@ -71,6 +74,7 @@ def ddl_statements(database: str = "ENCORE") -> list[str]:
         f"create schema if not exists {database}.{schema}" for schema in ("RAW", "SERVING")
     ]
     statements += [raw_table_ddl(database, table) for table in RAW_TABLES.values()]
+    statements.append(f"create stage if not exists {database}.RAW.{LOAD_STAGE}")
     statements += [
         f"create table if not exists {database}.SERVING.{name} ({columns})"
         for name, columns in SERVING_TABLES.items()
@@ -93,41 +97,46 @@ def load_frame(
     source: str,
     logical_date: dt.date,
     batch_id: uuid.UUID | None = None,
-    chunk_rows: int = 5000,
 ) -> int:
     """Replace the (source, logical date) batch of RAW.<table> with `frame`; rows loaded.
 
     The same batch semantics as the PostgreSQL loader (warehouse/loader.py): the batch's
-    previous rows are deleted and the new ones inserted in one transaction, so a rerun of a
-    date replaces rather than duplicates. Plain parameterized INSERTs keep it portable (it
-    runs on fakesnow too); for large loads on a real account, stage the landing zone's
-    Parquet files and COPY INTO instead (README, "Running on Snowflake").
+    previous rows are deleted and the new ones copied in one transaction, so a rerun of a
+    date replaces rather than duplicates. The rows travel as one Parquet file, PUT to the
+    internal stage RAW.LOADS under the batch's own id (a rerun never meets Snowflake's
+    "already loaded" file history) and loaded with `COPY INTO ... MATCH_BY_COLUMN_NAME`,
+    which purges the file once it is in.
     """
     name = f"{database}.RAW.{table.name.upper()}"  # identifiers from raw_tables.py only
-    columns = [*table.column_names, "_batch_id", "_source", "_loaded_at", "_logical_date"]
-    batch = str(batch_id or uuid.uuid4())
-    loaded_at = dt.datetime.now(dt.UTC)
-    insert = (
-        f"insert into {name} ({', '.join(columns)}) "  # noqa: S608
-        f"values ({', '.join(['%s'] * len(columns))})"
+    stage = f"{database}.RAW.{LOAD_STAGE}/{batch_id or uuid.uuid4()}"
+    batch = stage.rsplit("/", 1)[1]
+    staged = frame.select(table.column_names).with_columns(
+        pl.lit(batch).alias("_batch_id"),
+        pl.lit(source).alias("_source"),
+        pl.lit(dt.datetime.now(dt.UTC)).alias("_loaded_at"),
+        pl.lit(logical_date).alias("_logical_date"),
     )
-    rows = [
-        (*row, batch, source, loaded_at, logical_date)
-        for row in frame.select(table.column_names).iter_rows()
-    ]
+    if staged.height:
+        with tempfile.TemporaryDirectory(prefix="encore-snowflake-") as folder:
+            path = Path(folder) / f"{table.name}.parquet"
+            staged.write_parquet(path)
+            cursor.execute(f"put file://{path} @{stage}/ auto_compress=false overwrite=true")
     cursor.execute("begin")
     try:
         cursor.execute(
             f"delete from {name} where _source = %s and _logical_date = %s",  # noqa: S608
             (source, logical_date),
         )
-        for start in range(0, len(rows), chunk_rows):
-            cursor.executemany(insert, rows[start : start + chunk_rows])
+        if staged.height:
+            cursor.execute(
+                f"copy into {name} from @{stage}/ file_format = (type = parquet) "
+                "match_by_column_name = case_insensitive purge = true"
+            )
         cursor.execute("commit")
     except Exception:
         cursor.execute("rollback")
         raise
-    return len(rows)
+    return staged.height
 
 
 def load_landed(

@@ -83,3 +83,27 @@ def test_a_rerun_of_a_date_replaces_its_batch_and_other_dates_stay(
         f"from {name} group by 1 order by 1"
     )
     assert cursor.fetchall() == [(day1, 4, 1), (day2, 3, 1)]
+
+
+def test_staged_rows_keep_their_values_and_an_empty_rerun_empties_the_date(cursor) -> None:
+    table = RAW_TABLES["synthetic_users"]
+    name = f"{DATABASE}.RAW.SYNTHETIC_USERS"
+    day = dt.date(2026, 4, 1)
+    frame = _users(2).with_columns(
+        pl.when(pl.col("user_id") == "u1").then(None).otherwise(pl.col("country")).alias("country")
+    )
+    assert snowflake.load_frame(cursor, DATABASE, table, frame, source="s", logical_date=day) == 2
+    cursor.execute(
+        f"select user_id, country, signed_up_at, _source, _logical_date from {name} "  # noqa: S608
+        "where _source = 's' order by user_id"
+    )
+    assert cursor.fetchall() == [
+        ("u0", "SE", dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "s", day),
+        ("u1", None, dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "s", day),
+    ]
+    assert (
+        snowflake.load_frame(cursor, DATABASE, table, frame.head(0), source="s", logical_date=day)
+        == 0
+    )
+    cursor.execute(f"select count(*) from {name} where _source = 's'")  # noqa: S608
+    assert cursor.fetchall() == [(0,)]
