@@ -10,6 +10,7 @@ same statements.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
 import uuid
 from pathlib import Path
@@ -50,6 +51,22 @@ SERVING_TABLES: dict[str, str] = {
 SERVING_ADDED_COLUMNS: list[tuple[str, str]] = [("RECOMMENDATIONS", "as_of timestamp_tz")]
 
 LOAD_STAGE = "LOADS"  # RAW.LOADS: the internal stage raw batches pass through (load_frame)
+# The quarantine, as PostgreSQL's raw_rejected.rows (warehouse/bootstrap.py); `record` holds
+# the row as JSON text.
+REJECTED_COLUMNS = (
+    "_batch_id varchar not null, _source varchar not null, _loaded_at timestamp_tz not null, "
+    "_logical_date date not null, table_name varchar not null, _reason varchar not null, "
+    "record variant not null"
+)
+REJECTED_SOURCE = {  # each column of RAW_REJECTED.ROWS from the staged Parquet file
+    "_batch_id": "$1:_batch_id::varchar",
+    "_source": "$1:_source::varchar",
+    "_loaded_at": "$1:_loaded_at::timestamp_tz",
+    "_logical_date": "$1:_logical_date::date",
+    "table_name": "$1:table_name::varchar",
+    "_reason": "$1:_reason::varchar",
+    "record": "parse_json($1:record)",
+}
 
 
 def snowflake_type(pg_type: str) -> str:
@@ -65,16 +82,25 @@ def raw_table_ddl(database: str, table: RawTable) -> str:
     return f"create table if not exists {database}.RAW.{table.name.upper()} ({columns})"
 
 
-def ddl_statements(database: str = "ENCORE") -> list[str]:
-    """Every statement that prepares a Snowflake database for the dbt project."""
+def _check_identifier(database: str) -> None:
+    """A database name goes into SQL text: only a plain identifier may."""
     if not database.replace("_", "").isalnum():
         raise ValueError(f"not a plain Snowflake identifier: {database!r}")
+
+
+def ddl_statements(database: str = "ENCORE") -> list[str]:
+    """Every statement that prepares a Snowflake database for the dbt project."""
+    _check_identifier(database)
     statements = [f"create database if not exists {database}"]
     statements += [
         f"create schema if not exists {database}.{schema}" for schema in ("RAW", "SERVING")
     ]
     statements += [raw_table_ddl(database, table) for table in RAW_TABLES.values()]
     statements.append(f"create stage if not exists {database}.RAW.{LOAD_STAGE}")
+    statements += [
+        f"create schema if not exists {database}.RAW_REJECTED",
+        f"create table if not exists {database}.RAW_REJECTED.ROWS ({REJECTED_COLUMNS})",
+    ]
     statements += [
         f"create table if not exists {database}.SERVING.{name} ({columns})"
         for name, columns in SERVING_TABLES.items()
@@ -97,8 +123,11 @@ def load_frame(
     source: str,
     logical_date: dt.date,
     batch_id: uuid.UUID | None = None,
+    rejected: pl.DataFrame | None = None,
 ) -> int:
-    """Replace the (source, logical date) batch of RAW.<table> with `frame`; rows loaded.
+    """Replace the (source, logical date) batch of RAW.<table> with `frame`, and its
+    quarantined rows in RAW_REJECTED.ROWS with `rejected` (any columns plus `_reason`, as
+    the PostgreSQL loader takes them); rows loaded.
 
     The same batch semantics as the PostgreSQL loader (warehouse/loader.py): the batch's
     previous rows are deleted and the new ones copied in one transaction, so a rerun of a
@@ -107,51 +136,91 @@ def load_frame(
     "already loaded" file history) and loaded with `COPY INTO ... MATCH_BY_COLUMN_NAME`,
     which purges the file once it is in.
     """
+    _check_identifier(database)
     name = f"{database}.RAW.{table.name.upper()}"  # identifiers from raw_tables.py only
     stage = f"{database}.RAW.{LOAD_STAGE}/{batch_id or uuid.uuid4()}"
     batch = stage.rsplit("/", 1)[1]
-    staged = frame.select(table.column_names).with_columns(
+    loaded_at = dt.datetime.now(dt.UTC)
+    batch_columns = [
         pl.lit(batch).alias("_batch_id"),
         pl.lit(source).alias("_source"),
-        pl.lit(dt.datetime.now(dt.UTC)).alias("_loaded_at"),
+        pl.lit(loaded_at).alias("_loaded_at"),
         pl.lit(logical_date).alias("_logical_date"),
-    )
-    if staged.height:
-        with tempfile.TemporaryDirectory(prefix="encore-snowflake-") as folder:
-            path = Path(folder) / f"{table.name}.parquet"
-            staged.write_parquet(path)
-            cursor.execute(f"put file://{path} @{stage}/ auto_compress=false overwrite=true")
+    ]
+    files = {
+        "rows": frame.select(table.column_names).with_columns(batch_columns),
+        "rejected": _quarantine_rows(table, rejected).with_columns(batch_columns),
+    }
+    with tempfile.TemporaryDirectory(prefix="encore-snowflake-") as folder:
+        for part, rows in files.items():
+            if rows.height:
+                path = Path(folder) / f"{part}.parquet"
+                rows.write_parquet(path)
+                cursor.execute(f"put 'file://{path}' @{stage}/{part}/ auto_compress=false")
     cursor.execute("begin")
     try:
         cursor.execute(
             f"delete from {name} where _source = %s and _logical_date = %s",  # noqa: S608
             (source, logical_date),
         )
-        if staged.height:
+        cursor.execute(
+            f"delete from {database}.RAW_REJECTED.ROWS "  # noqa: S608
+            "where table_name = %s and _source = %s and _logical_date = %s",
+            (table.name, source, logical_date),
+        )
+        if files["rows"].height:
             cursor.execute(
-                f"copy into {name} from @{stage}/ file_format = (type = parquet) "
+                f"copy into {name} from @{stage}/rows/ file_format = (type = parquet) "
                 "match_by_column_name = case_insensitive purge = true"
+            )
+        if files["rejected"].height:  # `record` parsed: a JSON object, as jsonb in PostgreSQL
+            cursor.execute(
+                f"copy into {database}.RAW_REJECTED.ROWS ({', '.join(REJECTED_SOURCE)}) "  # noqa: S608
+                f"from (select {', '.join(REJECTED_SOURCE.values())} from @{stage}/rejected/) "
+                "file_format = (type = parquet) purge = true"
             )
         cursor.execute("commit")
     except Exception:
         cursor.execute("rollback")
         raise
-    return staged.height
+    return frame.height
+
+
+def _quarantine_rows(table: RawTable, rejected: pl.DataFrame | None) -> pl.DataFrame:
+    """`rejected` as RAW_REJECTED.ROWS's own columns (the batch columns come later)."""
+    if rejected is None or rejected.height == 0:
+        return pl.DataFrame(
+            schema={"table_name": pl.String, "_reason": pl.String, "record": pl.String}
+        )
+    if "_reason" not in rejected.columns:
+        raise ValueError("rejected rows need a `_reason` column")
+    records = rejected.drop("_reason").cast(pl.String).to_dicts()
+    return pl.DataFrame(
+        {
+            "table_name": [table.name] * rejected.height,
+            "_reason": rejected["_reason"].cast(pl.String),
+            "record": [json.dumps(record, ensure_ascii=False) for record in records],
+        }
+    )
 
 
 def load_landed(
     cursor: Any, database: str, folder: Path, *, source: str, logical_date: dt.date
 ) -> dict[str, int]:
-    """Load every raw table of a landed folder (`.encore/landing/<source>/<date>/`).
-
-    Quarantined rows (`<table>.rejected.parquet`) stay in the landing zone: on Snowflake
-    the quarantine is not loaded.
-    """
+    """Load every raw table of a landed folder (`.encore/landing/<source>/<date>/`), with its
+    quarantined rows (`<table>.rejected.parquet`) into RAW_REJECTED.ROWS."""
+    frames = read_landed(folder)
     return {
         name: load_frame(
-            cursor, database, RAW_TABLES[name], frame, source=source, logical_date=logical_date
+            cursor,
+            database,
+            RAW_TABLES[name],
+            frame,
+            source=source,
+            logical_date=logical_date,
+            rejected=frames.get(f"{name}.rejected"),
         )
-        for name, frame in read_landed(folder).items()
+        for name, frame in frames.items()
         if name in RAW_TABLES
     }
 

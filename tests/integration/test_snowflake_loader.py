@@ -4,6 +4,7 @@ run with the real snowflake connector against a local fakesnow server."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import polars as pl
 import pytest
@@ -107,3 +108,32 @@ def test_staged_rows_keep_their_values_and_an_empty_rerun_empties_the_date(curso
     )
     cursor.execute(f"select count(*) from {name} where _source = 's'")  # noqa: S608
     assert cursor.fetchall() == [(0,)]
+
+
+def test_quarantined_rows_are_kept_and_a_rerun_replaces_them(cursor, tmp_path, monkeypatch) -> None:
+    day = dt.date(2026, 5, 1)
+    monkeypatch.setenv("ENCORE_HOME", str(tmp_path))
+    rejected = pl.DataFrame(
+        {"user_id": ["bad1", "bad2"], "signed_up_at": ["2999-01-01", "yesterday"]}
+    ).with_columns(pl.lit("impossible or unreadable signed_up_at").alias("_reason"))
+    folder = land_frames(
+        "quarantine", day, {"synthetic_users": _users(1), "synthetic_users.rejected": rejected}
+    )
+    assert snowflake.load_landed(
+        cursor, DATABASE, folder, source="quarantine", logical_date=day
+    ) == {"synthetic_users": 1}
+    query = (
+        f"select table_name, _reason, record, _logical_date from {DATABASE}.RAW_REJECTED.ROWS "  # noqa: S608
+        "where _source = 'quarantine' order by record"
+    )
+    cursor.execute(query)
+    rows = cursor.fetchall()
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("synthetic_users", "impossible or unreadable signed_up_at", day)
+    ] * 2
+    assert json.loads(rows[0][2]) == {"user_id": "bad1", "signed_up_at": "2999-01-01"}
+    # the same date again, with nothing rejected: its quarantine is replaced (emptied)
+    folder = land_frames("quarantine", day, {"synthetic_users": _users(1)})
+    snowflake.load_landed(cursor, DATABASE, folder, source="quarantine", logical_date=day)
+    cursor.execute(query)
+    assert cursor.fetchall() == []
