@@ -18,22 +18,13 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
-from api.db import get_pool, open_pool, reader_url
+from api.db import TOP_LIST, get_pool, open_pool, reader_url
 from api.pages import router as pages
 from config import get_settings
 
 USER_ID_PATTERN = r"^[\w.@+-]+$"
 MAX_LIMIT = 100
 
-_TOP = """
-select r.rank, r.track_key, t.track_name, t.artist_name, t.genre, r.score, r.reason,
-       r.model_version, r.generated_at, r.as_of
-from serving.recommendations as r
-left join serving.tracks as t on t.track_key = r.track_key
-where r.user_id = %s
-order by r.rank
-limit %s
-"""
 _CURRENT = "select publish_id, model_version, generated_at from serving.publishes where is_current"
 
 
@@ -121,7 +112,7 @@ def create_app(
         """The user's recommendations from the current publish, best first."""
         try:
             with pool.connection() as conn:
-                rows = conn.execute(_TOP, [user_id, limit]).fetchall()
+                rows = conn.execute(TOP_LIST, [user_id, limit]).fetchall()
                 current = None if rows else conn.execute(_CURRENT).fetchone()
         except psycopg.Error as exc:
             raise HTTPException(503, f"warehouse unavailable: {type(exc).__name__}") from exc

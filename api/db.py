@@ -20,6 +20,16 @@ from warehouse.connections import warehouse_url
 from warehouse.serving import READER_ROLE
 
 SESSION_OPTIONS = "-c default_transaction_read_only=on -c statement_timeout=5s"
+# A listener's list from the current publish, best first (the JSON endpoint and the page)
+TOP_LIST = """
+select r.rank, r.track_key, t.track_name, t.artist_name, t.genre, r.score, r.reason,
+       r.model_version, r.generated_at, r.as_of
+from serving.recommendations as r
+left join serving.tracks as t on t.track_key = r.track_key
+where r.user_id = %s
+order by r.rank
+limit %s
+"""
 WAIT_SECONDS = 2.0  # a request waits this long for a connection, then gets a 503
 
 

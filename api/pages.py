@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import ConnectionPool
 
-from api.db import get_pool
+from api.db import TOP_LIST, get_pool
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 CHART_DAYS = 30
@@ -39,14 +39,6 @@ limit %(limit)s
 _LISTENER = "select user_id, username, clock, plays_30d from serving.listeners where user_id = %s"
 _DAYS = """
 select play_date, plays from serving.listener_daily_plays where user_id = %s order by play_date
-"""
-_LIST = """
-select r.rank, t.track_name, t.artist_name, t.genre, r.reason, r.score, r.as_of
-from serving.recommendations as r
-left join serving.tracks as t on t.track_key = r.track_key
-where r.user_id = %s
-order by r.rank
-limit %s
 """
 _PUBLISH = """
 select model_version, coalesce(published_at, generated_at)
@@ -124,7 +116,7 @@ def listener(
     try:
         with pool.connection() as conn:
             found = conn.execute(_LISTENER, [user_id]).fetchone()
-            items = conn.execute(_LIST, [user_id, LIST_LENGTH]).fetchall()
+            items = conn.execute(TOP_LIST, [user_id, LIST_LENGTH]).fetchall()
             days = conn.execute(_DAYS, [user_id]).fetchall()
             publish = conn.execute(_PUBLISH).fetchone()
     except psycopg.Error as exc:

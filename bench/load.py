@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
 import numpy as np
@@ -31,6 +32,7 @@ TOP_20 = (
     "select rank, track_key, score, reason, model_version, generated_at, as_of "
     "from serving.recommendations where user_id = %s order by rank limit 20"
 )
+T = TypeVar("T")
 CONNECT_BATCH = 50  # clients connecting at once before the measured window
 
 
@@ -115,11 +117,17 @@ class _HttpConnection:
             await self.writer.wait_closed()
 
 
+async def _open_all(count: int, connect: Callable[[], Awaitable[T]]) -> list[T]:
+    """`count` connections, `CONNECT_BATCH` at a time, before the measured window."""
+    connections: list[T] = []
+    for first in range(0, count, CONNECT_BATCH):
+        batch = min(CONNECT_BATCH, count - first)
+        connections += await asyncio.gather(*(connect() for _ in range(batch)))
+    return connections
+
+
 async def _api(args: argparse.Namespace, users: list[str]) -> tuple[list[float], int]:
-    connections: list[_HttpConnection] = []
-    for first in range(0, args.clients, CONNECT_BATCH):
-        count = min(CONNECT_BATCH, args.clients - first)
-        connections += await asyncio.gather(*(_HttpConnection.open(args.url) for _ in range(count)))
+    connections = await _open_all(args.clients, lambda: _HttpConnection.open(args.url))
     try:
 
         async def ask(n: int, user: str) -> bool:
@@ -131,17 +139,12 @@ async def _api(args: argparse.Namespace, users: list[str]) -> tuple[list[float],
 
 
 async def _sql(args: argparse.Namespace, users: list[str]) -> tuple[list[float], int]:
-    connections: list[psycopg.AsyncConnection] = []
-    for first in range(0, args.clients, CONNECT_BATCH):
-        count = min(CONNECT_BATCH, args.clients - first)
-        connections += await asyncio.gather(
-            *(
-                psycopg.AsyncConnection.connect(
-                    args.url, autocommit=True, prepare_threshold=None, connect_timeout=30
-                )
-                for _ in range(count)
-            )
-        )
+    connections = await _open_all(
+        args.clients,
+        lambda: psycopg.AsyncConnection.connect(
+            args.url, autocommit=True, prepare_threshold=None, connect_timeout=30
+        ),
+    )
     try:
 
         async def ask(n: int, user: str) -> bool:
