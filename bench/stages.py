@@ -103,7 +103,8 @@ def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
     import polars as pl
     from psycopg import sql
 
-    from warehouse.loader import NULL_MARKER, conform
+    from warehouse.loader import conform
+    from warehouse.postgres_io import NULL_MARKER
     from warehouse.raw_tables import RAW_SCHEMA, RAW_TABLES
 
     frames = _read_world(workdir)
@@ -290,12 +291,11 @@ def predict_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
         with conn.transaction():
             version = latest_version(conn)
         model = load_model(workdir / ARTIFACTS_DIR, version)
-        query, schema = feature_query(CANDIDATE_FEATURES, keys)
+        select = feature_query(CANDIDATE_FEATURES, keys)
         read_started = time.perf_counter()
         with conn.transaction():
             matrices = [
-                to_matrix(batch, model.vocabulary)
-                for batch in iter_frames(conn, query, schema, 50_000)
+                to_matrix(batch, model.vocabulary) for batch in iter_frames(conn, select, 50_000)
             ]
         read_seconds = time.perf_counter() - read_started
     matrix = np.vstack(matrices) if matrices else np.empty((0, len(model.features)))

@@ -24,13 +24,13 @@ from extract.synthetic import SyntheticConfig, SyntheticWorld, generate_world
 from observability.logs import configure_logging, print_failure
 from observability.progress import progress
 from warehouse.landing import land_frames, read_landed
-from warehouse.loader import load_batch
 from warehouse.raw_tables import (
     SYNTHETIC_ARTISTS,
     SYNTHETIC_PLAYS,
     SYNTHETIC_TRACKS,
     SYNTHETIC_USERS,
 )
+from warehouse.seam import load_batch
 
 SOURCE = "synthetic"
 

@@ -39,9 +39,9 @@ from psycopg.types.json import Jsonb
 
 from ml import list_model, rankers, ranking
 from ml.artifacts import load_model
-from ml.db import read_frame
 from ml.report import backtest_section, plot_backtest, plot_listeners
 from ml.runs import finite, latest_version
+from warehouse.postgres_io import read_query
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def relevant_pairs(
         having count(*) filter (where p.played_at > c.as_of
                                 and p.played_at <= c.as_of + make_interval(days => %s)) > 0
     """)
-    frame = read_frame(
+    frame = read_query(  # PostgreSQL SQL: the backtest runs there only (README)
         conn,
         query,
         {

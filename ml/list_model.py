@@ -32,7 +32,6 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 import psycopg
-from psycopg import sql
 
 from config import get_settings
 from ml import ranking
@@ -167,8 +166,9 @@ class ListModel:
 def read_outcomes(conn: psycopg.Connection) -> pl.DataFrame:
     """Every past cut-off's candidates with their features and outcome, in a fixed order
     (LightGBM's result depends on row order)."""
-    query, schema = feature_query(OUTCOMES, _KEYS, extra=HISTORY_FEATURES)
-    query = sql.SQL("{} order by user_id, {}, track_key").format(query, sql.Identifier(CUTOFF))
+    select = feature_query(
+        OUTCOMES, _KEYS, order_by=["user_id", CUTOFF, "track_key"], extra=HISTORY_FEATURES
+    )
     with conn.transaction():
         exists = conn.execute("select to_regclass(%s)", [f"marts.{OUTCOMES}"]).fetchone()
         if exists is None or exists[0] is None:
@@ -177,8 +177,8 @@ def read_outcomes(conn: psycopg.Connection) -> pl.DataFrame:
                 "no past cut-offs to learn from",
                 OUTCOMES,
             )
-            return with_source_flags(pl.DataFrame(schema=schema))
-        return with_source_flags(read_frame(conn, query, schema))
+            return with_source_flags(pl.DataFrame(schema=dict(select.columns)))
+        return with_source_flags(read_frame(conn, select))
 
 
 def with_source_flags(frame: pl.DataFrame) -> pl.DataFrame:

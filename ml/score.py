@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import psycopg
-from psycopg import sql
 
 from ml import list_model, rankers
 from ml.artifacts import LoadedModel, load_model
@@ -42,6 +41,8 @@ from ml.features import to_matrix
 from ml.policy import record_profile
 from ml.runs import latest_version
 from observability.progress import progress
+from warehouse import seam
+from warehouse.bulk import Shard
 
 log = logging.getLogger(__name__)
 
@@ -409,9 +410,11 @@ def score(
             model_version = latest_version(conn)
     model = load_model(artifacts_dir, model_version)
     ranking = Ranking.load(artifacts_dir / model_version, model)
-    only_shard = None if shard is None else _shard_filter(shard, shards)
-    query, schema = feature_query(
-        CANDIDATE_FEATURES, _KEYS, only_shard, extra=list_model.HISTORY_FEATURES
+    select = feature_query(
+        CANDIDATE_FEATURES,
+        _KEYS,
+        shard=None if shard is None else Shard("user_id", shard, shards),
+        extra=list_model.HISTORY_FEATURES,
     )
     total = 0
     started = time.monotonic()
@@ -429,7 +432,7 @@ def score(
         best: pl.DataFrame | None = None
         what = "score" if shard is None else f"score shard {shard}/{shards}"
         with progress(what, unit="candidates") as shown:
-            for batch in iter_frames(conn, query, schema, batch_rows):
+            for batch in iter_frames(conn, select, batch_rows):
                 batch = list_model.with_source_flags(batch)
                 predicted = _predict(model, batch, ranking)
                 _copy_scores(conn, predicted.with_columns(scored_at=pl.lit(scored_at.isoformat())))
@@ -465,14 +468,6 @@ _DELETE_SHARD = (
     "delete from ml.scores where model_version = %s "
     "and mod(abs(hashtext(user_id)::bigint), %s) = %s"
 )
-
-
-def _shard_filter(shard: int, shards: int) -> sql.Composable:
-    """The candidates' WHERE for one shard. The streaming cursor takes no parameters, so the
-    two integers are composed as literals (psycopg quotes them; both were checked as ints)."""
-    return sql.SQL("mod(abs(hashtext({})::bigint), {}) = {}").format(
-        sql.Identifier("user_id"), sql.Literal(int(shards)), sql.Literal(int(shard))
-    )
 
 
 def _lock(conn: psycopg.Connection, model_version: str, shard: int | None) -> None:
@@ -637,12 +632,4 @@ def _predict(model: LoadedModel, batch: pl.DataFrame, ranking: Ranking) -> pl.Da
 
 
 def _copy_scores(conn: psycopg.Connection, frame: pl.DataFrame) -> None:
-    buffer = io.BytesIO()
-    frame.select(_SCORE_COLUMNS).write_csv(buffer, include_header=False)
-    statement = sql.SQL("copy {}.{} ({}) from stdin (format csv)").format(
-        sql.Identifier("ml"),
-        sql.Identifier("scores"),
-        sql.SQL(", ").join(map(sql.Identifier, _SCORE_COLUMNS)),
-    )
-    with conn.cursor() as cur, cur.copy(statement) as copy:
-        copy.write(buffer.getvalue())
+    seam.of(conn).write_frame("ml", "scores", frame.select(_SCORE_COLUMNS))

@@ -23,7 +23,6 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from config import get_settings
@@ -329,12 +328,14 @@ def _split_summary(split: Split, validation_days: int) -> dict[str, Any]:
 
 def _read_labelled(conn: psycopg.Connection) -> pl.DataFrame:
     """Labelled first plays in a fixed order (LightGBM's result depends on row order)."""
-    query, schema = feature_query(
-        PAIR_FEATURES, _KEYS, sql.SQL("{} is not null").format(sql.Identifier(LABEL))
+    select = feature_query(
+        PAIR_FEATURES,
+        _KEYS,
+        not_null=[LABEL],
+        order_by=["user_id", "first_played_at", "track_key"],
     )
-    query = sql.SQL("{} order by user_id, first_played_at, track_key").format(query)
     with conn.transaction():
-        return read_frame(conn, query, schema)
+        return read_frame(conn, select)
 
 
 def _check_usable(frame: pl.DataFrame, role: str, validation_days: int) -> None:

@@ -18,11 +18,9 @@ cannot fail its whole batch.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,13 +29,11 @@ import psycopg
 from psycopg import sql
 
 from observability.progress import progress
+from warehouse.postgres_io import copy_frame
 from warehouse.raw_tables import RAW_SCHEMA, RawTable
 
 log = logging.getLogger(__name__)
 
-# Strings are always quoted and NULL is the unquoted empty field, so an empty string, a
-# literal "\N" and NULL all survive COPY as themselves.
-NULL_MARKER = ""
 NUL = "\x00"
 NUL_STANDIN = "\ufffd"
 
@@ -81,39 +77,6 @@ def nul_counts(frame: pl.DataFrame) -> dict[str, int]:
         return {}
     counts = frame.select(pl.col(text).str.contains(NUL, literal=True).sum()).row(0, named=True)
     return {name: count for name, count in counts.items() if count}
-
-
-def _csv_bytes(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_csv(
-        buffer,
-        include_header=False,
-        null_value=NULL_MARKER,
-        quote_style="non_numeric",
-        datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z",
-        date_format="%Y-%m-%d",
-    )
-    return buffer.getvalue()
-
-
-def _copy_frame(
-    cursor: psycopg.Cursor,
-    target: sql.Composable,
-    columns: list[str],
-    frame: pl.DataFrame,
-    chunk_rows: int = 200_000,
-    on_chunk: Callable[[int], None] | None = None,
-) -> None:
-    """COPY `frame` in CSV chunks; `on_chunk(rows)` after each (progress, not per row)."""
-    statement = sql.SQL("copy {} ({}) from stdin with (format csv, null {})").format(
-        target, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Literal(NULL_MARKER)
-    )
-    with cursor.copy(statement) as copy:
-        for offset in range(0, frame.height, chunk_rows):
-            chunk = frame.slice(offset, chunk_rows)
-            copy.write(_csv_bytes(chunk))
-            if on_chunk is not None:
-                on_chunk(chunk.height)
 
 
 def load_batch(
@@ -191,7 +154,7 @@ def _replace_batch(
             )
         replaced = cursor.rowcount
         with progress(f"COPY raw.{table.name}", total=data.height) as bar:
-            _copy_frame(
+            copy_frame(
                 cursor,
                 target,
                 [*data.columns, "_batch_id", "_source", "_logical_date"],
@@ -245,5 +208,5 @@ def _quarantine(
             "record": [json.dumps(record, ensure_ascii=False) for record in records],
         }
     )
-    _copy_frame(cursor, sql.SQL("raw_rejected.rows"), rows.columns, rows)
+    copy_frame(cursor, sql.SQL("raw_rejected.rows"), rows.columns, rows)
     return rejected.height

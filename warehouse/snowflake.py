@@ -13,14 +13,18 @@ import datetime as dt
 import json
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
 from config import get_settings
+from warehouse.bulk import Select
 from warehouse.landing import read_landed
 from warehouse.raw_tables import BATCH_COLUMNS, RAW_TABLES, RawTable
+from warehouse.snowflake_serving import reader_grants as serving_grants
+from warehouse.snowflake_serving import serving_statements
 
 # PostgreSQL type (warehouse/raw_tables.py) -> Snowflake type.
 SNOWFLAKE_TYPES: dict[str, str] = {
@@ -35,20 +39,14 @@ SNOWFLAKE_TYPES: dict[str, str] = {
     "uuid": "varchar",
 }
 
-# What the ML job publishes (warehouse/serving.py has the PostgreSQL originals).
-SERVING_TABLES: dict[str, str] = {
-    "RECOMMENDATIONS": (
-        "user_id varchar not null, track_key varchar not null, rank integer not null, "
-        "score double not null, reason varchar not null, model_version varchar not null, "
-        "generated_at timestamp_tz not null, as_of timestamp_tz not null"
-    ),
-    "TRACKS": (
-        "track_key varchar not null, track_name varchar, artist_name varchar, genre varchar, "
-        "model_version varchar not null, generated_at timestamp_tz not null"
+# The ML job's own tables (PostgreSQL's are created by warehouse/bootstrap.py and ml/).
+ML_TABLES: dict[str, str] = {
+    "SCORES": (
+        "model_version varchar not null, user_id varchar not null, track_key varchar not null, "
+        "candidate_source varchar, score double not null, scored_at timestamp_tz not null, "
+        "reason varchar, reason_features variant"
     ),
 }
-
-SERVING_ADDED_COLUMNS: list[tuple[str, str]] = [("RECOMMENDATIONS", "as_of timestamp_tz")]
 
 LOAD_STAGE = "LOADS"  # RAW.LOADS: the internal stage raw batches pass through (load_frame)
 # The quarantine, as PostgreSQL's raw_rejected.rows (warehouse/bootstrap.py); `record` holds
@@ -101,16 +99,12 @@ def ddl_statements(database: str = "ENCORE") -> list[str]:
         f"create schema if not exists {database}.RAW_REJECTED",
         f"create table if not exists {database}.RAW_REJECTED.ROWS ({REJECTED_COLUMNS})",
     ]
+    statements.append(f"create schema if not exists {database}.ML")
     statements += [
-        f"create table if not exists {database}.SERVING.{name} ({columns})"
-        for name, columns in SERVING_TABLES.items()
+        f"create table if not exists {database}.ML.{name} ({columns})"
+        for name, columns in ML_TABLES.items()
     ]
-    # Columns added since: tables created before them gain them (nullable: Snowflake cannot
-    # add a NOT NULL column without a default to rows that exist).
-    statements += [
-        f"alter table {database}.SERVING.{name} add column if not exists {column}"
-        for name, column in SERVING_ADDED_COLUMNS
-    ]
+    statements += serving_statements(database)
     return statements
 
 
@@ -124,59 +118,49 @@ def load_frame(
     logical_date: dt.date,
     batch_id: uuid.UUID | None = None,
     rejected: pl.DataFrame | None = None,
+    replace: Literal["logical_date", "source"] = "logical_date",
 ) -> int:
-    """Replace the (source, logical date) batch of RAW.<table> with `frame`, and its
-    quarantined rows in RAW_REJECTED.ROWS with `rejected` (any columns plus `_reason`, as
-    the PostgreSQL loader takes them); rows loaded.
+    """Replace the (source, logical date) batch of RAW.<table> with `frame` (every batch of
+    the source with `replace="source"`), and its quarantined rows in RAW_REJECTED.ROWS with
+    `rejected` (any columns plus `_reason`, as the PostgreSQL loader takes them); rows
+    loaded.
 
     The same batch semantics as the PostgreSQL loader (warehouse/loader.py): the batch's
     previous rows are deleted and the new ones copied in one transaction, so a rerun of a
-    date replaces rather than duplicates. The rows travel as one Parquet file, PUT to the
-    internal stage RAW.LOADS under the batch's own id (a rerun never meets Snowflake's
-    "already loaded" file history) and loaded with `COPY INTO ... MATCH_BY_COLUMN_NAME`,
-    which purges the file once it is in.
+    date replaces rather than duplicates. The rows travel as Parquet through the internal
+    stage RAW.LOADS (`stage_frame`).
     """
     _check_identifier(database)
     name = f"{database}.RAW.{table.name.upper()}"  # identifiers from raw_tables.py only
-    stage = f"{database}.RAW.{LOAD_STAGE}/{batch_id or uuid.uuid4()}"
-    batch = stage.rsplit("/", 1)[1]
-    loaded_at = dt.datetime.now(dt.UTC)
+    batch = str(batch_id or uuid.uuid4())
     batch_columns = [
         pl.lit(batch).alias("_batch_id"),
         pl.lit(source).alias("_source"),
-        pl.lit(loaded_at).alias("_loaded_at"),
+        pl.lit(dt.datetime.now(dt.UTC)).alias("_loaded_at"),
         pl.lit(logical_date).alias("_logical_date"),
     ]
-    files = {
-        "rows": frame.select(table.column_names).with_columns(batch_columns),
-        "rejected": _quarantine_rows(table, rejected).with_columns(batch_columns),
-    }
-    with tempfile.TemporaryDirectory(prefix="encore-snowflake-") as folder:
-        for part, rows in files.items():
-            if rows.height:
-                path = Path(folder) / f"{part}.parquet"
-                rows.write_parquet(path)
-                cursor.execute(f"put 'file://{path}' @{stage}/{part}/ auto_compress=false")
+    rows = frame.select(table.column_names).with_columns(batch_columns)
+    quarantined = _quarantine_rows(table, rejected).with_columns(batch_columns)
+    staged = stage_frame(cursor, database, rows)
+    staged_rejected = stage_frame(cursor, database, quarantined)
+    batch_filter, params = (
+        ("_source = %s", [source])
+        if replace == "source"
+        else ("_source = %s and _logical_date = %s", [source, logical_date])
+    )
     cursor.execute("begin")
     try:
-        cursor.execute(
-            f"delete from {name} where _source = %s and _logical_date = %s",  # noqa: S608
-            (source, logical_date),
-        )
+        cursor.execute(f"delete from {name} where {batch_filter}", params)  # noqa: S608
         cursor.execute(
             f"delete from {database}.RAW_REJECTED.ROWS "  # noqa: S608
-            "where table_name = %s and _source = %s and _logical_date = %s",
-            (table.name, source, logical_date),
+            f"where table_name = %s and {batch_filter}",
+            [table.name, *params],
         )
-        if files["rows"].height:
-            cursor.execute(
-                f"copy into {name} from @{stage}/rows/ file_format = (type = parquet) "
-                "match_by_column_name = case_insensitive purge = true"
-            )
-        if files["rejected"].height:  # `record` parsed: a JSON object, as jsonb in PostgreSQL
+        copy_staged(cursor, name, staged)
+        if staged_rejected:  # `record` parsed: a JSON object, as jsonb in PostgreSQL
             cursor.execute(
                 f"copy into {database}.RAW_REJECTED.ROWS ({', '.join(REJECTED_SOURCE)}) "  # noqa: S608
-                f"from (select {', '.join(REJECTED_SOURCE.values())} from @{stage}/rejected/) "
+                f"from (select {', '.join(REJECTED_SOURCE.values())} from @{staged_rejected}) "
                 "file_format = (type = parquet) purge = true"
             )
         cursor.execute("commit")
@@ -184,6 +168,101 @@ def load_frame(
         cursor.execute("rollback")
         raise
     return frame.height
+
+
+def stage_frame(cursor: Any, database: str, frame: pl.DataFrame) -> str | None:
+    """PUT `frame` as one Parquet file under a fresh folder of the stage RAW.LOADS; returns
+    the folder (`DB.RAW.LOADS/<uuid>/`) for `copy_staged`, or None for an empty frame.
+
+    Each folder is new, so a rerun never meets Snowflake's "already loaded" file history;
+    the COPY purges the file once it is in.
+    """
+    if frame.height == 0:
+        return None
+    folder = f"{database}.RAW.{LOAD_STAGE}/{uuid.uuid4()}/"
+    with tempfile.TemporaryDirectory(prefix="encore-snowflake-") as scratch:
+        path = Path(scratch) / f"{uuid.uuid4()}.parquet"  # fakesnow keys files by name
+        frame.write_parquet(path)
+        cursor.execute(f"put 'file://{path}' @{folder} auto_compress=false")
+    return folder
+
+
+def copy_staged(cursor: Any, target: str, folder: str | None) -> None:
+    """COPY a staged folder into `target` (`DB.SCHEMA.TABLE`, from code), columns matched by
+    name; nothing for an empty frame's None."""
+    if folder is not None:
+        cursor.execute(
+            f"copy into {target} from @{folder} file_format = (type = parquet) "
+            "match_by_column_name = case_insensitive purge = true"
+        )
+
+
+def write_frame(cursor: Any, database: str, schema: str, table: str, frame: pl.DataFrame) -> int:
+    """Append `frame` to DB.SCHEMA.TABLE (names from code) through the stage, in the
+    caller's transaction; rows written."""
+    _check_identifier(database)
+    target = f"{database}.{schema}.{table}".upper()
+    copy_staged(cursor, target, stage_frame(cursor, database, frame))
+    return frame.height
+
+
+_SNOWFLAKE_CASTS: dict[type[pl.DataType], str] = {
+    pl.Float64: "double",
+    pl.Int32: "integer",
+    pl.Int64: "bigint",
+    pl.String: "varchar",
+    pl.Datetime: "timestamp_tz",
+}
+
+
+def render(database: str, select: Select) -> str:
+    """`select` as Snowflake SQL: unquoted (upper-case) names, each column cast to its type;
+    a shard is `mod(abs(hash(column)), count) = index`. Every name was checked as a plain
+    identifier (warehouse.bulk), the shard's integers are ints."""
+    _check_identifier(database)
+    columns = ", ".join(
+        f"{name}::{_SNOWFLAKE_CASTS[dtype.base_type()]} as {name}"
+        for name, dtype in select.columns.items()
+    )
+    query = f"select {columns} from {database}.{select.schema}.{select.table}"  # noqa: S608
+    conditions = [f"{name} is not null" for name in select.not_null]
+    if select.shard is not None:
+        shard = select.shard
+        conditions.append(
+            f"mod(abs(hash({shard.column})), {int(shard.count)}) = {int(shard.index)}"
+        )
+    if conditions:
+        query += " where " + " and ".join(conditions)
+    if select.order_by:
+        query += " order by " + ", ".join(select.order_by)
+    return query
+
+
+def read_batches(cursor: Any, database: str, select: Select) -> Iterator[pl.DataFrame]:
+    """`select`'s rows as frames with exactly its schema, one per Arrow result batch
+    (`fetch_arrow_batches`: the result's chunks, never the whole result in memory)."""
+    cursor.execute(render(database, select))
+    names = list(select.columns)
+    for batch in cursor.fetch_arrow_batches():
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        yield _conform_read(frame.rename(dict(zip(frame.columns, names, strict=True))), select)
+
+
+def _conform_read(frame: pl.DataFrame, select: Select) -> pl.DataFrame:
+    """Snowflake's Arrow types to the declared ones; a timestamp that arrives without a time
+    zone is taken as UTC."""
+    for name, dtype in select.columns.items():
+        if isinstance(dtype, pl.Datetime):
+            column = frame.get_column(name)
+            if getattr(column.dtype, "time_zone", None) is None:
+                column = column.dt.replace_time_zone("UTC")
+            frame = frame.with_columns(
+                column.dt.convert_time_zone(dtype.time_zone)
+                if dtype.time_zone
+                else column.dt.replace_time_zone(None)
+            )
+    return frame.cast(pl.Schema(dict(select.columns)))
 
 
 def _quarantine_rows(table: RawTable, rejected: pl.DataFrame | None) -> pl.DataFrame:
@@ -247,6 +326,7 @@ def connect_from_env() -> Any:
         "password": password.get_secret_value() if password else "",
         "role": settings.snowflake_role,
         "warehouse": settings.snowflake_warehouse,
+        "database": settings.snowflake_database,
     }
     if settings.snowflake_host:
         params |= {
@@ -255,3 +335,11 @@ def connect_from_env() -> Any:
             "protocol": settings.snowflake_protocol,
         }
     return snowflake.connector.connect(**{k: v for k, v in params.items() if v is not None})
+
+
+def reader_grants(database: str, role: str) -> list[str]:
+    """The client role's grants (warehouse/snowflake_serving.py); printed by
+    `python -m warehouse snowflake-ddl --grants`."""
+    _check_identifier(database)
+    _check_identifier(role)
+    return serving_grants(database, role)

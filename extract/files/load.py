@@ -27,8 +27,9 @@ from extract.files import detect as kinds
 from extract.files.importer import ParsedImport, SourceRows, parse_path
 from extract.files.kaggle_source import locate_kaggle_csv
 from warehouse.landing import land_frames, read_landed
-from warehouse.loader import LoadResult, load_batch
+from warehouse.loader import LoadResult
 from warehouse.raw_tables import KAGGLE_TRACKS, LASTFM_SCROBBLES, SPOTIFY_PLAYS, RawTable
+from warehouse.seam import load_batch
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from extract.lastfm.config import SOURCE
 from extract.lastfm.extract import REJECTED_SUFFIX, REPORT, combine
 from extract.lastfm.fetch import OK
 from warehouse.landing import read_landed
-from warehouse.loader import load_batch
 from warehouse.raw_tables import LASTFM_SCROBBLES, LASTFM_TRACK_INFO, LASTFM_USER_INFO
+from warehouse.seam import load_batch
 
 log = logging.getLogger(__name__)
 

@@ -49,13 +49,13 @@ from extract.spotify.recent import merge_poll
 from extract.spotify.retry import RetryPolicy
 from observability.progress import progress
 from warehouse.landing import land_frames, read_landed
-from warehouse.loader import load_batch
 from warehouse.raw_tables import (
     SPOTIFY_ARTISTS,
     SPOTIFY_PLAYS,
     SPOTIFY_TRACK_MATCHES,
     SPOTIFY_TRACKS,
 )
+from warehouse.seam import load_batch
 
 log = logging.getLogger(__name__)
 

@@ -77,9 +77,9 @@ def test_scores_are_the_chosen_rankings_probabilities(built, published) -> None:
     model = load_model(artifacts, run.model_version)
     ranking = Ranking.load(artifacts / run.model_version, model)
     keys = {"user_id": pl.String(), "track_key": pl.String(), "candidate_sources": pl.String()}
-    query, schema = feature_query(CANDIDATE_FEATURES, keys, extra=list_model.HISTORY_FEATURES)
+    select = feature_query(CANDIDATE_FEATURES, keys, extra=list_model.HISTORY_FEATURES)
     with psycopg.connect(built) as conn, conn.transaction():
-        candidates = list_model.with_source_flags(read_frame(conn, query, schema))
+        candidates = list_model.with_source_flags(read_frame(conn, select))
         scores = pl.DataFrame(
             conn.execute(
                 "select user_id, track_key, score from ml.scores where model_version = %s",

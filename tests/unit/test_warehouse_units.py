@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from warehouse import connections
-from warehouse.loader import SchemaMismatch, _csv_bytes, conform
+from warehouse.loader import SchemaMismatch, conform
+from warehouse.postgres_io import csv_bytes
 from warehouse.raw_tables import RAW_TABLES, SYNTHETIC_PLAYS
 
 
@@ -41,7 +42,7 @@ def test_conform_refuses_lossy_casts() -> None:
 
 def test_csv_keeps_null_apart_from_empty_and_backslash_n() -> None:
     frame = pl.DataFrame({"a": ["", None, "\\N", 'say "hi"']})
-    assert _csv_bytes(frame).decode().splitlines() == ['""', "", '"\\N"', '"say ""hi"""']
+    assert csv_bytes(frame).decode().splitlines() == ['""', "", '"\\N"', '"say ""hi"""']
 
 
 def test_every_raw_table_declares_known_types() -> None:

@@ -1,6 +1,8 @@
-"""ml.db's COPY reader against the real warehouse: exact types and values (NULL and the empty
-string apart, quotes, commas and newlines in text, NaN and infinities, timestamps to the
-microsecond), bound parameters, empty results, and batches of exactly the asked size."""
+"""PostgreSQL's side of the warehouse seam against the real warehouse: the COPY reader keeps
+exact types and values (NULL and the empty string apart, quotes, commas and newlines in
+text, NaN and infinities, timestamps to the microsecond), binds parameters, keeps the schema
+of an empty result and yields batches of exactly the asked size; a `Select` reads what it
+says (filter, order, shards that partition the rows) and a frame written comes back."""
 
 from __future__ import annotations
 
@@ -9,9 +11,13 @@ from datetime import UTC, datetime
 
 import polars as pl
 import psycopg
+import pytest
 from psycopg import sql
 
-from ml.db import iter_frames, read_frame
+from warehouse import seam
+from warehouse.bulk import Select, Shard
+from warehouse.postgres_io import iter_query as iter_frames
+from warehouse.postgres_io import read_query as read_frame
 
 SCHEMA = {
     "id": pl.Int64(),
@@ -70,3 +76,42 @@ def test_iter_frames_yields_batches_of_the_asked_size(conn: psycopg.Connection) 
     # the connection is free between batches (score writes its results there)
     for batch in iter_frames(conn, query, SCHEMA, 2):
         assert conn.execute("select %s::bigint", [batch.height]).fetchone() == (batch.height,)
+
+
+def test_a_select_filters_orders_and_shards(conn: psycopg.Connection) -> None:
+    conn.execute("create temporary table seam_rows (id bigint, name text, value double precision)")
+    conn.execute(
+        "insert into seam_rows select i, case when i % 3 = 0 then null else 'u' || (i % 7) end, "
+        "i / 10.0 from generate_series(1, 200) as i"
+    )
+    columns = {"id": pl.Int64(), "name": pl.String(), "value": pl.Float64()}
+    schema = conn.execute("select nspname from pg_namespace where oid = pg_my_temp_schema()")
+    (temp,) = schema.fetchone() or ("",)
+    warehouse = seam.of(conn)
+    assert warehouse.dialect == "postgres"
+    named = warehouse.read_frame(
+        Select(temp, "seam_rows", columns, not_null=("name",), order_by=("value",))
+    )
+    assert named["name"].null_count() == 0 and named.height == 134
+    assert named["value"].is_sorted()
+    shards = [
+        warehouse.read_frame(Select(temp, "seam_rows", columns, shard=Shard("name", i, 3)))
+        for i in range(3)
+    ]
+    assert sorted(pl.concat(shards)["id"].to_list()) == named.sort("id")["id"].to_list()
+    assert all(  # a user's rows stay in one shard
+        set(a["name"]).isdisjoint(set(b["name"])) for a in shards for b in shards if a is not b
+    )
+    written = warehouse.write_frame(
+        temp, "seam_rows", pl.DataFrame({"id": [999], "name": ["x"], "value": [None]})
+    )
+    assert written == 1
+    assert conn.execute("select name, value from seam_rows where id = 999").fetchone() == (
+        "x",
+        None,
+    )
+
+
+def test_a_select_takes_only_plain_names() -> None:
+    with pytest.raises(ValueError, match="plain identifier"):
+        Select("marts", "t; drop table x", {"id": pl.Int64()})

@@ -1,0 +1,208 @@
+"""The one seam between Encore and its warehouse: the operations whose SQL differs between
+PostgreSQL and Snowflake, behind one interface.
+
+- `load_batch`: a raw batch (and its quarantined rows) replaces its (source, date) batch
+  in one transaction: COPY in PostgreSQL, a stage and `COPY INTO` in Snowflake.
+- `read_frame` / `iter_frames`: a bulk read (`warehouse.bulk.Select`) as polars frames over
+  Arrow: COPY to CSV parsed by pyarrow in PostgreSQL, `fetch_arrow_batches` in Snowflake.
+- `write_frame`: a bulk append into a table, in the caller's transaction.
+- `reader_grants`: what lets the client role read the serving layer and nothing else.
+
+`of(conn)` picks the implementation from the connection's type (a psycopg connection or a
+snowflake.connector one): the loader, ml/ and the publish call the seam and never branch on
+the warehouse themselves. dbt keeps its own cross-database macros (macros/cross_db.sql).
+The README's "Running on Snowflake" lists what is verified offline and what is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal, Protocol
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from config import get_settings
+from warehouse import postgres_io, snowflake
+from warehouse.bulk import Select
+from warehouse.loader import LoadResult, conform
+from warehouse.loader import load_batch as load_postgres_batch
+from warehouse.raw_tables import RawTable
+from warehouse.serving import READER_ROLE
+
+Replace = Literal["logical_date", "source"]
+
+
+class Warehouse(Protocol):
+    """What the pipeline asks of a warehouse beyond the SQL both dialects share."""
+
+    dialect: str
+
+    def load_batch(
+        self,
+        frame: pl.DataFrame,
+        table: RawTable,
+        *,
+        source: str,
+        logical_date: dt.date,
+        rejected: pl.DataFrame | None = None,
+        replace: Replace = "logical_date",
+    ) -> LoadResult: ...
+
+    def read_frame(self, select: Select) -> pl.DataFrame: ...
+
+    def iter_frames(self, select: Select, batch_rows: int) -> Iterator[pl.DataFrame]: ...
+
+    def write_frame(self, schema: str, table: str, frame: pl.DataFrame) -> int: ...
+
+    def reader_grants(self, role: str = READER_ROLE) -> list[str]: ...
+
+
+class Postgres:
+    """The seam on a psycopg connection (the default warehouse)."""
+
+    dialect = "postgres"
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def load_batch(
+        self,
+        frame: pl.DataFrame,
+        table: RawTable,
+        *,
+        source: str,
+        logical_date: dt.date,
+        rejected: pl.DataFrame | None = None,
+        replace: Replace = "logical_date",
+    ) -> LoadResult:
+        return load_postgres_batch(
+            self.conn,
+            frame,
+            table,
+            source=source,
+            logical_date=logical_date,
+            rejected=rejected,
+            replace=replace,
+        )
+
+    def read_frame(self, select: Select) -> pl.DataFrame:
+        return postgres_io.read_query(self.conn, postgres_io.render(select), select.columns)
+
+    def iter_frames(self, select: Select, batch_rows: int) -> Iterator[pl.DataFrame]:
+        return postgres_io.iter_query(
+            self.conn, postgres_io.render(select), select.columns, batch_rows
+        )
+
+    def write_frame(self, schema: str, table: str, frame: pl.DataFrame) -> int:
+        target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        with self.conn.cursor() as cursor:
+            postgres_io.copy_frame(cursor, target, frame.columns, frame)
+        return frame.height
+
+    def reader_grants(self, role: str = READER_ROLE) -> list[str]:
+        return [  # warehouse.serving.ensure_reader_role runs them (with the role's defaults)
+            f"grant usage on schema serving to {role}",
+            f"grant select on all tables in schema serving to {role}",
+            f"alter default privileges in schema serving grant select on tables to {role}",
+        ]
+
+
+class Snowflake:
+    """The seam on a snowflake.connector connection; names live in `database` (else the
+    connection's database, else SNOWFLAKE_DATABASE)."""
+
+    dialect = "snowflake"
+
+    def __init__(self, conn: Any, database: str | None = None) -> None:
+        self.conn = conn
+        self.database = (database or conn.database or get_settings().snowflake_database).upper()
+
+    def load_batch(
+        self,
+        frame: pl.DataFrame,
+        table: RawTable,
+        *,
+        source: str,
+        logical_date: dt.date,
+        rejected: pl.DataFrame | None = None,
+        replace: Replace = "logical_date",
+    ) -> LoadResult:
+        data = conform(frame, table)
+        batch_id = uuid.uuid4()
+        cursor = self.conn.cursor()
+        loaded = snowflake.load_frame(
+            cursor,
+            self.database,
+            table,
+            data,
+            source=source,
+            logical_date=logical_date,
+            batch_id=batch_id,
+            rejected=rejected,
+            replace=replace,
+        )
+        return LoadResult(
+            table.name,
+            source,
+            logical_date,
+            batch_id,
+            loaded,
+            -1,  # Snowflake reports no count for the delete inside the batch transaction
+            0 if rejected is None else rejected.height,
+        )
+
+    def read_frame(self, select: Select) -> pl.DataFrame:
+        frames = list(self.iter_frames(select, batch_rows=0))
+        return pl.concat(frames) if frames else pl.DataFrame(schema=dict(select.columns))
+
+    def iter_frames(self, select: Select, batch_rows: int) -> Iterator[pl.DataFrame]:
+        """The result's Arrow batches, regrouped into `batch_rows` rows (0: as they come)."""
+        pending: list[pl.DataFrame] = []
+        held = 0
+        for batch in snowflake.read_batches(self.conn.cursor(), self.database, select):
+            if batch_rows <= 0:
+                yield batch
+                continue
+            pending.append(batch)
+            held += batch.height
+            while held >= batch_rows:
+                rows = pl.concat(pending)
+                yield rows.head(batch_rows)
+                pending, held = [rows.slice(batch_rows)], held - batch_rows
+        if held:
+            yield pl.concat(pending)
+
+    def write_frame(self, schema: str, table: str, frame: pl.DataFrame) -> int:
+        return snowflake.write_frame(self.conn.cursor(), self.database, schema, table, frame)
+
+    def reader_grants(self, role: str = READER_ROLE) -> list[str]:
+        return snowflake.reader_grants(self.database, role)
+
+
+def of(conn: Any) -> Warehouse:
+    """The seam for `conn`: the only place that asks which warehouse a connection reaches."""
+    if isinstance(conn, psycopg.Connection):
+        return Postgres(conn)
+    if type(conn).__module__.startswith("snowflake.connector"):
+        return Snowflake(conn)
+    raise TypeError(f"not a warehouse connection: {type(conn).__name__}")
+
+
+def load_batch(
+    conn: Any,
+    frame: pl.DataFrame,
+    table: RawTable,
+    *,
+    source: str,
+    logical_date: dt.date,
+    rejected: pl.DataFrame | None = None,
+    replace: Replace = "logical_date",
+) -> LoadResult:
+    """`of(conn).load_batch(...)`: what every source's loader calls."""
+    return of(conn).load_batch(
+        frame, table, source=source, logical_date=logical_date, rejected=rejected, replace=replace
+    )
