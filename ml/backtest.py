@@ -34,16 +34,22 @@ from typing import Any
 import numpy as np
 import polars as pl
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ml import list_model, rankers, ranking
 from ml.artifacts import load_model
+from ml.db import MARTS, read_frame
 from ml.report import backtest_section, plot_backtest, plot_listeners
 from ml.runs import finite, latest_version
-from warehouse.postgres_io import read_query
+from warehouse.bulk import Select
 
 log = logging.getLogger(__name__)
+
+PLAYS = Select(
+    MARTS,
+    "fct_plays",
+    {"user_id": pl.String(), "track_key": pl.String(), "played_at": pl.Datetime("us", "UTC")},
+)
 
 HORIZON_DAYS = 30
 _BACKTESTS_DDL = """
@@ -162,32 +168,20 @@ def relevant_pairs(
     """(repeats: tracks each listener played in (T, T + horizon] and by T; DESIGN.md's
     variant: tracks played at least twice in (T, T + horizon]) with T the listener's own
     cut-off (`as_of` of their graded rows)."""
-    cutoffs = graded.group_by("user_id").agg(pl.col("as_of").first()).sort("user_id")
-    query = sql.SQL("""
-        with cutoffs as (
-            select unnest(%s::text[]) as user_id, unnest(%s::timestamptz[]) as as_of
+    cutoffs = graded.group_by("user_id").agg(pl.col("as_of").first())
+    plays = read_frame(conn, PLAYS)  # three columns of every play, through the seam
+    horizon = pl.duration(days=HORIZON_DAYS)
+    frame = (
+        plays.join(cutoffs, on="user_id")
+        .group_by("user_id", "track_key")
+        .agg(
+            after_plays=(
+                (pl.col("played_at") > pl.col("as_of"))
+                & (pl.col("played_at") <= pl.col("as_of") + horizon)
+            ).sum(),
+            before_plays=(pl.col("played_at") <= pl.col("as_of")).sum(),
         )
-        select p.user_id, p.track_key,
-               count(*) filter (where p.played_at > c.as_of
-                                and p.played_at <= c.as_of + make_interval(days => %s))
-                   as after_plays,
-               count(*) filter (where p.played_at <= c.as_of) as before_plays
-        from marts.fct_plays p
-        join cutoffs c on c.user_id = p.user_id
-        group by p.user_id, p.track_key
-        having count(*) filter (where p.played_at > c.as_of
-                                and p.played_at <= c.as_of + make_interval(days => %s)) > 0
-    """)
-    frame = read_query(  # PostgreSQL SQL: the backtest runs there only (README)
-        conn,
-        query,
-        {
-            "user_id": pl.String(),
-            "track_key": pl.String(),
-            "after_plays": pl.Int64(),
-            "before_plays": pl.Int64(),
-        },
-        [cutoffs["user_id"].to_list(), cutoffs["as_of"].to_list(), HORIZON_DAYS, HORIZON_DAYS],
+        .filter(pl.col("after_plays") > 0)
     )
     repeats = frame.filter(pl.col("before_plays") > 0).select("user_id", "track_key")
     two_plays = frame.filter(pl.col("after_plays") >= 2).select("user_id", "track_key")

@@ -3,8 +3,8 @@
 dbt may materialise a count as bigint or numeric and a rate as double or numeric; the read
 casts every feature to float64 (and categoricals to text), so training and scoring frames
 always have the same schema whatever the mart's physical types are. The rows come through
-the warehouse seam (warehouse/seam.py): COPY parsed into Arrow on PostgreSQL, Arrow result
-batches on Snowflake.
+the warehouse seam (`warehouse.seam.data`: where dbt builds): COPY parsed into Arrow on
+PostgreSQL, Arrow result batches on Snowflake.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ def feature_query(
 
 def read_frame(conn: Any, select: Select) -> pl.DataFrame:
     """All rows of `select` as one frame with exactly its schema."""
-    return seam.of(conn).read_frame(select)
+    return seam.data(conn).read_frame(select)
 
 
 def iter_frames(conn: Any, select: Select, batch_rows: int) -> Iterator[pl.DataFrame]:
     """`select`'s rows as frames of `batch_rows` rows (the last one shorter), memory bounded
     however many candidates the mart holds."""
-    return seam.of(conn).iter_frames(select, batch_rows)
+    return seam.data(conn).iter_frames(select, batch_rows)

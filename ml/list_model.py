@@ -35,7 +35,8 @@ import psycopg
 
 from config import get_settings
 from ml import ranking
-from ml.db import OUTCOMES, feature_query, read_frame
+from ml.db import MARTS, OUTCOMES, feature_query, read_frame
+from warehouse import seam
 from warehouse.dbt_project import dbt_var
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,7 @@ def read_outcomes(conn: psycopg.Connection) -> pl.DataFrame:
         OUTCOMES, _KEYS, order_by=["user_id", CUTOFF, "track_key"], extra=HISTORY_FEATURES
     )
     with conn.transaction():
-        exists = conn.execute("select to_regclass(%s)", [f"marts.{OUTCOMES}"]).fetchone()
-        if exists is None or exists[0] is None:
+        if not seam.data(conn).columns(MARTS, OUTCOMES):
             log.warning(
                 "marts.%s is missing (marts built before it existed: run dbt build); "
                 "no past cut-offs to learn from",

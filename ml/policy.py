@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ml import list_model
 from ml.features import FEATURES
 from ml.runs import SUCCEEDED
+from warehouse import seam
+from warehouse.bulk import Select
 
 log = logging.getLogger(__name__)
 
@@ -207,9 +208,12 @@ def record_profile(conn: psycopg.Connection, model_version: str) -> bool:
     frame = candidate_frame(conn)
     if frame.height == 0:
         return False
-    row = conn.execute("select max(as_of) from marts.fct_candidate_features").fetchone()
-    assert row is not None  # an aggregate without group by returns one row
-    as_of = row[0]
+    clock = seam.data(conn).read_sql(
+        "select max(as_of) as as_of from marts.fct_candidate_features",
+        None,
+        {"as_of": pl.Datetime("us", "UTC")},
+    )
+    as_of = clock.item()
     conn.execute(
         "insert into ml.feature_profiles (model_version, as_of, rows, profile) "
         "values (%s, %s, %s, %s) on conflict (model_version) do nothing",
@@ -232,52 +236,25 @@ def reference_profile(
     return None if row is None else (row[0], row[1])
 
 
+MARTS = "marts"
+TEXT_FEATURES = ("genre", "country", "age_band")  # read as text; the others as double
+
+
 def candidate_frame(
     conn: psycopg.Connection, features: Sequence[str] = DRIFT_FEATURES
 ) -> pl.DataFrame:
-    """Tonight's candidates' key features."""
-    return _read_features(conn, "fct_candidate_features", features)
-
-
-def _read_features(
-    conn: psycopg.Connection,
-    table: str,
-    features: Sequence[str],
-    where: sql.Composable | None = None,
-    params: Sequence[Any] | None = None,
-) -> pl.DataFrame:
-    available = {
-        name
-        for (name,) in conn.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = 'marts' and table_name = %s",
-            [table],
-        ).fetchall()
+    """Tonight's candidates' key features (from where dbt builds: `warehouse.seam.data`)."""
+    data = seam.data(conn)
+    table = "fct_candidate_features"
+    available = set(data.columns(MARTS, table))
+    columns = {
+        name: pl.String() if name in TEXT_FEATURES else pl.Float64()
+        for name in features
+        if name in available
     }
-    columns = [name for name in features if name in available]
     if not columns:
         return pl.DataFrame()
-    casts = [
-        sql.SQL(
-            "{}::text"
-            if name == "genre" or name in ("country", "age_band")
-            else "{}::double precision"
-        ).format(sql.Identifier(name))
-        for name in columns
-    ]
-    query = sql.SQL("select {} from marts.{}").format(
-        sql.SQL(", ").join(casts), sql.Identifier(table)
-    )
-    if where is not None:
-        query = sql.SQL("{} where {}").format(query, where)
-    with conn.cursor(binary=True) as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
-    schema = {
-        name: (pl.String if name in ("genre", "country", "age_band") else pl.Float64)
-        for name in columns
-    }
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return data.read_frame(Select(MARTS, table, columns))
 
 
 def should_train(

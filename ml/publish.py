@@ -36,7 +36,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
@@ -44,8 +44,16 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from config import get_settings
+from ml.publish_sets import (
+    LIST_TRACKS,
+    RANKED_LISTS,
+    publish_elsewhere,
+    rollback_elsewhere,
+)
+from ml.publish_sets import coverage as coverage_of
 from ml.runs import latest_version
 from ml.score import FALLBACK_REASON, ensure_score_columns
+from warehouse import seam
 from warehouse.serving import PUBLISH_LOCK, upgrade_serving_columns
 
 log = logging.getLogger(__name__)
@@ -55,107 +63,23 @@ DROP_LOCK_TIMEOUT = "100ms"  # how long a reader may queue behind a retention DR
 DROP_ATTEMPTS = 20
 PLANNER_WAIT_SECONDS = 30.0
 
-# Each user's rows carry their clock, `as_of` (DESIGN.md, "A listener's clock"), copied from
-# marts.fct_candidate_features (the same on all of a user's candidates): only listeners there,
-# the active ones, are published, and a user's list is their top min(top_n, scored
-# candidates) by score (ties broken by track_key, as ml.ranking does).
-# The reason: the one scoring wrote (ml.scores.reason, see ml.score: reasons are rendered
-# there only), else ml.score.FALLBACK_REASON (scores written before reasons existed, or
-# ranks beyond the scorer's `top_n`).
+# A publish's rows: ml.publish_sets.RANKED_LISTS (each active listener's top min(top_n,
+# scored candidates), their clock, the scorer's reason), in (user_id, rank) order.
 _PUBLISH = """
-with clocks as (
-    select user_id, max(as_of) as as_of
-    from marts.fct_candidate_features
-    group by user_id
-    having max(as_of) is not null
-),
-
-ranked as (
-    select s.user_id, s.track_key, s.score, s.model_version, s.reason as scored_reason,
-           clocks.as_of,
-           row_number() over (partition by s.user_id order by s.score desc, s.track_key) as rank
-    from ml.scores s
-    join clocks using (user_id)
-    where s.model_version = %(version)s
-),
-
-top as (
-    select * from ranked where rank <= %(top_n)s
-)
-
 insert into serving.{table}
     (publish_id, user_id, track_key, rank, score, reason, model_version, generated_at, as_of)
-select
-    %(publish_id)s, top.user_id, top.track_key, top.rank, top.score,
-    coalesce(nullif(top.scored_reason, ''), %(fallback)s),
-    top.model_version,
-    %(generated_at)s,
-    top.as_of
-from top
-order by top.user_id, top.rank
+select %(publish_id)s, r.user_id, r.track_key, r.rank, r.score, r.reason, r.model_version,
+       %(generated_at)s, r.as_of
+from ({ranked}) as r
+order by r.user_id, r.rank
 """
-
-# Coverage (DESIGN.md, "Serving contract"): every listener in marts.fct_candidate_features
-# (exactly those with a play in the 30 days before their clock) should get a list of
-# min(top_n, their candidates) rows. Each listener who has candidates, scores of this version
-# or rows in the new publish gets a status; one row per status with a count and a sample.
-_COVERAGE = """
-with candidates as (
-    select user_id, count(*) as candidates
-    from marts.fct_candidate_features
-    group by user_id
-),
-
-scored as (
-    select user_id, count(*) as scored
-    from ml.scores
-    where model_version = %(version)s
-    group by user_id
-),
-
-published as (
-    select user_id, count(*) as published
-    from serving.{table}
-    group by user_id
-),
-
-listeners as (
-    select
-        user_id,
-        case
-            when candidates.user_id is null then 'scored_not_candidates'
-            when published.user_id is null and scored.user_id is null then 'no_scores'
-            when published.user_id is null then 'no_clock'
-            when published.published < least(%(top_n)s, candidates.candidates) then 'partial'
-            else 'published'
-        end as status
-    from candidates
-    full join scored using (user_id)
-    full join published using (user_id)
-)
-
-select status, count(*),
-       coalesce((array_agg(user_id order by user_id)
-                 filter (where status <> 'published'))[1:%(sample)s], '{{}}')
-from listeners
-group by status
-"""
-
-# Why a listener with candidates has no list, or a short one: the stated rules.
-LEFT_OUT_REASONS = {
-    "no_scores": "no scores for this model version",
-    "no_clock": "no clock: as_of is NULL in marts.fct_candidate_features",
-}
-SHORT_REASON = "scores for only some of their candidates"
-COVERAGE_SAMPLE = 20  # listener ids kept per reason in serving.publishes.coverage
 
 _PUBLISH_TRACKS = """
 insert into serving.{table} (publish_id, track_key, track_name, artist_name, genre,
                              model_version, generated_at)
 select %(publish_id)s, t.track_key, t.track_name, t.artist_name, t.genre, %(version)s,
        %(generated_at)s
-from marts.dim_tracks t
-where t.track_key in (select distinct track_key from serving.{recommendations})
+from ({tracks}) as t
 order by t.track_key
 """
 
@@ -196,8 +120,22 @@ def publish(
     keep = keep_default() if keep is None else keep
     if keep < 1:
         raise ValueError("keep must be at least 1")
-    owns_transaction = conn.info.transaction_status == TransactionStatus.IDLE
     started = time.monotonic()
+    data = seam.data(conn)
+    if isinstance(data, seam.Snowflake):  # the data lives in Snowflake: its serving layout
+        publish_id, published, version, covered = publish_elsewhere(
+            conn, data, model_version=model_version, top_n=top_n, keep=keep
+        )
+        log.info(
+            "published %d recommendations from %s as Snowflake publish %d in %.1f s",
+            published,
+            version,
+            publish_id,
+            time.monotonic() - started,
+        )
+        _log_coverage(publish_id, covered)
+        return published
+    owns_transaction = conn.info.transaction_status == TransactionStatus.IDLE
     if owns_transaction:  # held across both transactions below
         conn.execute("select pg_advisory_lock(hashtext('encore.publish'))")
         conn.commit()
@@ -270,18 +208,24 @@ def _load(
         }
         _create_like(conn, recs, "recommendation_sets")
         with conn.cursor() as cur:
-            cur.execute(sql.SQL(_PUBLISH).format(table=sql.Identifier(recs)), params)
+            cur.execute(
+                sql.SQL(_PUBLISH).format(table=sql.Identifier(recs), ranked=sql.SQL(RANKED_LISTS)),
+                params,
+            )
             published = cur.rowcount
         if published <= 0:
             raise LookupError(
                 f"no scores for model {version} of a listener in "
                 "marts.fct_candidate_features; run `python -m ml score` first"
             )
-        covered = _coverage(conn, recs, version, top_n)
+        published_rows = sql.SQL("select user_id from serving.{}").format(sql.Identifier(recs))
+        covered = coverage_of(seam.Postgres(conn), published_rows.as_string(conn), version, top_n)
         _create_like(conn, tracks, "track_sets")
+        listed = sql.SQL("select track_key from serving.{}").format(sql.Identifier(recs))
         conn.execute(
             sql.SQL(_PUBLISH_TRACKS).format(
-                table=sql.Identifier(tracks), recommendations=sql.Identifier(recs)
+                table=sql.Identifier(tracks),
+                tracks=sql.SQL(LIST_TRACKS).format(published=listed),
             ),
             params,
         )
@@ -318,38 +262,6 @@ def _load(
         if flip:
             _make_current(conn, publish_id)
     return publish_id, published, version, covered
-
-
-def _coverage(conn: psycopg.Connection, table: str, version: str, top_n: int) -> dict:
-    """Who of the listeners with candidates got a list, who did not and why (stated rules:
-    LEFT_OUT_REASONS), and whose list is shorter than min(top_n, their candidates)."""
-    counts: dict[str, int] = {}
-    samples: dict[str, list[str]] = {}
-    for status, count, sample in conn.execute(
-        sql.SQL(_COVERAGE).format(table=sql.Identifier(table)),
-        {"version": version, "top_n": top_n, "sample": COVERAGE_SAMPLE},
-    ).fetchall():
-        counts[status], samples[status] = count, list(sample)
-
-    def gaps(statuses: dict[str, str]) -> list[dict]:
-        return [
-            {"reason": reason, "listeners": counts[status], "sample": samples[status]}
-            for status, reason in statuses.items()
-            if counts.get(status)
-        ]
-
-    left_out = sum(counts.get(status, 0) for status in LEFT_OUT_REASONS)
-    published = counts.get("published", 0) + counts.get("partial", 0)
-    return {
-        "top_n": top_n,
-        "listeners_with_candidates": published + left_out,
-        "listeners_published": published,
-        "listeners_left_out": left_out,
-        "left_out": gaps(LEFT_OUT_REASONS),
-        "listeners_short": counts.get("partial", 0),
-        "short_lists": gaps({"partial": SHORT_REASON}),
-        "scored_not_candidates": counts.get("scored_not_candidates", 0),
-    }
 
 
 def _log_coverage(publish_id: int, covered: dict) -> None:
@@ -447,6 +359,11 @@ def _wait_for_earlier_planners(
 def rollback(conn: psycopg.Connection, *, to: str | int | None = None) -> Publish:
     """Make an earlier kept publish current again: the one before the current publish, or
     `to` (a publish id, or a model version: its newest kept publish). Returns it."""
+    data = seam.data(conn)
+    if isinstance(data, seam.Snowflake):
+        publish_id, version = rollback_elsewhere(data, to)
+        log.info("rolled back to Snowflake publish %d (%s)", publish_id, version)
+        return Publish(publish_id, version, datetime.now(UTC), 0, 0, True)
     with conn.transaction():
         conn.execute(PUBLISH_LOCK)
         current = conn.execute(

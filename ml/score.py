@@ -19,7 +19,6 @@ artist name) is passed over for the next contribution.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -425,17 +424,21 @@ def score(
         row = conn.execute("select now()").fetchone()
         assert row is not None
         scored_at = row[0]
-        if shard is None:
-            conn.execute("delete from ml.scores where model_version = %s", [model_version])
-        else:
-            conn.execute(_DELETE_SHARD, [model_version, shards, shard])
+        data = seam.data(conn)
+        data.delete(
+            "ml",
+            "scores",
+            {"model_version": model_version},
+            None if shard is None else Shard("user_id", shard, shards),
+        )
         best: pl.DataFrame | None = None
         what = "score" if shard is None else f"score shard {shard}/{shards}"
         with progress(what, unit="candidates") as shown:
             for batch in iter_frames(conn, select, batch_rows):
                 batch = list_model.with_source_flags(batch)
                 predicted = _predict(model, batch, ranking)
-                _copy_scores(conn, predicted.with_columns(scored_at=pl.lit(scored_at.isoformat())))
+                scores = predicted.with_columns(scored_at=pl.lit(scored_at)).select(_SCORE_COLUMNS)
+                data.write_frame("ml", "scores", scores)
                 total += batch.height
                 shown.advance(batch.height)
                 if top_n > 0:
@@ -444,7 +447,7 @@ def score(
         scored_seconds = time.monotonic() - started
         explained = 0
         if best is not None and best.height:
-            explained = _write_reasons(conn, model, best, ranking)
+            explained = _write_reasons(data, model, best, ranking)
         # The model's drift reference: the candidates it first went live on. It profiles all
         # candidates whatever the shard, so shard 0 alone records it (even when it has no
         # users of its own; record_profile skips an empty mart and a version that has one).
@@ -461,13 +464,6 @@ def score(
         time.monotonic() - started - scored_seconds,
     )
     return total
-
-
-# A user's shard: hashtext is int4, so abs() goes through bigint (abs of -2^31 overflows int4).
-_DELETE_SHARD = (
-    "delete from ml.scores where model_version = %s "
-    "and mod(abs(hashtext(user_id)::bigint), %s) = %s"
-)
 
 
 def _lock(conn: psycopg.Connection, model_version: str, shard: int | None) -> None:
@@ -498,12 +494,12 @@ def _keep_best(best: pl.DataFrame | None, batch: pl.DataFrame, top_n: int) -> pl
 
 
 def _write_reasons(
-    conn: psycopg.Connection, model: LoadedModel, best: pl.DataFrame, ranking: Ranking
+    data: seam.Warehouse, model: LoadedModel, best: pl.DataFrame, ranking: Ranking
 ) -> int:
     """The kept rows' reasons, from what ranked them (Ranking.contributions), into
     ml.scores' reason and reason_features."""
     features, contributions = ranking.contributions(best)
-    names = _names(conn, best)
+    names = _names(data, best)
     rows = best.to_dicts()
     reasons, tops = [], []
     for row, contribution in zip(rows, contributions, strict=True):
@@ -515,64 +511,42 @@ def _write_reasons(
         )
         reasons.append(reason)
         tops.append(top)
-    conn.execute(
-        "create temporary table _reasons (user_id text, track_key text, reason text, "
-        "reason_features jsonb) on commit drop"
-    )
     frame = pl.DataFrame(
         {
+            "model_version": [model.version] * best.height,
             "user_id": best["user_id"],
             "track_key": best["track_key"],
             "reason": reasons,
             "reason_features": [json.dumps(top) for top in tops],
         }
     )
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, include_header=False)
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "copy _reasons (user_id, track_key, reason, reason_features) from stdin (format csv)"
-        ) as copy,
-    ):
-        copy.write(buffer.getvalue())
-    updated = conn.execute(
-        "update ml.scores s set reason = r.reason, reason_features = r.reason_features "
-        "from _reasons r where s.model_version = %s and s.user_id = r.user_id "
-        "and s.track_key = r.track_key",
-        [model.version],
-    ).rowcount
-    conn.execute("drop table _reasons")
-    return updated
+    return data.update_from_frame(
+        "ml",
+        "scores",
+        frame,
+        keys=("model_version", "user_id", "track_key"),
+        json_columns=("reason_features",),
+    )
 
 
-def _names(conn: psycopg.Connection, best: pl.DataFrame) -> dict[str, str]:
+def _names(data: seam.Warehouse, best: pl.DataFrame) -> dict[str, str]:
     """Artist names of the kept tracks, from marts.dim_tracks (dim_artists when the track
     row lacks one and both marts carry artist_key)."""
-    columns = {
-        name
-        for (name,) in conn.execute(
-            "select column_name from information_schema.columns where table_schema = 'marts' "
-            "and table_name = 'dim_tracks'"
-        ).fetchall()
-    }
+    columns = set(data.columns("marts", "dim_tracks"))
     if "artist_name" not in columns:
         return {}
-    keys = best["track_key"].unique().to_list()
-    has_artists = False
-    if "artist_key" in columns:
-        row = conn.execute("select to_regclass('marts.dim_artists')").fetchone()
-        assert row is not None
-        has_artists = row[0] is not None
-    if has_artists:
+    if "artist_key" in columns and data.columns("marts", "dim_artists"):
         query = (
-            "select t.track_key, coalesce(t.artist_name, a.artist_name) from "
-            "marts.dim_tracks t left join marts.dim_artists a using (artist_key) "
-            "where t.track_key = any(%s)"
+            "select t.track_key, coalesce(t.artist_name, a.artist_name) as artist_name from "
+            "marts.dim_tracks t left join marts.dim_artists a on a.artist_key = t.artist_key"
         )
     else:
-        query = "select track_key, artist_name from marts.dim_tracks where track_key = any(%s)"
-    return {key: name for key, name in conn.execute(query, [keys]).fetchall() if name}
+        query = "select track_key, artist_name from marts.dim_tracks"
+    # every track's name (one column of the dimension), then the kept ones: a key list in
+    # the SQL would be as long as the lists
+    names = data.read_sql(query, None, {"track_key": pl.String(), "artist_name": pl.String()})
+    kept = names.join(best.select("track_key").unique(), on="track_key")
+    return {key: name for key, name in kept.iter_rows() if name}
 
 
 @dataclass(frozen=True)
@@ -629,7 +603,3 @@ def _predict(model: LoadedModel, batch: pl.DataFrame, ranking: Ranking) -> pl.Da
         score=pl.Series(ranking.score(batch, repeat), dtype=pl.Float64),
         repeat_score=pl.Series(repeat, dtype=pl.Float64),
     )
-
-
-def _copy_scores(conn: psycopg.Connection, frame: pl.DataFrame) -> None:
-    seam.of(conn).write_frame("ml", "scores", frame.select(_SCORE_COLUMNS))

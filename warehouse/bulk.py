@@ -23,6 +23,7 @@ class Shard:
     count: int
 
     def __post_init__(self) -> None:
+        check_identifiers(self.column)
         if not 0 <= self.index < self.count:
             raise ValueError(f"shard must be in 0..{self.count - 1}, got {self.index}")
 
@@ -40,9 +41,13 @@ class Select:
     shard: Shard | None = None
 
     def __post_init__(self) -> None:
-        names = [self.schema, self.table, *self.columns, *self.not_null, *self.order_by]
+        check_identifiers(self.schema, self.table, *self.columns, *self.not_null, *self.order_by)
         if self.shard is not None:
-            names.append(self.shard.column)
-        for name in names:
-            if not name.replace("_", "").isalnum():
-                raise ValueError(f"not a plain identifier: {name!r}")
+            check_identifiers(self.shard.column)
+
+
+def check_identifiers(*names: str) -> None:
+    """Names go into SQL text: only plain identifiers (letters, digits, `_`) may."""
+    for name in names:
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"not a plain identifier: {name!r}")

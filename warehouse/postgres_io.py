@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from warehouse.bulk import Select
+from warehouse.bulk import Select, Shard
 
 # Strings are always quoted and NULL is the unquoted empty field, so an empty string, a
 # literal "\N" and NULL all survive COPY as themselves.
@@ -57,13 +57,7 @@ def render(select: Select) -> sql.Composed:
     )
     conditions = [sql.SQL("{} is not null").format(sql.Identifier(c)) for c in select.not_null]
     if select.shard is not None:
-        conditions.append(
-            sql.SQL("mod(abs(hashtext({})::bigint), {}) = {}").format(
-                sql.Identifier(select.shard.column),
-                sql.Literal(int(select.shard.count)),
-                sql.Literal(int(select.shard.index)),
-            )
-        )
+        conditions.append(shard_condition(select.shard))
     if conditions:
         query = sql.SQL("{} where {}").format(query, sql.SQL(" and ").join(conditions))
     if select.order_by:
@@ -71,6 +65,13 @@ def render(select: Select) -> sql.Composed:
             query, sql.SQL(", ").join(map(sql.Identifier, select.order_by))
         )
     return query
+
+
+def shard_condition(shard: Shard) -> sql.Composed:
+    """The rows of one shard (see `render`)."""
+    return sql.SQL("mod(abs(hashtext({})::bigint), {}) = {}").format(
+        sql.Identifier(shard.column), sql.Literal(int(shard.count)), sql.Literal(int(shard.index))
+    )
 
 
 def read_query(

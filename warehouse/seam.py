@@ -5,7 +5,11 @@ PostgreSQL and Snowflake, behind one interface.
   in one transaction: COPY in PostgreSQL, a stage and `COPY INTO` in Snowflake.
 - `read_frame` / `iter_frames`: a bulk read (`warehouse.bulk.Select`) as polars frames over
   Arrow: COPY to CSV parsed by pyarrow in PostgreSQL, `fetch_arrow_batches` in Snowflake.
-- `write_frame`: a bulk append into a table, in the caller's transaction.
+- `write_frame`: a bulk append into a table, in the caller's transaction;
+  `update_from_frame`: columns of matching rows set from a frame (a staged temporary table
+  and one UPDATE ... FROM); `delete`: rows by key values and an optional shard.
+- `read_sql` / `execute`: SQL both dialects run as written (unquoted lower-case names,
+  `%(name)s` parameters); `columns`: a relation's columns, none when it is missing.
 - `reader_grants`: what lets the client role read the serving layer and nothing else.
 
 `of(conn)` picks the implementation from the connection's type (a psycopg connection or a
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import polars as pl
@@ -27,13 +31,14 @@ from psycopg import sql
 
 from config import get_settings
 from warehouse import postgres_io, snowflake
-from warehouse.bulk import Select
+from warehouse.bulk import Select, Shard, check_identifiers
 from warehouse.loader import LoadResult, conform
 from warehouse.loader import load_batch as load_postgres_batch
 from warehouse.raw_tables import RawTable
 from warehouse.serving import READER_ROLE
 
 Replace = Literal["logical_date", "source"]
+Params = Mapping[str, Any] | Sequence[Any] | None
 
 
 class Warehouse(Protocol):
@@ -57,6 +62,27 @@ class Warehouse(Protocol):
     def iter_frames(self, select: Select, batch_rows: int) -> Iterator[pl.DataFrame]: ...
 
     def write_frame(self, schema: str, table: str, frame: pl.DataFrame) -> int: ...
+
+    def read_sql(
+        self, query: str, params: Params, schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame: ...
+
+    def execute(self, statement: str, params: Params = None) -> int: ...
+
+    def delete(
+        self, schema: str, table: str, equals: Mapping[str, Any], shard: Shard | None = None
+    ) -> int: ...
+
+    def update_from_frame(
+        self,
+        schema: str,
+        table: str,
+        frame: pl.DataFrame,
+        keys: Sequence[str],
+        json_columns: Sequence[str] = (),
+    ) -> int: ...
+
+    def columns(self, schema: str, table: str) -> list[str]: ...
 
     def reader_grants(self, role: str = READER_ROLE) -> list[str]: ...
 
@@ -102,6 +128,69 @@ class Postgres:
         with self.conn.cursor() as cursor:
             postgres_io.copy_frame(cursor, target, frame.columns, frame)
         return frame.height
+
+    def read_sql(
+        self, query: str, params: Params, schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame:
+        return postgres_io.read_query(self.conn, sql.SQL(query), schema, params)
+
+    def execute(self, statement: str, params: Params = None) -> int:
+        return self.conn.execute(statement, params).rowcount
+
+    def delete(
+        self, schema: str, table: str, equals: Mapping[str, Any], shard: Shard | None = None
+    ) -> int:
+        check_identifiers(schema, table, *equals)
+        conditions = [sql.SQL("{} = %s").format(sql.Identifier(name)) for name in equals]
+        if shard is not None:
+            conditions.append(postgres_io.shard_condition(shard))
+        statement = sql.SQL("delete from {}.{} where {}").format(
+            sql.Identifier(schema), sql.Identifier(table), sql.SQL(" and ").join(conditions)
+        )
+        return self.conn.execute(statement, list(equals.values())).rowcount
+
+    def update_from_frame(
+        self,
+        schema: str,
+        table: str,
+        frame: pl.DataFrame,
+        keys: Sequence[str],
+        json_columns: Sequence[str] = (),
+    ) -> int:
+        check_identifiers(schema, table, *frame.columns)
+        scratch = sql.Identifier(f"_update_{table}")
+        columns = [sql.Identifier(name) for name in frame.columns]
+        self.conn.execute(
+            sql.SQL("create temporary table {} ({}) on commit drop").format(
+                scratch, sql.SQL(", ").join(sql.SQL("{} text").format(c) for c in columns)
+            )
+        )
+        with self.conn.cursor() as cursor:
+            postgres_io.copy_frame(cursor, scratch, frame.columns, frame.cast(pl.String))
+        target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        sets = [
+            sql.SQL("{0} = r.{0}{1}").format(
+                sql.Identifier(name), sql.SQL("::jsonb" if name in json_columns else "")
+            )
+            for name in frame.columns
+            if name not in keys
+        ]
+        matches = [sql.SQL("t.{0}::text = r.{0}").format(sql.Identifier(name)) for name in keys]
+        updated = self.conn.execute(
+            sql.SQL("update {} t set {} from {} r where {}").format(
+                target, sql.SQL(", ").join(sets), scratch, sql.SQL(" and ").join(matches)
+            )
+        ).rowcount
+        self.conn.execute(sql.SQL("drop table {}").format(scratch))
+        return updated
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        rows = self.conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+        return [name for (name,) in rows]
 
     def reader_grants(self, role: str = READER_ROLE) -> list[str]:
         return [  # warehouse.serving.ensure_reader_role runs them (with the role's defaults)
@@ -179,6 +268,54 @@ class Snowflake:
     def write_frame(self, schema: str, table: str, frame: pl.DataFrame) -> int:
         return snowflake.write_frame(self.conn.cursor(), self.database, schema, table, frame)
 
+    def read_sql(
+        self, query: str, params: Params, schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame:
+        cursor = self.conn.cursor()
+        cursor.execute(query, params)
+        frames = list(snowflake.fetch_frames(cursor, schema))
+        return pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
+
+    def execute(self, statement: str, params: Params = None) -> int:
+        cursor = self.conn.cursor()
+        cursor.execute(statement, params)
+        return int(cursor.rowcount or 0)
+
+    def delete(
+        self, schema: str, table: str, equals: Mapping[str, Any], shard: Shard | None = None
+    ) -> int:
+        check_identifiers(schema, table, *equals)
+        conditions = [f"{name} = %s" for name in equals]
+        if shard is not None:
+            conditions.append(snowflake.shard_condition(shard))
+        return self.execute(
+            f"delete from {self.database}.{schema}.{table} where "  # noqa: S608
+            + " and ".join(conditions),
+            list(equals.values()),
+        )
+
+    def update_from_frame(
+        self,
+        schema: str,
+        table: str,
+        frame: pl.DataFrame,
+        keys: Sequence[str],
+        json_columns: Sequence[str] = (),
+    ) -> int:
+        return snowflake.update_from_frame(
+            self.conn.cursor(), self.database, schema, table, frame, keys, json_columns
+        )
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        check_identifiers(schema, table)
+        cursor = self.conn.cursor()
+        cursor.execute(
+            f"select column_name from {self.database}.information_schema.columns "  # noqa: S608
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            (schema.upper(), table.upper()),
+        )
+        return [str(name).lower() for (name,) in cursor.fetchall()]
+
     def reader_grants(self, role: str = READER_ROLE) -> list[str]:
         return snowflake.reader_grants(self.database, role)
 
@@ -192,6 +329,35 @@ def of(conn: Any) -> Warehouse:
     raise TypeError(f"not a warehouse connection: {type(conn).__name__}")
 
 
+def data(conn: Any) -> Warehouse:
+    """The warehouse that holds the data for a job holding `conn`: `conn`'s own, or, when
+    `conn` is the PostgreSQL control database and the Snowflake target is selected
+    (DBT_TARGET=snowflake), Snowflake (one connection per process, SNOWFLAKE_* settings).
+
+    Encore's control plane (the model registry, policy decisions, backtests, quality
+    results, the tasks' locks) stays in PostgreSQL on every target; the data (raw, marts,
+    scores, serving) lives where dbt builds (README, "Running on Snowflake")."""
+    if isinstance(conn, psycopg.Connection) and get_settings().dbt_target == "snowflake":
+        return Snowflake(_snowflake_connection())
+    return of(conn)
+
+
+_connections: dict[tuple[Any, ...], Any] = {}
+
+
+def _snowflake_connection() -> Any:
+    """The process's Snowflake connection for the current settings (reopened when closed)."""
+    settings = get_settings()
+    key = tuple(
+        str(getattr(settings, name))
+        for name in ("snowflake_account", "snowflake_user", "snowflake_host", "snowflake_port")
+    )
+    conn = _connections.get(key)
+    if conn is None or conn.is_closed():
+        conn = _connections[key] = snowflake.connect_from_env()
+    return conn
+
+
 def load_batch(
     conn: Any,
     frame: pl.DataFrame,
@@ -202,7 +368,7 @@ def load_batch(
     rejected: pl.DataFrame | None = None,
     replace: Replace = "logical_date",
 ) -> LoadResult:
-    """`of(conn).load_batch(...)`: what every source's loader calls."""
-    return of(conn).load_batch(
+    """`data(conn).load_batch(...)`: what every source's loader calls."""
+    return data(conn).load_batch(
         frame, table, source=source, logical_date=logical_date, rejected=rejected, replace=replace
     )

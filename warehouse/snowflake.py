@@ -13,14 +13,14 @@ import datetime as dt
 import json
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
 from config import get_settings
-from warehouse.bulk import Select
+from warehouse.bulk import Select, Shard, check_identifiers
 from warehouse.landing import read_landed
 from warehouse.raw_tables import BATCH_COLUMNS, RAW_TABLES, RawTable
 from warehouse.snowflake_serving import reader_grants as serving_grants
@@ -227,10 +227,7 @@ def render(database: str, select: Select) -> str:
     query = f"select {columns} from {database}.{select.schema}.{select.table}"  # noqa: S608
     conditions = [f"{name} is not null" for name in select.not_null]
     if select.shard is not None:
-        shard = select.shard
-        conditions.append(
-            f"mod(abs(hash({shard.column})), {int(shard.count)}) = {int(shard.index)}"
-        )
+        conditions.append(shard_condition(select.shard))
     if conditions:
         query += " where " + " and ".join(conditions)
     if select.order_by:
@@ -238,21 +235,66 @@ def render(database: str, select: Select) -> str:
     return query
 
 
+def shard_condition(shard: Shard) -> str:
+    """The rows of one shard (see `render`); the column was checked, the integers are ints."""
+    return f"mod(abs(hash({shard.column})), {int(shard.count)}) = {int(shard.index)}"
+
+
 def read_batches(cursor: Any, database: str, select: Select) -> Iterator[pl.DataFrame]:
     """`select`'s rows as frames with exactly its schema, one per Arrow result batch
     (`fetch_arrow_batches`: the result's chunks, never the whole result in memory)."""
     cursor.execute(render(database, select))
-    names = list(select.columns)
+    return fetch_frames(cursor, select.columns)
+
+
+def fetch_frames(cursor: Any, schema: Mapping[str, pl.DataType]) -> Iterator[pl.DataFrame]:
+    """An executed cursor's rows as frames with exactly `schema` (its columns in order)."""
+    names = list(schema)
     for batch in cursor.fetch_arrow_batches():
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
-        yield _conform_read(frame.rename(dict(zip(frame.columns, names, strict=True))), select)
+        yield _conform_read(frame.rename(dict(zip(frame.columns, names, strict=True))), schema)
 
 
-def _conform_read(frame: pl.DataFrame, select: Select) -> pl.DataFrame:
+def update_from_frame(
+    cursor: Any,
+    database: str,
+    schema: str,
+    table: str,
+    frame: pl.DataFrame,
+    keys: Sequence[str],
+    json_columns: Sequence[str] = (),
+) -> int:
+    """Set the non-key columns of DB.SCHEMA.TABLE's rows that match `frame` on `keys`: the
+    frame staged into a scratch table of its own (a unique name: shards update side by
+    side), then one UPDATE ... FROM; rows updated."""
+    _check_identifier(database)
+    check_identifiers(schema, table, *frame.columns)
+    scratch = f"{database}.{schema}._UPDATE_{table}_{uuid.uuid4().hex}".upper()
+    cursor.execute(
+        f"create transient table {scratch} "
+        f"({', '.join(f'{name} varchar' for name in frame.columns)})"
+    )
+    try:
+        copy_staged(cursor, scratch, stage_frame(cursor, database, frame.cast(pl.String)))
+        sets = ", ".join(
+            f"{name} = parse_json(r.{name})" if name in json_columns else f"{name} = r.{name}"
+            for name in frame.columns
+            if name not in keys
+        )
+        matches = " and ".join(f"t.{name}::varchar = r.{name}" for name in keys)
+        cursor.execute(
+            f"update {database}.{schema}.{table} t set {sets} from {scratch} r where {matches}"  # noqa: S608
+        )
+        return int(cursor.rowcount or 0)
+    finally:
+        cursor.execute(f"drop table if exists {scratch}")
+
+
+def _conform_read(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     """Snowflake's Arrow types to the declared ones; a timestamp that arrives without a time
     zone is taken as UTC."""
-    for name, dtype in select.columns.items():
+    for name, dtype in schema.items():
         if isinstance(dtype, pl.Datetime):
             column = frame.get_column(name)
             if getattr(column.dtype, "time_zone", None) is None:
@@ -262,7 +304,7 @@ def _conform_read(frame: pl.DataFrame, select: Select) -> pl.DataFrame:
                 if dtype.time_zone
                 else column.dt.replace_time_zone(None)
             )
-    return frame.cast(pl.Schema(dict(select.columns)))
+    return frame.cast(pl.Schema(dict(schema)))
 
 
 def _quarantine_rows(table: RawTable, rejected: pl.DataFrame | None) -> pl.DataFrame:

@@ -18,6 +18,7 @@ no advisory locks, and the next `publish_id` is taken inside the publish's trans
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,3 +221,12 @@ def publishes(cursor: Any, database: str) -> list[tuple[int, str, bool]]:
         "order by publish_id"
     )
     return [(int(a), str(b), bool(c)) for a, b, c in cursor.fetchall()]
+
+
+def record_coverage(cursor: Any, database: str, publish_id: int, coverage: dict) -> None:
+    """Store a publish's coverage (ml.publish_sets.coverage) in SERVING.PUBLISHES."""
+    cursor.execute(
+        f"update {database}.SERVING.PUBLISHES set coverage = parse_json(%s) "  # noqa: S608
+        "where publish_id = %s",
+        (json.dumps(coverage), publish_id),
+    )

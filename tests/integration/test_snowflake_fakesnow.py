@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fakesnow_server import running_fakesnow
+from tests.support.fakesnow_server import dbt_build_snowflake, running_fakesnow
 from warehouse import snowflake
-from warehouse.paths import dbt_project_dir
 from warehouse.raw_tables import RAW_TABLES
 
 # fakesnow's own DuckDB-API notice, once per query: noise, not a finding
@@ -98,49 +97,7 @@ def _query(server: dict, sql: str):
 
 def _dbt_build(server: dict, scratch: Path):
     """`dbt build --target snowflake` against the fakesnow server; asserts success."""
-    from dbt.cli.main import dbtRunner
-
-    project = dbt_project_dir()
-    env = {
-        "DBT_TARGET": "snowflake",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        "SNOWFLAKE_ACCOUNT": server["account"],
-        "SNOWFLAKE_USER": server["user"],
-        "SNOWFLAKE_PASSWORD": server["password"],
-        "SNOWFLAKE_HOST": server["host"],
-        "SNOWFLAKE_PORT": str(server["port"]),
-        "SNOWFLAKE_PROTOCOL": server["protocol"],
-        "SNOWFLAKE_DATABASE": DATABASE,
-        "SNOWFLAKE_SCHEMA": "PUBLIC",
-    }
-    args = [
-        "build",
-        "--project-dir",
-        str(project),
-        "--profiles-dir",
-        str(project),
-        "--target",
-        "snowflake",
-        "--target-path",
-        str(scratch / "target"),
-        "--log-path",
-        str(scratch / "logs"),
-        "--threads",
-        "1",
-    ]
-    if EXCLUDE:
-        args += ["--exclude", *EXCLUDE]
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        result = dbtRunner().invoke(args)
-    failures = [
-        f"{node_result.node.unique_id}: {node_result.status} {node_result.message}"
-        for node_result in (result.result or [])
-        if str(node_result.status) not in {"success", "pass", "no-op"}
-    ]
-    assert result.success, f"dbt build failed: {result.exception or ''}\n" + "\n".join(failures)
-    return result
+    return dbt_build_snowflake(server, DATABASE, scratch, exclude=EXCLUDE)
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,3 +38,60 @@ def running_fakesnow() -> Iterator[dict[str, Any]]:
         yield {k: v for k, v in kwargs.items() if k != "network_timeout"}
     finally:
         context.__exit__(None, None, None)
+
+
+def snowflake_env(server: dict[str, Any], database: str) -> dict[str, str]:
+    """The SNOWFLAKE_* settings (dbt's profile and warehouse.snowflake.connect_from_env) that
+    reach `server`'s `database`, with the Snowflake target selected."""
+    return {
+        "DBT_TARGET": "snowflake",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "SNOWFLAKE_ACCOUNT": server["account"],
+        "SNOWFLAKE_USER": server["user"],
+        "SNOWFLAKE_PASSWORD": server["password"],
+        "SNOWFLAKE_HOST": server["host"],
+        "SNOWFLAKE_PORT": str(server["port"]),
+        "SNOWFLAKE_PROTOCOL": server["protocol"],
+        "SNOWFLAKE_DATABASE": database,
+        "SNOWFLAKE_SCHEMA": "PUBLIC",
+    }
+
+
+def dbt_build_snowflake(
+    server: dict[str, Any], database: str, scratch: Path, exclude: Sequence[str] = ()
+) -> Any:
+    """`dbt build --target snowflake` in-process against the fakesnow server; asserts
+    success and returns dbt's result."""
+    from dbt.cli.main import dbtRunner
+
+    from warehouse.paths import dbt_project_dir
+
+    project = dbt_project_dir()
+    args = [
+        "build",
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target",
+        "snowflake",
+        "--target-path",
+        str(scratch / "target"),
+        "--log-path",
+        str(scratch / "logs"),
+        "--threads",
+        "1",
+    ]
+    if exclude:
+        args += ["--exclude", *exclude]
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in snowflake_env(server, database).items():
+            patch.setenv(key, value)
+        result = dbtRunner().invoke(args)
+    failures = [
+        f"{node_result.node.unique_id}: {node_result.status} {node_result.message}"
+        for node_result in (result.result or [])
+        if str(node_result.status) not in {"success", "pass", "no-op"}
+    ]
+    assert result.success, f"dbt build failed: {result.exception or ''}\n" + "\n".join(failures)
+    return result
