@@ -62,13 +62,15 @@ log = logging.getLogger(__name__)
 def encore_ingest() -> None:
     @task
     def prepare_warehouse() -> None:
-        """Start the embedded warehouse if it is the one in use, and create raw/ml/serving."""
-        from warehouse import connections
+        """Start the embedded warehouse if it is the one in use, and create raw/ml/serving
+        (and, on the Snowflake target, the Snowflake database's own tables)."""
+        from warehouse import connections, seam
         from warehouse.bootstrap import bootstrap
 
         connections.ensure_warehouse()
         with connections.connect() as conn:
             bootstrap(conn)
+            seam.data(conn).prepare()
 
     @task
     def generate_synthetic_listeners(params: dict | None = None) -> str | None:

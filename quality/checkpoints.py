@@ -19,6 +19,7 @@ from quality.config import Thresholds
 from quality.errors import QualityCheckFailed
 from quality.runner import run_checkpoint
 from quality.summary import CheckpointSummary, RunContext, format_table
+from warehouse import seam
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,15 @@ def check_raw(
     with psycopg.connect(url, autocommit=True) as conn:
         if persist:
             store.create_quality_tables(conn)
-        batches = suites.raw_batches(conn, logical_date)
+        data = seam.data(conn)
+        batches = suites.raw_batches(data, logical_date)
         expected = [table for table in expected_tables if table in suites.RAW_RULES]
         names = [suites.raw_asset_name(t) for t in sorted(set(batches) | set(expected))]
         previous = store.previous_row_counts(conn, suites.RAW_CHECKPOINT, names)
     if not names:
         log.warning("no raw table received a batch for %s: nothing to check", logical_date)
     specs = suites.raw_specs(batches, logical_date, thresholds, previous, expected)
-    return _finish(url, suites.RAW_CHECKPOINT, specs, logical_date, context, persist)
+    return _finish(url, data, suites.RAW_CHECKPOINT, specs, logical_date, context, persist)
 
 
 def check_marts(
@@ -64,19 +66,25 @@ def check_marts(
         previous = store.previous_row_counts(
             conn, suites.MARTS_CHECKPOINT, suites.mart_asset_names()
         )
+        data = seam.data(conn)
     specs = suites.mart_specs(logical_date, thresholds, previous, dt.datetime.now(dt.UTC))
-    return _finish(url, suites.MARTS_CHECKPOINT, specs, logical_date, context, persist)
+    return _finish(url, data, suites.MARTS_CHECKPOINT, specs, logical_date, context, persist)
 
 
 def _finish(
     url: str,
+    data: seam.Warehouse,
     name: str,
     specs: list[suites.AssetSpec],
     logical_date: dt.date,
     context: RunContext | None,
     persist: bool,
 ) -> CheckpointSummary:
-    summary = run_checkpoint(url, name, specs, logical_date=logical_date, context=context)
+    # PostgreSQL: great-expectations' SQL data source on `url`; elsewhere frames (seam)
+    read_from = None if isinstance(data, seam.Postgres) else data
+    summary = run_checkpoint(
+        url, name, specs, logical_date=logical_date, context=context, read_from=read_from
+    )
     if persist:
         with psycopg.connect(url) as conn:
             store.save(conn, summary)

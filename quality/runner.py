@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from config import set_process_env, tool_env
+from quality import frames
 from quality.suites import AssetSpec, Rule
 from quality.summary import CheckpointSummary, ExpectationOutcome, RunContext
+from warehouse.seam import Warehouse
 
 if TYPE_CHECKING:  # great_expectations itself is imported inside functions
     from great_expectations.datasource.fluent.sql_datasource import QueryAsset, TableAsset
@@ -49,14 +51,20 @@ def run_checkpoint(
     *,
     logical_date: dt.date,
     context: RunContext | None = None,
+    read_from: Warehouse | None = None,
 ) -> CheckpointSummary:
-    """Validate every spec in one great-expectations checkpoint; return the summary."""
+    """Validate every spec in one great-expectations checkpoint; return the summary. With
+    `read_from`, the assets are read from that warehouse as frames (quality.frames) instead of
+    queried through great-expectations' PostgreSQL data source on `url`."""
     outcomes: list[ExpectationOutcome] = []
     if specs:
         _import_great_expectations()  # timed on its own: the run's time is the validation
     started_at = dt.datetime.now(dt.UTC)
     if specs:
-        outcomes = _validate(url, name, specs)
+        if read_from is None:
+            outcomes = _validate(url, name, specs)
+        else:
+            outcomes = _validate_frames(read_from, specs)
     return CheckpointSummary(
         run_id=uuid.uuid4(),
         checkpoint=name,
@@ -151,6 +159,57 @@ def _validate(url: str, name: str, specs: Sequence[AssetSpec]) -> list[Expectati
                 )
             )
     return [outcome for _, outcome in sorted(ranked, key=lambda item: item[0])]
+
+
+def _validate_frames(data: Warehouse, specs: Sequence[AssetSpec]) -> list[ExpectationOutcome]:
+    """Each asset read as a frame through the seam and validated by great-expectations'
+    pandas data source; SQL rules counted in the warehouse (quality.frames)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas(name="frames")
+    outcomes: list[ExpectationOutcome] = []
+    for spec in specs:
+        batch = source.add_dataframe_asset(name=spec.name).add_batch_definition_whole_dataframe(
+            f"{spec.name} (whole)"
+        )
+        suite = context.suites.add(gx.ExpectationSuite(name=spec.name))
+        for position, rule in enumerate(spec.rules):
+            if rule.expectation in frames.SQL_RULES:
+                continue
+            expectation_type = getattr(gx.expectations, rule.expectation)
+            suite.add_expectation(
+                expectation_type(**rule.kwargs, severity=rule.severity, meta={"rule": position})
+            )
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)
+        )
+        results: dict[int, ExpectationOutcome] = {}
+        validation = definition.run(
+            batch_parameters={"dataframe": frames.read_asset(data, spec).to_pandas()},
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES},
+        )
+        for expectation in validation.results:
+            configuration = expectation.expectation_config
+            assert configuration is not None  # set on the results of a suite's expectations
+            position = int(configuration.meta["rule"])
+            results[position] = _outcome(
+                spec.name,
+                spec.rules[position],
+                expectation.success,
+                expectation.result or {},
+                expectation.exception_info,
+            )
+        for position, rule in enumerate(spec.rules):
+            if rule.expectation in frames.SQL_RULES:
+                violations = frames.unexpected_rows(data, spec, rule)
+                results[position] = _outcome(
+                    spec.name, rule, violations == 0, {"observed_value": violations}, None
+                )
+        outcomes += [results[position] for position in sorted(results)]
+    return outcomes
 
 
 def _outcome(

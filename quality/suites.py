@@ -18,12 +18,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-from psycopg import sql
+import polars as pl
 
 from quality.config import Thresholds
 from quality.summary import Severity
 from warehouse.raw_tables import RAW_SCHEMA, RAW_TABLES
+from warehouse.seam import Warehouse
 
 RAW_CHECKPOINT = "raw"
 MARTS_CHECKPOINT = "marts"
@@ -176,19 +176,23 @@ class RawBatch:
     sources: tuple[str, ...] = field(default_factory=tuple)
 
 
-def raw_batches(conn: psycopg.Connection, logical_date: dt.date) -> dict[str, RawBatch]:
+def raw_batches(data: Warehouse, logical_date: dt.date) -> dict[str, RawBatch]:
     """Each raw table's rows for `logical_date` (tables without a batch are left out)."""
     batches: dict[str, RawBatch] = {}
     for name in RAW_TABLES:
-        query = sql.SQL(
-            "select count(*), max(_loaded_at), coalesce(array_agg(distinct _source), '{{}}')"
-            " from {}.{} where _logical_date = %s"
-        ).format(sql.Identifier(RAW_SCHEMA), sql.Identifier(name))
-        row = conn.execute(query, [logical_date]).fetchone()
-        assert row is not None  # an aggregate without group by returns one row
-        rows, loaded_at, sources = row
-        if rows:
-            batches[name] = RawBatch(name, rows, loaded_at, tuple(sources))
+        sources = data.read_sql(
+            f"select _source, count(*) as n, max(_loaded_at) as loaded_at "  # noqa: S608
+            f"from {RAW_SCHEMA}.{name} where _logical_date = %(day)s group by _source",
+            {"day": logical_date},
+            {"_source": pl.String(), "n": pl.Int64(), "loaded_at": pl.Datetime("us", "UTC")},
+        )
+        if sources.height:
+            batches[name] = RawBatch(
+                name,
+                int(sources["n"].sum()),
+                sources["loaded_at"].max(),  # type: ignore[arg-type]
+                tuple(sorted(sources["_source"])),
+            )
     return batches
 
 
@@ -223,10 +227,10 @@ def raw_specs(
         rules += [
             in_range(column, thresholds.timestamp_floor, ceiling) for column in contract.timestamps
         ]
+        # SQL both warehouses run: names from code, the date as an ISO literal
         query = (
-            sql.SQL("select * from {}.{} where _logical_date = {}")
-            .format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table), sql.Literal(logical_date))
-            .as_string(None)
+            f"select * from {RAW_SCHEMA}.{table} "  # noqa: S608
+            f"where _logical_date = '{logical_date.isoformat()}'"
         )
         specs.append(AssetSpec(name, tuple(rules), query=query))
     return specs
@@ -238,9 +242,9 @@ MART_TABLES = ("fct_plays", "fct_first_plays", "dim_tracks", "dim_users", "fct_c
 TRACK_COVERAGE_ASSET = "marts.fct_plays_track_coverage"
 # One row per play: does its track exist in dim_tracks, and does it carry metadata?
 _TRACK_COVERAGE_QUERY = """
-select (t.track_key is not null)::int as track_known,
-       (t.genre is not null)::int as has_genre,
-       (t.danceability is not null)::int as has_audio_features
+select case when t.track_key is not null then 1 else 0 end as track_known,
+       case when t.genre is not null then 1 else 0 end as has_genre,
+       case when t.danceability is not null then 1 else 0 end as has_audio_features
 from marts.fct_plays as p
 left join marts.dim_tracks as t on t.track_key = p.track_key
 """

@@ -10,7 +10,9 @@ PostgreSQL and Snowflake, behind one interface.
   and one UPDATE ... FROM); `delete`: rows by key values and an optional shard.
 - `read_sql` / `execute`: SQL both dialects run as written (unquoted lower-case names,
   `%(name)s` parameters); `columns`: a relation's columns, none when it is missing.
-- `reader_grants`: what lets the client role read the serving layer and nothing else.
+- `reader_grants`: what lets the client role read the serving layer and nothing else;
+  `prepare`: the warehouse's own tables (Snowflake's DDL; PostgreSQL's come from
+  warehouse.bootstrap).
 
 `of(conn)` picks the implementation from the connection's type (a psycopg connection or a
 snowflake.connector one): the loader, ml/ and the publish call the seam and never branch on
@@ -46,6 +48,8 @@ class Warehouse(Protocol):
 
     dialect: str
 
+    def prepare(self) -> None: ...
+
     def load_batch(
         self,
         frame: pl.DataFrame,
@@ -64,7 +68,7 @@ class Warehouse(Protocol):
     def write_frame(self, schema: str, table: str, frame: pl.DataFrame) -> int: ...
 
     def read_sql(
-        self, query: str, params: Params, schema: Mapping[str, pl.DataType]
+        self, query: str, params: Params, schema: Mapping[str, pl.DataType] | None = None
     ) -> pl.DataFrame: ...
 
     def execute(self, statement: str, params: Params = None) -> int: ...
@@ -94,6 +98,9 @@ class Postgres:
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
+
+    def prepare(self) -> None:
+        """Nothing beyond warehouse.bootstrap, which every run applies to PostgreSQL."""
 
     def load_batch(
         self,
@@ -130,9 +137,16 @@ class Postgres:
         return frame.height
 
     def read_sql(
-        self, query: str, params: Params, schema: Mapping[str, pl.DataType]
+        self, query: str, params: Params, schema: Mapping[str, pl.DataType] | None = None
     ) -> pl.DataFrame:
-        return postgres_io.read_query(self.conn, sql.SQL(query), schema, params)
+        """`query`'s rows with exactly `schema`, or (None) with the types the rows have."""
+        if schema is not None:
+            return postgres_io.read_query(self.conn, sql.SQL(query), schema, params)
+        with self.conn.cursor() as cursor:
+            cursor.execute(query, params)
+            names = [column.name for column in cursor.description or []]
+            rows = cursor.fetchall()
+        return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
 
     def execute(self, statement: str, params: Params = None) -> int:
         return self.conn.execute(statement, params).rowcount
@@ -210,6 +224,13 @@ class Snowflake:
         self.conn = conn
         self.database = (database or conn.database or get_settings().snowflake_database).upper()
 
+    def prepare(self) -> None:
+        """Create the database's RAW, RAW_REJECTED, ML and SERVING objects (idempotent:
+        warehouse.snowflake.ddl_statements)."""
+        cursor = self.conn.cursor()
+        for statement in snowflake.ddl_statements(self.database):
+            cursor.execute(statement)
+
     def load_batch(
         self,
         frame: pl.DataFrame,
@@ -269,10 +290,20 @@ class Snowflake:
         return snowflake.write_frame(self.conn.cursor(), self.database, schema, table, frame)
 
     def read_sql(
-        self, query: str, params: Params, schema: Mapping[str, pl.DataType]
+        self, query: str, params: Params, schema: Mapping[str, pl.DataType] | None = None
     ) -> pl.DataFrame:
+        """`query`'s rows with exactly `schema`, or (None) with the types the rows have and
+        lower-case column names."""
         cursor = self.conn.cursor()
         cursor.execute(query, params)
+        if schema is None:
+            names = [str(column[0]).lower() for column in cursor.description]
+            table = cursor.fetch_arrow_all()
+            if table is None:  # no rows
+                return pl.DataFrame(schema=names)
+            frame = pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
+            return frame.rename(dict(zip(frame.columns, names, strict=True)))
         frames = list(snowflake.fetch_frames(cursor, schema))
         return pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
 

@@ -109,3 +109,34 @@ def test_train_score_publish_and_roll_back_on_snowflake(nightly, module_warehous
         back = rollback(control)
         assert back.publish_id == kept[0][0]
         assert _one(conn, "select max(rank) from SERVING.RECOMMENDATIONS") == [(20,)]
+
+
+def test_the_checkpoints_validate_snowflake_frames(nightly, module_warehouse_url) -> None:
+    from quality import QualityCheckFailed
+    from quality.checkpoints import check_marts, check_raw
+
+    conn, _, _ = nightly
+    day = dt.date(2026, 1, 1)
+    raw = check_raw(module_warehouse_url, day)
+    assert raw.success
+    assets = {outcome.asset for outcome in raw.outcomes}
+    assert {"raw.synthetic_users", "raw.synthetic_plays"} <= assets
+    marts = check_marts(module_warehouse_url, day)
+    assert marts.success
+    rules = {(o.asset, o.expectation_type) for o in marts.outcomes}
+    assert ("marts.fct_first_plays", "unexpected_rows_expectation") in rules  # counted in SQL
+    assert len(marts.outcomes) == len(check_marts(module_warehouse_url, day).outcomes)
+    with psycopg.connect(module_warehouse_url) as control:  # results kept in PostgreSQL
+        ((stored,),) = control.execute(
+            "select count(*) from quality.checkpoint_runs where checkpoint = 'marts'"
+        ).fetchall()
+        assert stored == 2
+    # a duplicated listener fails the marts checkpoint, naming the rule
+    _one(conn, "insert into MARTS.DIM_USERS select * from MARTS.DIM_USERS limit 1")
+    with pytest.raises(QualityCheckFailed) as failed:
+        check_marts(module_warehouse_url, day)
+    broken = [o for o in failed.value.summary.outcomes if not o.success]
+    assert [(o.asset, o.expectation_type, o.column) for o in broken] == [
+        ("marts.dim_users", "expect_column_values_to_be_unique", "user_id")
+    ]
+    assert broken[0].unexpected_count == 2
