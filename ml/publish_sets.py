@@ -13,7 +13,6 @@ why, and whose list is short. ml.publish loads PostgreSQL's partitions with them
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import polars as pl
 import psycopg
@@ -170,17 +169,24 @@ def publish_elsewhere(
     return made.publish_id, made.rows, version, covered
 
 
-def rollback_elsewhere(data: seam.Snowflake, to: Any) -> tuple[int, str]:
+def rollback_elsewhere(data: seam.Snowflake, to: str | int | None) -> tuple[int, str]:
     """Make a kept Snowflake publish current again: the one before the current publish, or
-    `to` (a publish id). Returns (publish_id, model_version)."""
+    `to` (a publish id, or a model version: its newest kept publish). Returns
+    (publish_id, model_version)."""
     cursor = data.conn.cursor()
     kept = snowflake_serving.publishes(cursor, data.database)
-    current = [publish_id for publish_id, _, is_current in kept if is_current]
+    current = next((p for p, _, is_current in kept if is_current), None)
     if to is None:
-        earlier = [p for p, _, _ in kept if current and p < current[0]]
-        if not earlier:
-            raise LookupError("no kept publish before the current one")
-        to = earlier[-1]
-    snowflake_serving.make_current(cursor, data.database, int(to))
-    version = next(v for p, v, _ in kept if p == int(to))
-    return int(to), version
+        candidates = [p for p, _, _ in kept if current is not None and p < current]
+        what = "no kept publish before the current one"
+    elif isinstance(to, int) or str(to).isdigit():
+        candidates = [p for p, _, _ in kept if p == int(to)]
+        what = f"publish {to} is not kept (see SERVING.PUBLISHES)"
+    else:
+        candidates = [p for p, version, _ in kept if version == str(to)]
+        what = f"no kept publish of model {to} (see SERVING.PUBLISHES)"
+    if not candidates:
+        raise LookupError(what)
+    chosen = candidates[-1]
+    snowflake_serving.make_current(cursor, data.database, chosen)
+    return chosen, next(version for p, version, _ in kept if p == chosen)
