@@ -1,5 +1,5 @@
-"""`python -m warehouse start|stop|status|url|env|psql|report|snowflake-ddl|snowflake-load`:
-the warehouse without Airflow."""
+"""`python -m warehouse start|stop|status|url|env|psql|report|snowflake-ddl|snowflake-grants|
+snowflake-load`: the warehouse without Airflow."""
 
 from __future__ import annotations
 
@@ -73,10 +73,24 @@ def _report() -> int:
 
 
 def _snowflake_ddl() -> int:
-    """The statements that create RAW and SERVING in Snowflake (SNOWFLAKE_DATABASE)."""
+    """The statements that create RAW, RAW_REJECTED, ML and SERVING in Snowflake
+    (SNOWFLAKE_DATABASE)."""
     from warehouse.snowflake import ddl_statements
 
     for statement in ddl_statements(get_settings().snowflake_database):
+        print(f"{statement};")
+    return 0
+
+
+def _snowflake_grants() -> int:
+    """What an admin runs once so `recs_reader` reads SERVING and nothing else."""
+    from warehouse.serving import READER_ROLE
+    from warehouse.snowflake import reader_grants
+
+    settings = get_settings()
+    for statement in reader_grants(
+        settings.snowflake_database, READER_ROLE.upper(), settings.snowflake_warehouse
+    ):
         print(f"{statement};")
     return 0
 
@@ -115,6 +129,7 @@ COMMANDS = {
     "psql": _psql,
     "report": _report,
     "snowflake-ddl": _snowflake_ddl,
+    "snowflake-grants": _snowflake_grants,
     "snowflake-load": _snowflake_load,
 }
 

@@ -348,7 +348,7 @@ class Snowflake:
         return [str(name).lower() for (name,) in cursor.fetchall()]
 
     def reader_grants(self, role: str = READER_ROLE) -> list[str]:
-        return snowflake.reader_grants(self.database, role)
+        return snowflake.reader_grants(self.database, role, get_settings().snowflake_warehouse)
 
 
 def of(conn: Any) -> Warehouse:
@@ -371,6 +371,17 @@ def data(conn: Any) -> Warehouse:
     if isinstance(conn, psycopg.Connection) and get_settings().dbt_target == "snowflake":
         return Snowflake(_snowflake_connection())
     return of(conn)
+
+
+def require_postgres(conn: Any, what: str) -> None:
+    """Stop with a clear error when `what` (SQL not yet behind the seam) would read the
+    control PostgreSQL while the data lives elsewhere: it would see no rows and act on
+    that."""
+    if not isinstance(data(conn), Postgres):
+        raise RuntimeError(
+            f"{what} reads PostgreSQL's raw tables and does not run on the Snowflake target "
+            "yet (README, 'Running on Snowflake'): unset its keys or use DBT_TARGET=postgres"
+        )
 
 
 _connections: dict[tuple[Any, ...], Any] = {}

@@ -379,9 +379,12 @@ def connect_from_env() -> Any:
     return snowflake.connector.connect(**{k: v for k, v in params.items() if v is not None})
 
 
-def reader_grants(database: str, role: str) -> list[str]:
-    """The client role's grants (warehouse/snowflake_serving.py); printed by
-    `python -m warehouse snowflake-ddl --grants`."""
-    _check_identifier(database)
-    _check_identifier(role)
-    return serving_grants(database, role)
+def reader_grants(database: str, role: str, warehouse: str | None = None) -> list[str]:
+    """The client role's grants (warehouse/snowflake_serving.py), with USAGE on the virtual
+    `warehouse` its queries run on; printed by `python -m warehouse snowflake-grants`."""
+    for name in (database, role, warehouse or "x"):
+        _check_identifier(name)
+    grants = serving_grants(database, role)
+    if warehouse:
+        grants.append(f"grant usage on warehouse {warehouse} to role {role}")
+    return grants

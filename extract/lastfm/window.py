@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import psycopg
 
 from extract.lastfm.config import SOURCE
+from warehouse import seam
 
 # What identifies a scrobble across fetches: (played_at, artist, title, album), as scrobbled.
 ScrobbleKey = tuple[dt.datetime, str, str, str | None]
@@ -96,6 +97,7 @@ def watermarks(
 
     Last.fm user names are case-insensitive, so `RJ` and `rj` share a watermark.
     """
+    seam.require_postgres(conn, "Last.fm's incremental window (watermarks, lookback)")
     rows = conn.execute(
         "select lower(user_name), max(played_at) from raw.lastfm_scrobbles "
         "where _source = %s and _logical_date < %s and lower(user_name) = any(%s) "
@@ -141,6 +143,7 @@ def loaded_scrobbles(
 
 def known_tracks(conn: psycopg.Connection, logical_date: dt.date) -> set[tuple[str, str]]:
     """(artist, title), lower-cased, whose track.getInfo an earlier batch already holds."""
+    seam.require_postgres(conn, "Last.fm's track.getInfo backlog")
     rows: Iterable[tuple[str, str]] = conn.execute(
         "select distinct lower(artist_name), lower(track_name) from raw.lastfm_track_info "
         "where _source = %s and _logical_date < %s",

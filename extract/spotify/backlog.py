@@ -26,6 +26,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from warehouse import seam
 from warehouse.raw_tables import (
     LASTFM_SCROBBLES,
     RAW_SCHEMA,
@@ -52,6 +53,7 @@ def _other_batches(alias: str) -> sql.Composed:
 
 
 def existing_tables(conn: psycopg.Connection, tables: Iterable[RawTable]) -> set[str]:
+    seam.require_postgres(conn, "Spotify's search and lookup backlog")
     names = [table.name for table in tables]
     rows = conn.execute(
         "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
@@ -195,6 +197,7 @@ class PollState:
 
 
 def poll_state(conn: psycopg.Connection, user_name: str, logical_date: dt.date) -> PollState:
+    seam.require_postgres(conn, "Spotify's recently-played watermark")
     params = {"source": SOURCE, "day": logical_date, "user": user_name}
     plays = _raw(SPOTIFY_PLAYS)
     columns = sql.SQL(", ").join(map(sql.Identifier, SPOTIFY_PLAYS.column_names))
