@@ -225,9 +225,11 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> SettingsEnv:
 SLOWEST_FILES = (
     "test_airflow_ui.py",
     "test_real_histories.py",
+    "test_snowflake_dags.py",
     "test_idempotency.py",
     "test_dag_backfill.py",
     "test_bench.py",
+    "test_snowflake_nightly.py",
     "test_snowflake_fakesnow.py",
     "test_dbt_build.py",
     "test_point_in_time.py",
