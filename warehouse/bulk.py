@@ -7,7 +7,7 @@ PostgreSQL's COPY or Snowflake's Arrow result batches. Names come from code only
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -51,3 +51,22 @@ def check_identifiers(*names: str) -> None:
     for name in names:
         if not name.replace("_", "").isalnum():
             raise ValueError(f"not a plain identifier: {name!r}")
+
+
+def rebatch(frames: Iterable[pl.DataFrame], batch_rows: int) -> Iterator[pl.DataFrame]:
+    """`frames` regrouped into frames of `batch_rows` rows (the last one shorter); as they
+    come when `batch_rows` is 0 or less."""
+    pending: list[pl.DataFrame] = []
+    held = 0
+    for frame in frames:
+        if batch_rows <= 0:
+            yield frame
+            continue
+        pending.append(frame)
+        held += frame.height
+        while held >= batch_rows:
+            rows = pl.concat(pending)
+            yield rows.head(batch_rows)
+            pending, held = [rows.slice(batch_rows)], held - batch_rows
+    if held:
+        yield pl.concat(pending)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from warehouse.bulk import Select, Shard
+from warehouse.bulk import Select, Shard, rebatch
 
 # Strings are always quoted and NULL is the unquoted empty field, so an empty string, a
 # literal "\N" and NULL all survive COPY as themselves.
@@ -105,17 +105,8 @@ def iter_query(
         if not spool.tell():
             return
         spool.seek(0)
-        pending: list[pl.DataFrame] = []
-        held = 0
-        for batch in pacsv.open_csv(spool, **_csv_options(schema)):
-            pending.append(_frame(batch, schema))
-            held += batch.num_rows
-            while held >= batch_rows:
-                rows = pl.concat(pending)
-                yield rows.head(batch_rows)
-                pending, held = [rows.slice(batch_rows)], held - batch_rows
-        if held:
-            yield pl.concat(pending)
+        batches = pacsv.open_csv(spool, **_csv_options(schema))
+        yield from rebatch((_frame(batch, schema) for batch in batches), batch_rows)
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:

@@ -33,7 +33,7 @@ from psycopg import sql
 
 from config import get_settings
 from warehouse import postgres_io, snowflake
-from warehouse.bulk import Select, Shard, check_identifiers
+from warehouse.bulk import Select, Shard, check_identifiers, rebatch
 from warehouse.loader import LoadResult, conform
 from warehouse.loader import load_batch as load_postgres_batch
 from warehouse.raw_tables import RawTable
@@ -271,20 +271,8 @@ class Snowflake:
 
     def iter_frames(self, select: Select, batch_rows: int) -> Iterator[pl.DataFrame]:
         """The result's Arrow batches, regrouped into `batch_rows` rows (0: as they come)."""
-        pending: list[pl.DataFrame] = []
-        held = 0
-        for batch in snowflake.read_batches(self.conn.cursor(), self.database, select):
-            if batch_rows <= 0:
-                yield batch
-                continue
-            pending.append(batch)
-            held += batch.height
-            while held >= batch_rows:
-                rows = pl.concat(pending)
-                yield rows.head(batch_rows)
-                pending, held = [rows.slice(batch_rows)], held - batch_rows
-        if held:
-            yield pl.concat(pending)
+        batches = snowflake.read_batches(self.conn.cursor(), self.database, select)
+        return rebatch(batches, batch_rows)
 
     def write_frame(self, schema: str, table: str, frame: pl.DataFrame) -> int:
         return snowflake.write_frame(self.conn.cursor(), self.database, schema, table, frame)
