@@ -25,7 +25,9 @@ What it proves, in order (each step timed, the table printed at the end, pass or
 8. down: `down -v` leaves no container, volume or network of the project behind.
 
 Exit codes: 0 passed, 1 the stack failed, 2 a tool is missing, 3 the environment cannot run
-containers (`.ci/run` skips on 2 and 3 with the reason, fails on 1).
+containers. `make` turns any of them into its own 2, so the outcome is also written to
+.encore/compose/outcome (`passed`, `failed: ...`, `missing: ...`, `environment: ...`):
+`.ci/run` skips on the last two with the reason and fails on `failed`.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ STATE = ROOT / ".encore" / "compose"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 OFFLINE_FILE = ROOT / "docker" / "compose.offline.yml"
 PROJECT = "encore-check"
+OUTCOME = STATE / "outcome"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 BASE_IMAGE = "encore-offline/base:bookworm"
 # The Debian packages of the offline base: Python for the Encore image and pgserver, LightGBM's
@@ -693,7 +696,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack: Stack | None = None
     code = 0
     STATE.mkdir(parents=True, exist_ok=True)
-    for stale in ("build.log", "stack.log", "compose.log"):
+    reason = ""
+    for stale in ("build.log", "stack.log", "compose.log", "outcome"):
         (STATE / stale).unlink(missing_ok=True)
     try:
         with steps.step("tools") as note:
@@ -795,13 +799,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {worker} ({len(tasks)}): {', '.join(sorted(tasks))}")
     except Missing as error:
         print(f"compose-check: {error}", file=sys.stderr)
-        code = EXIT_MISSING
+        code, reason = EXIT_MISSING, str(error)
     except Environment as error:
         print(f"compose-check: this environment cannot run the stack: {error}", file=sys.stderr)
-        code = EXIT_ENVIRONMENT
+        code, reason = EXIT_ENVIRONMENT, str(error)
     except (CheckFailed, AssertionError, OSError, subprocess.SubprocessError) as error:
         print(f"compose-check FAILED: {error}", file=sys.stderr)
-        code = EXIT_FAILED
+        code, reason = EXIT_FAILED, str(error)
     finally:
         if stack is not None and engine is not None:
             if code == EXIT_FAILED:
@@ -816,11 +820,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         check_down(engine.docker, note)
                 except CheckFailed as error:
                     print(f"compose-check FAILED: {error}", file=sys.stderr)
-                    code = code or EXIT_FAILED
+                    code, reason = code or EXIT_FAILED, reason or str(error)
             stack.env_file.unlink(missing_ok=True)
         if engine is not None and not args.keep:
             engine.stop()
         print("\n" + steps.table())
+        kind = {0: "passed", 1: "failed", 2: "missing", 3: "environment"}[code]
+        OUTCOME.write_text(f"{kind}: {reason}\n" if reason else f"{kind}\n")
         print(
             "compose-check: "
             + {0: "passed", 1: "FAILED", 2: "missing tools", 3: "skipped (environment)"}[code]
