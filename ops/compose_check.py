@@ -544,12 +544,15 @@ def run_chain(
     for dag_id in reversed(CHAIN):
         api.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})
 
+    stopped: set[str] = set()  # scheduled runs (full-size default params) marked failed
+
     def chain() -> dict[str, dict[str, Any]] | None:
         found: dict[str, dict[str, Any]] = {}
         for dag_id in CHAIN:
             for run_ in api.runs(dag_id):
                 if run_["run_type"] == "scheduled":
                     if run_["state"] not in {"success", "failed"}:
+                        stopped.add(f"{dag_id} {run_['dag_run_id']}")
                         with contextlib.suppress(CheckFailed):
                             api.call(
                                 "PATCH",
@@ -578,6 +581,8 @@ def run_chain(
             with contextlib.suppress(Exception):
                 api.call("PATCH", f"/dags/{dag_id}", {"is_paused": True})
     note.append(" -> ".join(f"{d} ({runs[d]['run_type']})" for d in CHAIN))
+    if stopped:
+        note.append(f"; scheduled runs marked failed: {', '.join(sorted(stopped))}")
     return runs
 
 

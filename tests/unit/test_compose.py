@@ -102,6 +102,28 @@ def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_docker_compose_1_accepts_the_file(tmp_path: Path) -> None:
+    """Debian's docker-compose (1.29, what `make compose-check` uses) validates the file and
+    the offline override together (it rejected a top-level `name:`)."""
+    tool = shutil.which("docker-compose")
+    if tool is None:
+        pytest.skip("no docker-compose (Debian's package; `make compose-check` installs it)")
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE_FILE.read_text()))
+    env = {**os.environ, **{name: "placeholder-not-a-secret" for name in required}}
+    offline = ROOT / "docker" / "compose.offline.yml"
+    for files in (["-f", str(COMPOSE_FILE)], ["-f", str(COMPOSE_FILE), "-f", str(offline)]):
+        result = subprocess.run(
+            [tool, "--env-file", str(env_file), *files, "config", "-q"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert result.returncode == 0, result.stderr
+
+
 def test_every_required_service_is_there(services: dict[str, Any]) -> None:
     assert set(services) >= REQUIRED_SERVICES, REQUIRED_SERVICES - set(services)
     assert services["warehouse"]["image"].startswith("postgres:16")
