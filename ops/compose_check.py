@@ -309,6 +309,23 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
+def probe_containers(docker: str, note: list[str]) -> None:
+    """A container of the base starts and reaches PyPI (the CA bundle mounted, as the builds
+    get it). Either failing is the machine's doing, not the stack's: Environment (a skip)."""
+    mount = ["-v", f"{CA_BUNDLE}:/probe/ca.crt:ro"] if CA_BUNDLE.exists() else []
+    cafile = "'/probe/ca.crt'" if mount else "None"
+    script = (
+        "import urllib.request, ssl; "
+        f"ctx = ssl.create_default_context(cafile={cafile}); "
+        "urllib.request.urlopen('https://pypi.org/simple/uv/', timeout=20, context=ctx).close()"
+    )
+    result = run([docker, "run", "--rm", *mount, BASE_IMAGE, "python3", "-c", script], check=False)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise Environment(f"a container cannot run here or cannot reach PyPI: {detail[0]}")
+    note.append("a container reached PyPI")
+
+
 def build_base(docker: str, note: list[str]) -> None:
     """The bookworm base image: debootstrap (about 50 s), then `docker import` (once)."""
     if image_exists(docker, BASE_IMAGE):
@@ -720,6 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if offline:
             with steps.step("base image") as note:
                 build_base(docker, note)
+                probe_containers(docker, note)
         with steps.step("build") as note:
             if offline:
                 build_offline(docker, image, note)
