@@ -1,7 +1,7 @@
 """docker-compose.yml, the Dockerfile and .env.example, checked without a Docker engine.
 
 `make compose-check` (ops/compose_check.py) starts the stack for real; these tests need no
-engine and hold, each, a fix that starting it required. What can be proven statically is: compose
+engine, and the ones at the end each hold a fix that starting it required. Statically: compose
 accepts the file (when the client has the compose plugin), the Celery workers can scale, every
 service waits for what it needs, ports stay on loopback, the file holds no secret, every
 variable compose or the code reads is documented in .env.example, and every command a
