@@ -51,6 +51,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from config import subprocess_env
+
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".encore" / "compose"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -207,7 +209,7 @@ def ensure_tools(note: list[str]) -> None:
             f"missing {', '.join(TOOLS[p] for p in missing)} (Debian packages: "
             f"{' '.join(missing)}); installing them needs root and apt-get"
         )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    env = subprocess_env({"DEBIAN_FRONTEND": "noninteractive"})
     log = STATE / "apt.log"
     install = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
     if run(install, env=env, check=False, log=log).returncode != 0:
@@ -370,7 +372,7 @@ def build_base(docker: str, note: list[str]) -> None:
 def build_offline(docker: str, image: str, note: list[str]) -> None:
     """docker/offline/*: BuildKit, the base as build arg, the CA bundle as secret `ca_bundle`."""
     builds = {**OFFLINE_IMAGES, image: "docker/offline/Dockerfile"}
-    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    env = subprocess_env({"DOCKER_BUILDKIT": "1"})
     for tag, dockerfile in builds.items():
         secret = [f"--secret=id=ca_bundle,src={CA_BUNDLE}"] if CA_BUNDLE.exists() else []
         run(
@@ -703,7 +705,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--offline",
         choices=["auto", "yes", "no"],
-        default=os.environ.get("ENCORE_COMPOSE_OFFLINE", "auto"),
+        default="auto",
         help="docker/compose.offline.yml: auto = when Docker Hub does not answer",
     )
     parser.add_argument("--keep", action="store_true", help="leave the stack up (no down -v)")
@@ -732,7 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             note.append("unreachable: offline images" if offline else "reachable: official images")
         files = [COMPOSE_FILE] + ([OFFLINE_FILE] if offline else [])
         env_file = Path(tempfile.mkstemp(prefix="compose-check-", suffix=".env", dir=STATE)[1])
-        stack = Stack(files, throwaway_environment(os.environ), env_file)
+        stack = Stack(files, throwaway_environment(subprocess_env()), env_file)
         image = stack.env.get("ENCORE_IMAGE", "encore:local")
         if offline:
             with steps.step("base image") as note:
