@@ -37,7 +37,7 @@ DATE ?= $(RUN_DATE)
 # The derived variables for dbt and Airflow (a failure, e.g. a wrong setting, stops the recipe)
 ENV = encore_env="$$($(UV) run --frozen python -m warehouse env)" && eval "$$encore_env"
 
-.PHONY: help setup warehouse demo ingest api airflow docs browser pgbouncer pooler test bench lint stop clean
+.PHONY: help setup warehouse demo ingest api airflow docs browser pgbouncer pooler test bench lint stop clean compose-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -132,6 +132,12 @@ test: warehouse dbt-parse browser pgbouncer  ## run the test suite (real Postgre
 
 bench: warehouse dbt-parse  ## time each stage at 1M and 2M plays + pgbench lookups (BENCH_ARGS="--scales 100k")
 	@$(ENV) && $(UV) run --frozen python -m bench $(BENCH_ARGS)
+
+# docker-compose.yml started for real (ops/compose_check.py; README "Scaling out"): as root it
+# installs Docker from Debian's packages and starts dockerd if needed; offline images
+# (docker/compose.offline.yml) where no registry answers. COMPOSE_CHECK_ARGS="--keep" leaves it up.
+compose-check: setup  ## start the compose stack (2 Celery workers), run the DAGs through it, tear it down
+	$(UV) run --frozen python -m ops.compose_check $(COMPOSE_CHECK_ARGS)
 
 lint: dbt-parse  ## the static checks CI runs: ruff, ruff format, import layers, mypy, sqlfluff, dbt parse
 	$(UV) run --frozen ruff check .

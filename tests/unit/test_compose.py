@@ -1,6 +1,7 @@
 """docker-compose.yml, the Dockerfile and .env.example, checked without a Docker engine.
 
-There is no engine here, so nothing is started. What can be proven statically is: compose
+`make compose-check` (ops/compose_check.py) starts the stack for real; these tests need no
+engine, and the ones at the end each hold a fix that starting it required. Statically: compose
 accepts the file (when the client has the compose plugin), the Celery workers can scale, every
 service waits for what it needs, ports stay on loopback, the file holds no secret, every
 variable compose or the code reads is documented in .env.example, and every command a
@@ -100,6 +101,28 @@ def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_1_accepts_the_file(tmp_path: Path) -> None:
+    """Debian's docker-compose (1.29, what `make compose-check` uses) validates the file and
+    the offline override together (it rejected a top-level `name:`)."""
+    tool = shutil.which("docker-compose")
+    if tool is None:
+        pytest.skip("no docker-compose (Debian's package; `make compose-check` installs it)")
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE_FILE.read_text()))
+    env = {**os.environ, **{name: "placeholder-not-a-secret" for name in required}}
+    offline = ROOT / "docker" / "compose.offline.yml"
+    for files in (["-f", str(COMPOSE_FILE)], ["-f", str(COMPOSE_FILE), "-f", str(offline)]):
+        result = subprocess.run(
+            [tool, "--env-file", str(env_file), *files, "config", "-q"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert result.returncode == 0, result.stderr
 
 
 def test_every_required_service_is_there(services: dict[str, Any]) -> None:
@@ -497,3 +520,128 @@ def test_dockerfile_copies_what_exists() -> None:
         )
     (entrypoint,) = [json.loads(rest) for i, rest in instructions if i == "ENTRYPOINT"]
     assert (ROOT / Path(entrypoint[0]).relative_to(CONTAINER_ROOT)).is_file()
+
+
+# ------------------------------------------------- what starting the stack found (issue 17)
+# `make compose-check` (ops/compose_check.py) starts the stack for real; each test below holds
+# a fix that run needed, so a later edit cannot bring the failure back unnoticed.
+
+# Top-level keys docker-compose 1.x (Debian's docker-compose package) accepts besides x-*.
+COMPOSE_V1_TOP_LEVEL = {"version", "services", "volumes", "networks", "secrets", "configs"}
+
+
+def test_top_level_keys_are_ones_docker_compose_1_accepts(compose: dict[str, Any]) -> None:
+    """`name:` made docker-compose 1.29 reject the whole file; the name comes from
+    COMPOSE_PROJECT_NAME in .env instead (read by compose v1 and v2 alike)."""
+    unknown = {key for key in compose if not key.startswith("x-")} - COMPOSE_V1_TOP_LEVEL
+    assert not unknown, f"docker-compose 1.x rejects the file with {sorted(unknown)}"
+    assert re.search(r"^COMPOSE_PROJECT_NAME=encore$", ENV_EXAMPLE.read_text(), re.M)
+
+
+def _locked(name: str) -> bool:
+    return f'name = "{name}"' in (ROOT / "uv.lock").read_text()
+
+
+def test_airflow_metadata_async_driver_is_installed(services: dict[str, Any]) -> None:
+    """Airflow 3 opens an async engine too; unset, it derives postgresql+asyncpg:// from the
+    sync URL and every Airflow process died at import (asyncpg is not locked)."""
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        url = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC")
+        if url is None:
+            assert _locked("asyncpg"), f"{name}: no async URL and asyncpg is not locked"
+            continue
+        driver = url.split("://", 1)[0].split("+")[1]
+        assert driver in {"psycopg", "asyncpg"}, (name, driver)
+        assert _locked(driver), f"{name}: {driver} is not in uv.lock"
+        assert "@airflow-metadata:" in url, name
+        assert "${ENCORE_AIRFLOW_DB_PASSWORD:?" in url, f"{name}: the password comes from .env"
+
+
+def test_celery_has_what_the_celery_provider_imports() -> None:
+    """celery 5.7 dropped celery.backends.database.retry, which the provider imports: the
+    scheduler could not load CeleryExecutor and restarted in a loop. Every name the provider
+    imports from celery must exist in the installed (locked) celery."""
+    import importlib
+    import importlib.util
+
+    spec = importlib.util.find_spec("airflow.providers.celery")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("apache-airflow-providers-celery is not installed (the compose extra)")
+    imports = 0
+    for source in Path(next(iter(spec.submodule_search_locations))).rglob("*.py"):
+        text = re.sub(r"\(\s*([^)]*?)\s*\)", lambda m: m[1].replace("\n", " "), source.read_text())
+        for module, names in re.findall(r"^\s*from (celery[\w.]*) import ([^\n#]+)", text, re.M):
+            loaded = importlib.import_module(module)
+            for name in (n.split(" as ")[0].strip() for n in names.split(",")):
+                if name:
+                    assert hasattr(loaded, name) or importlib.util.find_spec(f"{module}.{name}"), (
+                        f"{source.name}: from {module} import {name}"
+                    )
+                    imports += 1
+    assert imports > 5
+
+
+# -------------------------------------------------------------------- offline images
+
+
+OFFLINE = ROOT / "docker" / "compose.offline.yml"
+OFFLINE_DOCKERFILE = ROOT / "docker" / "offline" / "Dockerfile"
+
+
+def _steps(path: Path) -> list[tuple[str, str]]:
+    """A Dockerfile's instructions, comments and line continuations dropped, RUN's BuildKit
+    flags and the CA bundle's variable taken out (what the offline build adds)."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    steps = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        instruction, _, rest = line.strip().partition(" ")
+        rest = re.sub(r"--mount=\S+\s+", "", rest)
+        rest = re.sub(r"(SSL_CERT_FILE|PIP_CERT)=\S+\s+", "", rest)
+        steps.append((instruction.upper(), " ".join(rest.split())))
+    return steps
+
+
+def test_offline_override_only_swaps_the_registry_images(services: dict[str, Any]) -> None:
+    """docker/compose.offline.yml replaces postgres:16 and redis (no registry here) and
+    nothing else: the Encore services, ports, healthchecks and commands stay the real file's."""
+    override = yaml.safe_load(OFFLINE.read_text())
+    assert set(override) == {"services"}
+    registry = {name for name, service in services.items() if not _own_image(service)}
+    assert set(override["services"]) == registry == {"warehouse", "airflow-metadata", "redis"}
+    for name, service in override["services"].items():
+        assert set(service) == {"image"}, name
+        assert service["image"].startswith("encore-offline/"), name
+    for dockerfile in ("postgres.Dockerfile", "redis.Dockerfile", "Dockerfile"):
+        assert (ROOT / "docker" / "offline" / dockerfile).is_file()
+
+
+def test_offline_dockerfile_has_the_real_steps() -> None:
+    """docker/offline/Dockerfile = the Dockerfile after its base and uv: same ENV, COPY and
+    RUN steps, same user and entry point (only the base, uv's origin and the CA secret differ)."""
+    real, offline = _steps(DOCKERFILE), _steps(OFFLINE_DOCKERFILE)
+    after_uv = next(i for i, (ins, rest) in enumerate(real) if ins == "COPY" and "--from" in rest)
+    offline_env = next(i for i, (ins, _) in enumerate(offline) if ins == "ENV")
+    assert offline[offline_env:] == real[after_uv + 1 :]
+    uv_tag = re.search(r"astral-sh/uv:([\d.]+)", DOCKERFILE.read_text())
+    assert uv_tag and f"uv=={uv_tag[1]}" in OFFLINE_DOCKERFILE.read_text()
+    assert "ca-certificates.crt" not in " ".join(rest for _, rest in offline if "COPY" in _)
+
+
+def test_offline_postgres_is_the_locked_pgserver() -> None:
+    """The offline warehouse and metadata servers run the PostgreSQL 16 of the pgserver wheel
+    the embedded warehouse locks, behind an entry point that honours the official image's
+    POSTGRES_* variables and /docker-entrypoint-initdb.d (docker/warehouse-init)."""
+    dockerfile = (ROOT / "docker" / "offline" / "postgres.Dockerfile").read_text()
+    locked = re.search(r'name = "pgserver"\nversion = "([^"]+)"', (ROOT / "uv.lock").read_text())
+    assert locked and f"pgserver=={locked[1]}" in dockerfile
+    entrypoint = (ROOT / "docker" / "offline" / "postgres-entrypoint.sh").read_text()
+    for needed in (
+        "POSTGRES_USER",
+        "POSTGRES_PASSWORD",
+        "POSTGRES_DB",
+        "docker-entrypoint-initdb.d",
+    ):
+        assert needed in entrypoint, needed
