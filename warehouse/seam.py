@@ -15,8 +15,11 @@ PostgreSQL and Snowflake, behind one interface.
   warehouse.bootstrap).
 
 `of(conn)` picks the implementation from the connection's type (a psycopg connection or a
-snowflake.connector one): the loader, ml/ and the publish call the seam and never branch on
-the warehouse themselves. dbt keeps its own cross-database macros (macros/cross_db.sql).
+snowflake.connector one) and `data(conn)` the warehouse that holds the data: the only
+places that ask. The loaders, ml/ and the checkpoints call the seam; two choose a whole
+mechanism by its type, each in one place: ml.publish (PostgreSQL's partitions, or
+ml.publish_sets on Snowflake) and quality.checkpoints (great-expectations' SQL source, or
+frames). dbt keeps its own cross-database macros (macros/cross_db.sql).
 The README's "Running on Snowflake" lists what is verified offline and what is not.
 """
 
