@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import json
 import time
 from collections.abc import Callable
@@ -104,7 +103,7 @@ def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
     from psycopg import sql
 
     from warehouse.loader import conform
-    from warehouse.postgres_io import NULL_MARKER
+    from warehouse.postgres_io import NULL_MARKER, csv_bytes
     from warehouse.raw_tables import RAW_SCHEMA, RAW_TABLES
 
     frames = _read_world(workdir)
@@ -120,16 +119,7 @@ def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
         data = conform(frame, tables[name]).with_columns(meta)
         chunks = []
         for offset in range(0, data.height, COPY_CHUNK_ROWS):
-            buffer = io.BytesIO()
-            data.slice(offset, COPY_CHUNK_ROWS).write_csv(
-                buffer,
-                include_header=False,
-                null_value=NULL_MARKER,
-                quote_style="non_numeric",
-                datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z",
-                date_format="%Y-%m-%d",
-            )
-            chunks.append(buffer.getvalue())
+            chunks.append(csv_bytes(data.slice(offset, COPY_CHUNK_ROWS)))
         rendered[name] = (data.columns, chunks, data.height)
     render_seconds = time.perf_counter() - render_started
     with _connect() as conn:
