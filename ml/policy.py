@@ -19,6 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ml import list_model
+from ml.db import MARTS
 from ml.features import FEATURES
 from ml.runs import SUCCEEDED
 from warehouse import seam
@@ -236,7 +237,6 @@ def reference_profile(
     return None if row is None else (row[0], row[1])
 
 
-MARTS = "marts"
 TEXT_FEATURES = ("genre", "country", "age_band")  # read as text; the others as double
 
 

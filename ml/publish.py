@@ -36,7 +36,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import psycopg
 from psycopg import sql
@@ -53,7 +53,7 @@ from ml.publish_sets import (
 from ml.publish_sets import coverage as coverage_of
 from ml.runs import latest_version
 from ml.score import FALLBACK_REASON, ensure_score_columns
-from warehouse import seam
+from warehouse import seam, snowflake_serving
 from warehouse.serving import PUBLISH_LOCK, upgrade_serving_columns
 
 log = logging.getLogger(__name__)
@@ -363,7 +363,9 @@ def rollback(conn: psycopg.Connection, *, to: str | int | None = None) -> Publis
     if isinstance(data, seam.Snowflake):
         publish_id, version = rollback_elsewhere(data, to)
         log.info("rolled back to Snowflake publish %d (%s)", publish_id, version)
-        return Publish(publish_id, version, datetime.now(UTC), 0, 0, True)
+        return Publish(
+            *snowflake_serving.publish_row(data.conn.cursor(), data.database, publish_id)
+        )
     with conn.transaction():
         conn.execute(PUBLISH_LOCK)
         current = conn.execute(

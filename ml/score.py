@@ -35,7 +35,7 @@ import psycopg
 
 from ml import list_model, rankers
 from ml.artifacts import LoadedModel, load_model
-from ml.db import CANDIDATE_FEATURES, feature_query, iter_frames
+from ml.db import CANDIDATE_FEATURES, feature_query
 from ml.features import to_matrix
 from ml.policy import record_profile
 from ml.runs import latest_version
@@ -409,11 +409,9 @@ def score(
             model_version = latest_version(conn)
     model = load_model(artifacts_dir, model_version)
     ranking = Ranking.load(artifacts_dir / model_version, model)
+    users = None if shard is None else Shard("user_id", shard, shards)
     select = feature_query(
-        CANDIDATE_FEATURES,
-        _KEYS,
-        shard=None if shard is None else Shard("user_id", shard, shards),
-        extra=list_model.HISTORY_FEATURES,
+        CANDIDATE_FEATURES, _KEYS, shard=users, extra=list_model.HISTORY_FEATURES
     )
     total = 0
     started = time.monotonic()
@@ -425,16 +423,11 @@ def score(
         assert row is not None
         scored_at = row[0]
         data = seam.data(conn)
-        data.delete(
-            "ml",
-            "scores",
-            {"model_version": model_version},
-            None if shard is None else Shard("user_id", shard, shards),
-        )
+        data.delete("ml", "scores", {"model_version": model_version}, users)
         best: pl.DataFrame | None = None
         what = "score" if shard is None else f"score shard {shard}/{shards}"
         with progress(what, unit="candidates") as shown:
-            for batch in iter_frames(conn, select, batch_rows):
+            for batch in data.iter_frames(select, batch_rows):
                 batch = list_model.with_source_flags(batch)
                 predicted = _predict(model, batch, ranking)
                 scores = predicted.with_columns(scored_at=pl.lit(scored_at)).select(_SCORE_COLUMNS)

@@ -47,7 +47,9 @@ def check_raw(
     if not names:
         log.warning("no raw table received a batch for %s: nothing to check", logical_date)
     specs = suites.raw_specs(batches, logical_date, thresholds, previous, expected)
-    return _finish(url, data, suites.RAW_CHECKPOINT, specs, logical_date, context, persist)
+    return _finish(
+        url, _frames_from(data), suites.RAW_CHECKPOINT, specs, logical_date, context, persist
+    )
 
 
 def check_marts(
@@ -66,22 +68,26 @@ def check_marts(
         previous = store.previous_row_counts(
             conn, suites.MARTS_CHECKPOINT, suites.mart_asset_names()
         )
-        data = seam.data(conn)
+        read_from = _frames_from(seam.data(conn))
     specs = suites.mart_specs(logical_date, thresholds, previous, dt.datetime.now(dt.UTC))
-    return _finish(url, data, suites.MARTS_CHECKPOINT, specs, logical_date, context, persist)
+    return _finish(url, read_from, suites.MARTS_CHECKPOINT, specs, logical_date, context, persist)
+
+
+def _frames_from(data: seam.Warehouse) -> seam.Warehouse | None:
+    """Where the assets are read as frames: None on PostgreSQL, whose rules run as SQL
+    through great-expectations' data source on the URL; the warehouse elsewhere."""
+    return None if isinstance(data, seam.Postgres) else data
 
 
 def _finish(
     url: str,
-    data: seam.Warehouse,
+    read_from: seam.Warehouse | None,
     name: str,
     specs: list[suites.AssetSpec],
     logical_date: dt.date,
     context: RunContext | None,
     persist: bool,
 ) -> CheckpointSummary:
-    # PostgreSQL: great-expectations' SQL data source on `url`; elsewhere frames (seam)
-    read_from = None if isinstance(data, seam.Postgres) else data
     summary = run_checkpoint(
         url, name, specs, logical_date=logical_date, context=context, read_from=read_from
     )

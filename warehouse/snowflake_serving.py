@@ -223,6 +223,20 @@ def publishes(cursor: Any, database: str) -> list[tuple[int, str, bool]]:
     return [(int(a), str(b), bool(c)) for a, b, c in cursor.fetchall()]
 
 
+def publish_row(cursor: Any, database: str, publish_id: int) -> tuple[Any, ...]:
+    """(publish_id, model_version, generated_at, rows, users, is_current) of a kept
+    publish: the fields of ml.publish.Publish."""
+    cursor.execute(
+        "select publish_id, model_version, generated_at, rows, users, is_current "  # noqa: S608
+        f"from {database}.SERVING.PUBLISHES where publish_id = %s",
+        (publish_id,),
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError(f"publish {publish_id} is not kept")
+    return tuple(row)
+
+
 def record_coverage(cursor: Any, database: str, publish_id: int, coverage: dict) -> None:
     """Store a publish's coverage (ml.publish_sets.coverage) in SERVING.PUBLISHES."""
     cursor.execute(
