@@ -19,6 +19,7 @@ artist name) is passed over for the next contribution.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -312,11 +313,16 @@ def render(feature: str, value: Any, names: Mapping[str, str | None]) -> str | N
             return None
         shown = template.fmt(float(value))
     text = template.one if template.one is not None and value == 1 else template.text
-    needed = set(re.findall(r"{(\w+)}", text))
-    if any(placeholders.get(key) in (None, "") for key in needed - {"value"}):
+    if any(placeholders.get(key) in (None, "") for key in _placeholders(text)):
         return None
     sentence = text.format(value=shown, **placeholders)
     return sentence[:1].upper() + sentence[1:]
+
+
+@functools.cache
+def _placeholders(text: str) -> frozenset[str]:
+    """The fields a template's text names besides {value}."""
+    return frozenset(re.findall(r"{(\w+)}", text)) - {"value"}
 
 
 def explain(
@@ -329,12 +335,13 @@ def explain(
     first): the first `REASON_CLAUSES` sayable track-level sentences (a second only when
     its contribution is at least SECOND_CLAUSE_SHARE of the first's), else a user-level one,
     else FALLBACK_REASON."""
-    order = [i for i in np.argsort(-contributions, kind="stable") if contributions[i] > 0]
+    pushes = contributions.tolist()
+    order = [i for i in np.argsort(-contributions, kind="stable").tolist() if pushes[i] > 0]
     top = [
         {
             "feature": features[i],
             "value": _json_value(row.get(features[i])),
-            "contribution": round(float(contributions[i]), 4),
+            "contribution": round(pushes[i], 4),
         }
         for i in order[:REASON_FEATURES]
     ]
@@ -347,11 +354,11 @@ def explain(
             continue
         template = REASON_TEMPLATES.get(name, GENERIC) or GENERIC
         if not template.item:
-            user_level = user_level or (sentence, float(contributions[i]), name)
+            user_level = user_level or (sentence, pushes[i], name)
             continue
-        if clauses and float(contributions[i]) < SECOND_CLAUSE_SHARE * clauses[0][1]:
+        if clauses and pushes[i] < SECOND_CLAUSE_SHARE * clauses[0][1]:
             break
-        clauses.append((sentence, float(contributions[i]), name))
+        clauses.append((sentence, pushes[i], name))
         if len(clauses) == REASON_CLAUSES:
             break
     chosen = clauses or ([user_level] if user_level else [])
@@ -435,8 +442,7 @@ def score(
                 total += batch.height
                 shown.advance(batch.height)
                 if top_n > 0:
-                    kept = batch.with_columns(predicted.select("score", "repeat_score"))
-                    best = _keep_best(best, kept, top_n)
+                    best = _keep_best(best, batch.with_columns(predicted["score"]), top_n)
         scored_seconds = time.monotonic() - started
         explained = 0
         if best is not None and best.height:
@@ -564,13 +570,14 @@ class Ranking:
     def name(self) -> str:
         return str(self.choice["ranker"])
 
-    def score(self, batch: pl.DataFrame, repeat: np.ndarray) -> np.ndarray:
-        """P(replayed within 30 days) by the chosen ranking (`repeat`: the repeat model's)."""
+    def score(self, batch: pl.DataFrame) -> np.ndarray:
+        """P(replayed within 30 days) by the chosen ranking. The repeat model predicts only
+        when it ranks: its probability is not stored beside another ranking's."""
         if self.list_model is not None:
             return self.list_model.predict(batch)
         if self.name in rankers.RULES:
             return rankers.rule_probability(batch, self.choice)
-        return repeat
+        return np.asarray(self.model.predict(batch))
 
     def contributions(self, rows: pl.DataFrame) -> tuple[list[str], np.ndarray]:
         """Per row, each feature's push on its score (the reasons' raw material)."""
@@ -587,12 +594,8 @@ class Ranking:
 
 def _predict(model: LoadedModel, batch: pl.DataFrame, ranking: Ranking) -> pl.DataFrame:
     """The batch's keys with `score` (the chosen ranking's probability of a replay within 30
-    days) and `repeat_score` (the repeat model's), in the batch's order."""
-    repeat = model.predict(batch)
+    days), in the batch's order."""
     keys = batch.select("user_id", "track_key", "candidate_source").with_columns(
         model_version=pl.lit(model.version)
     )
-    return keys.with_columns(
-        score=pl.Series(ranking.score(batch, repeat), dtype=pl.Float64),
-        repeat_score=pl.Series(repeat, dtype=pl.Float64),
-    )
+    return keys.with_columns(score=pl.Series(ranking.score(batch), dtype=pl.Float64))
