@@ -329,10 +329,12 @@ def markdown(results: list[ScaleResult], *, server: dict[str, str], lookup_secon
         "beforehand, COPYed in one transaction into plain tables without indexes; its "
         "seconds are the COPY alone. The ratio is load rows/s ÷ COPY rows/s (1.00× = as "
         "fast as a bare COPY).",
-        "- **Booster.predict**: LightGBM's predict in one call over the matrix of the same "
-        "candidate rows (read and encoded beforehand, untimed). The ratio is score rows/s ÷ "
-        "predict rows/s; scoring also streams the rows out of PostgreSQL, encodes them and "
-        "COPYs the scores back.",
+        "- **Booster.predict**: the repeat model's LightGBM predict in one call over the "
+        "matrix of the same candidate rows (read and encoded beforehand, untimed). The ratio "
+        "is score rows/s ÷ predict rows/s; scoring streams the rows out of PostgreSQL, "
+        "encodes them, predicts with the ranking that publishes (the list model when "
+        "chosen: its own predict time is in the run's JSON details), COPYs the scores back "
+        "and explains each listener's top 20 (TreeSHAP).",
         "- **daily run**: the next night on top of the full run, without retraining (the "
         "policy retrains weekly or on drift): the world's last day of plays again a day "
         "later, loaded as the next logical date's batch, then dbt build, score and publish "

@@ -264,40 +264,57 @@ def score(workdir: Path, scale: dict[str, Any]) -> StageResult:
 
 
 def predict_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
-    """LightGBM's own `Booster.predict` over the matrix of the same candidate rows that the
-    score stage read (one call, the whole matrix in memory). `seconds` is the predict alone;
-    reading the rows and building the matrix are reported in the details."""
+    """LightGBM's own `Booster.predict` of the repeat model over the matrix of the same
+    candidate rows that the score stage read (one call, the whole matrix in memory): the
+    yardstick of issue 13. `seconds` is that predict alone; reading the rows and building
+    the matrices are reported in the details, and so is the predict of the model that ranks
+    (the list model, when chosen: scoring predicts with it alone)."""
     import numpy as np
     import polars as pl
 
+    from ml import list_model
     from ml.artifacts import load_model
     from ml.db import CANDIDATE_FEATURES, feature_query, iter_frames
     from ml.features import to_matrix
     from ml.runs import latest_version
 
-    keys = {"user_id": pl.String(), "track_key": pl.String(), "candidate_source": pl.String()}
+    keys = {
+        "user_id": pl.String(),
+        "track_key": pl.String(),
+        "candidate_source": pl.String(),
+        "candidate_sources": pl.String(),
+    }
 
     with _connect() as conn:
         with conn.transaction():
             version = latest_version(conn)
         model = load_model(workdir / ARTIFACTS_DIR, version)
-        select = feature_query(CANDIDATE_FEATURES, keys)
+        ranker = list_model.load(workdir / ARTIFACTS_DIR / version)
+        select = feature_query(CANDIDATE_FEATURES, keys, extra=list_model.HISTORY_FEATURES)
         read_started = time.perf_counter()
+        matrices, list_matrices = [], []
         with conn.transaction():
-            matrices = [
-                to_matrix(batch, model.vocabulary) for batch in iter_frames(conn, select, 50_000)
-            ]
+            for batch in iter_frames(conn, select, 50_000):
+                matrices.append(to_matrix(batch, model.vocabulary))
+                if ranker is not None:
+                    list_matrices.append(list_model.matrix(batch))
         read_seconds = time.perf_counter() - read_started
     matrix = np.vstack(matrices) if matrices else np.empty((0, len(model.features)))
     started = time.perf_counter()
     predicted = model.booster.predict(matrix)
     seconds = time.perf_counter() - started
     assert isinstance(predicted, np.ndarray)  # dense input: dense output
-    return {
-        "seconds": seconds,
-        "rows": int(predicted.shape[0]),
-        "details": {"read_and_encode_seconds": read_seconds, "trees": model.booster.num_trees()},
+    details: dict[str, Any] = {
+        "read_and_encode_seconds": read_seconds,
+        "trees": model.booster.num_trees(),
     }
+    if ranker is not None and list_matrices:
+        stacked = np.vstack(list_matrices)
+        started = time.perf_counter()
+        ranker.booster.predict(stacked)
+        details["list_model_predict_seconds"] = time.perf_counter() - started
+        details["list_model_trees"] = ranker.booster.num_trees()
+    return {"seconds": seconds, "rows": int(predicted.shape[0]), "details": details}
 
 
 def publish(workdir: Path, scale: dict[str, Any]) -> StageResult:
