@@ -1,7 +1,7 @@
 -- The event stream behind every point-in-time feature, one row per event, ordered by
 -- epoch microseconds (event_at_us), on integer keys only (int_listeners_numbered,
 -- int_tracks_numbered):
---   - each play (reference_type `play`, a reference point at played_at);
+--   - each play (reference_type `play`; a first play is a reference point at played_at);
 --   - each candidate of int_candidates_generated (`candidate`, a reference point 1 us
 --     after its as_of, so plays at as_of count as before it);
 --   - one `label_closure` per first play, the moment its outcome became known
@@ -82,7 +82,9 @@ colisten_scores as (
 reference_points as (
 
     select
-        plays.play_id as reference_id,
+        -- a reference point only at a first play (the one a mart reads: fct_pair_features)
+        case when plays.play_id = first_plays.first_play_id then plays.play_id end
+            as reference_id,
         'play' as reference_type,
         cast(null as integer) as cutoff_number,
         plays.user_id,

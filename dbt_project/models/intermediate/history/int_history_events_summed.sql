@@ -1,8 +1,9 @@
 -- Running sums over int_history_events, one row per event: per reference point, what
 -- happened strictly before it (RANGE frames over epoch microseconds ending 1 us before the
 -- event), for everyone, the user, the track, the artist, the user and the artist, the user
--- and the track, the user and the genre. No self-joins: one sort per partitioning, on
--- integer keys, so it scales n log n with events. Label closures sit 1 us early
+-- and the genre. No self-joins: one sort per partitioning, on integer keys, so it scales
+-- n log n with events. The user and the track (only candidates carry those) are summed by
+-- int_candidate_plays_summed, one join instead of six passes here. Label closures sit 1 us early
 -- (int_history_events), so "strictly before" counts the windows that closed at or before
 -- the reference time.
 
@@ -11,7 +12,6 @@
 {%- set long_us = days_us(var('track_recent_long_days')) -%}
 {%- set recent_us = days_us(var('candidate_recent_days')) -%}
 {%- set quarter_us = days_us(90) -%}
-{%- set window_us = days_us(var('repeat_window_days')) | int -%}
 {%- set decay_days = var('decay_days') -%}
 {%- set audio = audio_profile_columns() -%}
 {#- "the last n days before the reference point", strictly before it -#}
@@ -121,41 +121,11 @@ final as (
             partition by user_num, artist_num {{ prior }}
         ) as user_artist_closed_repeats,
 
-        ---------- the user and the track (all zero at a first play, by definition)
-        {%- for tau in decay_days %}
-        sum(play_decay_{{ tau }}d) over (
-            partition by user_num, track_num {{ prior }}
-        ) as user_track_decay_sum_{{ tau }}d,
-        {%- endfor %}
+        ---------- the user and the artist's decayed plays (the list model's)
         sum(play_decay_{{ decay_days[-1] }}d) over (
             partition by user_num, artist_num {{ prior }}
         ) as user_artist_decay_sum_{{ decay_days[-1] }}d,
         clock_us,
-        sum(is_play) over (
-            partition by user_num, track_num {{ prior }}
-        ) as user_track_prior_plays,
-        sum(is_play) over (
-            partition by user_num, track_num order by event_at_us {{ last_short }}
-        ) as user_track_plays_short,
-        sum(is_play) over (
-            partition by user_num, track_num order by event_at_us {{ last_recent }}
-        ) as user_track_plays_recent,
-        sum(is_play) over (
-            partition by user_num, track_num order by event_at_us {{ last_quarter }}
-        ) as user_track_plays_quarter,
-        max(case when is_play = 1 then event_at_us end) over (
-            partition by user_num, track_num {{ prior }}
-        ) as user_track_previous_play_at_us,
-        min(case when is_play = 1 then event_at_us end) over (
-            partition by user_num, track_num {{ prior }}
-        ) as user_track_first_play_at_us,
-        -- the outcome, for the list model's past cut-offs: plays in (as_of, as_of + window]
-        -- (the reference sits at as_of + 1 us); never read as a feature
-        sum(is_play) over (
-            partition by user_num, track_num
-            order by event_at_us
-            range between current row and {{ window_us - 1 }} following
-        ) as user_track_plays_next,
 
         ---------- the user and the genre
         sum(is_play) over (

@@ -6,13 +6,14 @@
     )
 }}
 
--- Point-in-time features for every reference point: each play (reference time =
--- played_at, "prior" = strictly before it; fct_pair_features reads the first plays) and
--- each candidate (reference time = its as_of, plays at as_of included;
--- int_candidate_features), from the running sums of one event stream
--- (int_history_events -> int_history_events_summed), so training and serving features
--- cannot drift apart. Here: the text keys joined back, label rates smoothed toward their
--- parent level, and the sums turned into features.
+-- Point-in-time features for every reference point: each first play (reference time =
+-- played_at, "prior" = strictly before it; fct_pair_features) and each candidate
+-- (reference time = its as_of, plays at as_of included; int_candidate_features), from the
+-- running sums of one event stream (int_history_events -> int_history_events_summed), so
+-- training and serving features cannot drift apart; a candidate's own plays of its track
+-- come from int_candidate_plays_summed (zero or NULL at a first play). Here: the text keys
+-- joined back, label rates smoothed toward their parent level, and the sums turned into
+-- features.
 
 {%- set audio = audio_profile_columns() %}
 {%- set decay_days = var('decay_days') %}
@@ -40,10 +41,26 @@ tracks as (
 
 ),
 
+pair_plays as (
+
+    select * from {{ ref('int_candidate_plays_summed') }}
+
+),
+
 reference_history as (
 
     select
         running.*,
+        pair_plays.user_track_prior_plays,
+        pair_plays.user_track_plays_short,
+        pair_plays.user_track_plays_recent,
+        pair_plays.user_track_plays_quarter,
+        pair_plays.user_track_previous_play_at_us,
+        pair_plays.user_track_first_play_at_us,
+        pair_plays.user_track_plays_next,
+        {%- for tau in decay_days %}
+        pair_plays.user_track_decay_sum_{{ tau }}d,
+        {%- endfor %}
         listeners.user_id,
         tracks.track_key,
         tracks.artist_key,
@@ -67,6 +84,10 @@ reference_history as (
         on running.user_num = listeners.user_num
     inner join tracks
         on running.track_num = tracks.track_num
+    left join pair_plays
+        on
+            running.reference_type = 'candidate'
+            and running.reference_id = pair_plays.reference_id
     -- the reference points (label closures have none); `is not null` rather than a test of
     -- reference_type, which PostgreSQL cannot estimate through the window functions
     -- (it guessed 1 % of the rows and hashed them all instead of the co-listening scores)
