@@ -90,7 +90,7 @@ def test_scores_are_the_chosen_rankings_probabilities(built, published) -> None:
         )
     assert scores.height == candidates.height
     sample = candidates.sample(500, seed=3)
-    expected = ranking.score(sample, model.predict(sample))
+    expected = ranking.score(sample)
     stored = sample.select("user_id", "track_key").join(
         scores, on=["user_id", "track_key"], how="left", maintain_order="left"
     )["score"]
