@@ -363,9 +363,8 @@ def rollback(conn: psycopg.Connection, *, to: str | int | None = None) -> Publis
     if isinstance(data, seam.Snowflake):
         publish_id, version = rollback_elsewhere(data, to)
         log.info("rolled back to Snowflake publish %d (%s)", publish_id, version)
-        return Publish(
-            *snowflake_serving.publish_row(data.conn.cursor(), data.database, publish_id)
-        )
+        with data.conn.cursor() as cursor:
+            return Publish(*snowflake_serving.publish_row(cursor, data.database, publish_id))
     with conn.transaction():
         conn.execute(PUBLISH_LOCK)
         current = conn.execute(

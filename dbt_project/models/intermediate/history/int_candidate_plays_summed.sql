@@ -91,14 +91,9 @@ summed as (
         max(case when is_before = 1 then played_at_us end) as user_track_previous_play_at_us,
         min(case when is_before = 1 then played_at_us end) as user_track_first_play_at_us,
         {%- for tau in var('decay_days') %}
-        -- a play's weight as in int_history_events (clamped: exp() raises on underflow)
         sum(
             case
-                when is_before = 1
-                    then exp(greatest(
-                        (played_at_us - clock_us) / cast({{ days_us(tau) }} as double precision),
-                        -700.0
-                    ))
+                when is_before = 1 then {{ decay_weight('played_at_us', 'clock_us', tau) }}
             end
         ) as user_track_decay_sum_{{ tau }}d,
         {%- endfor %}

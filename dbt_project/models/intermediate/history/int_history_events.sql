@@ -218,13 +218,10 @@ final as (
         -- a closed first play the user repeated, of a track with audio features
         events.is_closed_repeat * tracks.has_audio as is_audio_repeat,
         -- a play's weight in the decayed sums, anchored at the listener's clock
-        -- (exp((t - clock) / tau) <= 1)
         {%- for tau in var('decay_days') %}
-        -- (clamped: PostgreSQL's exp() raises on underflow; e^-700 is 0 for any purpose)
-        events.is_play * exp(greatest(
-            (events.event_at_us - listeners.clock_us)
-            / cast({{ days_us(tau) }} as double precision), -700.0
-        )) as play_decay_{{ tau }}d,
+        events.is_play
+        * {{ decay_weight('events.event_at_us', 'listeners.clock_us', tau) }}
+            as play_decay_{{ tau }}d,
         {%- endfor %}
         listeners.clock_us
 
