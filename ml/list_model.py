@@ -34,7 +34,7 @@ import polars as pl
 import psycopg
 
 from config import get_settings
-from ml import ranking
+from ml import attribution, ranking
 from ml.db import MARTS, OUTCOMES, feature_query, read_frame
 from warehouse import seam
 from warehouse.dbt_project import dbt_var
@@ -156,9 +156,7 @@ class ListModel:
 
     def contributions(self, frame: pl.DataFrame) -> np.ndarray:
         """pred_contrib (TreeSHAP, log-odds; last column the bias) for the reasons."""
-        contributions = self.booster.predict(matrix(frame), pred_contrib=True)
-        assert isinstance(contributions, np.ndarray)  # dense input: dense output
-        return contributions
+        return attribution.pred_contrib(self.booster, matrix(frame))
 
 
 # --------------------------------------------------------------------------- rows

@@ -8,8 +8,9 @@ readers see the previous scores or the complete new set.
 
 Reasons: while streaming, each user's best `top_n` candidates (ties at the boundary
 included, so publish's own tie-break always falls inside) are kept with their features.
-After the last batch, LightGBM's `pred_contrib` (TreeSHAP, in log-odds) is computed for
-those rows only, and each gets `reason` (a sentence rendered from its strongest positive
+After the last batch, LightGBM's `pred_contrib` (TreeSHAP, in log-odds; ml.attribution
+computes it once per distinct decision pattern of each tree) is computed for those rows
+only, and each gets `reason` (a sentence rendered from its strongest positive
 contributions, with the features' actual values) and `reason_features` (jsonb: the top
 contributing features with their value and contribution). Sentences come from
 `REASON_TEMPLATES`, keyed by feature name; a feature without a template (new ones) gets a
@@ -34,7 +35,7 @@ import numpy as np
 import polars as pl
 import psycopg
 
-from ml import list_model, rankers
+from ml import attribution, list_model, rankers
 from ml.artifacts import LoadedModel, load_model
 from ml.db import CANDIDATE_FEATURES, feature_query
 from ml.features import to_matrix
@@ -585,11 +586,8 @@ class Ranking:
             return self.list_model.features, self.list_model.contributions(rows)
         if self.name in rankers.RULES:
             return rankers.rule_contributions(rows)
-        contributions = self.model.booster.predict(
-            to_matrix(rows, self.model.vocabulary), pred_contrib=True
-        )
-        assert isinstance(contributions, np.ndarray)  # dense input: dense output
-        return self.model.features, contributions
+        matrix = to_matrix(rows, self.model.vocabulary)
+        return self.model.features, attribution.pred_contrib(self.model.booster, matrix)
 
 
 def _predict(model: LoadedModel, batch: pl.DataFrame, ranking: Ranking) -> pl.DataFrame:
