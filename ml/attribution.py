@@ -1,16 +1,12 @@
 """Exact TreeSHAP contributions (LightGBM's `pred_contrib`), computed once per distinct
-decision pattern of each tree instead of once per row.
+decision pattern of each tree instead of once per row (docs/serving.md, "Reasons").
 
-Path-dependent TreeSHAP reads a row only through the direction it takes at each split of a
-tree, so two rows that agree at every split of a tree get the same contributions from it.
-The published top rows of a night agree a lot: at demo size 37,303 rows take about 830
-distinct patterns per tree. Per tree, the rows' directions are evaluated with LightGBM's own
-rule (threshold, missing type, default direction), LightGBM computes `pred_contrib` for one
-row of each pattern with that tree alone, and the result is spread back to every row with
-that pattern. Trees are summed in LightGBM's order; the result equals `pred_contrib` up to
-float rounding (checked against the raw score per row, and any row that disagrees is
-recomputed with plain `pred_contrib`). A tree with more splits than a 64-bit pattern holds
-is computed for all rows as before.
+Path-dependent TreeSHAP reads a row only through the direction it takes at each split, so
+rows that agree at every split of a tree get the same contributions from it. Per tree, the
+rows' directions are evaluated with LightGBM's own decision rule, `pred_contrib` runs with
+that tree alone for one row per pattern, and the result is spread back; trees are summed in
+LightGBM's order. A row whose contributions do not sum to its raw score is recomputed with
+plain `pred_contrib`, as is every row of a tree with more splits than a 64-bit pattern holds.
 """
 
 from __future__ import annotations

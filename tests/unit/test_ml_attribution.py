@@ -67,7 +67,7 @@ def test_equals_lightgbm_pred_contrib(
     assert ("Zero" if zero_as_missing else "NaN") in types
     rows = _scoring_rows(seed=2)
 
-    expected = booster.predict(rows, pred_contrib=True)
+    expected = np.asarray(booster.predict(rows, pred_contrib=True))
     # no row may need the exact recomputation: every decision was LightGBM's own
     monkeypatch.setattr(attribution, "_all_rows", _must_not_run)
     got = attribution.pred_contrib(booster, rows)
