@@ -28,6 +28,7 @@ from cosmos.constants import (
 from encore_common import DAG_KWARGS, MARTS, RAW, quality_checkpoint
 
 from config import get_settings
+from ops.dbt_tasks import prepare_dbt_process
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 DBT_TASK_DOC = (
@@ -91,10 +92,12 @@ def encore_transform() -> None:
         # cosmos renders the template and reads "True"/"False" as a boolean. No JSON
         # artifacts per task: writing manifest.json twice cost half of a small model's task
         # (the project's own target/ keeps the manifest cosmos renders from). No `dbt deps`:
-        # ProjectConfig's install_dbt_deps=False reaches every task.
+        # ProjectConfig's install_dbt_deps=False reaches every task. pre_execute: two
+        # per-task costs of dbt in a task process removed (ops/dbt_tasks.py).
         operator_args={
             "full_refresh": "{{ params.full_refresh }}",
             "dbt_cmd_global_flags": ["--no-write-json"],
+            "pre_execute": prepare_dbt_process,
         },
     )
     # cosmos's operators carry no docs of their own: say what they are and how to rerun one.
