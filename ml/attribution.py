@@ -27,7 +27,7 @@ def pred_contrib(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
     per row, each feature's contribution in raw-score units, the last column the bias."""
     rows, width = matrix.shape
     if booster.num_model_per_iteration() != 1:  # multiclass: one column block per class
-        return _all_rows(booster, matrix)
+        return _contrib(booster, matrix)
     # transposed: one contiguous row per feature, so each tree adds whole rows
     result = np.zeros((width + 1, rows))
     if rows == 0:
@@ -36,7 +36,7 @@ def pred_contrib(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
     for index, tree in enumerate(booster.dump_model()["tree_info"]):
         splits = _splits(tree["tree_structure"])
         if splits is None:  # too many splits for a pattern: every row, as before
-            result += _tree_contrib(booster, matrix, index).T
+            result += _contrib(booster, matrix, index).T
             continue
         patterns = np.zeros(rows, dtype=np.uint64)
         for bit, split in enumerate(splits):
@@ -46,19 +46,21 @@ def pred_contrib(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
         inverse = inverse.ravel()
         one_row = np.empty(distinct.size, dtype=np.intp)
         one_row[inverse] = np.arange(rows)  # any row of a pattern stands for all of them
-        contrib = _tree_contrib(booster, matrix[one_row], index).T
+        contrib = _contrib(booster, matrix[one_row], index).T
         for feature in {int(split["split_feature"]) for split in splits} | {width}:
             result[feature] += contrib[feature][inverse]
     result = np.ascontiguousarray(result.T)
     raw = np.asarray(booster.predict(matrix, raw_score=True))
     off = np.flatnonzero(np.abs(result.sum(axis=1) - raw) > _TOLERANCE)
     if off.size:
-        result[off] = _all_rows(booster, matrix[off])
+        result[off] = _contrib(booster, matrix[off])
     return result
 
 
-def _all_rows(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
-    contrib = booster.predict(matrix, pred_contrib=True)
+def _contrib(booster: lgb.Booster, matrix: np.ndarray, tree: int | None = None) -> np.ndarray:
+    """Plain `pred_contrib`, of every tree or (`tree`) of that one tree alone."""
+    first, count = (0, None) if tree is None else (tree, 1)
+    contrib = booster.predict(matrix, pred_contrib=True, start_iteration=first, num_iteration=count)
     assert isinstance(contrib, np.ndarray)  # dense input: dense output
     return contrib
 
@@ -82,13 +84,12 @@ def _goes_left(values: np.ndarray, split: dict[str, Any]) -> np.ndarray:
     type; a missing value takes the default direction; otherwise value <= threshold.
     Categorical: left when the value, truncated to an integer, is one of the split's
     categories; NaN and negative values go right."""
+    nan = np.isnan(values)
     if split["decision_type"] == "==":
         categories = [int(category) for category in str(split["threshold"]).split("||")]
-        nan = np.isnan(values)
         codes = np.where(nan, -1, values).astype(np.int64)  # C's cast: toward zero
         return ~nan & (codes >= 0) & np.isin(codes, categories)
     missing = split["missing_type"]
-    nan = np.isnan(values)
     values = np.where(nan, 0.0, values) if missing != "NaN" else values
     left = values <= split["threshold"]
     if missing == "Zero":
@@ -96,9 +97,3 @@ def _goes_left(values: np.ndarray, split: dict[str, Any]) -> np.ndarray:
     elif missing == "NaN":
         left = np.where(nan, split["default_left"], left)
     return np.asarray(left, dtype=bool)
-
-
-def _tree_contrib(booster: lgb.Booster, matrix: np.ndarray, index: int) -> np.ndarray:
-    contrib = booster.predict(matrix, pred_contrib=True, start_iteration=index, num_iteration=1)
-    assert isinstance(contrib, np.ndarray)  # dense input: dense output
-    return contrib

@@ -1,14 +1,7 @@
-"""The `pre_execute` hook of the transform's cosmos tasks: two per-task costs of running dbt
-inside an Airflow task process, removed before dbt starts (docs/benchmarks.md, "The
-transform's Python overhead").
-
-- dbt-common names the module that defines each behavior flag by walking `inspect.stack()`,
-  even when the flag names its source; inside Airflow's process (thousands of modules, deep
-  stacks) each walk reads source files and scans `sys.modules`, and dbt builds about 40
-  flags per command. `fast_flag_source` gives the same name from the frames' globals.
-- cosmos ends every dbt command with a full `gc.collect()`, which scans every object the
-  task process holds (Airflow, dbt, cosmos). `gc.freeze()` first moves what is already
-  loaded out of the collector's reach, so that collection only scans what the task added.
+"""The `pre_execute` hook of the transform's cosmos tasks: it removes two per-task costs of
+running dbt inside an Airflow task process, dbt-common's `inspect.stack()` walk for each
+behavior flag and the full `gc.collect()` cosmos runs after each dbt command
+(docs/benchmarks.md, "The transform's Python overhead").
 """
 
 from __future__ import annotations
@@ -29,8 +22,6 @@ def fast_flag_source() -> None:
     from dbt_common import behavior_flags
 
     flag_class = behavior_flags.BehaviorFlagRendered
-    if getattr(flag_class._default_source, "encore", False):
-        return
     flag_class._default_source = staticmethod(_flag_source)  # type: ignore[method-assign]
 
 
@@ -44,6 +35,3 @@ def _flag_source() -> str:
             return str(name)
         frame = frame.f_back  # type: ignore[assignment]
     return "Unknown"
-
-
-_flag_source.encore = True  # type: ignore[attr-defined]

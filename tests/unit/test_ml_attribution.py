@@ -69,7 +69,7 @@ def test_equals_lightgbm_pred_contrib(
 
     expected = np.asarray(booster.predict(rows, pred_contrib=True))
     # no row may need the exact recomputation: every decision was LightGBM's own
-    monkeypatch.setattr(attribution, "_all_rows", _must_not_run)
+    monkeypatch.setattr(attribution, "_contrib", _whole_model_must_not_run(attribution._contrib))
     got = attribution.pred_contrib(booster, rows)
 
     assert got.shape == expected.shape
@@ -93,5 +93,10 @@ def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     return [node, *_nodes(node["left_child"]), *_nodes(node["right_child"])]
 
 
-def _must_not_run(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
-    raise AssertionError(f"{len(matrix)} rows fell back to plain pred_contrib")
+def _whole_model_must_not_run(contrib: Any) -> Any:
+    def guarded(booster: lgb.Booster, matrix: np.ndarray, tree: int | None = None) -> np.ndarray:
+        if tree is None:
+            raise AssertionError(f"{len(matrix)} rows fell back to plain pred_contrib")
+        return contrib(booster, matrix, tree)
+
+    return guarded
