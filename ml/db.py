@@ -9,7 +9,7 @@ PostgreSQL, Arrow result batches on Snowflake.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -32,10 +32,15 @@ def feature_query(
     order_by: Sequence[str] = (),
     shard: Shard | None = None,
     extra: Sequence[str] = (),
+    only: Collection[str] | None = None,
 ) -> Select:
     """`keys` plus every feature (and the `extra` numeric columns) of marts.`table`, each
-    cast to its declared type; `select.columns` is the polars schema of its rows."""
-    schema = dict(keys) | feature_schema() | {name: pl.Float64() for name in extra}
+    cast to its declared type, or (`only`) those of them named there; `select.columns` is
+    the polars schema of its rows."""
+    features = feature_schema() | {name: pl.Float64() for name in extra}
+    if only is not None:
+        features = {name: dtype for name, dtype in features.items() if name in only}
+    schema = dict(keys) | features
     return Select(MARTS, table, schema, tuple(not_null), tuple(order_by), shard)
 
 

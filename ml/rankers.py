@@ -196,6 +196,12 @@ RULE_REASONS: tuple[tuple[str, float], ...] = (
 """What a rule's reasons say, strongest first (ml.score renders the first sayable ones)."""
 
 
+def rule_columns(name: str) -> frozenset[str]:
+    """The columns a rule's score and its reasons read."""
+    expression = RULES[name]() + _popularity_tiebreak()
+    return frozenset(expression.meta.root_names()) | {feature for feature, _ in RULE_REASONS}
+
+
 def rule_contributions(frame: pl.DataFrame) -> tuple[list[str], np.ndarray]:
     """Reason "contributions" for rows ranked by a rule: fixed weights, so the sentence is
     the listener's own history with the track when there is one, else its generator."""

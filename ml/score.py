@@ -2,20 +2,23 @@
 and explain each user's top candidates.
 
 Candidates are read with COPY into a spool file and scored batch by batch
-(ml.db.iter_frames), and the scores written with COPY, so memory stays flat however many
-there are. A version's old scores are deleted and the new ones written in one transaction:
-readers see the previous scores or the complete new set.
+(ml.db.iter_frames; only the columns the ranking and its reasons read), and the scores
+written with COPY, so memory stays flat however many there are. A version's old scores
+are deleted and the new ones written in one transaction: readers see the previous scores
+or the complete new set.
 
 Reasons: while streaming, each user's best `top_n` candidates (ties at the boundary
-included, so publish's own tie-break always falls inside) are kept with their features.
-After the last batch, LightGBM's `pred_contrib` (TreeSHAP, in log-odds; ml.attribution
-computes it once per distinct decision pattern of each tree) is computed for those rows
-only, and each gets `reason` (a sentence rendered from its strongest positive
-contributions, with the features' actual values) and `reason_features` (jsonb: the top
-contributing features with their value and contribution). Sentences come from
-`REASON_TEMPLATES`, keyed by feature name; a feature without a template (new ones) gets a
-generic sentence, and a template that cannot be filled truthfully (a NULL value, an unknown
-artist name) is passed over for the next contribution.
+included, so publish's own tie-break always falls inside) are kept with their features;
+rows that drop out are written as they go and the kept ones last, with their reasons, so
+every row is written once. After the last batch, LightGBM's `pred_contrib` (TreeSHAP, in
+log-odds; ml.attribution computes it once per distinct decision pattern of each tree) is
+computed for the kept rows only, and each gets `reason` (a sentence rendered from its
+strongest positive contributions, with the features' actual values) and
+`reason_features` (jsonb: the top contributing features with their value and
+contribution). Sentences come from `REASON_TEMPLATES`, keyed by feature name; a feature
+without a template (new ones) gets a generic sentence, and a template that cannot be
+filled truthfully (a NULL value, an unknown artist name) is passed over for the next
+contribution.
 """
 
 from __future__ import annotations
@@ -337,7 +340,21 @@ def explain(
     its contribution is at least SECOND_CLAUSE_SHARE of the first's), else a user-level one,
     else FALLBACK_REASON."""
     pushes = contributions.tolist()
-    order = [i for i in np.argsort(-contributions, kind="stable").tolist() if pushes[i] > 0]
+    return _explain(
+        features, pushes, np.argsort(-contributions, kind="stable").tolist(), row, names
+    )
+
+
+def _explain(
+    features: list[str],
+    pushes: list[float],
+    ranked: list[int],
+    row: Mapping[str, Any],
+    names: Mapping[str, str | None],
+) -> tuple[str, list[dict[str, Any]]]:
+    """`explain` with the contributions as a list and their order, strongest first (a
+    stable argsort of the negated contributions), computed for many rows at once."""
+    order = [i for i in ranked if pushes[i] > 0]
     top = [
         {
             "feature": features[i],
@@ -419,7 +436,11 @@ def score(
     ranking = Ranking.load(artifacts_dir / model_version, model)
     users = None if shard is None else Shard("user_id", shard, shards)
     select = feature_query(
-        CANDIDATE_FEATURES, _KEYS, shard=users, extra=list_model.HISTORY_FEATURES
+        CANDIDATE_FEATURES,
+        _KEYS,
+        shard=users,
+        extra=list_model.HISTORY_FEATURES,
+        only=ranking.reads,
     )
     total = 0
     started = time.monotonic()
@@ -434,20 +455,24 @@ def score(
         data.delete("ml", "scores", {"model_version": model_version}, users)
         best: pl.DataFrame | None = None
         what = "score" if shard is None else f"score shard {shard}/{shards}"
-        with progress(what, unit="candidates") as shown:
-            for batch in data.iter_frames(select, batch_rows):
+        batches = data.iter_frames(select, batch_rows)  # read before the COPY below starts
+        with (
+            progress(what, unit="candidates") as shown,
+            data.appending("ml", "scores", _SCORE_COLUMNS) as append,
+        ):
+            for batch in batches:
                 batch = list_model.with_source_flags(batch)
-                predicted = _predict(model, batch, ranking)
-                scores = predicted.with_columns(scored_at=pl.lit(scored_at)).select(_SCORE_COLUMNS)
-                data.write_frame("ml", "scores", scores)
+                scored = batch.with_columns(score=pl.Series(ranking.score(batch), dtype=pl.Float64))
+                done = scored
+                if top_n > 0:  # rows that can still make a top n wait for their reason
+                    best, done = _keep_best(best, scored, top_n)
+                append(_score_rows(done, model.version, scored_at))
                 total += batch.height
                 shown.advance(batch.height)
-                if top_n > 0:
-                    best = _keep_best(best, batch.with_columns(predicted["score"]), top_n)
         scored_seconds = time.monotonic() - started
         explained = 0
         if best is not None and best.height:
-            explained = _write_reasons(data, model, best, ranking)
+            explained = _write_best(data, model, best, ranking, scored_at)
         # The model's drift reference: the candidates it first went live on. It profiles all
         # candidates whatever the shard, so shard 0 alone records it (even when it has no
         # users of its own; record_profile skips an empty mart and a version that has one).
@@ -485,48 +510,56 @@ def _lock(conn: psycopg.Connection, model_version: str, shard: int | None) -> No
     )
 
 
-def _keep_best(best: pl.DataFrame | None, batch: pl.DataFrame, top_n: int) -> pl.DataFrame:
+def _keep_best(
+    best: pl.DataFrame | None, batch: pl.DataFrame, top_n: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Each user's `top_n` best rows so far, ties with the n-th included (publish breaks
-    ties by track_key in the database's collation: the row it picks is always here)."""
+    ties by track_key in the database's collation: the row it picks is always here), and
+    the rows that dropped out of it (they will never need a reason)."""
     rows = batch if best is None else pl.concat([best, batch], how="vertical_relaxed")
-    rank = pl.col("score").rank("min", descending=True).over("user_id")
-    return rows.filter(rank <= top_n)
+    kept = rows.select(
+        pl.col("score").rank("min", descending=True).over("user_id") <= top_n
+    ).to_series()
+    return rows.filter(kept), rows.filter(~kept)
 
 
-def _write_reasons(
-    data: seam.Warehouse, model: LoadedModel, best: pl.DataFrame, ranking: Ranking
+def _score_rows(frame: pl.DataFrame, model_version: str, scored_at: Any) -> pl.DataFrame:
+    """`frame`'s rows as ml.scores rows (without a reason)."""
+    return frame.with_columns(
+        model_version=pl.lit(model_version), scored_at=pl.lit(scored_at)
+    ).select(_SCORE_COLUMNS)
+
+
+def _write_best(
+    data: seam.Warehouse,
+    model: LoadedModel,
+    best: pl.DataFrame,
+    ranking: Ranking,
+    scored_at: Any,
 ) -> int:
-    """The kept rows' reasons, from what ranked them (Ranking.contributions), into
-    ml.scores' reason and reason_features."""
+    """The kept rows into ml.scores, each with its reason and reason_features, from what
+    ranked them (Ranking.contributions)."""
     features, contributions = ranking.contributions(best)
+    pushes = contributions[:, : len(features)]
+    orders = np.argsort(-pushes, axis=1, kind="stable").tolist()
     names = _names(data, best)
     rows = best.to_dicts()
     reasons, tops = [], []
-    for row, contribution in zip(rows, contributions, strict=True):
-        reason, top = explain(
+    for row, push, order in zip(rows, pushes.tolist(), orders, strict=True):
+        reason, top = _explain(
             features,
-            contribution[: len(features)],
+            push,
+            order,
             row,
             {"artist": names.get(row["track_key"]), "genre": row.get("genre")},
         )
         reasons.append(reason)
         tops.append(top)
-    frame = pl.DataFrame(
-        {
-            "model_version": [model.version] * best.height,
-            "user_id": best["user_id"],
-            "track_key": best["track_key"],
-            "reason": reasons,
-            "reason_features": [json.dumps(top) for top in tops],
-        }
+    frame = _score_rows(best, model.version, scored_at).with_columns(
+        reason=pl.Series(reasons, dtype=pl.String),
+        reason_features=pl.Series([json.dumps(top) for top in tops], dtype=pl.String),
     )
-    return data.update_from_frame(
-        "ml",
-        "scores",
-        frame,
-        keys=("model_version", "user_id", "track_key"),
-        json_columns=("reason_features",),
-    )
+    return data.write_frame("ml", "scores", frame, json_columns=("reason_features",))
 
 
 def _names(data: seam.Warehouse, best: pl.DataFrame) -> dict[str, str]:
@@ -571,6 +604,16 @@ class Ranking:
     def name(self) -> str:
         return str(self.choice["ranker"])
 
+    @property
+    def reads(self) -> frozenset[str] | None:
+        """The feature columns this ranking and its reasons read (None: every feature).
+        `genre` names the genre in the sentences."""
+        if self.list_model is not None:
+            return frozenset(list_model.CONTEXT_FEATURES + list_model.HISTORY_FEATURES) | {"genre"}
+        if self.name in rankers.RULES:
+            return rankers.rule_columns(self.name) | {"genre"}
+        return None
+
     def score(self, batch: pl.DataFrame) -> np.ndarray:
         """P(replayed within 30 days) by the chosen ranking. The repeat model predicts only
         when it ranks: its probability is not stored beside another ranking's."""
@@ -588,12 +631,3 @@ class Ranking:
             return rankers.rule_contributions(rows)
         matrix = to_matrix(rows, self.model.vocabulary)
         return self.model.features, attribution.pred_contrib(self.model.booster, matrix)
-
-
-def _predict(model: LoadedModel, batch: pl.DataFrame, ranking: Ranking) -> pl.DataFrame:
-    """The batch's keys with `score` (the chosen ranking's probability of a replay within 30
-    days), in the batch's order."""
-    keys = batch.select("user_id", "track_key", "candidate_source").with_columns(
-        model_version=pl.lit(model.version)
-    )
-    return keys.with_columns(score=pl.Series(ranking.score(batch), dtype=pl.Float64))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import IO, Any
 
 import polars as pl
@@ -18,6 +19,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from warehouse.bulk import Select, Shard, rebatch
 
@@ -97,11 +99,23 @@ def iter_query(
 ) -> Iterator[pl.DataFrame]:
     """`query`'s rows as frames of `batch_rows` rows (the last one shorter).
 
-    The rows are spooled to a temporary file first, so memory stays bounded however many
-    rows the relation holds, and the connection is free for writes between batches.
+    The rows are spooled to a temporary file before this returns, so memory stays bounded
+    however many rows the relation holds, and the connection is free for other statements
+    (a COPY of the results) while the frames are read.
     """
-    with tempfile.TemporaryFile() as spool:
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the frames it feeds)
+    try:
         _copy_out(conn, query, schema, None, spool)
+    except BaseException:
+        spool.close()
+        raise
+    return _spooled_frames(spool, schema, batch_rows)
+
+
+def _spooled_frames(
+    spool: IO[bytes], schema: Mapping[str, pl.DataType], batch_rows: int
+) -> Iterator[pl.DataFrame]:
+    with spool:
         if not spool.tell():
             return
         spool.seek(0)
@@ -123,6 +137,29 @@ def csv_bytes(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def copy_statement(target: sql.Composable, columns: Sequence[str]) -> sql.Composed:
+    """The COPY that reads `csv_bytes` of frames with `columns` into `target`."""
+    return sql.SQL("copy {} ({}) from stdin with (format csv, null {})").format(
+        target, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Literal(NULL_MARKER)
+    )
+
+
+@contextmanager
+def appending(
+    cursor: psycopg.Cursor, target: sql.Composable, columns: Sequence[str]
+) -> Iterator[Callable[[pl.DataFrame], int]]:
+    """One COPY into `target` for many frames (their `columns`, in order): a thread sends
+    each frame's CSV while the caller makes the next one; all rows are in when the block
+    ends."""
+    with cursor.copy(copy_statement(target, columns), writer=QueuedLibpqWriter(cursor)) as copy:
+
+        def append(frame: pl.DataFrame) -> int:
+            copy.write(csv_bytes(frame.select(columns)))
+            return frame.height
+
+        yield append
+
+
 def copy_frame(
     cursor: psycopg.Cursor,
     target: sql.Composable,
@@ -132,10 +169,7 @@ def copy_frame(
     on_chunk: Callable[[int], None] | None = None,
 ) -> None:
     """COPY `frame` in CSV chunks; `on_chunk(rows)` after each (progress, not per row)."""
-    statement = sql.SQL("copy {} ({}) from stdin with (format csv, null {})").format(
-        target, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Literal(NULL_MARKER)
-    )
-    with cursor.copy(statement) as copy:
+    with cursor.copy(copy_statement(target, columns)) as copy:
         for offset in range(0, frame.height, chunk_rows):
             chunk = frame.slice(offset, chunk_rows)
             copy.write(csv_bytes(chunk))

@@ -5,9 +5,10 @@ PostgreSQL and Snowflake, behind one interface.
   in one transaction: COPY in PostgreSQL, a stage and `COPY INTO` in Snowflake.
 - `read_frame` / `iter_frames`: a bulk read (`warehouse.bulk.Select`) as polars frames over
   Arrow: COPY to CSV parsed by pyarrow in PostgreSQL, `fetch_arrow_batches` in Snowflake.
-- `write_frame`: a bulk append into a table, in the caller's transaction;
-  `update_from_frame`: columns of matching rows set from a frame (a staged temporary table
-  and one UPDATE ... FROM); `delete`: rows by key values and an optional shard.
+- `write_frame`: a bulk append into a table, in the caller's transaction (JSON text
+  columns become jsonb / VARIANT); `appending`: many frames appended as they are made
+  (one COPY whose sending overlaps the caller's work in PostgreSQL); `delete`: rows by key
+  values and an optional shard.
 - `read_sql` / `execute`: SQL both dialects run as written (unquoted lower-case names,
   `%(name)s` parameters); `columns`: a relation's columns, none when it is missing.
 - `reader_grants`: what lets the client role read the serving layer and nothing else;
@@ -27,7 +28,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, Protocol
 
 import polars as pl
@@ -68,7 +70,13 @@ class Warehouse(Protocol):
 
     def iter_frames(self, select: Select, batch_rows: int) -> Iterator[pl.DataFrame]: ...
 
-    def write_frame(self, schema: str, table: str, frame: pl.DataFrame) -> int: ...
+    def write_frame(
+        self, schema: str, table: str, frame: pl.DataFrame, json_columns: Sequence[str] = ()
+    ) -> int: ...
+
+    def appending(
+        self, schema: str, table: str, columns: Sequence[str]
+    ) -> AbstractContextManager[Callable[[pl.DataFrame], int]]: ...
 
     def read_sql(
         self, query: str, params: Params, schema: Mapping[str, pl.DataType] | None = None
@@ -78,15 +86,6 @@ class Warehouse(Protocol):
 
     def delete(
         self, schema: str, table: str, equals: Mapping[str, Any], shard: Shard | None = None
-    ) -> int: ...
-
-    def update_from_frame(
-        self,
-        schema: str,
-        table: str,
-        frame: pl.DataFrame,
-        keys: Sequence[str],
-        json_columns: Sequence[str] = (),
     ) -> int: ...
 
     def columns(self, schema: str, table: str) -> list[str]: ...
@@ -133,11 +132,24 @@ class Postgres:
             self.conn, postgres_io.render(select), select.columns, batch_rows
         )
 
-    def write_frame(self, schema: str, table: str, frame: pl.DataFrame) -> int:
+    def write_frame(
+        self, schema: str, table: str, frame: pl.DataFrame, json_columns: Sequence[str] = ()
+    ) -> int:
+        """COPY in CSV: JSON text reads into a jsonb column as it is."""
         target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
         with self.conn.cursor() as cursor:
             postgres_io.copy_frame(cursor, target, frame.columns, frame)
         return frame.height
+
+    @contextmanager
+    def appending(
+        self, schema: str, table: str, columns: Sequence[str]
+    ) -> Iterator[Callable[[pl.DataFrame], int]]:
+        """One COPY for all the frames (postgres_io.appending): no other statement on the
+        connection until the block ends."""
+        target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        with self.conn.cursor() as cursor, postgres_io.appending(cursor, target, columns) as add:
+            yield add
 
     def read_sql(
         self, query: str, params: Params, schema: Mapping[str, pl.DataType] | None = None
@@ -165,41 +177,6 @@ class Postgres:
             sql.Identifier(schema), sql.Identifier(table), sql.SQL(" and ").join(conditions)
         )
         return self.conn.execute(statement, list(equals.values())).rowcount
-
-    def update_from_frame(
-        self,
-        schema: str,
-        table: str,
-        frame: pl.DataFrame,
-        keys: Sequence[str],
-        json_columns: Sequence[str] = (),
-    ) -> int:
-        check_identifiers(schema, table, *frame.columns)
-        scratch = sql.Identifier(f"_update_{table}")
-        columns = [sql.Identifier(name) for name in frame.columns]
-        self.conn.execute(
-            sql.SQL("create temporary table {} ({}) on commit drop").format(
-                scratch, sql.SQL(", ").join(sql.SQL("{} text").format(c) for c in columns)
-            )
-        )
-        with self.conn.cursor() as cursor:
-            postgres_io.copy_frame(cursor, scratch, frame.columns, frame.cast(pl.String))
-        target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-        sets = [
-            sql.SQL("{0} = r.{0}{1}").format(
-                sql.Identifier(name), sql.SQL("::jsonb" if name in json_columns else "")
-            )
-            for name in frame.columns
-            if name not in keys
-        ]
-        matches = [sql.SQL("t.{0}::text = r.{0}").format(sql.Identifier(name)) for name in keys]
-        updated = self.conn.execute(
-            sql.SQL("update {} t set {} from {} r where {}").format(
-                target, sql.SQL(", ").join(sets), scratch, sql.SQL(" and ").join(matches)
-            )
-        ).rowcount
-        self.conn.execute(sql.SQL("drop table {}").format(scratch))
-        return updated
 
     def columns(self, schema: str, table: str) -> list[str]:
         rows = self.conn.execute(
@@ -277,8 +254,19 @@ class Snowflake:
         batches = snowflake.read_batches(self.conn.cursor(), self.database, select)
         return rebatch(batches, batch_rows)
 
-    def write_frame(self, schema: str, table: str, frame: pl.DataFrame) -> int:
-        return snowflake.write_frame(self.conn.cursor(), self.database, schema, table, frame)
+    def write_frame(
+        self, schema: str, table: str, frame: pl.DataFrame, json_columns: Sequence[str] = ()
+    ) -> int:
+        return snowflake.write_frame(
+            self.conn.cursor(), self.database, schema, table, frame, json_columns
+        )
+
+    @contextmanager
+    def appending(
+        self, schema: str, table: str, columns: Sequence[str]
+    ) -> Iterator[Callable[[pl.DataFrame], int]]:
+        """Each frame staged and copied as it comes (`write_frame`)."""
+        yield lambda frame: self.write_frame(schema, table, frame.select(columns))
 
     def read_sql(
         self, query: str, params: Params, schema: Mapping[str, pl.DataType] | None = None
@@ -314,18 +302,6 @@ class Snowflake:
             f"delete from {self.database}.{schema}.{table} where "  # noqa: S608
             + " and ".join(conditions),
             list(equals.values()),
-        )
-
-    def update_from_frame(
-        self,
-        schema: str,
-        table: str,
-        frame: pl.DataFrame,
-        keys: Sequence[str],
-        json_columns: Sequence[str] = (),
-    ) -> int:
-        return snowflake.update_from_frame(
-            self.conn.cursor(), self.database, schema, table, frame, keys, json_columns
         )
 
     def columns(self, schema: str, table: str) -> list[str]:

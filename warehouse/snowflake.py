@@ -197,12 +197,43 @@ def copy_staged(cursor: Any, target: str, folder: str | None) -> None:
         )
 
 
-def write_frame(cursor: Any, database: str, schema: str, table: str, frame: pl.DataFrame) -> int:
+def write_frame(
+    cursor: Any,
+    database: str,
+    schema: str,
+    table: str,
+    frame: pl.DataFrame,
+    json_columns: Sequence[str] = (),
+) -> int:
     """Append `frame` to DB.SCHEMA.TABLE (names from code) through the stage, in the
-    caller's transaction; rows written."""
+    caller's transaction; `json_columns` hold JSON text, parsed into VARIANT (through a
+    scratch table, whose DDL Snowflake commits). Rows written."""
     _check_identifier(database)
     target = f"{database}.{schema}.{table}".upper()
-    copy_staged(cursor, target, stage_frame(cursor, database, frame))
+    folder = stage_frame(cursor, database, frame)
+    if not json_columns or folder is None:
+        copy_staged(cursor, target, folder)
+        return frame.height
+    check_identifiers(schema, table, *frame.columns)
+    # staged into a scratch table of its own (a unique name: shards write side by side),
+    # then inserted with the JSON parsed
+    scratch = f"{database}.{schema}._WRITE_{table}_{uuid.uuid4().hex}".upper()
+    types = {
+        name: "varchar" if name in json_columns else _SNOWFLAKE_CASTS[dtype.base_type()]
+        for name, dtype in frame.schema.items()
+    }
+    cursor.execute(
+        f"create transient table {scratch} ({', '.join(f'{n} {t}' for n, t in types.items())})"
+    )
+    try:
+        copy_staged(cursor, scratch, folder)
+        values = [f"parse_json({name})" if name in json_columns else name for name in types]
+        cursor.execute(
+            f"insert into {target} ({', '.join(types)}) "  # noqa: S608
+            f"select {', '.join(values)} from {scratch}"
+        )
+    finally:
+        cursor.execute(f"drop table if exists {scratch}")
     return frame.height
 
 
@@ -254,41 +285,6 @@ def fetch_frames(cursor: Any, schema: Mapping[str, pl.DataType]) -> Iterator[pl.
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
         yield _conform_read(frame.rename(dict(zip(frame.columns, names, strict=True))), schema)
-
-
-def update_from_frame(
-    cursor: Any,
-    database: str,
-    schema: str,
-    table: str,
-    frame: pl.DataFrame,
-    keys: Sequence[str],
-    json_columns: Sequence[str] = (),
-) -> int:
-    """Set the non-key columns of DB.SCHEMA.TABLE's rows that match `frame` on `keys`: the
-    frame staged into a scratch table of its own (a unique name: shards update side by
-    side), then one UPDATE ... FROM; rows updated."""
-    _check_identifier(database)
-    check_identifiers(schema, table, *frame.columns)
-    scratch = f"{database}.{schema}._UPDATE_{table}_{uuid.uuid4().hex}".upper()
-    cursor.execute(
-        f"create transient table {scratch} "
-        f"({', '.join(f'{name} varchar' for name in frame.columns)})"
-    )
-    try:
-        copy_staged(cursor, scratch, stage_frame(cursor, database, frame.cast(pl.String)))
-        sets = ", ".join(
-            f"{name} = parse_json(r.{name})" if name in json_columns else f"{name} = r.{name}"
-            for name in frame.columns
-            if name not in keys
-        )
-        matches = " and ".join(f"t.{name}::varchar = r.{name}" for name in keys)
-        cursor.execute(
-            f"update {database}.{schema}.{table} t set {sets} from {scratch} r where {matches}"  # noqa: S608
-        )
-        return int(cursor.rowcount or 0)
-    finally:
-        cursor.execute(f"drop table if exists {scratch}")
 
 
 def _conform_read(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:

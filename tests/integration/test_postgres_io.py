@@ -2,7 +2,8 @@
 exact types and values (NULL and the empty string apart, quotes, commas and newlines in
 text, NaN and infinities, timestamps to the microsecond), binds parameters, keeps the schema
 of an empty result and yields batches of exactly the asked size; a `Select` reads what it
-says (filter, order, shards that partition the rows) and a frame written comes back."""
+says (filter, order, shards that partition the rows), a frame written comes back (JSON
+text as jsonb), and frames append through one COPY while a read's frames are iterated."""
 
 from __future__ import annotations
 
@@ -76,6 +77,26 @@ def test_iter_frames_yields_batches_of_the_asked_size(conn: psycopg.Connection) 
     # the connection is free between batches (score writes its results there)
     for batch in iter_frames(conn, query, SCHEMA, 2):
         assert conn.execute("select %s::bigint", [batch.height]).fetchone() == (batch.height,)
+
+
+def test_frames_append_through_one_copy_while_a_read_is_iterated(
+    conn: psycopg.Connection,
+) -> None:
+    conn.execute("create temporary table appended (id bigint, name text, facts jsonb)")
+    target = ("pg_temp", "appended", ["id", "name"])
+    query = sql.SQL("{} order by id").format(ROWS)
+    warehouse = seam.of(conn)
+    batches = iter_frames(conn, query, SCHEMA, 2)  # read before the COPY starts
+    with warehouse.appending(*target) as append:
+        written = [append(batch.select("id", "name", "value")) for batch in batches]
+    assert written == [2, 2, 1]
+    rows = conn.execute("select id, name from appended order by id").fetchall()
+    assert rows == read_frame(conn, query, SCHEMA).select("id", "name").rows()
+    facts = pl.DataFrame({"id": [9], "name": ["x"], "facts": ['[{"feature": "a", "said": true}]']})
+    assert warehouse.write_frame("pg_temp", "appended", facts, json_columns=("facts",)) == 1
+    assert conn.execute(
+        "select facts -> 0 ->> 'feature' from appended where id = 9"
+    ).fetchone() == ("a",)
 
 
 def test_a_select_filters_orders_and_shards(conn: psycopg.Connection) -> None:

@@ -82,6 +82,13 @@ def test_train_score_publish_and_roll_back_on_snowflake(nightly, module_warehous
             (run.model_version,),
         )
         assert in_snowflake == scored and explained > 0
+        ((parsed,),) = _one(  # reason_features arrive as JSON, not as a string
+            conn,
+            "select count(reason_features[0]:feature::varchar) from ML.SCORES "
+            "where model_version = %s",
+            (run.model_version,),
+        )
+        assert 0 < parsed <= explained
         assert control.execute("select count(*) from ml.scores").fetchone() == (0,)
 
         published = publish(control)

@@ -89,6 +89,27 @@ def test_a_frame_written_comes_back_with_exact_types(warehouse) -> None:
     assert [batch.height for batch in batches] == [16, 16, 16, 2]
 
 
+def test_json_text_is_written_as_variant_and_frames_append(warehouse) -> None:
+    reasons = _scores(3, "json").with_columns(
+        reason=pl.lit("because"), reason_features=pl.lit('[{"feature": "a", "said": true}]')
+    )
+    assert warehouse.write_frame("ML", "SCORES", reasons, json_columns=("reason_features",)) == 3
+    rows = warehouse.read_sql(
+        "select reason_features[0]:feature::varchar as feature, "
+        "reason_features[0]:said::boolean as said, scored_at from ML.SCORES "
+        "where model_version = 'json'",
+        None,
+    )
+    assert rows["feature"].to_list() == ["a"] * 3 and rows["said"].to_list() == [True] * 3
+    assert rows["scored_at"].to_list() == [AT] * 3
+    with warehouse.appending("ML", "SCORES", list(_scores(0).columns)) as append:
+        assert [append(_scores(n, "appended")) for n in (4, 5)] == [4, 5]
+    ((appended,),) = warehouse.read_sql(
+        "select count(*) from ML.SCORES where model_version = 'appended'", None
+    ).rows()
+    assert appended == 9
+
+
 def test_an_empty_read_keeps_its_schema(warehouse) -> None:
     select = Select("ML", "SCORES", SCORE_COLUMNS, not_null=("model_version",), shard=None)
     empty = Select("RAW", "SYNTHETIC_USERS", {"user_id": pl.String()})

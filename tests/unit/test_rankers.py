@@ -67,3 +67,10 @@ def test_rule_reasons_say_the_listeners_history_first() -> None:
     names, contributions = rankers.rule_contributions(pl.DataFrame({"x": [1, 2]}))
     assert names[0] == "user_track_plays_30d" and contributions.shape == (2, len(names))
     assert (np.diff(contributions[0]) <= 0).all()
+
+
+def test_a_rule_reads_the_columns_of_its_score_tiebreak_and_reasons() -> None:
+    columns = rankers.rule_columns(rankers.DEFAULT_RULE)
+    frame = pl.DataFrame({name: [1.0, 2.0] for name in columns if not name.startswith("source_")})
+    assert rankers.rule_scores(frame, rankers.DEFAULT_RULE).shape == (2,)  # nothing else read
+    assert {"user_track_plays_decayed_30d", "track_prior_plays", "user_track_plays_30d"} <= columns
