@@ -27,6 +27,19 @@ events as (
 
 ),
 
+-- everyone's sums first, while the rows are narrow: PostgreSQL runs a window over no
+-- partition last otherwise, and sorted every column the other windows had added on disk
+globally_summed as (
+
+    select
+        events.*,
+        sum(events.is_label_closure) over ({{ prior }}) as global_closed_pairs,
+        sum(events.is_closed_repeat) over ({{ prior }}) as global_closed_repeats
+
+    from events
+
+),
+
 final as (
 
     select
@@ -45,8 +58,8 @@ final as (
         colisten_score,
 
         ---------- everyone: the label rate every smoothed rate shrinks toward
-        sum(is_label_closure) over ({{ prior }}) as global_closed_pairs,
-        sum(is_closed_repeat) over ({{ prior }}) as global_closed_repeats,
+        global_closed_pairs,
+        global_closed_repeats,
 
         ---------- the user
         sum(is_play) over (partition by user_num {{ prior }}) as user_prior_plays,
@@ -132,7 +145,7 @@ final as (
             partition by user_num, genre_num {{ prior }}
         ) as user_genre_prior_plays
 
-    from events
+    from globally_summed
 
 )
 
