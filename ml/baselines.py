@@ -37,6 +37,7 @@ from ml.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 LOGREG_MAX_ROWS = 300_000
 LOGREG_SEED = 20240611
+PREDICT_BATCH_ROWS = 200_000
 _COUNT_FEATURES = tuple(
     name
     for name in NUMERIC_FEATURES
@@ -85,8 +86,17 @@ class LogisticBaseline:
     model: LogisticRegression
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
-        """P(repeat) for each row of `frame` (feature columns as read by ml.db)."""
-        return self.model.predict_proba(self._design(frame, fit=False))[:, 1]
+        """P(repeat) for each row of `frame` (feature columns as read by ml.db), in batches
+        of PREDICT_BATCH_ROWS rows: each row's design (dense, then sparse, with an indicator
+        per imputed column) takes several times its size in the frame."""
+        if frame.height <= PREDICT_BATCH_ROWS:
+            return self.model.predict_proba(self._design(frame, fit=False))[:, 1]
+        return np.concatenate(
+            [
+                self.model.predict_proba(self._design(batch, fit=False))[:, 1]
+                for batch in frame.iter_slices(PREDICT_BATCH_ROWS)
+            ]
+        )
 
     def _design(self, frame: pl.DataFrame, *, fit: bool) -> sp.csr_matrix:
         numeric = _numeric(frame)

@@ -11,6 +11,7 @@ cut-off would leak validation-period behaviour into training. Rows in between ar
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -42,3 +43,52 @@ def split_by_user_time(
     valid = tagged.filter(pl.col(time_col) > pl.col("_cutoff")).drop("_cutoff")
     train = tagged.filter(pl.col(time_col) + label_window <= pl.col("_cutoff")).drop("_cutoff")
     return Split(train=train, valid=valid)
+
+
+def split_grouped_by_user(
+    frames: Iterable[pl.DataFrame],
+    *,
+    validation_days: int,
+    schema: pl.Schema | dict[str, pl.DataType],
+    user_col: str = "user_id",
+    time_col: str = "first_played_at",
+    label_window: timedelta = LABEL_WINDOW,
+) -> Split:
+    """`split_by_user_time` of the concatenated `frames` (empty ones of `schema` when there
+    are none), whose rows arrive grouped by user (each user's rows contiguous, e.g. ordered
+    by user): each user is split once all their rows have arrived, so the rows it drops and
+    the input as a whole are never held, only the kept rows and one frame."""
+    parts: list[Split] = []
+    carry: pl.DataFrame | None = None
+    for frame in frames:
+        if carry is not None:
+            frame = pl.concat([carry, frame])
+        if frame.height == 0:
+            continue
+        # the last user may go on in the next frame: keep their rows back
+        tail = int((frame.get_column(user_col) == frame.get_column(user_col)[-1]).sum())
+        carry = frame.tail(tail)
+        if frame.height > tail:
+            parts.append(
+                split_by_user_time(
+                    frame.head(frame.height - tail),
+                    validation_days=validation_days,
+                    user_col=user_col,
+                    time_col=time_col,
+                    label_window=label_window,
+                )
+            )
+    rest = carry if carry is not None else pl.DataFrame(schema=schema)
+    parts.append(
+        split_by_user_time(
+            rest,
+            validation_days=validation_days,
+            user_col=user_col,
+            time_col=time_col,
+            label_window=label_window,
+        )
+    )
+    return Split(
+        train=pl.concat([part.train for part in parts]),
+        valid=pl.concat([part.valid for part in parts]),
+    )

@@ -29,18 +29,20 @@ from config import get_settings
 from ml import baselines, metrics, rankers, ranking
 from ml.artifacts import model_sha256, model_version, save_logistic, save_model
 from ml.backtest import backtest
-from ml.db import PAIR_FEATURES, feature_query, read_frame
+from ml.db import PAIR_FEATURES, feature_query, iter_frames
 from ml.features import CATEGORICAL_FEATURES, FEATURES, fit_vocabulary, to_matrix
 from ml.list_model import fit_list_model, read_outcomes
 from ml.report import write_report
 from ml.runs import SUCCEEDED, ModelRun, record_run
-from ml.split import LABEL_WINDOW, Split, split_by_user_time
+from ml.split import LABEL_WINDOW, Split, split_grouped_by_user
 
 log = logging.getLogger(__name__)
 
 LABEL = "repeat_30d"
 PREDICTIONS_FILE = "valid_predictions.parquet"
 """Validation rows with the label, the model's and every baseline's score (for the report)."""
+READ_BATCH_ROWS = 200_000
+"""Labelled pairs per frame while they are read and split."""
 BASELINE = "track_repeat_rate"
 """The baseline whose numbers fill ml.model_runs' `baseline_*` columns."""
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -193,8 +195,7 @@ def fit_and_register(
     merged = (
         DEFAULT_PARAMS | {"num_threads": get_settings().encore_lightgbm_threads} | (params or {})
     )
-    frame = _read_labelled(conn)
-    split = split_by_user_time(frame, validation_days=validation_days)
+    split = _read_split(conn, validation_days)
     _check_usable(split.train, "training", validation_days)
     _check_usable(split.valid, "validation", validation_days)
     log.info("training on %d rows, validating on %d", split.train.height, split.valid.height)
@@ -326,8 +327,9 @@ def _split_summary(split: Split, validation_days: int) -> dict[str, Any]:
     }
 
 
-def _read_labelled(conn: psycopg.Connection) -> pl.DataFrame:
-    """Labelled first plays in a fixed order (LightGBM's result depends on row order)."""
+def _read_split(conn: psycopg.Connection, validation_days: int) -> Split:
+    """Labelled first plays in a fixed order (LightGBM's result depends on row order),
+    split per user (ml.split) as they stream: the rows the split drops are never held."""
     select = feature_query(
         PAIR_FEATURES,
         _KEYS,
@@ -335,7 +337,11 @@ def _read_labelled(conn: psycopg.Connection) -> pl.DataFrame:
         order_by=["user_id", "first_played_at", "track_key"],
     )
     with conn.transaction():
-        return read_frame(conn, select)
+        return split_grouped_by_user(
+            iter_frames(conn, select, READ_BATCH_ROWS),
+            validation_days=validation_days,
+            schema=dict(select.columns),
+        )
 
 
 def _check_usable(frame: pl.DataFrame, role: str, validation_days: int) -> None:

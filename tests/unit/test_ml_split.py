@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-from ml.split import split_by_user_time
+from ml.split import split_by_user_time, split_grouped_by_user
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -46,3 +47,27 @@ def test_rows_whose_label_window_crosses_the_cutoff_are_dropped() -> None:
 def test_validation_days_must_be_positive() -> None:
     with pytest.raises(ValueError):
         split_by_user_time(pl.DataFrame(_rows("u", [0])), validation_days=0)
+
+
+@pytest.mark.parametrize("batch_rows", [1, 3, 7, 100])
+def test_a_stream_grouped_by_user_splits_as_the_whole_frame(batch_rows: int) -> None:
+    # frames cut anywhere, mid-user included (the reader's batches know nothing of users)
+    frame = pl.DataFrame(
+        _rows("a", [0, 10, 50, 79, 81, 100])
+        + _rows("b", [5])
+        + _rows("c", [300, 400, 420, 431, 460, 470, 471])
+        + _rows("d", [0, 40, 90])
+    )
+    frames = (frame.slice(offset, batch_rows) for offset in range(0, frame.height, batch_rows))
+    streamed = split_grouped_by_user(frames, validation_days=20, schema=frame.schema)
+    whole = split_by_user_time(frame, validation_days=20)
+    assert_frame_equal(streamed.train, whole.train)
+    assert_frame_equal(streamed.valid, whole.valid)
+    assert streamed.train.height and streamed.valid.height
+
+
+def test_an_empty_stream_gives_empty_frames_of_the_schema() -> None:
+    schema = pl.DataFrame(_rows("u", [0])).schema
+    split = split_grouped_by_user(iter(()), validation_days=30, schema=schema)
+    assert split.train.height == split.valid.height == 0
+    assert split.train.schema == split.valid.schema == schema
