@@ -11,6 +11,7 @@ cut-off would leak validation-period behaviour into training. Rows in between ar
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,36 +59,25 @@ def split_grouped_by_user(
     are none), whose rows arrive grouped by user (each user's rows contiguous, e.g. ordered
     by user): each user is split once all their rows have arrived, so the rows it drops and
     the input as a whole are never held, only the kept rows and one frame."""
+    split = functools.partial(
+        split_by_user_time,
+        validation_days=validation_days,
+        user_col=user_col,
+        time_col=time_col,
+        label_window=label_window,
+    )
     parts: list[Split] = []
-    carry: pl.DataFrame | None = None
+    carry = pl.DataFrame(schema=schema)
     for frame in frames:
-        if carry is not None:
-            frame = pl.concat([carry, frame])
+        frame = pl.concat([carry, frame]) if carry.height else frame
         if frame.height == 0:
             continue
         # the last user may go on in the next frame: keep their rows back
         tail = int((frame.get_column(user_col) == frame.get_column(user_col)[-1]).sum())
         carry = frame.tail(tail)
         if frame.height > tail:
-            parts.append(
-                split_by_user_time(
-                    frame.head(frame.height - tail),
-                    validation_days=validation_days,
-                    user_col=user_col,
-                    time_col=time_col,
-                    label_window=label_window,
-                )
-            )
-    rest = carry if carry is not None else pl.DataFrame(schema=schema)
-    parts.append(
-        split_by_user_time(
-            rest,
-            validation_days=validation_days,
-            user_col=user_col,
-            time_col=time_col,
-            label_window=label_window,
-        )
-    )
+            parts.append(split(frame.head(frame.height - tail)))
+    parts.append(split(carry))
     return Split(
         train=pl.concat([part.train for part in parts]),
         valid=pl.concat([part.valid for part in parts]),

@@ -213,9 +213,9 @@ def fit_and_register(
     weight = search["blend_weight"]
     predicted = booster.predict(to_matrix(split.valid, vocabulary), num_iteration=best)
     assert isinstance(predicted, np.ndarray)  # dense input: dense output
-    if weight < 1.0:
-        predicted = weight * predicted + (1.0 - weight) * logistic.predict(split.valid)
     baseline_scores = baselines.baseline_scores(split.valid, positive_rate, logistic)
+    if weight < 1.0:
+        predicted = weight * predicted + (1.0 - weight) * baseline_scores["logistic_regression"]
     evaluation = _evaluate(split.valid, y_valid, predicted, baseline_scores)
 
     trained_at = datetime.now(UTC)  # full precision: "latest" must never tie
