@@ -109,64 +109,94 @@ def load(workdir: Path, scale: dict[str, Any]) -> StageResult:
 
 
 def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
-    """A bare COPY of the same rows: the loader's columns (batch columns included) rendered
-    to CSV beforehand, then COPYed in one transaction into plain tables with the same
-    columns and no indexes, without the loader's conform, delete or quarantine steps.
-    `seconds` is the COPY alone; rendering the CSV is reported in the details."""
+    """Bare COPYs of the same rows, the strongest of which the loader is compared to: the
+    loader's columns (batch columns included) encoded beforehand, then COPYed in one
+    transaction into plain tables with the same columns and no indexes, without the
+    loader's conform, delete or quarantine steps; once in binary (the loader's own format,
+    `seconds`) and once as CSV (in the details). Encoding is untimed for both."""
     import polars as pl
     from psycopg import sql
 
+    from warehouse import copy_binary
     from warehouse.loader import conform
-    from warehouse.postgres_io import NULL_MARKER, csv_bytes
-    from warehouse.raw_tables import RAW_SCHEMA, RAW_TABLES
+    from warehouse.postgres_io import copy_statement, csv_bytes
+    from warehouse.raw_tables import BATCH_COLUMNS, RAW_SCHEMA, RAW_TABLES
 
     frames = _read_world(workdir)
-    tables = RAW_TABLES
-    meta = [
-        pl.lit("00000000-0000-0000-0000-000000000000").alias("_batch_id"),
-        pl.lit("bench").alias("_source"),
-        pl.lit(dt.date.fromisoformat(scale["end_date"])).alias("_logical_date"),
-    ]
-    render_started = time.perf_counter()
-    rendered: dict[str, tuple[list[str], list[bytes], int]] = {}
+    batch = pl.DataFrame(
+        {
+            "_batch_id": ["00000000-0000-0000-0000-000000000000"],
+            "_source": ["bench"],
+            "_logical_date": [dt.date.fromisoformat(scale["end_date"])],
+        }
+    )
+    batch_types = dict(BATCH_COLUMNS)
+    constants = copy_binary.constant_fields(batch, [batch_types[name] for name in batch.columns])
+    encoded: dict[str, dict[str, tuple[sql.Composed, list[Any]]]] = {"csv": {}, "binary": {}}
+    encode_seconds: dict[str, float] = {}
+    rows = 0
     for name, frame in frames.items():
-        data = conform(frame, tables[name]).with_columns(meta)
-        chunks = []
-        for offset in range(0, data.height, COPY_CHUNK_ROWS):
-            chunks.append(csv_bytes(data.slice(offset, COPY_CHUNK_ROWS)))
-        rendered[name] = (data.columns, chunks, data.height)
-    render_seconds = time.perf_counter() - render_started
+        data = conform(frame, RAW_TABLES[name])
+        rows += data.height
+        columns = [*data.columns, *batch.columns]
+        target = sql.Identifier(COPY_SCHEMA, name)
+        started = time.perf_counter()
+        with_batch = data.with_columns(
+            pl.lit(value).alias(column) for column, value in batch.row(0, named=True).items()
+        )
+        chunks: list[Any] = [
+            csv_bytes(with_batch.slice(offset, COPY_CHUNK_ROWS))
+            for offset in range(0, data.height, COPY_CHUNK_ROWS)
+        ]
+        encoded["csv"][name] = (copy_statement(target, columns), chunks)
+        encode_seconds["csv"] = encode_seconds.get("csv", 0.0) + time.perf_counter() - started
+        started = time.perf_counter()
+        types = [pg_type for _, pg_type in RAW_TABLES[name].columns]
+        chunks = [
+            copy_binary.SIGNATURE,
+            *(
+                copy_binary.encode_rows(data.slice(offset, COPY_CHUNK_ROWS), types, constants)
+                for offset in range(0, data.height, COPY_CHUNK_ROWS)
+            ),
+            copy_binary.TRAILER,
+        ]
+        binary_statement = sql.SQL("copy {} ({}) from stdin with (format binary)").format(
+            target, sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        encoded["binary"][name] = (binary_statement, chunks)
+        encode_seconds["binary"] = encode_seconds.get("binary", 0.0) + time.perf_counter() - started
+    copy_seconds = {}
     with _connect() as conn:
         conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(COPY_SCHEMA)))
-        for name in rendered:
-            target = sql.Identifier(COPY_SCHEMA, name)
-            conn.execute(sql.SQL("drop table if exists {}").format(target))
-            conn.execute(
-                sql.SQL("create table {} (like {} including defaults)").format(
-                    target, sql.Identifier(RAW_SCHEMA, name)
+        for fmt, statements in encoded.items():
+            for name in statements:
+                target = sql.Identifier(COPY_SCHEMA, name)
+                conn.execute(sql.SQL("drop table if exists {}").format(target))
+                conn.execute(
+                    sql.SQL("create table {} (like {} including defaults)").format(
+                        target, sql.Identifier(RAW_SCHEMA, name)
+                    )
                 )
-            )
-        conn.commit()
-        _checkpoint(conn)
-        started = time.perf_counter()
-        with conn.transaction(), conn.cursor() as cursor:
-            for name, (columns, chunks, _) in rendered.items():
-                statement = sql.SQL("copy {} ({}) from stdin with (format csv, null {})").format(
-                    sql.Identifier(COPY_SCHEMA, name),
-                    sql.SQL(", ").join(map(sql.Identifier, columns)),
-                    sql.Literal(NULL_MARKER),
-                )
-                with cursor.copy(statement) as copy:
-                    for chunk in chunks:
-                        copy.write(chunk)
-        seconds = time.perf_counter() - started
-        for name in rendered:
+            conn.commit()
+            _checkpoint(conn)
+            started = time.perf_counter()
+            with conn.transaction(), conn.cursor() as cursor:
+                for statement, chunks in statements.values():
+                    with cursor.copy(statement) as copy:
+                        for chunk in chunks:
+                            copy.write(chunk)
+            copy_seconds[fmt] = time.perf_counter() - started
+        for name in frames:
             conn.execute(sql.SQL("drop table {}").format(sql.Identifier(COPY_SCHEMA, name)))
         conn.commit()
     return {
-        "seconds": seconds,
-        "rows": sum(height for *_, height in rendered.values()),
-        "details": {"csv_render_seconds": render_seconds},
+        "seconds": copy_seconds["binary"],
+        "rows": rows,
+        "details": {
+            "csv_copy_seconds": copy_seconds["csv"],
+            "csv_render_seconds": encode_seconds["csv"],
+            "binary_encode_seconds": encode_seconds["binary"],
+        },
     }
 
 

@@ -83,20 +83,22 @@ def raw_table_ddl(table: RawTable) -> sql.Composed:
 
 def raw_batch_index_ddl(table: RawTable) -> sql.Composed:
     """The index a batch's delete finds its rows by. BRIN, not btree: a batch is appended
-    in one COPY, so its rows sit in adjacent pages, and a BRIN index costs almost nothing to
-    maintain while the COPY runs (a btree on (_source, _logical_date) made a 1M-row load
-    take 1.4x as long; docs/benchmarks.md). Warehouses bootstrapped before it lose their
-    btree (`<table>_batch_idx`) once."""
-    index = sql.Identifier(RAW_SCHEMA, f"{table.name}_batch_idx")
+    in one COPY, so its rows sit in adjacent pages, and a BRIN index is cheap to maintain
+    while the COPY runs (a btree on (_source, _logical_date) made a 1M-row load take 1.4x
+    as long; docs/benchmarks.md). Snapshot tables keep none: their delete takes every row
+    of the source, which a scan finds as fast, and keeping a BRIN up cost a quarter of a
+    1M-play binary load. Warehouses bootstrapped before lose what they no longer need (the
+    btree `<table>_batch_idx`; a snapshot table's `<table>_batch_brin`) once."""
+    btree = sql.Identifier(RAW_SCHEMA, f"{table.name}_batch_idx")
+    brin = sql.Identifier(f"{table.name}_batch_brin")
+    if table.snapshot:
+        return sql.SQL("drop index if exists {}; drop index if exists {}").format(
+            btree, sql.Identifier(RAW_SCHEMA, f"{table.name}_batch_brin")
+        )
     return sql.SQL(
         "drop index if exists {}; create index if not exists {} on {}.{} using brin "
         "(_source, _logical_date) with (autosummarize = on)"
-    ).format(
-        index,
-        sql.Identifier(f"{table.name}_batch_brin"),
-        sql.Identifier(RAW_SCHEMA),
-        sql.Identifier(table.name),
-    )
+    ).format(btree, brin, sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
 
 
 def bootstrap(conn: psycopg.Connection) -> None:

@@ -1,4 +1,4 @@
-"""Load polars frames into `raw.*` with COPY, one transaction per batch.
+"""Load polars frames into `raw.*` with binary COPY, one transaction per batch.
 
 A batch is identified by (table, source, logical date). Loading it deletes whatever that
 batch held before and copies the new rows in the same transaction, so a rerun replaces
@@ -29,10 +29,12 @@ import psycopg
 from psycopg import sql
 
 from observability.progress import progress
-from warehouse.postgres_io import copy_frame
-from warehouse.raw_tables import RAW_SCHEMA, RawTable
+from warehouse.postgres_io import copy_frame, copy_frame_binary
+from warehouse.raw_tables import BATCH_COLUMNS, RAW_SCHEMA, RawTable
 
 log = logging.getLogger(__name__)
+
+BATCH_TYPES = dict(BATCH_COLUMNS)
 
 NUL = "\x00"
 NUL_STANDIN = "\ufffd"
@@ -138,11 +140,9 @@ def _replace_batch(
     replace: Literal["logical_date", "source"],
 ) -> tuple[int, int]:
     """Delete what the batch replaces and COPY the new rows, in one transaction."""
-    meta = [
-        pl.lit(str(batch_id)).alias("_batch_id"),
-        pl.lit(source).alias("_source"),
-        pl.lit(logical_date).alias("_logical_date"),
-    ]
+    batch = pl.DataFrame(
+        {"_batch_id": [str(batch_id)], "_source": [source], "_logical_date": [logical_date]}
+    )
     target = sql.SQL("{}.{}").format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
     with conn.transaction(), conn.cursor() as cursor:
         if replace == "source":
@@ -154,11 +154,13 @@ def _replace_batch(
             )
         replaced = cursor.rowcount
         with progress(f"COPY raw.{table.name}", total=data.height) as bar:
-            copy_frame(
+            copy_frame_binary(
                 cursor,
                 target,
-                [*data.columns, "_batch_id", "_source", "_logical_date"],
-                data.with_columns(meta),
+                data.columns,
+                [pg_type for _, pg_type in table.columns],
+                data,
+                constants=(batch.columns, [BATCH_TYPES[name] for name in batch.columns], batch),
                 on_chunk=bar.advance,
             )
         n_rejected = _quarantine(cursor, table, source, logical_date, batch_id, rejected, replace)

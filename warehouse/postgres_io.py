@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from warehouse import copy_binary
 from warehouse.bulk import Select, Shard, rebatch
 
 # Strings are always quoted and NULL is the unquoted empty field, so an empty string, a
@@ -175,6 +176,41 @@ def copy_frame(
             copy.write(csv_bytes(chunk))
             if on_chunk is not None:
                 on_chunk(chunk.height)
+
+
+def copy_frame_binary(
+    cursor: psycopg.Cursor,
+    target: sql.Composable,
+    columns: Sequence[str],
+    pg_types: Sequence[str],
+    frame: pl.DataFrame,
+    constants: tuple[Sequence[str], Sequence[str], pl.DataFrame] | None = None,
+    chunk_rows: int = 50_000,
+    on_chunk: Callable[[int], None] | None = None,
+) -> None:
+    """COPY `frame` (its `columns`, of the declared `pg_types`) in binary chunks
+    (`warehouse.copy_binary`); `constants` (names, types, a one-row frame) fill further
+    columns with the same values in every row, such as a batch's id. Chunks are small, so
+    the server starts early: only the first one's encoding is not overlapped."""
+    names = list(columns)
+    fields = b""
+    if constants is not None:
+        constant_names, constant_types, row = constants
+        names += constant_names
+        fields = copy_binary.constant_fields(row, constant_types)
+    statement = sql.SQL("copy {} ({}) from stdin with (format binary)").format(
+        target, sql.SQL(", ").join(map(sql.Identifier, names))
+    )
+    # a thread sends each chunk while the next one is encoded (Arrow and numpy let go of
+    # the GIL), so the server's work and the encoding overlap on two cores
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+        copy.write(copy_binary.SIGNATURE)
+        for offset in range(0, frame.height, chunk_rows):
+            chunk = frame.slice(offset, chunk_rows).select(columns)
+            copy.write(copy_binary.encode_rows(chunk, pg_types, fields))
+            if on_chunk is not None:
+                on_chunk(chunk.height)
+        copy.write(copy_binary.TRAILER)
 
 
 def _copy_out(

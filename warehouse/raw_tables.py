@@ -36,8 +36,13 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 
 @dataclass(frozen=True)
 class RawTable:
+    """A raw table. `snapshot`: every load of its source replaces the whole source
+    (`replace="source"`), so its batch delete takes all of the source's rows and the table
+    keeps no batch index (warehouse.bootstrap)."""
+
     name: str
     columns: tuple[tuple[str, str], ...]
+    snapshot: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -72,6 +77,7 @@ SYNTHETIC_USERS = RawTable(
         ("age_band", "text"),
         ("signed_up_at", "timestamptz"),
     ),
+    snapshot=True,
 )
 SYNTHETIC_ARTISTS = RawTable(
     "synthetic_artists",
@@ -80,6 +86,7 @@ SYNTHETIC_ARTISTS = RawTable(
         ("artist_name", "text"),
         ("genre", "text"),
     ),
+    snapshot=True,
 )
 SYNTHETIC_TRACKS = RawTable(
     "synthetic_tracks",
@@ -94,6 +101,7 @@ SYNTHETIC_TRACKS = RawTable(
         *_AUDIO_FEATURES,
         ("released_on", "date"),
     ),
+    snapshot=True,
 )
 SYNTHETIC_PLAYS = RawTable(
     "synthetic_plays",
@@ -103,6 +111,7 @@ SYNTHETIC_PLAYS = RawTable(
         ("played_at", "timestamptz"),
         ("ms_played", "integer"),
     ),
+    snapshot=True,
 )
 
 # Last.fm: scrobbles from the API (_source 'lastfm') and from users' CSV exports
@@ -235,6 +244,7 @@ KAGGLE_TRACKS = RawTable(
         ("time_signature", "integer"),
         ("track_genre", "text"),
     ),
+    snapshot=True,
 )
 
 RAW_TABLES: dict[str, RawTable] = {

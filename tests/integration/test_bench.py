@@ -69,6 +69,7 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
     for stage in PIPELINE:
         assert f"│ {SCALE:<5} │ {stage} " in table, f"{stage} missing:\n{table}"
     assert "bare COPY (vs load)" in table and "load " in table
+    assert "bare COPY as CSV" in table
     assert "Booster.predict (vs score)" in table and "score " in table
     for clients in ("1 client", "16 clients", "64 clients"):
         assert f"top-20 lookup, {clients}" in table
@@ -87,8 +88,9 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
     rows = [line for line in text.splitlines() if line.startswith(f"| {SCALE} |")]
     measures = [row.split("|")[2].strip() for row in rows]
     assert measures[: len(PIPELINE)] == list(PIPELINE)
-    # stages, total, the daily run, 2 baselines, 6 lookups, paced and saturated clients
-    assert len(rows) == len(PIPELINE) + 4 + 6 + 2 * len(targets)
+    # stages, total, the daily run, 3 baselines (COPY binary and CSV, predict), 6 lookups,
+    # paced and saturated clients
+    assert len(rows) == len(PIPELINE) + 5 + 6 + 2 * len(targets)
     daily = next(row for row in rows if "daily run" in row)
     assert int(daily.split("|")[4].strip().replace(",", "")) > 0  # new plays loaded
     for row in rows[: len(PIPELINE)]:

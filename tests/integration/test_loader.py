@@ -10,7 +10,7 @@ import pytest
 
 from warehouse.bootstrap import bootstrap
 from warehouse.loader import SchemaMismatch, load_batch
-from warehouse.raw_tables import SYNTHETIC_PLAYS
+from warehouse.raw_tables import RAW_TABLES, SYNTHETIC_PLAYS
 
 pytestmark = pytest.mark.integration
 
@@ -187,25 +187,33 @@ def test_snapshot_loads_replace_the_sources_quarantine_too(conn: psycopg.Connect
 
 def test_batches_are_found_by_a_brin_index(conn: psycopg.Connection) -> None:
     """A batch's delete finds its rows by a BRIN index on (_source, _logical_date), cheap to
-    keep up during a COPY; a warehouse bootstrapped with the earlier btree loses it."""
+    keep up during a COPY; a snapshot table (replaced whole at each load) keeps none; a
+    warehouse bootstrapped with the earlier indexes loses the ones no longer wanted."""
 
-    def batch_indexes() -> dict[str, str]:
+    def batch_indexes(table: str) -> dict[str, str]:
         return dict(
             conn.execute(
                 "select indexname, indexdef from pg_indexes where schemaname = 'raw' "
-                "and tablename = 'synthetic_plays'"
+                "and tablename = %s",
+                [table],
             ).fetchall()
         )
 
-    assert batch_indexes() == {
-        "synthetic_plays_batch_brin": (
-            "CREATE INDEX synthetic_plays_batch_brin ON raw.synthetic_plays USING brin "
+    assert batch_indexes("lastfm_scrobbles") == {
+        "lastfm_scrobbles_batch_brin": (
+            "CREATE INDEX lastfm_scrobbles_batch_brin ON raw.lastfm_scrobbles USING brin "
             "(_source, _logical_date) WITH (autosummarize='on')"
         )
     }
+    assert RAW_TABLES["synthetic_plays"].snapshot
+    assert batch_indexes("synthetic_plays") == {}
     conn.execute(
-        "create index synthetic_plays_batch_idx on raw.synthetic_plays (_source, _logical_date)"
+        "create index lastfm_scrobbles_batch_idx on raw.lastfm_scrobbles "
+        "(_source, _logical_date); "
+        "create index synthetic_plays_batch_brin on raw.synthetic_plays using brin "
+        "(_source, _logical_date)"
     )
     conn.commit()
     bootstrap(conn)
-    assert list(batch_indexes()) == ["synthetic_plays_batch_brin"]
+    assert list(batch_indexes("lastfm_scrobbles")) == ["lastfm_scrobbles_batch_brin"]
+    assert batch_indexes("synthetic_plays") == {}
