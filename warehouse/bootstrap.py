@@ -90,15 +90,15 @@ def raw_batch_index_ddl(table: RawTable) -> sql.Composed:
     1M-play binary load. Warehouses bootstrapped before lose what they no longer need (the
     btree `<table>_batch_idx`; a snapshot table's `<table>_batch_brin`) once."""
     btree = sql.Identifier(RAW_SCHEMA, f"{table.name}_batch_idx")
-    brin = sql.Identifier(f"{table.name}_batch_brin")
+    brin = f"{table.name}_batch_brin"
     if table.snapshot:
         return sql.SQL("drop index if exists {}; drop index if exists {}").format(
-            btree, sql.Identifier(RAW_SCHEMA, f"{table.name}_batch_brin")
+            btree, sql.Identifier(RAW_SCHEMA, brin)
         )
     return sql.SQL(
         "drop index if exists {}; create index if not exists {} on {}.{} using brin "
         "(_source, _logical_date) with (autosummarize = on)"
-    ).format(btree, brin, sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
+    ).format(btree, sql.Identifier(brin), sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
 
 
 def bootstrap(conn: psycopg.Connection) -> None:
