@@ -118,20 +118,15 @@ def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
     from psycopg import sql
 
     from warehouse import copy_binary
-    from warehouse.loader import conform
-    from warehouse.postgres_io import copy_statement, csv_bytes
-    from warehouse.raw_tables import BATCH_COLUMNS, RAW_SCHEMA, RAW_TABLES
+    from warehouse.loader import batch_constants, conform
+    from warehouse.postgres_io import binary_copy_statement, copy_statement, csv_bytes
+    from warehouse.raw_tables import RAW_SCHEMA, RAW_TABLES
 
     frames = _read_world(workdir)
-    batch = pl.DataFrame(
-        {
-            "_batch_id": ["00000000-0000-0000-0000-000000000000"],
-            "_source": ["bench"],
-            "_logical_date": [dt.date.fromisoformat(scale["end_date"])],
-        }
+    constants = batch_constants(
+        "00000000-0000-0000-0000-000000000000", "bench", dt.date.fromisoformat(scale["end_date"])
     )
-    batch_types = dict(BATCH_COLUMNS)
-    constants = copy_binary.constant_fields(batch, [batch_types[name] for name in batch.columns])
+    batch = constants.row
     encoded: dict[str, dict[str, tuple[sql.Composed, list[Any]]]] = {"csv": {}, "binary": {}}
     encode_seconds: dict[str, float] = {}
     rows = 0
@@ -160,10 +155,7 @@ def copy_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
             ),
             copy_binary.TRAILER,
         ]
-        binary_statement = sql.SQL("copy {} ({}) from stdin with (format binary)").format(
-            target, sql.SQL(", ").join(map(sql.Identifier, columns))
-        )
-        encoded["binary"][name] = (binary_statement, chunks)
+        encoded["binary"][name] = (binary_copy_statement(target, columns), chunks)
         encode_seconds["binary"] = encode_seconds.get("binary", 0.0) + time.perf_counter() - started
     copy_seconds = {}
     with _connect() as conn:

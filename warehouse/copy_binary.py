@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -48,37 +49,40 @@ def base_type(pg_type: str) -> str:
     raise ValueError(f"no binary COPY encoding for PostgreSQL type {pg_type!r}")
 
 
-def encode_rows(frame: pl.DataFrame, pg_types: Sequence[str], constants: bytes = b"") -> memoryview:
+@dataclass(frozen=True)
+class Constants:
+    """Fields that end every tuple, the same in every row (a batch's id, source, date):
+    `row`, one row of them, and `fields`, its encoding (`Constants.of`)."""
+
+    row: pl.DataFrame
+    fields: bytes
+
+    @classmethod
+    def of(cls, row: pl.DataFrame, pg_types: Sequence[str]) -> Constants:
+        if row.height != 1:
+            raise ValueError(f"constants are one row, not {row.height}")
+        return cls(row, bytes(encode_rows(row, pg_types)[2:]))  # without its field count
+
+
+def encode_rows(
+    frame: pl.DataFrame, pg_types: Sequence[str], constants: Constants | None = None
+) -> memoryview:
     """`frame`'s rows as binary COPY tuples (no signature, no trailer); column i is
-    encoded as `pg_types[i]`, and each tuple ends with `constants` (`constant_fields`: the
-    same values for every row, such as a batch's id). A text value holding NUL goes as is:
-    the server refuses it, as it does in CSV."""
+    encoded as `pg_types[i]`, and each tuple ends with the `constants`. A text value
+    holding NUL goes as is: the server refuses it, as it does in CSV."""
     if len(pg_types) != frame.width:
         raise ValueError(f"{frame.width} columns but {len(pg_types)} types")
     n = frame.height
     if n == 0:
         return memoryview(b"")
-    count = frame.width + _field_count(constants)
+    count = frame.width + (constants.row.width if constants else 0)
     fields = [_fixed_array(np.full(n, count, dtype=">i2").view(np.uint8), 2)]
     for series, pg_type in zip(frame.get_columns(), pg_types, strict=True):
         fields.extend(_fields(series, base_type(pg_type)))
     if constants:
-        fields.append(pa.scalar(constants[2:], pa.large_binary()))
+        fields.append(pa.scalar(constants.fields, pa.large_binary()))
     tuples = pc.binary_join_element_wise(*fields, _NOTHING)
     return _offsets_and_bytes(tuples)[1].data
-
-
-def constant_fields(row: pl.DataFrame, pg_types: Sequence[str]) -> bytes:
-    """The fields of `row` (a frame of one row), to end every tuple of `encode_rows` with;
-    they start with how many there are."""
-    if row.height != 1:
-        raise ValueError(f"constants are one row, not {row.height}")
-    encoded = encode_rows(row, pg_types)
-    return struct.pack("!h", row.width) + bytes(encoded[2:])
-
-
-def _field_count(constants: bytes) -> int:
-    return struct.unpack("!h", constants[:2])[0] if constants else 0
 
 
 def _fields(series: pl.Series, pg_type: str) -> list[pa.Array]:

@@ -29,12 +29,11 @@ import psycopg
 from psycopg import sql
 
 from observability.progress import progress
+from warehouse.copy_binary import Constants
 from warehouse.postgres_io import copy_frame, copy_frame_binary
 from warehouse.raw_tables import BATCH_COLUMNS, RAW_SCHEMA, RawTable
 
 log = logging.getLogger(__name__)
-
-BATCH_TYPES = dict(BATCH_COLUMNS)
 
 NUL = "\x00"
 NUL_STANDIN = "\ufffd"
@@ -70,6 +69,15 @@ def conform(frame: pl.DataFrame, table: RawTable) -> pl.DataFrame:
         )
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
         raise SchemaMismatch(f"raw.{table.name}: a column cannot be cast: {exc}") from exc
+
+
+def batch_constants(batch_id: str, source: str, logical_date: dt.date) -> Constants:
+    """The batch columns every row of a batch carries, encoded once for the COPY."""
+    row = pl.DataFrame(
+        {"_batch_id": [batch_id], "_source": [source], "_logical_date": [logical_date]}
+    )
+    types = dict(BATCH_COLUMNS)
+    return Constants.of(row, [types[name] for name in row.columns])
 
 
 def nul_counts(frame: pl.DataFrame) -> dict[str, int]:
@@ -140,9 +148,6 @@ def _replace_batch(
     replace: Literal["logical_date", "source"],
 ) -> tuple[int, int]:
     """Delete what the batch replaces and COPY the new rows, in one transaction."""
-    batch = pl.DataFrame(
-        {"_batch_id": [str(batch_id)], "_source": [source], "_logical_date": [logical_date]}
-    )
     target = sql.SQL("{}.{}").format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
     with conn.transaction(), conn.cursor() as cursor:
         if replace == "source":
@@ -160,7 +165,7 @@ def _replace_batch(
                 data.columns,
                 [pg_type for _, pg_type in table.columns],
                 data,
-                constants=(batch.columns, [BATCH_TYPES[name] for name in batch.columns], batch),
+                constants=batch_constants(str(batch_id), source, logical_date),
                 on_chunk=bar.advance,
             )
         n_rejected = _quarantine(cursor, table, source, logical_date, batch_id, rejected, replace)

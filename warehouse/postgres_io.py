@@ -178,36 +178,37 @@ def copy_frame(
                 on_chunk(chunk.height)
 
 
+def binary_copy_statement(target: sql.Composable, columns: Sequence[str]) -> sql.Composed:
+    """The COPY that reads `warehouse.copy_binary`'s stream with `columns` into `target`."""
+    return sql.SQL("copy {} ({}) from stdin with (format binary)").format(
+        target, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+
+
 def copy_frame_binary(
     cursor: psycopg.Cursor,
     target: sql.Composable,
     columns: Sequence[str],
     pg_types: Sequence[str],
     frame: pl.DataFrame,
-    constants: tuple[Sequence[str], Sequence[str], pl.DataFrame] | None = None,
+    constants: copy_binary.Constants | None = None,
     chunk_rows: int = 50_000,
     on_chunk: Callable[[int], None] | None = None,
 ) -> None:
     """COPY `frame` (its `columns`, of the declared `pg_types`) in binary chunks
-    (`warehouse.copy_binary`); `constants` (names, types, a one-row frame) fill further
-    columns with the same values in every row, such as a batch's id. Chunks are small, so
-    the server starts early: only the first one's encoding is not overlapped."""
-    names = list(columns)
-    fields = b""
-    if constants is not None:
-        constant_names, constant_types, row = constants
-        names += constant_names
-        fields = copy_binary.constant_fields(row, constant_types)
-    statement = sql.SQL("copy {} ({}) from stdin with (format binary)").format(
-        target, sql.SQL(", ").join(map(sql.Identifier, names))
-    )
+    (`warehouse.copy_binary`); `constants` fill further columns with the same values in
+    every row, such as a batch's id. Chunks are small, so the server starts early: only the
+    first one's encoding is not overlapped."""
+    names = [*columns, *(constants.row.columns if constants else ())]
     # a thread sends each chunk while the next one is encoded (Arrow and numpy let go of
     # the GIL), so the server's work and the encoding overlap on two cores
-    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+    with cursor.copy(
+        binary_copy_statement(target, names), writer=QueuedLibpqWriter(cursor)
+    ) as copy:
         copy.write(copy_binary.SIGNATURE)
         for offset in range(0, frame.height, chunk_rows):
             chunk = frame.slice(offset, chunk_rows).select(columns)
-            copy.write(copy_binary.encode_rows(chunk, pg_types, fields))
+            copy.write(copy_binary.encode_rows(chunk, pg_types, constants))
             if on_chunk is not None:
                 on_chunk(chunk.height)
         copy.write(copy_binary.TRAILER)

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from warehouse.copy_binary import Constants
 from warehouse.postgres_io import copy_frame, copy_frame_binary
 
 TYPES = {
@@ -107,7 +108,7 @@ def test_every_type_arrives_as_the_csv_copy_stores_it(
             list(TYPES),
             list(TYPES.values()),
             FRAME,
-            constants=(batch_columns, BATCH_TYPES, BATCH),
+            constants=Constants.of(BATCH, BATCH_TYPES),
             chunk_rows=2,  # three chunks in one stream
         )
     binary_rows = _rows(conn, binary_table)
