@@ -75,11 +75,11 @@ def encode_rows(
     n = frame.height
     if n == 0:
         return memoryview(b"")
-    count = frame.width + (constants.row.width if constants else 0)
+    count = frame.width + (constants.row.width if constants is not None else 0)
     fields = [_fixed_array(np.full(n, count, dtype=">i2").view(np.uint8), 2)]
     for series, pg_type in zip(frame.get_columns(), pg_types, strict=True):
         fields.extend(_fields(series, base_type(pg_type)))
-    if constants:
+    if constants is not None:
         fields.append(pa.scalar(constants.fields, pa.large_binary()))
     tuples = pc.binary_join_element_wise(*fields, _NOTHING)
     return _offsets_and_bytes(tuples)[1].data

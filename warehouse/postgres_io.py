@@ -199,7 +199,7 @@ def copy_frame_binary(
     (`warehouse.copy_binary`); `constants` fill further columns with the same values in
     every row, such as a batch's id. Chunks are small, so the server starts early: only the
     first one's encoding is not overlapped."""
-    names = [*columns, *(constants.row.columns if constants else ())]
+    names = [*columns, *(constants.row.columns if constants is not None else ())]
     # a thread sends each chunk while the next one is encoded (Arrow and numpy let go of
     # the GIL), so the server's work and the encoding overlap on two cores
     with cursor.copy(

@@ -47,17 +47,24 @@
         aggregation per side instead of two `except`s of the whole tables); a day differs
         when one side lacks it or either number differs;
       - the last `incremental_lookback_days` days up to the latest day of the source,
-        always (routine late data costs no comparison to find; see the README).
+        always (routine late data costs no comparison to find; see the README), read from
+        the same per-day summary of the source.
     `source` is a CTE name (or relation) with `day_column`; `target_relation` is {{ this }}.
 #}
 {% macro changed_days(source, target_relation, day_column, compare_columns) -%}
-    select coalesce(source_days.day, target_days.day) as day
-    from (
+    with
+
+    source_days as (
         {{ day_fingerprints(source, day_column, compare_columns) }}
-    ) as source_days
-    full outer join (
+    ),
+
+    target_days as (
         {{ day_fingerprints(target_relation, day_column, compare_columns) }}
-    ) as target_days
+    )
+
+    select coalesce(source_days.day, target_days.day) as day
+    from source_days
+    full outer join target_days
         on source_days.day = target_days.day
     where
         source_days.day is null
@@ -65,11 +72,11 @@
         or source_days.row_count <> target_days.row_count
         or source_days.fingerprint <> target_days.fingerprint
     union
-    select {{ day_column }} as day
-    from {{ source }}
-    where {{ day_column }} >= (
-        select {{ date_add_days('max(' ~ day_column ~ ')', -(var('incremental_lookback_days') | int)) }}
-        from {{ source }}
+    select day
+    from source_days
+    where day >= (
+        select {{ date_add_days('max(day)', -(var('incremental_lookback_days') | int)) }}
+        from source_days
     )
 {%- endmacro %}
 
