@@ -1,12 +1,13 @@
 """Train the repeat-within-30-days model on labelled first plays and register it.
 
 Reads marts.fct_pair_features (labelled rows only: censored pairs have no label and are
-never used), splits each user's timeline (ml.split), fits LightGBM with early stopping on the
-validation rows, measures it beside the baselines of ml.baselines on the same rows (AUC,
-per-user AUC, log loss, and recall@20 / NDCG@20 of each user's validation pairs ranked by
-score, ml.ranking), saves the model folder with the validation predictions and the run's
-report (ml.report), and inserts one ml.model_runs row. Deterministic for a given mart: fixed
-seed, `deterministic=True`, two threads and rows read in a fixed order.
+never used), splits each user's timeline (ml.split), fits LightGBM (params by a time-split
+search over the training rows, `_fit`), measures it beside the baselines of ml.baselines on
+the same rows (AUC, per-user AUC, log loss, and recall@20 / NDCG@20 of each user's
+validation pairs ranked by score, ml.ranking), saves the model folder with the validation
+predictions and the run's report (ml.report), and inserts one ml.model_runs row.
+Deterministic for a given mart: fixed seed, `deterministic=True`, two threads and rows read
+in a fixed order.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ml.artifacts import model_sha256, model_version, save_logistic, save_model
 from ml.backtest import backtest
 from ml.db import PAIR_FEATURES, feature_query, iter_frames
 from ml.features import CATEGORICAL_FEATURES, FEATURES, fit_vocabulary, to_matrix
-from ml.list_model import fit_list_model, read_outcomes
+from ml.list_model import fit_list_model, read_outcomes, user_fold
 from ml.report import write_report
 from ml.runs import SUCCEEDED, ModelRun, record_run
 from ml.split import LABEL_WINDOW, Split, split_grouped_by_user
@@ -75,6 +76,12 @@ BLEND_WEIGHTS = (1.0, 0.7, 0.5, 0.3)
 STOP_SHARE = 0.2
 """The latest share of each user's training rows (by time) that early stopping and the
 search look at; the refit then uses every training row."""
+SEARCH_MAX_ROWS = 300_000
+"""Training rows the search's fits read at most. Above it the SEARCH_GRID entries are
+compared on the rows of the listeners with the smallest hash (about this many rows), and
+only the winner grows trees on every training row, early stopped on every stop row: one
+full-size fit instead of one per entry, the same number of trees a full search would
+pick for the winner."""
 _KEYS = {
     "user_id": pl.String(),
     "track_key": pl.String(),
@@ -230,6 +237,8 @@ def fit_and_register(
         "validation_days": validation_days,
         "blend_weight": weight,
         "search": search["results"],
+        "search_rows": search["search_rows"],
+        "search_full_fit": search["full_fit"],
     }
     split_info = _split_summary(split, validation_days)
     sidecar = {
@@ -371,39 +380,26 @@ def _fit(
 
     Each user's latest STOP_SHARE of training rows (by time) is held out; with `search`,
     every SEARCH_GRID entry is fitted on the rest with early stopping there and the best
-    (mean of pooled and per-user AUC on the held-out rows) wins. The chosen params and
-    number of trees then refit on all training rows."""
-    order = pl.col("first_played_at").rank("ordinal").over("user_id")
-    size = pl.len().over("user_id")
-    late = train.select(order > size * (1 - STOP_SHARE)).to_series().to_numpy()
-    fit_rows, stop_rows = train.filter(pl.Series(~late)), train.filter(pl.Series(late))
-    usable = (
-        fit_rows.height
-        and stop_rows.height
-        and fit_rows[LABEL].n_unique() == 2
-        and stop_rows[LABEL].n_unique() == 2
+    (mean of pooled and per-user AUC on the held-out rows) wins (compared on a sample of
+    listeners above SEARCH_MAX_ROWS). The chosen params and number of trees then refit on
+    all training rows."""
+    fit_rows, stop_rows = _late_split(train)
+    sample = _search_sample(train) if search else train
+    sampled = sample.height < train.height
+    search_fit, search_stop = _late_split(sample) if sampled else (fit_rows, stop_rows)
+    usable = all(
+        frame.height and frame[LABEL].n_unique() == 2
+        for frame in (fit_rows, stop_rows, search_fit, search_stop)
     )
     results: list[dict[str, Any]] = []
     if usable:
-        x_stop = to_matrix(stop_rows, vocabulary)
-        users = stop_rows["user_id"].to_numpy()
         predictions: list[np.ndarray] = []
+        x_stop = to_matrix(search_stop, vocabulary)
         for entry in SEARCH_GRID if search else ({},):
-            booster = _train(fit_rows, vocabulary, params | entry, stop_rows)
-            rounds = int(booster.best_iteration or 1)
-            predicted = booster.predict(x_stop, num_iteration=rounds)
-            assert isinstance(predicted, np.ndarray)  # dense input: dense output
-            auc = metrics.auc(stop_rows[LABEL].to_numpy(), predicted)
-            user_auc, _ = metrics.mean_user_auc(users, stop_rows[LABEL].to_numpy(), predicted)
-            results.append(
-                {
-                    "params": entry,
-                    "rounds": rounds,
-                    "auc": auc,
-                    "user_auc": user_auc,
-                    "score": float(np.nanmean([auc, user_auc])),
-                }
+            result, predicted = _search_fit(
+                search_fit, search_stop, x_stop, vocabulary, params, entry
             )
+            results.append(result)
             predictions.append(predicted)
     best: dict[str, Any] = (
         max(results, key=lambda r: r["score"])
@@ -414,14 +410,21 @@ def _fit(
     lgb_params = {
         k: v for k, v in chosen.items() if k not in ("num_boost_round", "early_stopping_rounds")
     }
-    weight, blends = 1.0, []
+    weight, blends, full_fit = 1.0, [], None
     if usable:
+        trees = predictions[results.index(best)]
+        if sampled:  # the winner's trees on every training row (SEARCH_MAX_ROWS)
+            x_all_stop = to_matrix(stop_rows, vocabulary)
+            full_fit, trees = _search_fit(
+                fit_rows, stop_rows, x_all_stop, vocabulary, params, best["params"]
+            )
+            best = best | {"rounds": full_fit["rounds"]}
         # The blend with a logistic regression (both fitted on the same earlier rows): the
         # monotone signal a linear model captures steadies the trees on small data. The
         # trees' side: the best search fit at its best iteration, the same trees a refit
         # with that many rounds grows (a validation set does not change the trees).
-        trees = predictions[results.index(best)]
         linear = baselines.fit_logistic(fit_rows, fit_rows[LABEL].to_numpy()).predict(stop_rows)
+        users = stop_rows["user_id"].to_numpy()
         for share in BLEND_WEIGHTS:
             blended = share * trees + (1 - share) * linear
             auc = metrics.auc(stop_rows[LABEL].to_numpy(), blended)
@@ -441,7 +444,61 @@ def _fit(
         "results": results,
         "blends": blends,
         "blend_weight": weight,
+        "search_rows": sample.height,
+        "full_fit": full_fit,
     }
+
+
+def _late_split(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(fit rows, stop rows): each user's latest STOP_SHARE of rows by time are the stop rows."""
+    order = pl.col("first_played_at").rank("ordinal").over("user_id")
+    size = pl.len().over("user_id")
+    late = frame.select(order > size * (1 - STOP_SHARE)).to_series().to_numpy()
+    return frame.filter(pl.Series(~late)), frame.filter(pl.Series(late))
+
+
+def _search_sample(train: pl.DataFrame) -> pl.DataFrame:
+    """The training rows the search compares its entries on: all of them up to
+    SEARCH_MAX_ROWS, else the rows of the listeners with the smallest hash that fit in it
+    (stable across runs: ml.list_model.user_fold)."""
+    if train.height <= SEARCH_MAX_ROWS:
+        return train
+    per_user = train.group_by("user_id").len()
+    hashes = [user_fold(user, 2**31) for user in per_user["user_id"].to_list()]
+    kept = (
+        per_user.with_columns(hash=pl.Series(hashes, dtype=pl.Int64))
+        .sort("hash", "user_id")
+        .filter(pl.col("len").cum_sum() - pl.col("len") < SEARCH_MAX_ROWS)
+    )
+    return train.filter(pl.col("user_id").is_in(kept["user_id"].implode()))
+
+
+def _search_fit(
+    fit_rows: pl.DataFrame,
+    stop_rows: pl.DataFrame,
+    x_stop: np.ndarray,
+    vocabulary: dict[str, list[str]],
+    params: dict[str, Any],
+    entry: dict[str, Any],
+) -> tuple[dict[str, Any], np.ndarray]:
+    """One early-stopped fit of `params` with `entry`: its result (rounds, pooled and
+    per-user AUC of the stop rows, their mean as the score) and its stop-row predictions
+    (`x_stop`: the stop rows' matrix)."""
+    booster = _train(fit_rows, vocabulary, params | entry, stop_rows)
+    rounds = int(booster.best_iteration or 1)
+    predicted = booster.predict(x_stop, num_iteration=rounds)
+    assert isinstance(predicted, np.ndarray)  # dense input: dense output
+    labels = stop_rows[LABEL].to_numpy()
+    auc = metrics.auc(labels, predicted)
+    user_auc, _ = metrics.mean_user_auc(stop_rows["user_id"].to_numpy(), labels, predicted)
+    result = {
+        "params": entry,
+        "rounds": rounds,
+        "auc": auc,
+        "user_auc": user_auc,
+        "score": float(np.nanmean([auc, user_auc])),
+    }
+    return result, predicted
 
 
 def _dataset(
