@@ -424,19 +424,9 @@ def _fit(
         # trees' side: the best search fit at its best iteration, the same trees a refit
         # with that many rounds grows (a validation set does not change the trees).
         linear = baselines.fit_logistic(fit_rows, fit_rows[LABEL].to_numpy()).predict(stop_rows)
-        users = stop_rows["user_id"].to_numpy()
         for share in BLEND_WEIGHTS:
             blended = share * trees + (1 - share) * linear
-            auc = metrics.auc(stop_rows[LABEL].to_numpy(), blended)
-            user_auc, _ = metrics.mean_user_auc(users, stop_rows[LABEL].to_numpy(), blended)
-            blends.append(
-                {
-                    "blend_weight": share,
-                    "auc": auc,
-                    "user_auc": user_auc,
-                    "score": float(np.nanmean([auc, user_auc])),
-                }
-            )
+            blends.append({"blend_weight": share, **_stop_scores(stop_rows, blended)})
         weight = max(blends, key=lambda r: r["score"])["blend_weight"]
     booster = lgb.train(lgb_params, _dataset(train, vocabulary), num_boost_round=best["rounds"])
     return booster, {
@@ -488,17 +478,17 @@ def _search_fit(
     rounds = int(booster.best_iteration or 1)
     predicted = booster.predict(x_stop, num_iteration=rounds)
     assert isinstance(predicted, np.ndarray)  # dense input: dense output
+    result = {"params": entry, "rounds": rounds, **_stop_scores(stop_rows, predicted)}
+    return result, predicted
+
+
+def _stop_scores(stop_rows: pl.DataFrame, predicted: np.ndarray) -> dict[str, float]:
+    """Pooled and per-user AUC of `predicted` on the stop rows, and their mean (`score`),
+    which the search and the blend weight are chosen by."""
     labels = stop_rows[LABEL].to_numpy()
     auc = metrics.auc(labels, predicted)
     user_auc, _ = metrics.mean_user_auc(stop_rows["user_id"].to_numpy(), labels, predicted)
-    result = {
-        "params": entry,
-        "rounds": rounds,
-        "auc": auc,
-        "user_auc": user_auc,
-        "score": float(np.nanmean([auc, user_auc])),
-    }
-    return result, predicted
+    return {"auc": auc, "user_auc": user_auc, "score": float(np.nanmean([auc, user_auc]))}
 
 
 def _dataset(
