@@ -541,8 +541,10 @@ def _evaluate(
     track-repeat-rate baseline's (`baseline_*`); `baselines` holds every baseline's
     `auc`, `user_auc`, `log_loss` (probabilities only), `recall_at_k`, `ndcg_at_k`.
     """
-    users = valid["user_id"].to_numpy()
-    items = valid["track_key"].to_numpy()
+    # integer codes, not strings, for the frames every scorer's metrics build: the same
+    # groups, and the same ties (items are coded in their sort order)
+    users = valid["user_id"].rank("dense").to_numpy()
+    items = valid["track_key"].rank("dense").to_numpy()
     model = baselines.evaluate_scores(users, items, labels, predicted, probability=True, k=k)
     others = baselines.evaluate_baselines(users, items, labels, baseline_scores, k=k)
     track = others[BASELINE]
