@@ -3,10 +3,10 @@
 -- event), for everyone, the user, the track, the artist, the user and the artist, the user
 -- and the genre. No self-joins: on integer keys, PostgreSQL sorts the whole stream three
 -- times (by time; by artist and track; by user and genre) and sorts incrementally within
--- those orders for the rest, so it scales n log n with events. The user and the track (only candidates carry those) are summed by
--- int_candidate_plays_summed, one join instead of six passes here. Label closures sit 1 us early
--- (int_history_events), so "strictly before" counts the windows that closed at or before
--- the reference time.
+-- those orders for the rest, so it scales n log n with events. The user and the track
+-- (only candidates carry those) are summed by int_candidate_plays_summed, one join instead
+-- of six passes here. Label closures sit 1 us early (int_history_events), so "strictly
+-- before" counts the windows that closed at or before the reference time.
 
 {%- set prior = 'order by event_at_us range between unbounded preceding and 1 preceding' -%}
 {%- set short_us = days_us(var('track_recent_short_days')) -%}
