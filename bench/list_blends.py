@@ -59,15 +59,7 @@ def measure(frame: pl.DataFrame, params: dict, cutoffs: list[int]) -> dict[str, 
         graded = frame.filter(pl.col(list_model.CUTOFF) == cutoff)
         if graded.height == 0:
             continue
-        crossed = list_model.cross_fitted_scores(frame, params, grade_cutoff=cutoff)
-        scores = (
-            graded.select("user_id", "track_key")
-            .join(crossed, on=["user_id", "track_key"], how="left", maintain_order="left")[
-                rankers.LIST_MODEL
-            ]
-            .fill_null(0.0)
-            .to_numpy()
-        )
+        scores = list_model.cross_fitted_for(graded, frame, params, grade_cutoff=cutoff)
         table.setdefault(rankers.LIST_MODEL, {})[cutoff] = rankers.ndcg(graded, scores)
         for rule in rankers.RULES:
             table.setdefault(rule, {})[cutoff] = rankers.ndcg(

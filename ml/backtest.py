@@ -142,14 +142,8 @@ def _scores(
     sidecar = list_model.read_sidecar(folder) or {}
     params = (sidecar.get("metrics") or {}).get("params") if sidecar.get("used") else None
     if params:
-        crossed = list_model.cross_fitted_scores(outcomes, params, grade_cutoff=cutoff)
-        scores[rankers.LIST_MODEL] = (
-            graded.select("user_id", "track_key")
-            .join(crossed, on=["user_id", "track_key"], how="left", maintain_order="left")[
-                rankers.LIST_MODEL
-            ]
-            .fill_null(0.0)
-            .to_numpy()
+        scores[rankers.LIST_MODEL] = list_model.cross_fitted_for(
+            graded, outcomes, params, grade_cutoff=cutoff
         )
     scores[rankers.REPEAT_MODEL] = model.predict(graded)
     if model.logistic is not None:

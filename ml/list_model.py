@@ -395,6 +395,20 @@ def cross_fitted_scores(
     )
 
 
+def cross_fitted_for(
+    graded: pl.DataFrame, frame: pl.DataFrame, params: dict[str, Any], *, grade_cutoff: int
+) -> np.ndarray:
+    """cross_fitted_scores of `frame` at `grade_cutoff`, one per row of `graded` (matched on
+    user_id and track_key; 0.0 for a row it did not score)."""
+    crossed = cross_fitted_scores(frame, params, grade_cutoff=grade_cutoff)
+    return (
+        graded.select("user_id", "track_key")
+        .join(crossed, on=["user_id", "track_key"], how="left", maintain_order="left")["list_model"]
+        .fill_null(0.0)
+        .to_numpy()
+    )
+
+
 def _early_stopping_rounds(
     fit_rows: pl.DataFrame, stop_sets: list[pl.DataFrame], params: dict[str, Any]
 ) -> list[int]:

@@ -132,13 +132,8 @@ def choose(frame: pl.DataFrame, *, list_params: dict[str, Any] | None) -> dict[s
         for name in RULES:
             per_cutoff.setdefault(name, []).append(ndcg(graded, rule_scores(graded, name)))
         if list_params is not None:
-            scored = list_model.cross_fitted_scores(frame, list_params, grade_cutoff=cutoff)
-            joined = graded.join(
-                scored, on=["user_id", "track_key"], how="left", maintain_order="left"
-            )
-            per_cutoff.setdefault(LIST_MODEL, []).append(
-                ndcg(joined, joined[LIST_MODEL].fill_null(0.0).to_numpy())
-            )
+            scored = list_model.cross_fitted_for(graded, frame, list_params, grade_cutoff=cutoff)
+            per_cutoff.setdefault(LIST_MODEL, []).append(ndcg(graded, scored))
     contenders = {name: float(np.mean(values)) for name, values in per_cutoff.items()}
     if contenders:
         ranker = max(contenders, key=lambda name: contenders[name])

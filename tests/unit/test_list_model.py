@@ -111,6 +111,23 @@ def test_cross_fitting_never_sees_the_graded_listeners_labels() -> None:
     np.testing.assert_allclose(before, after)
 
 
+def test_cross_fitted_for_follows_the_graded_rows() -> None:
+    frame = outcomes()
+    params = list_model.base_params() | list_model.SEARCH_GRID[0]
+    graded = frame.filter(pl.col(list_model.CUTOFF) == 1)
+    # reversed, plus a pair the cross-fit never scored
+    stranger = graded.head(1).with_columns(pl.lit("nobody").alias("user_id"))
+    rows = pl.concat([graded.reverse(), stranger])
+    aligned = list_model.cross_fitted_for(rows, frame, params, grade_cutoff=1)
+    scores = list_model.cross_fitted_scores(frame, params, grade_cutoff=1)
+    expected = rows.select("user_id", "track_key").join(
+        scores, on=["user_id", "track_key"], how="left", maintain_order="left"
+    )["list_model"]
+    assert aligned.shape == (rows.height,)
+    np.testing.assert_allclose(aligned[:-1], expected.to_numpy()[:-1])
+    assert aligned[-1] == 0.0
+
+
 def test_shared_early_stopping_keeps_what_each_stop_set_alone_would() -> None:
     frame = outcomes()
     params = list_model.base_params() | list_model.SEARCH_GRID[0]
