@@ -12,7 +12,8 @@
 -- co-listened the pair in [S - colisten_snapshot_days, S), the pair dated by its later
 -- play (so every play counted is strictly before S). Pairs co-listened by fewer than
 -- `colisten_min_users` users are dropped; each track keeps its `colisten_neighbours`
--- strongest neighbours (then by track_key). The sorts run on integer surrogate keys.
+-- strongest neighbours (then by track_key). The sorts run on integer surrogate keys and
+-- timestamps: a session is its listener and its start (session_id hashes the two).
 
 with
 
@@ -21,7 +22,7 @@ sessionized as (
     select
         user_id,
         track_key,
-        session_id,
+        session_started_at,
         session_play_number,
         played_at
 
@@ -66,7 +67,7 @@ plays as (
     select
         user_nums.user_num,
         track_nums.track_num,
-        sessionized.session_id,
+        sessionized.session_started_at,
         sessionized.session_play_number,
         {{ epoch_us('sessionized.played_at') }} as played_at_us
 
@@ -83,10 +84,10 @@ followed as (
     select
         {%- for k in range(1, (var('colisten_max_distance') | int(3)) + 1) %}
         lead(track_num, {{ k }}) over (
-            partition by session_id order by session_play_number
+            partition by user_num, session_started_at order by session_play_number
         ) as next_track_num_{{ k }},
         lead(played_at_us, {{ k }}) over (
-            partition by session_id order by session_play_number
+            partition by user_num, session_started_at order by session_play_number
         ) as next_played_at_us_{{ k }},
         {%- endfor %}
         user_num,
