@@ -19,6 +19,7 @@ import numpy as np
 # LightGBM's kZeroThreshold (a float32 constant): |x| within it counts as zero.
 _ZERO = float(np.float32(1e-35))
 _PATTERN_BITS = 64
+_TABLE_BITS = 16  # up to 2**16 possible patterns: numbered through a table, not a sort
 _TOLERANCE = 1e-9  # |sum of contributions - raw score| above this: recompute the row exactly
 
 
@@ -42,9 +43,8 @@ def pred_contrib(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
         for bit, split in enumerate(splits):
             left = _goes_left(columns[:, split["split_feature"]], split)
             patterns |= left.astype(np.uint64) << np.uint64(bit)
-        distinct, inverse = np.unique(patterns, return_inverse=True)
-        inverse = inverse.ravel()
-        one_row = np.empty(distinct.size, dtype=np.intp)
+        inverse, groups = _group(patterns, len(splits))
+        one_row = np.empty(groups, dtype=np.intp)
         one_row[inverse] = np.arange(rows)  # any row of a pattern stands for all of them
         contrib = _contrib(booster, matrix[one_row], index).T
         for feature in {int(split["split_feature"]) for split in splits} | {width}:
@@ -57,10 +57,29 @@ def pred_contrib(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
     return result
 
 
+def _group(patterns: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
+    """Each row's pattern numbered 0, 1, ... in ascending order of the patterns (as
+    `np.unique`'s inverse), and how many there are. A tree of few splits has few possible
+    patterns: they are numbered through a table of all of them, without sorting the rows."""
+    if bits > _TABLE_BITS:
+        distinct, inverse = np.unique(patterns, return_inverse=True)
+        return inverse.ravel(), int(distinct.size)
+    seen = np.zeros(1 << bits, dtype=np.intp)
+    seen[patterns] = 1
+    numbers = np.cumsum(seen) - 1
+    return numbers[patterns], int(numbers[-1]) + 1
+
+
 def _contrib(booster: lgb.Booster, matrix: np.ndarray, tree: int | None = None) -> np.ndarray:
-    """Plain `pred_contrib`, of every tree or (`tree`) of that one tree alone."""
-    first, count = (0, None) if tree is None else (tree, 1)
-    contrib = booster.predict(matrix, pred_contrib=True, start_iteration=first, num_iteration=count)
+    """Plain `pred_contrib`, of every tree or (`tree`) of that one tree alone. One tree's
+    few distinct rows take one thread: hundreds of tiny calls, each an OpenMP region whose
+    barrier would wait for a second thread that another process may be holding the core of."""
+    if tree is None:
+        contrib = booster.predict(matrix, pred_contrib=True)
+    else:
+        contrib = booster.predict(
+            matrix, pred_contrib=True, start_iteration=tree, num_iteration=1, num_threads=1
+        )
     assert isinstance(contrib, np.ndarray)  # dense input: dense output
     return contrib
 

@@ -3,22 +3,23 @@ and explain each user's top candidates.
 
 Candidates are read with COPY into a spool file and scored batch by batch
 (ml.db.iter_frames; only the columns the ranking and its reasons read), and the scores
-written with COPY, so memory stays flat however many there are. A version's old scores
-are deleted and the new ones written in one transaction: readers see the previous scores
-or the complete new set.
+spooled and written with one COPY (seam `appending`), so memory stays flat however many
+there are. A version's old scores are deleted and the new ones written in one transaction:
+readers see the previous scores or the complete new set.
 
 Reasons: while streaming, each user's best `top_n` candidates (ties at the boundary
 included, so publish's own tie-break always falls inside) are kept with their features;
-rows that drop out are written as they go and the kept ones last, with their reasons, so
-every row is written once. After the last batch, LightGBM's `pred_contrib` (TreeSHAP, in
-log-odds; ml.attribution computes it once per distinct decision pattern of each tree) is
-computed for the kept rows only, and each gets `reason` (a sentence rendered from its
-strongest positive contributions, with the features' actual values) and
-`reason_features` (jsonb: the top contributing features with their value and
-contribution). Sentences come from `REASON_TEMPLATES`, keyed by feature name; a feature
-without a template (new ones) gets a generic sentence, and a template that cannot be
-filled truthfully (a NULL value, an unknown artist name) is passed over for the next
-contribution.
+rows that drop out are spooled as they go and the kept ones written last, with their
+reasons, so every row is written once. The spooled rows are sent while the reasons are
+computed: the server takes them in on one core while Python explains on the other. After
+the last batch, LightGBM's `pred_contrib` (TreeSHAP, in log-odds; ml.attribution
+computes it once per distinct decision pattern of each tree) is computed for the kept
+rows only, and each gets `reason` (a sentence rendered from its strongest positive
+contributions, with the features' actual values) and `reason_features` (jsonb: the top
+contributing features with their value and contribution). Sentences come from
+`REASON_TEMPLATES`, keyed by feature name; a feature without a template (new ones) gets
+a generic sentence, and a template that cannot be filled truthfully (a NULL value, an
+unknown artist name) is passed over for the next contribution.
 """
 
 from __future__ import annotations
@@ -456,23 +457,25 @@ def score(
         best: pl.DataFrame | None = None
         what = "score" if shard is None else f"score shard {shard}/{shards}"
         batches = data.iter_frames(select, batch_rows)  # read before the COPY below starts
-        with (
-            progress(what, unit="candidates") as shown,
-            data.appending("ml", "scores", _SCORE_COLUMNS) as append,
-        ):
-            for batch in batches:
-                batch = list_model.with_source_flags(batch)
-                scored = batch.with_columns(score=pl.Series(ranking.score(batch), dtype=pl.Float64))
-                done = scored
-                if top_n > 0:  # rows that can still make a top n wait for their reason
-                    best, done = _keep_best(best, scored, top_n)
-                append(_score_rows(done, model.version, scored_at))
-                total += batch.height
-                shown.advance(batch.height)
-        scored_seconds = time.monotonic() - started
-        explained = 0
-        if best is not None and best.height:
-            explained = _write_best(data, model, best, ranking, scored_at)
+        explained = None
+        with data.appending("ml", "scores", _SCORE_COLUMNS) as append:
+            with progress(what, unit="candidates") as shown:
+                for batch in batches:
+                    batch = list_model.with_source_flags(batch)
+                    scores = pl.Series(ranking.score(batch), dtype=pl.Float64)
+                    done = batch.with_columns(score=scores)
+                    if top_n > 0:  # rows that can still make a top n wait for their reason
+                        best, done = _keep_best(best, done, top_n)
+                    append(_score_rows(done, model.version, scored_at))
+                    total += batch.height
+                    shown.advance(batch.height)
+            scored_seconds = time.monotonic() - started
+            if best is not None and best.height:
+                names = _names(data, best)  # the last statement before the scores go
+                append.send()  # the server takes them in while the reasons are written
+                explained = _with_reasons(model, best, ranking, scored_at, names)
+        if explained is not None:
+            data.write_frame("ml", "scores", explained, json_columns=("reason_features",))
         # The model's drift reference: the candidates it first went live on. It profiles all
         # candidates whatever the shard, so shard 0 alone records it (even when it has no
         # users of its own; record_profile skips an empty mart and a version that has one).
@@ -485,7 +488,7 @@ def score(
         total,
         model_version,
         scored_seconds,
-        explained,
+        0 if explained is None else explained.height,
         time.monotonic() - started - scored_seconds,
     )
     return total
@@ -530,19 +533,18 @@ def _score_rows(frame: pl.DataFrame, model_version: str, scored_at: Any) -> pl.D
     ).select(_SCORE_COLUMNS)
 
 
-def _write_best(
-    data: seam.Warehouse,
+def _with_reasons(
     model: LoadedModel,
     best: pl.DataFrame,
     ranking: Ranking,
     scored_at: Any,
-) -> int:
-    """The kept rows into ml.scores, each with its reason and reason_features, from what
-    ranked them (Ranking.contributions)."""
+    names: Mapping[str, str],
+) -> pl.DataFrame:
+    """The kept rows as ml.scores rows, each with its reason and reason_features, from what
+    ranked them (Ranking.contributions); `names`: artist names by track_key."""
     features, contributions = ranking.contributions(best)
     pushes = contributions[:, : len(features)]
     orders = np.argsort(-pushes, axis=1, kind="stable").tolist()
-    names = _names(data, best)
     rows = best.to_dicts()
     reasons, tops = [], []
     for row, push, order in zip(rows, pushes.tolist(), orders, strict=True):
@@ -555,11 +557,10 @@ def _write_best(
         )
         reasons.append(reason)
         tops.append(top)
-    frame = _score_rows(best, model.version, scored_at).with_columns(
+    return _score_rows(best, model.version, scored_at).with_columns(
         reason=pl.Series(reasons, dtype=pl.String),
         reason_features=pl.Series([json.dumps(top) for top in tops], dtype=pl.String),
     )
-    return data.write_frame("ml", "scores", frame, json_columns=("reason_features",))
 
 
 def _names(data: seam.Warehouse, best: pl.DataFrame) -> dict[str, str]:

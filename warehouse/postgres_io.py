@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
@@ -145,20 +146,75 @@ def copy_statement(target: sql.Composable, columns: Sequence[str]) -> sql.Compos
     )
 
 
+SEND_BLOCK_BYTES = 1 << 20  # a spooled COPY is sent in blocks of this size
+
+
+class SpooledCopy:
+    """Frames bound for one COPY into a table (`appending`): each is encoded into a
+    temporary file as it comes, and `send()` starts the COPY in a thread, so the caller's
+    next work (not on the connection) overlaps the server taking the rows in."""
+
+    def __init__(self, cursor: psycopg.Cursor, target: sql.Composable, columns: Sequence[str]):
+        self._cursor = cursor
+        self._columns = list(columns)
+        self._statement = copy_statement(target, columns)
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish / abandon)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def __call__(self, frame: pl.DataFrame) -> int:
+        """Spool `frame`'s rows (its `columns`, in order); returns how many."""
+        if self._thread is not None:
+            raise RuntimeError("the rows are being sent: nothing more can be appended")
+        self._spool.write(csv_bytes(frame.select(self._columns)))
+        return frame.height
+
+    def send(self) -> None:
+        """Start the COPY of everything spooled; the connection is busy until `finish`."""
+        if self._thread is None:
+            self._spool.seek(0)
+            self._thread = threading.Thread(target=self._copy, name="copy-in", daemon=True)
+            self._thread.start()
+
+    def _copy(self) -> None:
+        try:
+            with self._cursor.copy(self._statement) as copy:
+                while block := self._spool.read(SEND_BLOCK_BYTES):
+                    copy.write(block)
+        except BaseException as exc:  # raised again by finish()
+            self._error = exc
+
+    def finish(self) -> None:
+        """Send (unless started) and wait until the server has every row."""
+        self.send()
+        self._close()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """Wait for a COPY under way to end (its error is the caller's to ignore: the
+        transaction rolls back) and drop the spool."""
+        self._close()
+
+    def _close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        self._spool.close()
+
+
 @contextmanager
 def appending(
     cursor: psycopg.Cursor, target: sql.Composable, columns: Sequence[str]
-) -> Iterator[Callable[[pl.DataFrame], int]]:
-    """One COPY into `target` for many frames (their `columns`, in order): a thread sends
-    each frame's CSV while the caller makes the next one; all rows are in when the block
-    ends."""
-    with cursor.copy(copy_statement(target, columns), writer=QueuedLibpqWriter(cursor)) as copy:
-
-        def append(frame: pl.DataFrame) -> int:
-            copy.write(csv_bytes(frame.select(columns)))
-            return frame.height
-
-        yield append
+) -> Iterator[SpooledCopy]:
+    """One COPY into `target` for many frames (their `columns`, in order), spooled as they
+    come and sent from `send()` on (`SpooledCopy`); all rows are in when the block ends."""
+    spool = SpooledCopy(cursor, target, columns)
+    try:
+        yield spool
+    except BaseException:
+        spool.abandon()
+        raise
+    spool.finish()
 
 
 def copy_frame(

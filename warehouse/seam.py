@@ -7,8 +7,8 @@ PostgreSQL and Snowflake, behind one interface.
   Arrow: COPY to CSV parsed by pyarrow in PostgreSQL, `fetch_arrow_batches` in Snowflake.
 - `write_frame`: a bulk append into a table, in the caller's transaction (JSON text
   columns become jsonb / VARIANT); `appending`: many frames appended as they are made
-  (one COPY whose sending overlaps the caller's work in PostgreSQL); `delete`: rows by key
-  values and an optional shard.
+  (in PostgreSQL spooled, then one COPY sent by a thread from `send()` on, while the
+  caller does other work); `delete`: rows by key values and an optional shard.
 - `read_sql` / `execute`: SQL both dialects run as written (unquoted lower-case names,
   `%(name)s` parameters); `columns`: a relation's columns, none when it is missing.
 - `reader_grants`: what lets the client role read the serving layer and nothing else;
@@ -30,6 +30,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import polars as pl
@@ -46,6 +47,16 @@ from warehouse.serving import READER_ROLE
 
 Replace = Literal["logical_date", "source"]
 Params = Mapping[str, Any] | Sequence[Any] | None
+
+
+class Appender(Protocol):
+    """Frames appended to one table (`Warehouse.appending`): called with each; `send()`
+    says no more will come, so the rows can travel while the caller works on (not on the
+    connection: it may be busy until the block ends)."""
+
+    def __call__(self, frame: pl.DataFrame) -> int: ...
+
+    def send(self) -> None: ...
 
 
 class Warehouse(Protocol):
@@ -76,7 +87,7 @@ class Warehouse(Protocol):
 
     def appending(
         self, schema: str, table: str, columns: Sequence[str]
-    ) -> AbstractContextManager[Callable[[pl.DataFrame], int]]: ...
+    ) -> AbstractContextManager[Appender]: ...
 
     def read_sql(
         self, query: str, params: Params, schema: Mapping[str, pl.DataType] | None = None
@@ -91,6 +102,19 @@ class Warehouse(Protocol):
     def columns(self, schema: str, table: str) -> list[str]: ...
 
     def reader_grants(self, role: str = READER_ROLE) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class _WriteEach:
+    """An Appender that writes each frame at once."""
+
+    write: Callable[[pl.DataFrame], int]
+
+    def __call__(self, frame: pl.DataFrame) -> int:
+        return self.write(frame)
+
+    def send(self) -> None:
+        pass
 
 
 class Postgres:
@@ -142,11 +166,9 @@ class Postgres:
         return frame.height
 
     @contextmanager
-    def appending(
-        self, schema: str, table: str, columns: Sequence[str]
-    ) -> Iterator[Callable[[pl.DataFrame], int]]:
-        """One COPY for all the frames (postgres_io.appending): no other statement on the
-        connection until the block ends."""
+    def appending(self, schema: str, table: str, columns: Sequence[str]) -> Iterator[Appender]:
+        """One COPY for all the frames (postgres_io.appending): spooled until `send()`, no
+        other statement on the connection from then until the block ends."""
         target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
         with self.conn.cursor() as cursor, postgres_io.appending(cursor, target, columns) as add:
             yield add
@@ -262,11 +284,10 @@ class Snowflake:
         )
 
     @contextmanager
-    def appending(
-        self, schema: str, table: str, columns: Sequence[str]
-    ) -> Iterator[Callable[[pl.DataFrame], int]]:
-        """Each frame staged and copied as it comes (`write_frame`)."""
-        yield lambda frame: self.write_frame(schema, table, frame.select(columns))
+    def appending(self, schema: str, table: str, columns: Sequence[str]) -> Iterator[Appender]:
+        """Each frame staged and copied as it comes (`write_frame`); `send` has nothing
+        left to do."""
+        yield _WriteEach(lambda frame: self.write_frame(schema, table, frame.select(columns)))
 
     def read_sql(
         self, query: str, params: Params, schema: Mapping[str, pl.DataType] | None = None

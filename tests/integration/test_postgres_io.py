@@ -3,7 +3,8 @@ exact types and values (NULL and the empty string apart, quotes, commas and newl
 text, NaN and infinities, timestamps to the microsecond), binds parameters, keeps the schema
 of an empty result and yields batches of exactly the asked size; a `Select` reads what it
 says (filter, order, shards that partition the rows), a frame written comes back (JSON
-text as jsonb), and frames append through one COPY while a read's frames are iterated."""
+text as jsonb), and frames append through one COPY while a read's frames are iterated: spooled
+until `send()`, all in when the block ends, none when it fails."""
 
 from __future__ import annotations
 
@@ -89,6 +90,11 @@ def test_frames_append_through_one_copy_while_a_read_is_iterated(
     batches = iter_frames(conn, query, SCHEMA, 2)  # read before the COPY starts
     with warehouse.appending(*target) as append:
         written = [append(batch.select("id", "name", "value")) for batch in batches]
+        # spooled so far: the connection is still the caller's
+        assert conn.execute("select count(*) from appended").fetchone() == (0,)
+        append.send()  # the COPY goes on in a thread; nothing more can be appended
+        with pytest.raises(RuntimeError, match="being sent"):
+            append(pl.DataFrame({"id": [9], "name": ["late"], "value": [0.0]}))
     assert written == [2, 2, 1]
     rows = conn.execute("select id, name from appended order by id").fetchall()
     assert rows == read_frame(conn, query, SCHEMA).select("id", "name").rows()
@@ -136,3 +142,23 @@ def test_a_select_filters_orders_and_shards(conn: psycopg.Connection) -> None:
 def test_a_select_takes_only_plain_names() -> None:
     with pytest.raises(ValueError, match="plain identifier"):
         Select("marts", "t; drop table x", {"id": pl.Int64()})
+
+
+def test_a_failed_append_block_writes_nothing_and_frees_the_connection(
+    conn: psycopg.Connection,
+) -> None:
+    conn.execute("create temporary table appended_once (id bigint)")
+    warehouse = seam.of(conn)
+    ids = pl.DataFrame({"id": [1, 2, 3]})
+    for send_first in (False, True):
+        with (
+            pytest.raises(ValueError, match="boom"),
+            warehouse.appending("pg_temp", "appended_once", ["id"]) as append,
+        ):
+            append(ids)
+            if send_first:
+                append.send()  # under way when the block fails: it ends before the error
+            raise ValueError("boom")
+        rows = conn.execute("select count(*) from appended_once").fetchone()
+        assert rows == ((3,) if send_first else (0,))  # the caller's transaction decides
+        conn.execute("truncate appended_once")
