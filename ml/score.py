@@ -456,7 +456,8 @@ def score(
         data.delete("ml", "scores", {"model_version": model_version}, users)
         best: pl.DataFrame | None = None
         what = "score" if shard is None else f"score shard {shard}/{shards}"
-        batches = data.iter_frames(select, batch_rows)  # read before the COPY below starts
+        # read while scoring: the scores are spooled until the last batch is in
+        batches = data.iter_frames(select, batch_rows, streaming=True)
         explained = None
         with data.appending("ml", "scores", _SCORE_COLUMNS) as append:
             with progress(what, unit="candidates") as shown:

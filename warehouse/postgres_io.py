@@ -9,6 +9,7 @@ its interface.
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,6 +29,7 @@ from warehouse.bulk import Select, Shard, rebatch
 # Strings are always quoted and NULL is the unquoted empty field, so an empty string, a
 # literal "\N" and NULL all survive COPY as themselves.
 NULL_MARKER = ""
+SEND_BLOCK_BYTES = 1 << 20  # blocks of a spooled COPY, and the buffers of a streamed read
 
 _PG_TYPES: Mapping[type[pl.DataType], str] = {
     pl.Float64: "double precision",
@@ -98,13 +100,19 @@ def iter_query(
     query: sql.Composable,
     schema: Mapping[str, pl.DataType],
     batch_rows: int,
+    *,
+    streaming: bool = False,
 ) -> Iterator[pl.DataFrame]:
     """`query`'s rows as frames of `batch_rows` rows (the last one shorter).
 
     The rows are spooled to a temporary file before this returns, so memory stays bounded
     however many rows the relation holds, and the connection is free for other statements
-    (a COPY of the results) while the frames are read.
+    (a COPY of the results) while the frames are read. `streaming`: the frames come while
+    a thread still reads the rows (the server produces the next ones while the caller
+    works), and the connection is busy until the last frame is out.
     """
+    if streaming:
+        return _streamed_frames(conn, query, schema, batch_rows)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the frames it feeds)
     try:
         _copy_out(conn, query, schema, None, spool)
@@ -123,6 +131,44 @@ def _spooled_frames(
         spool.seek(0)
         batches = pacsv.open_csv(spool, **_csv_options(schema))
         yield from rebatch((_frame(batch, schema) for batch in batches), batch_rows)
+
+
+def _streamed_frames(
+    conn: psycopg.Connection,
+    query: sql.Composable,
+    schema: Mapping[str, pl.DataType],
+    batch_rows: int,
+) -> Iterator[pl.DataFrame]:
+    """`iter_query(streaming=True)`: a thread COPYs the rows into a pipe that pyarrow
+    parses; its error, if any, is raised after the rows it did deliver."""
+    read_end, write_end = os.pipe()
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with io.BufferedWriter(io.FileIO(write_end, "w"), SEND_BLOCK_BYTES) as pipe:
+                _copy_out(conn, query, schema, None, pipe)
+        except BaseException as exc:  # BrokenPipeError when the reader stopped early
+            errors.append(exc)
+
+    thread = threading.Thread(target=produce, name="copy-out", daemon=True)
+    with io.BufferedReader(io.FileIO(read_end, "r"), SEND_BLOCK_BYTES) as rows:
+        thread.start()
+        try:
+            if rows.peek(1):
+                batches = pacsv.open_csv(rows, **_csv_options(schema))
+                yield from rebatch((_frame(batch, schema) for batch in batches), batch_rows)
+        except Exception as exc:  # rows cut short by the thread's error: that error
+            rows.close()
+            thread.join()
+            if errors and not isinstance(errors[0], BrokenPipeError):
+                raise errors[0] from exc
+            raise
+        finally:
+            rows.close()  # a reader stopping early ends the thread's writes
+            thread.join()
+    if errors:
+        raise errors[0]
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:
@@ -144,9 +190,6 @@ def copy_statement(target: sql.Composable, columns: Sequence[str]) -> sql.Compos
     return sql.SQL("copy {} ({}) from stdin with (format csv, null {})").format(
         target, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Literal(NULL_MARKER)
     )
-
-
-SEND_BLOCK_BYTES = 1 << 20  # a spooled COPY is sent in blocks of this size
 
 
 class SpooledCopy:

@@ -79,7 +79,9 @@ class Warehouse(Protocol):
 
     def read_frame(self, select: Select) -> pl.DataFrame: ...
 
-    def iter_frames(self, select: Select, batch_rows: int) -> Iterator[pl.DataFrame]: ...
+    def iter_frames(
+        self, select: Select, batch_rows: int, *, streaming: bool = False
+    ) -> Iterator[pl.DataFrame]: ...
 
     def write_frame(
         self, schema: str, table: str, frame: pl.DataFrame, json_columns: Sequence[str] = ()
@@ -151,9 +153,17 @@ class Postgres:
     def read_frame(self, select: Select) -> pl.DataFrame:
         return postgres_io.read_query(self.conn, postgres_io.render(select), select.columns)
 
-    def iter_frames(self, select: Select, batch_rows: int) -> Iterator[pl.DataFrame]:
+    def iter_frames(
+        self, select: Select, batch_rows: int, *, streaming: bool = False
+    ) -> Iterator[pl.DataFrame]:
+        """Spooled first, the connection free between frames; `streaming`: read while the
+        frames are used, the connection busy until the last one (postgres_io.iter_query)."""
         return postgres_io.iter_query(
-            self.conn, postgres_io.render(select), select.columns, batch_rows
+            self.conn,
+            postgres_io.render(select),
+            select.columns,
+            batch_rows,
+            streaming=streaming,
         )
 
     def write_frame(
@@ -271,8 +281,11 @@ class Snowflake:
         frames = list(self.iter_frames(select, batch_rows=0))
         return pl.concat(frames) if frames else pl.DataFrame(schema=dict(select.columns))
 
-    def iter_frames(self, select: Select, batch_rows: int) -> Iterator[pl.DataFrame]:
-        """The result's Arrow batches, regrouped into `batch_rows` rows (0: as they come)."""
+    def iter_frames(
+        self, select: Select, batch_rows: int, *, streaming: bool = False
+    ) -> Iterator[pl.DataFrame]:
+        """The result's Arrow batches, regrouped into `batch_rows` rows (0: as they come),
+        fetched as they are used whatever `streaming` says."""
         batches = snowflake.read_batches(self.conn.cursor(), self.database, select)
         return rebatch(batches, batch_rows)
 

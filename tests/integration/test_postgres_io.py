@@ -4,7 +4,8 @@ text, NaN and infinities, timestamps to the microsecond), binds parameters, keep
 of an empty result and yields batches of exactly the asked size; a `Select` reads what it
 says (filter, order, shards that partition the rows), a frame written comes back (JSON
 text as jsonb), and frames append through one COPY while a read's frames are iterated: spooled
-until `send()`, all in when the block ends, none when it fails."""
+until `send()`, all in when the block ends, none when it fails. A streamed read gives the
+same frames, and raises the error of a query that fails half way."""
 
 from __future__ import annotations
 
@@ -78,6 +79,28 @@ def test_iter_frames_yields_batches_of_the_asked_size(conn: psycopg.Connection) 
     # the connection is free between batches (score writes its results there)
     for batch in iter_frames(conn, query, SCHEMA, 2):
         assert conn.execute("select %s::bigint", [batch.height]).fetchone() == (batch.height,)
+
+
+def test_a_streamed_read_gives_the_same_frames_and_its_errors(
+    conn: psycopg.Connection,
+) -> None:
+    query = sql.SQL("{} order by id").format(ROWS)
+    streamed = list(iter_frames(conn, query, SCHEMA, 2, streaming=True))
+    assert [batch.height for batch in streamed] == [2, 2, 1]
+    assert pl.concat(streamed).equals(read_frame(conn, query, SCHEMA))
+    empty = sql.SQL("{} where false").format(ROWS)
+    assert list(iter_frames(conn, empty, SCHEMA, 2, streaming=True)) == []
+    # a reader that stops early leaves the connection usable
+    many = sql.SQL("select i::bigint as id from generate_series(1, 200000) as i")
+    frames = iter_frames(conn, many, {"id": pl.Int64()}, 1000, streaming=True)
+    assert next(frames).height == 1000
+    frames.close()
+    assert conn.execute("select 1").fetchone() == (1,)
+    # an error after some rows is raised, never a silently shorter result
+    failing = sql.SQL("select (1 / (150000 - i))::bigint as id from generate_series(1, 200000) i")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        list(iter_frames(conn, failing, {"id": pl.Int64()}, 1000, streaming=True))
+    conn.rollback()
 
 
 def test_frames_append_through_one_copy_while_a_read_is_iterated(
