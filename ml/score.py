@@ -302,25 +302,25 @@ FALLBACK_REASON = "Picked for you from what listeners like you replay"
 def render(feature: str, value: Any, names: Mapping[str, str | None]) -> str | None:
     """The sentence for `feature` with `value` (None when it can't be said truthfully)."""
     template = REASON_TEMPLATES.get(feature, GENERIC)
-    if template is None:
+    if template is None or value is None:
         return None
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    placeholders = {
+    if isinstance(value, str):  # categorical: said through its own placeholder
+        shown = value
+    else:
+        number = float(value)
+        if math.isnan(number) or not template.when(number):
+            return None
+        shown = template.fmt(number)
+    text = template.one if template.one is not None and value == 1 else template.text
+    fields = {
         "artist": names.get("artist"),
         "genre": names.get("genre"),
         "name": feature.replace("_", " "),
     }
-    if isinstance(value, str):  # categorical: said through its own placeholder
-        shown = value
-    else:
-        if not template.when(float(value)):
+    for key in _placeholders(text):
+        if fields.get(key) in (None, ""):
             return None
-        shown = template.fmt(float(value))
-    text = template.one if template.one is not None and value == 1 else template.text
-    if any(placeholders.get(key) in (None, "") for key in _placeholders(text)):
-        return None
-    sentence = text.format(value=shown, **placeholders)
+    sentence = text.format(value=shown, **fields)
     return sentence[:1].upper() + sentence[1:]
 
 
@@ -382,10 +382,12 @@ def _explain(
             break
     chosen = clauses or ([user_level] if user_level else [])
     said = {name for _, _, name in chosen}
+    listed = set()
     for item in top:
         item["said"] = item["feature"] in said
+        listed.add(item["feature"])
     for _, contribution, name in chosen:  # every feature said is listed, even outside top 3
-        if name not in {item["feature"] for item in top}:
+        if name not in listed:  # (the chosen are distinct features)
             top.append(
                 {
                     "feature": name,
@@ -546,13 +548,15 @@ def _with_reasons(
     features, contributions = ranking.contributions(best)
     pushes = contributions[:, : len(features)]
     orders = np.argsort(-pushes, axis=1, kind="stable").tolist()
-    rows = best.to_dicts()
+    positive = (pushes > 0).sum(axis=1).tolist()  # the stable order puts them first
+    read = [name for name in dict.fromkeys([*features, "track_key", "genre"]) if name in best]
+    rows = best.select(read).to_dicts()
     reasons, tops = [], []
-    for row, push, order in zip(rows, pushes.tolist(), orders, strict=True):
+    for row, push, order, count in zip(rows, pushes.tolist(), orders, positive, strict=True):
         reason, top = _explain(
             features,
             push,
-            order,
+            order[:count],
             row,
             {"artist": names.get(row["track_key"]), "genre": row.get("genre")},
         )
