@@ -196,15 +196,21 @@ def latest_run(conn: psycopg.Connection) -> dict[str, Any] | None:
     return dict(zip(names, row, strict=True))
 
 
-def record_profile(conn: psycopg.Connection, model_version: str) -> bool:
-    """Store the current candidates' key-feature profile as `model_version`'s drift
-    reference, unless it has one already (called by ml.score at a model's first scoring).
-    Returns whether a profile was written."""
+def has_profile(conn: psycopg.Connection, model_version: str) -> bool:
+    """Whether `model_version` has its drift reference already."""
     ensure_tables(conn)
     exists = conn.execute(
         "select 1 from ml.feature_profiles where model_version = %s", [model_version]
     ).fetchone()
-    if exists:
+    return exists is not None
+
+
+def record_profile(conn: psycopg.Connection, model_version: str) -> bool:
+    """Store the current candidates' key-feature profile as `model_version`'s drift
+    reference, unless it has one already (called by ml.score at a model's first scoring,
+    which profiles the rows it reads itself when it reads them all: `store_profile`).
+    Returns whether a profile was written."""
+    if has_profile(conn, model_version):
         return False
     frame = candidate_frame(conn)
     if frame.height == 0:
@@ -214,7 +220,17 @@ def record_profile(conn: psycopg.Connection, model_version: str) -> bool:
         None,
         {"as_of": pl.Datetime("us", "UTC")},
     )
-    as_of = clock.item()
+    return store_profile(conn, model_version, frame, clock.item())
+
+
+def store_profile(
+    conn: psycopg.Connection, model_version: str, frame: pl.DataFrame, as_of: Any
+) -> bool:
+    """Store `frame`'s profile (every candidate's DRIFT_FEATURES, as `candidate_frame`
+    reads them) as `model_version`'s drift reference, as of the candidates' latest `as_of`
+    (unless it has one: the first profile stays). False for no candidates."""
+    if frame.height == 0:
+        return False
     conn.execute(
         "insert into ml.feature_profiles (model_version, as_of, rows, profile) "
         "values (%s, %s, %s, %s) on conflict (model_version) do nothing",

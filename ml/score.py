@@ -4,8 +4,10 @@ and explain each user's top candidates.
 Candidates are read with COPY into a spool file and scored batch by batch
 (ml.db.iter_frames; only the columns the ranking and its reasons read), and the scores
 spooled and written with one COPY (seam `appending`), so memory stays flat however many
-there are. A version's old scores are deleted and the new ones written in one transaction:
-readers see the previous scores or the complete new set.
+there are (at a model's first scoring, the drift reference's nine columns of every
+candidate are kept for its profile, ml.policy). A version's old scores are deleted and
+the new ones written in one transaction: readers see the previous scores or the complete
+new set.
 
 Reasons: while streaming, each user's best `top_n` candidates (ties at the boundary
 included, so publish's own tie-break always falls inside) are kept with their features;
@@ -43,7 +45,7 @@ from ml import attribution, list_model, rankers
 from ml.artifacts import LoadedModel, load_model
 from ml.db import CANDIDATE_FEATURES, feature_query
 from ml.features import to_matrix
-from ml.policy import record_profile
+from ml.policy import DRIFT_FEATURES, has_profile, record_profile, store_profile
 from ml.runs import latest_version
 from observability.progress import progress
 from warehouse import seam
@@ -438,13 +440,6 @@ def score(
     model = load_model(artifacts_dir, model_version)
     ranking = Ranking.load(artifacts_dir / model_version, model)
     users = None if shard is None else Shard("user_id", shard, shards)
-    select = feature_query(
-        CANDIDATE_FEATURES,
-        _KEYS,
-        shard=users,
-        extra=list_model.HISTORY_FEATURES,
-        only=ranking.reads,
-    )
     total = 0
     started = time.monotonic()
     with conn.transaction():
@@ -455,7 +450,20 @@ def score(
         assert row is not None
         scored_at = row[0]
         data = seam.data(conn)
+        # The model's drift reference: the candidates it first went live on. A whole
+        # scoring profiles the rows it reads; shard 0 reads every candidate for it below.
+        drift = (
+            _drift_columns(data) if shard is None and not has_profile(conn, model_version) else []
+        )
+        select = feature_query(
+            CANDIDATE_FEATURES,
+            _KEYS | ({"as_of": pl.Datetime("us", "UTC")} if drift else {}),
+            shard=users,
+            extra=list_model.HISTORY_FEATURES,
+            only=None if ranking.reads is None else ranking.reads | set(drift),
+        )
         data.delete("ml", "scores", {"model_version": model_version}, users)
+        profiled: list[pl.DataFrame] = []
         best: pl.DataFrame | None = None
         what = "score" if shard is None else f"score shard {shard}/{shards}"
         # read while scoring: the scores are spooled until the last batch is in
@@ -464,6 +472,8 @@ def score(
         with data.appending("ml", "scores", _SCORE_COLUMNS) as append:
             with progress(what, unit="candidates") as shown:
                 for batch in batches:
+                    if drift:
+                        profiled.append(batch.select(*drift, "as_of"))
                     batch = list_model.with_source_flags(batch)
                     scores = pl.Series(ranking.score(batch), dtype=pl.Float64)
                     done = batch.with_columns(score=scores)
@@ -473,16 +483,18 @@ def score(
                     total += batch.height
                     shown.advance(batch.height)
             scored_seconds = time.monotonic() - started
+            if profiled:
+                candidates = pl.concat(profiled)
+                store_profile(
+                    conn, model_version, candidates.drop("as_of"), candidates["as_of"].max()
+                )
             if best is not None and best.height:
                 names = _names(data, best)  # the last statement before the scores go
                 append.send()  # the server takes them in while the reasons are written
                 explained = _with_reasons(model, best, ranking, scored_at, names)
         if explained is not None:
             data.write_frame("ml", "scores", explained, json_columns=("reason_features",))
-        # The model's drift reference: the candidates it first went live on. It profiles all
-        # candidates whatever the shard, so shard 0 alone records it (even when it has no
-        # users of its own; record_profile skips an empty mart and a version that has one).
-        if (shard is None and total) or shard == 0:
+        if shard == 0:  # its rows are a shard's: the profile reads every candidate
             record_profile(conn, model_version)
     if total == 0:
         log.warning("marts.%s is empty: no scores written", CANDIDATE_FEATURES)
@@ -495,6 +507,12 @@ def score(
         time.monotonic() - started - scored_seconds,
     )
     return total
+
+
+def _drift_columns(data: seam.Warehouse) -> list[str]:
+    """The DRIFT_FEATURES the candidates' mart has (those `policy.candidate_frame` reads)."""
+    available = set(data.columns("marts", CANDIDATE_FEATURES))
+    return [name for name in DRIFT_FEATURES if name in available]
 
 
 def _lock(conn: psycopg.Connection, model_version: str, shard: int | None) -> None:

@@ -1,6 +1,7 @@
 """Sharded scoring (`encore_recommend`'s mapped `score_shard`): the shards together write
 exactly what one unsharded scoring writes, a shard rerun replaces only its own rows, and the
-model's drift reference is recorded once.
+model's drift reference is recorded once: the same whether profiled from the rows an
+unsharded scoring reads or read apart by shard 0.
 
 Runs on test_ml_pipeline's generated marts and model, in this module's own database.
 """
@@ -21,6 +22,8 @@ ROWS = (
     " from ml.scores where model_version = %s order by user_id, track_key"
 )
 
+PROFILE = "select as_of, rows, profile from ml.feature_profiles where model_version = %s"
+
 
 def _rows(conn: psycopg.Connection, version: str) -> list[tuple]:
     return conn.execute(ROWS, [version]).fetchall()
@@ -32,6 +35,7 @@ def test_three_shards_write_exactly_the_unsharded_scores(ml_url, trained) -> Non
     with psycopg.connect(ml_url, autocommit=True) as conn:  # score() opens its transactions
         total = score(conn, model_version=version, artifacts_dir=artifacts)
         unsharded = _rows(conn, version)
+        streamed = conn.execute(PROFILE, [version]).fetchone()  # from the rows scored
         conn.execute("delete from ml.scores where model_version = %s", [version])
         conn.execute("delete from ml.feature_profiles where model_version = %s", [version])
 
@@ -48,6 +52,7 @@ def test_three_shards_write_exactly_the_unsharded_scores(ml_url, trained) -> Non
         profiles = conn.execute(
             "select count(*) from ml.feature_profiles where model_version = %s", [version]
         ).fetchone()[0]
+        read_apart = conn.execute(PROFILE, [version]).fetchone()  # shard 0 read the mart
 
         # A shard rerun replaces its own rows only: same rows, the others untouched.
         before = conn.execute(
@@ -74,6 +79,7 @@ def test_three_shards_write_exactly_the_unsharded_scores(ml_url, trained) -> Non
     assert sharded == unsharded  # user, track, source, score, reason: the same rows exactly
     assert sum(1 for row in sharded if row[4]) > 0  # reasons were written per shard
     assert profiles == 1
+    assert streamed == read_apart and streamed[1] == total  # the same drift reference
     assert rerun == unsharded
     assert [row[:2] for row in after] == [row[:2] for row in before]
     assert after[0][2:] == before[0][2:] and after[2][2:] == before[2][2:]
