@@ -33,6 +33,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -466,10 +467,13 @@ def score(
         profiled: list[pl.DataFrame] = []
         best: pl.DataFrame | None = None
         what = "score" if shard is None else f"score shard {shard}/{shards}"
-        # read while scoring: the scores are spooled until the last batch is in
-        batches = data.iter_frames(select, batch_rows, streaming=True)
         explained = None
-        with data.appending("ml", "scores", _SCORE_COLUMNS) as append:
+        # read while scoring (the scores are spooled until the last batch is in), and closed
+        # on the way out: a read left half done must not hold the connection
+        with (
+            closing(data.iter_frames(select, batch_rows, streaming=True)) as batches,
+            data.appending("ml", "scores", _SCORE_COLUMNS) as append,
+        ):
             with progress(what, unit="candidates") as shown:
                 for batch in batches:
                     if drift:

@@ -7,7 +7,7 @@ PostgreSQL's COPY or Snowflake's Arrow result batches. Names come from code only
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -53,7 +53,7 @@ def check_identifiers(*names: str) -> None:
             raise ValueError(f"not a plain identifier: {name!r}")
 
 
-def rebatch(frames: Iterable[pl.DataFrame], batch_rows: int) -> Iterator[pl.DataFrame]:
+def rebatch(frames: Iterable[pl.DataFrame], batch_rows: int) -> Generator[pl.DataFrame, None, None]:
     """`frames` regrouped into frames of `batch_rows` rows (the last one shorter); as they
     come when `batch_rows` is 0 or less."""
     pending: list[pl.DataFrame] = []

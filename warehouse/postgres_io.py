@@ -12,7 +12,7 @@ import io
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -102,7 +102,7 @@ def iter_query(
     batch_rows: int,
     *,
     streaming: bool = False,
-) -> Iterator[pl.DataFrame]:
+) -> Generator[pl.DataFrame, None, None]:
     """`query`'s rows as frames of `batch_rows` rows (the last one shorter).
 
     The rows are spooled to a temporary file before this returns, so memory stays bounded
@@ -124,7 +124,7 @@ def iter_query(
 
 def _spooled_frames(
     spool: IO[bytes], schema: Mapping[str, pl.DataType], batch_rows: int
-) -> Iterator[pl.DataFrame]:
+) -> Generator[pl.DataFrame, None, None]:
     with spool:
         if not spool.tell():
             return
@@ -138,7 +138,7 @@ def _streamed_frames(
     query: sql.Composable,
     schema: Mapping[str, pl.DataType],
     batch_rows: int,
-) -> Iterator[pl.DataFrame]:
+) -> Generator[pl.DataFrame, None, None]:
     """`iter_query(streaming=True)`: a thread COPYs the rows into a pipe that pyarrow
     parses; its error, if any, is raised after the rows it did deliver."""
     read_end, write_end = os.pipe()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -81,7 +81,7 @@ class Warehouse(Protocol):
 
     def iter_frames(
         self, select: Select, batch_rows: int, *, streaming: bool = False
-    ) -> Iterator[pl.DataFrame]: ...
+    ) -> Generator[pl.DataFrame, None, None]: ...
 
     def write_frame(
         self, schema: str, table: str, frame: pl.DataFrame, json_columns: Sequence[str] = ()
@@ -155,7 +155,7 @@ class Postgres:
 
     def iter_frames(
         self, select: Select, batch_rows: int, *, streaming: bool = False
-    ) -> Iterator[pl.DataFrame]:
+    ) -> Generator[pl.DataFrame, None, None]:
         """Spooled first, the connection free between frames; `streaming`: read while the
         frames are used, the connection busy until the last one (postgres_io.iter_query)."""
         return postgres_io.iter_query(
@@ -283,7 +283,7 @@ class Snowflake:
 
     def iter_frames(
         self, select: Select, batch_rows: int, *, streaming: bool = False
-    ) -> Iterator[pl.DataFrame]:
+    ) -> Generator[pl.DataFrame, None, None]:
         """The result's Arrow batches, regrouped into `batch_rows` rows (0: as they come),
         fetched as they are used whatever `streaming` says."""
         batches = snowflake.read_batches(self.conn.cursor(), self.database, select)

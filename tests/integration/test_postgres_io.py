@@ -10,6 +10,7 @@ same frames, and raises the error of a query that fails half way."""
 from __future__ import annotations
 
 import math
+from contextlib import closing
 from datetime import UTC, datetime
 
 import polars as pl
@@ -101,6 +102,24 @@ def test_a_streamed_read_gives_the_same_frames_and_its_errors(
     with pytest.raises(psycopg.errors.DivisionByZero):
         list(iter_frames(conn, failing, {"id": pl.Int64()}, 1000, streaming=True))
     conn.rollback()
+
+
+@pytest.mark.timeout(120)  # the failure this guards against is a hang
+def test_a_stream_closed_by_a_failing_consumer_lets_the_transaction_roll_back(
+    conn: psycopg.Connection,
+) -> None:
+    # more bytes than pyarrow reads ahead: left open, the reading thread would wait inside
+    # the COPY, holding the connection, while the transaction tried to roll back
+    wide = sql.SQL("select i::bigint as id, repeat('x', 200) as pad from generate_series(1, 1e6) i")
+    schema = {"id": pl.Int64(), "pad": pl.String()}
+    with (
+        pytest.raises(ValueError, match="half way"),
+        conn.transaction(),
+        closing(iter_frames(conn, wide, schema, 1000, streaming=True)) as stream,
+    ):
+        for _ in stream:
+            raise ValueError("failed half way")  # as ml.score closes its read on the way out
+    assert conn.execute("select 2").fetchone() == (2,)
 
 
 def test_frames_append_through_one_copy_while_a_read_is_iterated(
