@@ -19,7 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ml import list_model
-from ml.db import MARTS
+from ml.db import CANDIDATE_FEATURES, MARTS
 from ml.features import FEATURES
 from ml.runs import SUCCEEDED
 from warehouse import seam
@@ -256,21 +256,26 @@ def reference_profile(
 TEXT_FEATURES = ("genre", "country", "age_band")  # read as text; the others as double
 
 
-def candidate_frame(
+def drift_columns(
     conn: psycopg.Connection, features: Sequence[str] = DRIFT_FEATURES
-) -> pl.DataFrame:
-    """Tonight's candidates' key features (from where dbt builds: `warehouse.seam.data`)."""
-    data = seam.data(conn)
-    table = "fct_candidate_features"
-    available = set(data.columns(MARTS, table))
-    columns = {
+) -> dict[str, pl.DataType]:
+    """The `features` the candidates' mart has, with the types their profile reads."""
+    available = set(seam.data(conn).columns(MARTS, CANDIDATE_FEATURES))
+    return {
         name: pl.String() if name in TEXT_FEATURES else pl.Float64()
         for name in features
         if name in available
     }
+
+
+def candidate_frame(
+    conn: psycopg.Connection, features: Sequence[str] = DRIFT_FEATURES
+) -> pl.DataFrame:
+    """Tonight's candidates' key features (from where dbt builds: `warehouse.seam.data`)."""
+    columns = drift_columns(conn, features)
     if not columns:
         return pl.DataFrame()
-    return data.read_frame(Select(MARTS, table, columns))
+    return seam.data(conn).read_frame(Select(MARTS, CANDIDATE_FEATURES, columns))
 
 
 def should_train(

@@ -46,7 +46,7 @@ from ml import attribution, list_model, rankers
 from ml.artifacts import LoadedModel, load_model
 from ml.db import CANDIDATE_FEATURES, feature_query
 from ml.features import to_matrix
-from ml.policy import DRIFT_FEATURES, has_profile, record_profile, store_profile
+from ml.policy import drift_columns, has_profile, record_profile, store_profile
 from ml.runs import latest_version
 from observability.progress import progress
 from warehouse import seam
@@ -453,9 +453,8 @@ def score(
         data = seam.data(conn)
         # The model's drift reference: the candidates it first went live on. A whole
         # scoring profiles the rows it reads; shard 0 reads every candidate for it below.
-        drift = (
-            _drift_columns(data) if shard is None and not has_profile(conn, model_version) else []
-        )
+        profiling = shard is None and not has_profile(conn, model_version)
+        drift = list(drift_columns(conn)) if profiling else []
         select = feature_query(
             CANDIDATE_FEATURES,
             _KEYS | ({"as_of": pl.Datetime("us", "UTC")} if drift else {}),
@@ -511,12 +510,6 @@ def score(
         time.monotonic() - started - scored_seconds,
     )
     return total
-
-
-def _drift_columns(data: seam.Warehouse) -> list[str]:
-    """The DRIFT_FEATURES the candidates' mart has (those `policy.candidate_frame` reads)."""
-    available = set(data.columns("marts", CANDIDATE_FEATURES))
-    return [name for name in DRIFT_FEATURES if name in available]
 
 
 def _lock(conn: psycopg.Connection, model_version: str, shard: int | None) -> None:

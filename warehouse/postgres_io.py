@@ -129,8 +129,15 @@ def _spooled_frames(
         if not spool.tell():
             return
         spool.seek(0)
-        batches = pacsv.open_csv(spool, **_csv_options(schema))
-        yield from rebatch((_frame(batch, schema) for batch in batches), batch_rows)
+        yield from _parsed_frames(spool, schema, batch_rows)
+
+
+def _parsed_frames(
+    rows: IO[bytes], schema: Mapping[str, pl.DataType], batch_rows: int
+) -> Generator[pl.DataFrame, None, None]:
+    """COPY's CSV from `rows`, parsed by pyarrow as it is read, in frames of `batch_rows`."""
+    batches = pacsv.open_csv(rows, **_csv_options(schema))
+    yield from rebatch((_frame(batch, schema) for batch in batches), batch_rows)
 
 
 def _streamed_frames(
@@ -156,8 +163,7 @@ def _streamed_frames(
         thread.start()
         try:
             if rows.peek(1):
-                batches = pacsv.open_csv(rows, **_csv_options(schema))
-                yield from rebatch((_frame(batch, schema) for batch in batches), batch_rows)
+                yield from _parsed_frames(rows, schema, batch_rows)
         except Exception as exc:  # rows cut short by the thread's error: that error
             rows.close()
             thread.join()
