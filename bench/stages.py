@@ -351,6 +351,10 @@ def predict_baseline(workdir: Path, scale: dict[str, Any]) -> StageResult:
         ranker.booster.predict(stacked)
         details["list_model_predict_seconds"] = time.perf_counter() - started
         details["list_model_trees"] = ranker.booster.num_trees()
+        if ranker.native is not None:  # what scoring predicts with (ml.compiled)
+            started = time.perf_counter()
+            ranker.native.predict(stacked)
+            details["list_model_compiled_predict_seconds"] = time.perf_counter() - started
     return {"seconds": seconds, "rows": int(predicted.shape[0]), "details": details}
 
 

@@ -34,7 +34,7 @@ import polars as pl
 import psycopg
 
 from config import get_settings
-from ml import attribution, ranking
+from ml import attribution, compiled, ranking
 from ml.db import MARTS, OUTCOMES, feature_query, read_frame
 from warehouse import seam
 from warehouse.dbt_project import dbt_var
@@ -142,6 +142,8 @@ class ListModel:
 
     booster: lgb.Booster
     sidecar: dict[str, Any]
+    native: compiled.CompiledModel | None = None
+    """The same trees as machine code (ml.compiled), which predict when present."""
 
     @property
     def features(self) -> list[str]:
@@ -150,7 +152,10 @@ class ListModel:
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """P(replayed within 30 days) for candidate rows (FEATURES, the list features and
         candidate_sources)."""
-        predicted = self.booster.predict(matrix(frame))
+        rows = matrix(frame)
+        if self.native is not None:
+            return self.native.predict(rows)
+        predicted = self.booster.predict(rows)
         assert isinstance(predicted, np.ndarray)  # dense input: dense output
         return predicted
 
@@ -453,9 +458,22 @@ def _stopping_round(curve: list[float], *, final: bool = False) -> int | None:
 
 
 def save(folder: Path, booster: lgb.Booster, sidecar: dict[str, Any]) -> Path:
+    """Write the model and its sidecar, and compile it for this machine (ml.compiled), so
+    that scoring loads the object code instead of compiling it."""
     (folder / MODEL_FILE).write_text(booster.model_to_string(), encoding="utf-8")
     write_sidecar(folder, sidecar)
+    _compiled(folder / MODEL_FILE)
     return folder / MODEL_FILE
+
+
+def _compiled(path: Path) -> compiled.CompiledModel | None:
+    """The compiled model file, or None (then Booster.predict scores: the same numbers,
+    slower) when it cannot be compiled here."""
+    try:
+        return compiled.load(path, threads=get_settings().encore_lightgbm_threads)
+    except Exception as error:  # any failure leaves Booster.predict
+        log.warning("list model %s not compiled (%s): Booster.predict scores", path, error)
+        return None
 
 
 def write_sidecar(folder: Path, sidecar: dict[str, Any]) -> None:
@@ -476,7 +494,9 @@ def load(folder: Path) -> ListModel | None:
     if sidecar.get("features") != list(ALL_FEATURES):
         log.warning("list model in %s was trained on other features: not used", folder)
         return None
-    return ListModel(booster=lgb.Booster(model_file=str(path)), sidecar=sidecar)
+    return ListModel(
+        booster=lgb.Booster(model_file=str(path)), sidecar=sidecar, native=_compiled(path)
+    )
 
 
 # --------------------------------------------------------------------------- the job
