@@ -6,7 +6,8 @@
 --     after its as_of, so plays at as_of count as before it);
 --   - one `label_closure` per first play, the moment its outcome became known
 --     (label_window_ends_at), placed 1 us early so that "closed at or before t" becomes
---     "strictly before t" in int_history_events_summed's frames.
+--     "strictly before t" in the frames of the running sums
+--     (int_history_events_summed_across_listeners, int_history_events_summed_by_listener).
 -- Closures of repeated first plays carry the track's audio profile (the listener's mean
 -- profile of what they repeated); plays carry their weights in the decayed play sums;
 -- first plays and candidates carry their colisten_score, from int_colisten_user_scores at

@@ -1,3 +1,5 @@
+{{ config(materialized='table', post_hook=["{{ analyze_relation() }}"]) }}
+
 -- Every listener with an integer surrogate key (the event stream sorts on it) and their
 -- clock in epoch microseconds, which anchors their decayed play sums.
 

@@ -9,10 +9,11 @@
 -- Point-in-time features for every reference point: each first play (reference time =
 -- played_at, "prior" = strictly before it; fct_pair_features) and each candidate
 -- (reference time = its as_of, plays at as_of included; int_candidate_features), from the
--- running sums of one event stream (int_history_events -> int_history_events_summed), so
--- training and serving features cannot drift apart; a candidate's own plays of its track
--- come from int_candidate_plays_summed (zero or NULL at a first play). Here: the text keys
--- joined back, label rates smoothed toward their parent level, and the sums turned into
+-- running sums of one event stream (int_history_events ->
+-- int_history_events_summed_across_listeners and _by_listener, its two halves), so training
+-- and serving features cannot drift apart; a candidate's own plays of its track come from
+-- int_candidate_plays_summed (zero or NULL at a first play). Here: the halves and the text
+-- keys joined, label rates smoothed toward their parent level, and the sums turned into
 -- features.
 
 {%- set audio = audio_profile_columns() %}
@@ -20,15 +21,21 @@
 
 with
 
-running as (
+across_listeners as (
 
-    select * from {{ ref('int_history_events_summed') }}
+    select * from {{ ref('int_history_events_summed_across_listeners') }}
 
 ),
 
--- int_listeners_numbered and int_tracks_numbered stay views: with a table's statistics on
--- the keys, PostgreSQL estimated these joins at 1,948 rows and hashed all the reference
--- rows instead of the keys (10 % slower at a million plays)
+by_listener as (
+
+    select * from {{ ref('int_history_events_summed_by_listener') }}
+
+),
+
+-- the numbered keys are small tables with statistics: as views, their row_number() keys
+-- had none, and PostgreSQL hashed every reference row to join them (1.6 s of 8 at a
+-- million plays) instead of the keys
 listeners as (
 
     select * from {{ ref('int_listeners_numbered') }}
@@ -50,7 +57,29 @@ pair_plays as (
 reference_history as (
 
     select
-        running.*,
+        across_listeners.*,
+        by_listener.user_genre_prior_plays,
+        by_listener.user_artist_prior_plays,
+        by_listener.user_artist_prior_tracks,
+        by_listener.user_artist_previous_play_at_us,
+        by_listener.user_artist_plays_recent,
+        by_listener.user_artist_closed_pairs,
+        by_listener.user_artist_closed_repeats,
+        by_listener.user_artist_decay_sum_{{ decay_days[-1] }}d,
+        by_listener.user_prior_plays,
+        by_listener.user_plays_short,
+        by_listener.user_plays_recent,
+        by_listener.user_new_tracks_recent,
+        by_listener.user_closed_pairs_quarter,
+        by_listener.user_closed_repeats_quarter,
+        by_listener.user_prior_tracks,
+        by_listener.user_previous_play_at_us,
+        by_listener.user_closed_pairs,
+        by_listener.user_closed_repeats,
+        by_listener.user_audio_repeats,
+        {%- for column in audio %}
+        by_listener.user_repeat_{{ column }}_sum,
+        {%- endfor %}
         pair_plays.user_track_prior_plays,
         pair_plays.user_track_plays_short,
         pair_plays.user_track_plays_recent,
@@ -71,27 +100,25 @@ reference_history as (
         -- track_prior_repeat_rate counts other users only: the user's own pair leaves it
         -- once its window has closed (never the case at the pair's own first play)
         case
-            when running.own_label_window_ends_at_us <= running.event_at_us then 1 else 0
+            when across_listeners.own_label_window_ends_at_us <= across_listeners.event_at_us then 1 else 0
         end as own_closed_pairs,
         case
-            when running.own_label_window_ends_at_us <= running.event_at_us
-                then running.own_is_repeated
+            when across_listeners.own_label_window_ends_at_us <= across_listeners.event_at_us
+                then across_listeners.own_is_repeated
             else 0
         end as own_closed_repeats
 
-    from running
+    from across_listeners
+    inner join by_listener
+        on across_listeners.reference_id = by_listener.reference_id
     inner join listeners
-        on running.user_num = listeners.user_num
+        on across_listeners.user_num = listeners.user_num
     inner join tracks
-        on running.track_num = tracks.track_num
+        on across_listeners.track_num = tracks.track_num
     left join pair_plays
         on
-            running.reference_type = 'candidate'
-            and running.reference_id = pair_plays.reference_id
-    -- the reference points (label closures have none); `is not null` rather than a test of
-    -- reference_type, which PostgreSQL cannot estimate through the window functions
-    -- (it guessed 1 % of the rows and hashed them all instead of the co-listening scores)
-    where running.reference_id is not null
+            across_listeners.reference_type = 'candidate'
+            and across_listeners.reference_id = pair_plays.reference_id
 
 ),
 

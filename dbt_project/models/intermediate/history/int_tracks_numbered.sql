@@ -1,3 +1,5 @@
+{{ config(materialized='table', post_hook=["{{ analyze_relation() }}"]) }}
+
 -- Every track with integer surrogate keys for itself, its artist and its genre (the event
 -- stream sorts on them: much cheaper than on text) and its audio profile, NULL unless all
 -- five audio features are known.
