@@ -130,7 +130,7 @@ pooler: warehouse pgbouncer  ## start (or reuse) PgBouncer for SQL clients on 12
 test: warehouse dbt-parse browser pgbouncer  ## run the test suite (real PostgreSQL, dbt, Airflow, LightGBM)
 	@$(ENV) && $(UV) run --frozen pytest --numprocesses $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-bench: warehouse dbt-parse  ## time each stage at 1M and 10M plays + lookups (about 75 min; BENCH_ARGS="--scales 100k" for a quick run)
+bench: warehouse dbt-parse  ## time each stage at 1M and 10M plays + lookups (about 40 min, ~45 GB of free disk; BENCH_ARGS="--scales 100k" for a quick run)
 	@$(ENV) && $(UV) run --frozen python -m bench $(BENCH_ARGS)
 
 # docker-compose.yml started for real (ops/compose_check.py; README "Scaling out"): as root it

@@ -29,7 +29,7 @@ from bench.runner import StageFailed, StageRun, run_stage
 from bench.scales import Scale, parse_scales
 from warehouse.paths import PROJECT_ROOT, state_dir
 
-DEFAULT_SCALES = "1m,10m"  # about 75 min on 2 cores; 10m needs ~32 GB of free disk
+DEFAULT_SCALES = "1m,10m"  # about 40 min on 2 cores; 10m needs ~45 GB of free disk
 DEFAULT_OUTPUT = PROJECT_ROOT / "docs" / "benchmarks.md"
 # The order the stages run in; copy and predict are the baselines, run right after the
 # stage they are compared with (the same rows are in the database then).
