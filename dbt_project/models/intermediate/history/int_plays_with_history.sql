@@ -33,6 +33,15 @@ by_listener as (
 
 ),
 
+-- the two halves, one row each per reference point (USING: reference_id once)
+running as (
+
+    select *
+    from across_listeners
+    inner join by_listener using (reference_id)
+
+),
+
 -- the numbered keys are small tables with statistics: as views, their row_number() keys
 -- had none, and PostgreSQL hashed every reference row to join them (1.6 s of 8 at a
 -- million plays) instead of the keys
@@ -57,29 +66,7 @@ pair_plays as (
 reference_history as (
 
     select
-        across_listeners.*,
-        by_listener.user_genre_prior_plays,
-        by_listener.user_artist_prior_plays,
-        by_listener.user_artist_prior_tracks,
-        by_listener.user_artist_previous_play_at_us,
-        by_listener.user_artist_plays_recent,
-        by_listener.user_artist_closed_pairs,
-        by_listener.user_artist_closed_repeats,
-        by_listener.user_artist_decay_sum_{{ decay_days[-1] }}d,
-        by_listener.user_prior_plays,
-        by_listener.user_plays_short,
-        by_listener.user_plays_recent,
-        by_listener.user_new_tracks_recent,
-        by_listener.user_closed_pairs_quarter,
-        by_listener.user_closed_repeats_quarter,
-        by_listener.user_prior_tracks,
-        by_listener.user_previous_play_at_us,
-        by_listener.user_closed_pairs,
-        by_listener.user_closed_repeats,
-        by_listener.user_audio_repeats,
-        {%- for column in audio %}
-        by_listener.user_repeat_{{ column }}_sum,
-        {%- endfor %}
+        running.*,
         pair_plays.user_track_prior_plays,
         pair_plays.user_track_plays_short,
         pair_plays.user_track_plays_recent,
@@ -100,25 +87,23 @@ reference_history as (
         -- track_prior_repeat_rate counts other users only: the user's own pair leaves it
         -- once its window has closed (never the case at the pair's own first play)
         case
-            when across_listeners.own_label_window_ends_at_us <= across_listeners.event_at_us then 1 else 0
+            when running.own_label_window_ends_at_us <= running.event_at_us then 1 else 0
         end as own_closed_pairs,
         case
-            when across_listeners.own_label_window_ends_at_us <= across_listeners.event_at_us
-                then across_listeners.own_is_repeated
+            when running.own_label_window_ends_at_us <= running.event_at_us
+                then running.own_is_repeated
             else 0
         end as own_closed_repeats
 
-    from across_listeners
-    inner join by_listener
-        on across_listeners.reference_id = by_listener.reference_id
+    from running
     inner join listeners
-        on across_listeners.user_num = listeners.user_num
+        on running.user_num = listeners.user_num
     inner join tracks
-        on across_listeners.track_num = tracks.track_num
+        on running.track_num = tracks.track_num
     left join pair_plays
         on
-            across_listeners.reference_type = 'candidate'
-            and across_listeners.reference_id = pair_plays.reference_id
+            running.reference_type = 'candidate'
+            and running.reference_id = pair_plays.reference_id
 
 ),
 
