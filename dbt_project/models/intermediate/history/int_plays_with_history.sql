@@ -33,12 +33,13 @@ by_listener as (
 
 ),
 
--- the two halves, one row each per reference point (USING: reference_id once)
+-- the two halves, one row each per reference point: USING keeps reference_id once, so
+-- `*` takes every sum of both and a new one needs no column list here
 running as (
 
-    select *
+    select *  -- noqa: RF02
     from across_listeners
-    inner join by_listener using (reference_id)
+    inner join by_listener using (reference_id)  -- noqa: ST07
 
 ),
 
