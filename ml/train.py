@@ -72,7 +72,10 @@ SEARCH_GRID: tuple[dict[str, Any], ...] = (
 )
 """The time-split search over the training rows (`_fit`): DEFAULT_PARAMS with each entry."""
 BLEND_WEIGHTS = (1.0, 0.7, 0.5, 0.3)
-"""LightGBM's share in the blend with the logistic regression, chosen like the params."""
+"""LightGBM's share in the blend with the logistic regression (`_blend_weight`)."""
+BOOTSTRAP_ROUNDS = 100
+"""Resamples of whole listeners that measure how much the blends' stop-row scores differ
+by chance (`_blend_weight`)."""
 STOP_SHARE = 0.2
 """The latest share of each user's training rows (by time) that early stopping and the
 search look at; the refit then uses every training row."""
@@ -236,6 +239,7 @@ def fit_and_register(
         "best_iteration": best,
         "validation_days": validation_days,
         "blend_weight": weight,
+        "blends": search["blends"],
         "search": search["results"],
         "search_rows": search["search_rows"],
         "search_full_fit": search["full_fit"],
@@ -410,7 +414,8 @@ def _fit(
     lgb_params = {
         k: v for k, v in chosen.items() if k not in ("num_boost_round", "early_stopping_rounds")
     }
-    weight, blends, full_fit = 1.0, [], None
+    weight, full_fit = 1.0, None
+    blends: list[dict[str, Any]] = []
     if usable:
         trees = predictions[results.index(best)]
         if sampled:  # the winner's trees on every training row (SEARCH_MAX_ROWS)
@@ -424,10 +429,7 @@ def _fit(
         # trees' side: the best search fit at its best iteration, the same trees a refit
         # with that many rounds grows (a validation set does not change the trees).
         linear = baselines.fit_logistic(fit_rows, fit_rows[LABEL].to_numpy()).predict(stop_rows)
-        for share in BLEND_WEIGHTS:
-            blended = share * trees + (1 - share) * linear
-            blends.append({"blend_weight": share, **_stop_scores(stop_rows, blended)})
-        weight = max(blends, key=lambda r: r["score"])["blend_weight"]
+        weight, blends = _blend_weight(stop_rows, trees, linear)
     booster = lgb.train(lgb_params, _dataset(train, vocabulary), num_boost_round=best["rounds"])
     return booster, {
         "chosen": best["params"],
@@ -437,6 +439,36 @@ def _fit(
         "search_rows": sample.height,
         "full_fit": full_fit,
     }
+
+
+def _blend_weight(
+    stop_rows: pl.DataFrame, trees: np.ndarray, linear: np.ndarray
+) -> tuple[float, list[dict[str, Any]]]:
+    """LightGBM's share in the blend, by the one-standard-error rule: of the BLEND_WEIGHTS
+    whose stop-row score is within one standard error of the best one's, the share that
+    leans most on the logistic regression. A lead smaller than chance on the latest
+    training rows does not buy the trees more weight: on real histories, where those rows
+    are few listeners, the trees' lead there did not last into the validation rows
+    (docs/model.md). The standard error: the spread of the score's difference to the best
+    blend over BOOTSTRAP_ROUNDS resamples of whole listeners. Returns the share and each
+    blend's scores (with `se`, its standard error against the best)."""
+    blended = {share: share * trees + (1 - share) * linear for share in BLEND_WEIGHTS}
+    blends = [
+        {"blend_weight": share, **_stop_scores(stop_rows, blended[share])}
+        for share in BLEND_WEIGHTS
+    ]
+    best = max(blends, key=lambda r: r["score"])
+    resampled = metrics.user_bootstrap_scores(
+        stop_rows["user_id"].to_numpy(),
+        stop_rows[LABEL].to_numpy(),
+        blended,
+        rounds=BOOTSTRAP_ROUNDS,
+    )
+    for blend in blends:
+        difference = resampled[blend["blend_weight"]] - resampled[best["blend_weight"]]
+        blend["se"] = float(np.std(difference))
+    close = [r for r in blends if r["score"] >= best["score"] - r["se"]]
+    return min(r["blend_weight"] for r in close), blends
 
 
 def _late_split(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

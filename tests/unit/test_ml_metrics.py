@@ -1,4 +1,5 @@
-"""ml.metrics: the fast per-user AUC agrees with sklearn user by user."""
+"""ml.metrics: the fast per-user AUC agrees with sklearn user by user; the listener bootstrap
+resamples whole listeners and pairs its predictions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from ml.metrics import auc, log_loss, mean_user_auc
+from ml.metrics import auc, log_loss, mean_user_auc, user_bootstrap_scores
 
 
 def test_mean_user_auc_matches_sklearn_per_user_with_ties() -> None:
@@ -30,3 +31,32 @@ def test_undefined_cases_are_nan_not_errors() -> None:
 
 def test_log_loss_clips_certain_mistakes() -> None:
     assert math.isfinite(log_loss(np.array([1, 0]), np.array([0.0, 1.0])))
+
+
+def _scored(users: int = 40, rows: int = 30, seed: int = 5) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    ids = np.repeat(np.array([f"u{i:02d}" for i in range(users)]), rows)
+    labels = rng.integers(0, 2, ids.size)
+    scores = np.round(labels * 0.3 + rng.random(ids.size), 2)  # signal, with ties
+    return ids, labels, scores
+
+
+def test_one_listener_resampled_is_that_listeners_auc_with_ties() -> None:
+    _, labels, scores = _scored(users=1)
+    users = np.full(labels.size, "only")
+    values = user_bootstrap_scores(users, labels, {"model": scores}, rounds=3)["model"]
+    # one listener is drawn once every round: pooled and per-user AUC are both its AUC
+    assert np.allclose(values, roc_auc_score(labels, scores), rtol=1e-12)
+
+
+def test_resamples_centre_on_the_score_and_pair_the_predictions() -> None:
+    users, labels, scores = _scored()
+    noisy = scores + np.random.default_rng(1).normal(scale=0.05, size=scores.size)
+    plain = (auc(labels, scores) + mean_user_auc(users, labels, scores)[0]) / 2
+    first = user_bootstrap_scores(users, labels, {"a": scores, "b": scores, "c": noisy})
+    again = user_bootstrap_scores(users, labels, {"a": scores}, rounds=100)
+    assert np.array_equal(first["a"], again["a"])  # a fixed seed: the same resamples
+    assert np.array_equal(first["a"], first["b"])  # the same resamples for every prediction
+    assert abs(first["a"].mean() - plain) < 0.01
+    # paired: two close predictions differ far less than either varies
+    assert 0 < np.std(first["a"] - first["c"]) < np.std(first["a"]) / 2

@@ -1,4 +1,5 @@
-"""The repeat model's time-split search (ml.train._fit) above and below SEARCH_MAX_ROWS."""
+"""The repeat model's time-split search (ml.train._fit) above and below SEARCH_MAX_ROWS, and
+its blend weight by the one-standard-error rule (ml.train._blend_weight)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,37 @@ def test_the_winner_grows_its_trees_on_every_training_row(monkeypatch, cap: int)
         assert search["full_fit"] is None
         best = max(search["results"], key=lambda result: result["score"])
         assert booster.current_iteration() == best["rounds"]
+
+
+def _stop_rows(users: int, per_user: int, seed: int = 11) -> tuple[pl.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=users * per_user)
+    labels = (signal + rng.normal(size=signal.size) > 0).astype(np.int32)
+    rows = pl.DataFrame(
+        {
+            "user_id": np.repeat([f"u{i:03d}" for i in range(users)], per_user),
+            train.LABEL: labels,
+        }
+    )
+    return rows, signal
+
+
+def test_trees_far_ahead_of_chance_get_all_the_weight() -> None:
+    rows, signal = _stop_rows(users=200, per_user=30)
+    noise = np.random.default_rng(2).normal(size=signal.size)
+    weight, blends = train._blend_weight(rows, signal, noise)  # trees: signal; linear: noise
+    assert weight == 1.0
+    assert [blend["blend_weight"] for blend in blends] == list(train.BLEND_WEIGHTS)
+    assert all(blend["se"] > 0 for blend in blends if blend["blend_weight"] != 1.0)
+
+
+def test_a_lead_within_chance_leans_on_the_logistic_regression() -> None:
+    rows, signal = _stop_rows(users=6, per_user=40)
+    rng = np.random.default_rng(4)
+    trees = signal + rng.normal(scale=0.9, size=signal.size)
+    linear = signal + rng.normal(scale=1.0, size=signal.size)  # nearly as good
+    weight, blends = train._blend_weight(rows, trees, linear)
+    best = max(blends, key=lambda blend: blend["score"])
+    assert weight == min(train.BLEND_WEIGHTS)
+    chosen = next(blend for blend in blends if blend["blend_weight"] == weight)
+    assert chosen["score"] >= best["score"] - chosen["se"]
