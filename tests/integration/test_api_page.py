@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from api.app import create_app
 from tests.integration.test_serving import reader_url as as_reader
@@ -87,8 +88,8 @@ def test_listener_page_shows_the_list_reasons_and_their_month(client, listener) 
     assert len(reasons) == 20
     table = page.split("to play again", 1)[1]
     assert table.count("<tr>") == 21  # the header and 20 tracks
-    for reason in reasons:
-        assert reason.replace("'", "&#39;") in page or reason in page
+    for reason in reasons:  # as Jinja escapes it (a genre such as "R&b" holds an "&")
+        assert str(escape(reason)) in page
     assert 30 <= page.count("<rect") <= 31  # a bar per day the 30 days up to the clock touch
     assert re.search(r"Model \S+, published", page)
 
