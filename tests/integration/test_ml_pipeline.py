@@ -30,7 +30,7 @@ from ml.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from ml.list_model import HISTORY_FEATURES
 from ml.publish import publish
 from ml.score import score
-from ml.train import train
+from ml.train import BLEND_WEIGHTS, train
 
 pytestmark = pytest.mark.integration
 
@@ -341,6 +341,10 @@ def test_train_registers_a_model_that_beats_the_baseline(ml_conn, trained) -> No
     assert features == sidecar["features"]
     assert params["num_threads"] == get_settings().encore_lightgbm_threads
     assert params["best_iteration"] >= 1
+    # the blend weight and every blend it was chosen from (ml.train._blend_weight)
+    assert [blend["blend_weight"] for blend in params["blends"]] == list(BLEND_WEIGHTS)
+    assert params["blend_weight"] in BLEND_WEIGHTS
+    assert all(blend["se"] >= 0 for blend in params["blends"])
     assert 0 < pos_rate < 1
     assert auc > base_auc + 0.03, (auc, base_auc)
     assert logloss < base_logloss, (logloss, base_logloss)
