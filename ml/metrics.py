@@ -67,6 +67,12 @@ def mean_user_auc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> 
     return float(mean), per_user.height
 
 
+def search_score(pooled_auc: float, user_auc: float) -> float:
+    """What the training search and its blend weight are chosen by: the mean of pooled and
+    mean per-user AUC (either alone when the other is undefined)."""
+    return float(np.nanmean([pooled_auc, user_auc]))
+
+
 def user_bootstrap_scores(
     users: np.ndarray,
     labels: np.ndarray,
@@ -75,11 +81,10 @@ def user_bootstrap_scores(
     rounds: int = 100,
     seed: int = 0,
 ) -> dict[K, np.ndarray]:
-    """Each prediction's score (the mean of pooled and mean per-user AUC, as the training
-    search scores) in `rounds` resamples of whole users drawn with replacement: users are
-    the independent unit, not rows. Every prediction sees the same resamples, so the
-    difference of two predictions' scores is paired. A resample weighs each user's rows by
-    how often it drew the user, so nothing is re-sorted per round."""
+    """Each prediction's `search_score` in `rounds` resamples of whole users drawn with
+    replacement: users are the independent unit, not rows. Every prediction sees the same
+    resamples, so the difference of two predictions' scores is paired. A resample weighs
+    each user's rows by how often it drew the user, so nothing is re-sorted per round."""
     codes, inverse = np.unique(users, return_inverse=True)
     draws = np.random.default_rng(seed).multinomial(
         len(codes), np.full(len(codes), 1.0 / len(codes)), size=rounds
@@ -107,6 +112,6 @@ def user_bootstrap_scores(
             )
             counts = draws[round_][user_index]
             within = float((counts * user_aucs).sum() / counts.sum()) if counts.sum() else math.nan
-            values[round_] = np.nanmean([pooled, within])
+            values[round_] = search_score(pooled, within)
         result[key] = values
     return result

@@ -515,12 +515,12 @@ def _search_fit(
 
 
 def _stop_scores(stop_rows: pl.DataFrame, predicted: np.ndarray) -> dict[str, float]:
-    """Pooled and per-user AUC of `predicted` on the stop rows, and their mean (`score`),
-    which the search and the blend weight are chosen by."""
+    """Pooled and per-user AUC of `predicted` on the stop rows, and their
+    `metrics.search_score` (`score`)."""
     labels = stop_rows[LABEL].to_numpy()
     auc = metrics.auc(labels, predicted)
     user_auc, _ = metrics.mean_user_auc(stop_rows["user_id"].to_numpy(), labels, predicted)
-    return {"auc": auc, "user_auc": user_auc, "score": float(np.nanmean([auc, user_auc]))}
+    return {"auc": auc, "user_auc": user_auc, "score": metrics.search_score(auc, user_auc)}
 
 
 def _dataset(
