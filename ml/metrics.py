@@ -69,8 +69,9 @@ def mean_user_auc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> 
 
 def search_score(pooled_auc: float, user_auc: float) -> float:
     """What the training search and its blend weight are chosen by: the mean of pooled and
-    mean per-user AUC (either alone when the other is undefined)."""
-    return float(np.nanmean([pooled_auc, user_auc]))
+    mean per-user AUC (either alone when the other is undefined; NaN when both are)."""
+    defined = [value for value in (pooled_auc, user_auc) if not math.isnan(value)]
+    return sum(defined) / len(defined) if defined else math.nan
 
 
 def user_bootstrap_scores(
@@ -84,7 +85,8 @@ def user_bootstrap_scores(
     """Each prediction's `search_score` in `rounds` resamples of whole users drawn with
     replacement: users are the independent unit, not rows. Every prediction sees the same
     resamples, so the difference of two predictions' scores is paired. A resample weighs
-    each user's rows by how often it drew the user, so nothing is re-sorted per round."""
+    each user's rows by how often it drew the user, so nothing is re-sorted per round. A
+    round that drew no pair to compare (say only listeners without a negative) is NaN."""
     codes, inverse = np.unique(users, return_inverse=True)
     draws = np.random.default_rng(seed).multinomial(
         len(codes), np.full(len(codes), 1.0 / len(codes)), size=rounds

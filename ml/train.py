@@ -466,8 +466,9 @@ def _blend_weight(
     )
     for blend in blends:
         difference = resampled[blend["blend_weight"]] - resampled[best["blend_weight"]]
-        blend["se"] = float(np.std(difference))
-    close = [r for r in blends if r["score"] >= best["score"] - r["se"]]
+        defined = difference[~np.isnan(difference)]  # rounds that drew something to compare
+        blend["se"] = float(np.std(defined)) if defined.size else 0.0
+    close = [r for r in blends if r is best or r["score"] >= best["score"] - r["se"]]
     return min(r["blend_weight"] for r in close), blends
 
 

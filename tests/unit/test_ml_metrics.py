@@ -8,7 +8,7 @@ import math
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from ml.metrics import auc, log_loss, mean_user_auc, user_bootstrap_scores
+from ml.metrics import auc, log_loss, mean_user_auc, search_score, user_bootstrap_scores
 
 
 def test_mean_user_auc_matches_sklearn_per_user_with_ties() -> None:
@@ -60,3 +60,13 @@ def test_resamples_centre_on_the_score_and_pair_the_predictions() -> None:
     assert abs(first["a"].mean() - plain) < 0.01
     # paired: two close predictions differ far less than either varies
     assert 0 < np.std(first["a"] - first["c"]) < np.std(first["a"]) / 2
+
+
+def test_a_resample_without_a_pair_is_nan_without_a_warning(recwarn) -> None:
+    users = np.array(["both"] * 4 + ["positive_only"] * 2)
+    labels = np.array([1, 0, 1, 0, 1, 1])
+    values = user_bootstrap_scores(users, labels, {"m": np.arange(6.0)}, rounds=50)["m"]
+    assert np.isnan(values).any() and np.isfinite(values).any()  # 1 in 4 draws only the second
+    assert math.isnan(search_score(math.nan, math.nan))
+    assert search_score(0.6, math.nan) == 0.6
+    assert not recwarn.list

@@ -105,3 +105,14 @@ def test_a_lead_within_chance_leans_on_the_logistic_regression() -> None:
     assert weight == min(train.BLEND_WEIGHTS)
     chosen = next(blend for blend in blends if blend["blend_weight"] == weight)
     assert chosen["score"] >= best["score"] - chosen["se"]
+
+
+def test_resamples_that_draw_nothing_to_compare_do_not_break_the_choice() -> None:
+    """Two listeners, one with a single class: a resample of only that one has no pair."""
+    rows = pl.DataFrame(
+        {"user_id": ["a"] * 6 + ["b"] * 3, train.LABEL: [1, 0, 1, 0, 1, 0, 1, 1, 1]}
+    )
+    trees, linear = np.linspace(0, 1, rows.height), np.linspace(1, 0, rows.height)
+    weight, blends = train._blend_weight(rows, trees, linear)
+    assert weight in train.BLEND_WEIGHTS
+    assert all(np.isfinite(blend["se"]) for blend in blends)
