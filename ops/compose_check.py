@@ -85,6 +85,7 @@ TOOLS = {
     "tini": "/usr/bin/docker-init",  # `init: true` in docker-compose.yml
 }
 CHAIN = ("encore_ingest", "encore_transform", "encore_recommend")
+FAILED = {"failed", "upstream_failed"}  # task instance states a failed run is reported by
 # The synthetic world: a few hundred listeners, so the chain takes minutes on 2 cores.
 DEFAULT_CONF = {"users": 300, "tracks": 2000, "days": 120, "seed": 17}
 SECRET_NAMES = (
@@ -555,9 +556,6 @@ class Airflow:
         content = self.call("GET", path).get("content", [])
         events = [e if isinstance(e, str) else e.get("event", "") for e in content]
         return "\n".join(events[-lines:])
-
-
-FAILED = {"failed", "upstream_failed"}
 
 
 def run_chain(
