@@ -4,7 +4,8 @@ A batch is identified by (table, source, logical date). Loading it deletes whate
 batch held before and copies the new rows in the same transaction, so a rerun replaces
 rather than duplicates, and a run killed half way leaves the previous batch intact.
 Snapshot sources (each run delivers the whole dataset, like the synthetic world) replace
-every batch of their source instead (`replace="source"`).
+every batch of their source instead (`replace="source"`), by TRUNCATE when their table
+holds nothing else.
 Rows that a source could not parse go to `raw_rejected.rows` with their reason, in the
 same transaction, so every input row ends up loaded or quarantined.
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 NUL = "\x00"
 NUL_STANDIN = "\ufffd"
+# how long a snapshot load waits for its table's exclusive lock before it deletes instead
+TRUNCATE_LOCK_TIMEOUT = "2s"
 
 
 class SchemaMismatch(ValueError):
@@ -150,14 +153,20 @@ def _replace_batch(
     """Delete what the batch replaces and COPY the new rows, in one transaction."""
     target = sql.SQL("{}.{}").format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
     with conn.transaction(), conn.cursor() as cursor:
-        if replace == "source":
+        truncated = None
+        if replace == "source" and table.snapshot:
+            truncated = _truncate_if_sole_source(conn, cursor, target, source)
+        if truncated is not None:
+            replaced = truncated
+        elif replace == "source":
             cursor.execute(sql.SQL("delete from {} where _source = %s").format(target), [source])
+            replaced = cursor.rowcount
         else:
             cursor.execute(
                 sql.SQL("delete from {} where _source = %s and _logical_date = %s").format(target),
                 [source, logical_date],
             )
-        replaced = cursor.rowcount
+            replaced = cursor.rowcount
         with progress(f"COPY raw.{table.name}", total=data.height) as bar:
             copy_frame_binary(
                 cursor,
@@ -170,6 +179,41 @@ def _replace_batch(
             )
         n_rejected = _quarantine(cursor, table, source, logical_date, batch_id, rejected, replace)
     return replaced, n_rejected
+
+
+def _truncate_if_sole_source(
+    conn: psycopg.Connection, cursor: psycopg.Cursor, target: sql.Composable, source: str
+) -> int | None:
+    """Empty a snapshot table with TRUNCATE when every row in it is `source`'s; returns the
+    rows it held, or None (nothing done) when another source has rows there or the table's
+    lock is not granted within `TRUNCATE_LOCK_TIMEOUT` (a reader holds it): the caller then
+    deletes the source's rows instead. TRUNCATE is transactional (a failed load restores
+    the rows) and leaves no dead rows behind: a reload of a 1M-play world COPYs into an
+    empty file instead of after a million dead tuples (docs/benchmarks.md)."""
+    try:
+        with conn.transaction():  # a savepoint: a lock timeout undoes only this attempt
+            cursor.execute(
+                sql.SQL("set local lock_timeout = {}").format(sql.Literal(TRUNCATE_LOCK_TIMEOUT))
+            )
+            cursor.execute(sql.SQL("lock table {} in access exclusive mode").format(target))
+            cursor.execute("set local lock_timeout = default")
+            held = cursor.execute(
+                sql.SQL(
+                    "select count(*), count(*) filter (where _source is distinct from %s) from {}"
+                ).format(target),
+                [source],
+            ).fetchone()
+    except psycopg.errors.LockNotAvailable:
+        log.info(
+            "%s is in use: its source's rows are deleted, not truncated", target.as_string(conn)
+        )
+        return None
+    assert held is not None
+    rows, others = held
+    if others:
+        return None
+    cursor.execute(sql.SQL("truncate {}").format(target))
+    return int(rows)
 
 
 def _quarantine(

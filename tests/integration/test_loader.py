@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from warehouse.bootstrap import bootstrap
-from warehouse.loader import SchemaMismatch, load_batch
+from warehouse.loader import LoadResult, SchemaMismatch, load_batch
 from warehouse.raw_tables import RAW_TABLES, SYNTHETIC_PLAYS
 
 pytestmark = pytest.mark.integration
@@ -217,3 +217,68 @@ def test_batches_are_found_by_a_brin_index(conn: psycopg.Connection) -> None:
     bootstrap(conn)
     assert list(batch_indexes("lastfm_scrobbles")) == ["lastfm_scrobbles_batch_brin"]
     assert batch_indexes("synthetic_plays") == {}
+
+
+def _filenode(conn: psycopg.Connection) -> int:
+    return conn.execute("select pg_relation_filenode('raw.synthetic_plays')").fetchone()[0]
+
+
+def test_a_snapshot_alone_in_its_table_is_replaced_by_truncate(
+    module_conn: psycopg.Connection,
+) -> None:
+    """A snapshot reload empties the table with TRUNCATE (a new, empty file: no dead rows)
+    when only its source has rows there, and deletes its own rows when another has some."""
+
+    def load(source: str, n: int, day: dt.date) -> LoadResult:
+        return load_batch(
+            module_conn,
+            plays(n),
+            SYNTHETIC_PLAYS,
+            source=source,
+            logical_date=day,
+            replace="source",
+        )
+
+    load("t_alone", 12, DAY)
+    before = _filenode(module_conn)
+    again = load("t_alone", 5, DAY + dt.timedelta(days=1))
+    assert again.rows_replaced == 12
+    assert _filenode(module_conn) != before
+    assert len(batch_rows(module_conn, "t_alone")) == 5
+
+    load("t_beside", 3, DAY)
+    shared = _filenode(module_conn)
+    third = load("t_alone", 4, DAY + dt.timedelta(days=2))
+    assert third.rows_replaced == 5
+    assert _filenode(module_conn) == shared  # deleted, not truncated
+    assert len(batch_rows(module_conn, "t_alone")) == 4
+    assert len(batch_rows(module_conn, "t_beside")) == 3
+
+
+def test_a_snapshot_load_deletes_when_a_reader_holds_its_table(
+    module_conn: psycopg.Connection, module_warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader in the middle of a transaction on the table keeps TRUNCATE's lock from being
+    granted: after the lock timeout the load deletes the source's rows instead, and the
+    reader is never blocked for longer than that."""
+    import warehouse.loader as loader
+
+    monkeypatch.setattr(loader, "TRUNCATE_LOCK_TIMEOUT", "100ms")
+    module_conn.execute("delete from raw.synthetic_plays")
+    module_conn.commit()
+    load_batch(module_conn, plays(6), SYNTHETIC_PLAYS, source="t_read", logical_date=DAY)
+    with psycopg.connect(module_warehouse_url) as reader:
+        reader.execute("select count(*) from raw.synthetic_plays").fetchone()  # holds its lock
+        before = _filenode(module_conn)
+        result = load_batch(
+            module_conn,
+            plays(2),
+            SYNTHETIC_PLAYS,
+            source="t_read",
+            logical_date=DAY,
+            replace="source",
+        )
+        assert result.rows_replaced == 6
+        assert _filenode(module_conn) == before
+        reader.rollback()
+    assert len(batch_rows(module_conn, "t_read")) == 2
