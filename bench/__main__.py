@@ -10,8 +10,9 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -34,6 +35,11 @@ DEFAULT_OUTPUT = PROJECT_ROOT / "docs" / "benchmarks.md"
 # The order the stages run in; copy and predict are the baselines, run right after the
 # stage they are compared with (the same rows are in the database then).
 ORDER = ("generate", "load", "copy", "dbt", "train", "score", "predict", "publish")
+# Load and its bare COPY take half a second at 1M, where one run's swing is about 10 %: they
+# run alternately this many times, each into empty tables, and the median run of each is
+# reported (every run's seconds in its details).
+PAIRED = ("load", "copy")
+PAIR_RUNS = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,8 +115,13 @@ def run_scale(
         spec = {**asdict(scale), "end_date": scale.end_date.isoformat()}
         runs: dict[str, StageRun] = {}
         for stage in ORDER:
-            run = run_stage(stage, database_url=url, workdir=workdir, scale=spec)
-            runs[stage] = run
+            if stage in PAIRED[1:]:
+                continue  # run with the first of the pair
+            if stage == PAIRED[0]:
+                runs.update(_paired_runs(url, workdir, spec))
+            else:
+                runs[stage] = run_stage(stage, database_url=url, workdir=workdir, scale=spec)
+            run = runs[stage]
             console.print(
                 f"  {stage:<9} {run.seconds:8.2f} s  {run.rows:>12,} rows  "
                 f"{run.rows_per_second:>12,.0f} rows/s  {run.peak_rss_mib:7,.0f} MiB"
@@ -158,6 +169,21 @@ def run_scale(
         load_after=os.getloadavg(),
         notes=notes,
     )
+
+
+def _paired_runs(url: str, workdir: Path, spec: dict[str, Any]) -> dict[str, StageRun]:
+    """`PAIRED`'s stages alternately, `PAIR_RUNS` times; each one's median run, with every
+    run's seconds in its details (`runs_seconds`)."""
+    runs: dict[str, list[StageRun]] = {stage: [] for stage in PAIRED}
+    for _ in range(PAIR_RUNS):
+        for stage in PAIRED:
+            runs[stage].append(run_stage(stage, database_url=url, workdir=workdir, scale=spec))
+    medians = {}
+    for stage, stage_runs in runs.items():
+        median = sorted(stage_runs, key=lambda run: run.seconds)[len(stage_runs) // 2]
+        seconds = [round(run.seconds, 4) for run in stage_runs]
+        medians[stage] = replace(median, details={**median.details, "runs_seconds": seconds})
+    return medians
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -346,7 +346,9 @@ def markdown(results: list[ScaleResult], *, server: dict[str, str], lookup_secon
         "tables without indexes; its seconds are the COPY alone. The ratio is load rows/s ÷ "
         "COPY rows/s (1.00× = as fast as a bare COPY). **bare COPY as CSV**: the same, with "
         "the rows rendered as CSV beforehand (the loader's format before it went binary): "
-        "the server parses text, so this baseline is the slower one.",
+        "the server parses text, so this baseline is the slower one. Load and bare COPY "
+        "run alternately three times, each into empty tables; the table shows each one's "
+        "median run (all three in the JSON details, `runs_seconds`).",
         "- **Booster.predict**: the repeat model's LightGBM predict in one call over the "
         "matrix of the same candidate rows (read and encoded beforehand, untimed). The ratio "
         "is score rows/s ÷ predict rows/s; scoring streams the rows out of PostgreSQL, "

@@ -97,10 +97,17 @@ def generate(workdir: Path, scale: dict[str, Any]) -> StageResult:
 
 def load(workdir: Path, scale: dict[str, Any]) -> StageResult:
     """COPY the world into raw.synthetic_* with the project's loader, one batch per table."""
+    from psycopg import sql
+
     from extract.synthetic_load import load_frames
+    from warehouse.raw_tables import RAW_SCHEMA
 
     frames = _read_world(workdir)
     with _connect() as conn:
+        # every run loads into empty tables, as the first one does (bench.PAIR_RUNS)
+        for name in frames:
+            conn.execute(sql.SQL("truncate {}").format(sql.Identifier(RAW_SCHEMA, name)))
+        conn.commit()
         _checkpoint(conn)
         started = time.perf_counter()
         counts = load_frames(conn, frames, logical_date=dt.date.fromisoformat(scale["end_date"]))

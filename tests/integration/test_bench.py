@@ -7,6 +7,7 @@ Markdown, the benchmark database is gone afterwards), never speed: speed lives i
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,8 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
             "3",
             "--output",
             str(output),
+            "--json",
+            str(tmp_path / "bench.json"),
         ],
         cwd=PROJECT_ROOT,
         env=env,
@@ -70,6 +73,11 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
         assert f"│ {SCALE:<5} │ {stage} " in table, f"{stage} missing:\n{table}"
     assert "bare COPY (vs load)" in table and "load " in table
     assert "bare COPY as CSV" in table
+    # load and its bare COPY: three runs each, the median one reported
+    (measured,) = json.loads((tmp_path / "bench.json").read_text())
+    for run in (measured["stages"]["load"], measured["copy"]):
+        assert len(run["details"]["runs_seconds"]) == 3
+        assert run["seconds"] == pytest.approx(sorted(run["details"]["runs_seconds"])[1], abs=1e-3)
     assert "Booster.predict (vs score)" in table and "score " in table
     for clients in ("1 client", "16 clients", "64 clients"):
         assert f"top-20 lookup, {clients}" in table
