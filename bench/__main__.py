@@ -115,11 +115,9 @@ def run_scale(
         spec = {**asdict(scale), "end_date": scale.end_date.isoformat()}
         runs: dict[str, StageRun] = {}
         for stage in ORDER:
-            if stage in PAIRED[1:]:
-                continue  # run with the first of the pair
             if stage == PAIRED[0]:
                 runs.update(_paired_runs(url, workdir, spec))
-            else:
+            elif stage not in PAIRED:
                 runs[stage] = run_stage(stage, database_url=url, workdir=workdir, scale=spec)
             run = runs[stage]
             console.print(

@@ -150,12 +150,14 @@ def _replace_batch(
     rejected: pl.DataFrame | None,
     replace: Literal["logical_date", "source"],
 ) -> tuple[int, int]:
-    """Delete what the batch replaces and COPY the new rows, in one transaction."""
+    """Remove what the batch replaces and COPY the new rows, in one transaction."""
     target = sql.SQL("{}.{}").format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
     with conn.transaction(), conn.cursor() as cursor:
-        truncated = None
-        if replace == "source" and table.snapshot:
-            truncated = _truncate_if_sole_source(conn, cursor, target, source)
+        truncated = (
+            _truncate_if_sole_source(conn, cursor, target, source)
+            if replace == "source" and table.snapshot
+            else None
+        )
         if truncated is not None:
             replaced = truncated
         elif replace == "source":
@@ -212,7 +214,8 @@ def _truncate_if_sole_source(
     rows, others = held
     if others:
         return None
-    cursor.execute(sql.SQL("truncate {}").format(target))
+    if rows:  # an empty table needs no new file
+        cursor.execute(sql.SQL("truncate {}").format(target))
     return int(rows)
 
 
