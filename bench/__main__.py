@@ -236,7 +236,13 @@ def _save(results: list[ScaleResult], args: argparse.Namespace, server: dict[str
         )
     if not args.no_write:
         write_markdown(
-            args.output, markdown(results, server=server, lookup_seconds=args.lookup_seconds)
+            args.output,
+            markdown(
+                results,
+                server=server,
+                lookup_seconds=args.lookup_seconds,
+                from_json=bool(args.from_json),
+            ),
         )
 
 

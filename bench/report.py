@@ -165,6 +165,21 @@ def table_rows(results: list[ScaleResult]) -> list[list[str]]:
                 f"load {load_ratio}×",
             ]
         )
+        reload_seconds = load.details.get("reload_seconds")
+        if reload_seconds:  # runs before the reload was timed have none
+            rows.append(
+                [
+                    label,
+                    "reload (vs load)",
+                    _secs(reload_seconds),
+                    _num(load.rows),
+                    _num(load.rows / reload_seconds),
+                    "",
+                    "",
+                    "",
+                    f"{reload_seconds / load.seconds:.2f}× the load's time",
+                ]
+            )
         csv_seconds = result.copy.details.get("csv_copy_seconds")
         if csv_seconds:  # runs before the binary loader timed one bare COPY, as CSV
             csv_rate = result.copy.rows / csv_seconds
@@ -289,11 +304,24 @@ def _load(values: tuple[float, float, float]) -> str:
     return " / ".join(f"{value:.2f}" for value in values)
 
 
-def markdown(results: list[ScaleResult], *, server: dict[str, str], lookup_seconds: int) -> str:
-    """The generated part of docs/benchmarks.md: context, the table, what it covers."""
+def markdown(
+    results: list[ScaleResult],
+    *,
+    server: dict[str, str],
+    lookup_seconds: int,
+    from_json: bool = False,
+) -> str:
+    """The generated part of docs/benchmarks.md: context, the table, what it covers;
+    `from_json`: the results come from earlier runs' JSON (the notes say which runs)."""
     now = dt.datetime.now(dt.UTC)
+    how = (
+        f"Written {now:%Y-%m-%d %H:%M} UTC at commit `{_commit()}` by `python -m bench "
+        "--from-json` from earlier runs (their notes name each run's commit)."
+        if from_json
+        else f"Run {now:%Y-%m-%d %H:%M} UTC at commit `{_commit()}` by `python -m bench`."
+    )
     lines = [
-        f"Run {now:%Y-%m-%d %H:%M} UTC at commit `{_commit()}` by `python -m bench`.",
+        how,
         "",
         f"- Machine: {os.cpu_count()} cores, {_memory_gib():.1f} GiB RAM, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}.",
@@ -349,6 +377,10 @@ def markdown(results: list[ScaleResult], *, server: dict[str, str], lookup_secon
         "the server parses text, so this baseline is the slower one. Load and bare COPY "
         "run alternately three times, each into empty tables; the table shows each one's "
         "median run (all three in the JSON details, `runs_seconds`).",
+        "- **reload**: the same world loaded again over the loaded one, as a rerun of the "
+        "ingest does (each snapshot table emptied by TRUNCATE in the load's transaction, then "
+        "the COPY); timed in the load stage's process after a checkpoint. The ratio is its "
+        "seconds ÷ the load's.",
         "- **Booster.predict**: the repeat model's LightGBM predict in one call over the "
         "matrix of the same candidate rows (read and encoded beforehand, untimed). The ratio "
         "is score rows/s ÷ predict rows/s; scoring streams the rows out of PostgreSQL, "

@@ -73,6 +73,7 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
         assert f"│ {SCALE:<5} │ {stage} " in table, f"{stage} missing:\n{table}"
     assert "bare COPY (vs load)" in table and "load " in table
     assert "bare COPY as CSV" in table
+    assert "reload (vs load)" in table and "× the load's time" in table
     # load and its bare COPY: three runs each, the median one reported
     (measured,) = json.loads((tmp_path / "bench.json").read_text())
     for run in (measured["stages"]["load"], measured["copy"]):
@@ -96,9 +97,9 @@ def test_bench_runs_end_to_end_and_drops_its_database(tmp_path: Path) -> None:
     rows = [line for line in text.splitlines() if line.startswith(f"| {SCALE} |")]
     measures = [row.split("|")[2].strip() for row in rows]
     assert measures[: len(PIPELINE)] == list(PIPELINE)
-    # stages, total, the daily run, 3 baselines (COPY binary and CSV, predict), 6 lookups,
-    # paced and saturated clients
-    assert len(rows) == len(PIPELINE) + 5 + 6 + 2 * len(targets)
+    # stages, total, the reload, the daily run, 3 baselines (COPY binary and CSV, predict),
+    # 6 lookups, paced and saturated clients
+    assert len(rows) == len(PIPELINE) + 6 + 6 + 2 * len(targets)
     daily = next(row for row in rows if "daily run" in row)
     assert int(daily.split("|")[4].strip().replace(",", "")) > 0  # new plays loaded
     for row in rows[: len(PIPELINE)]:
