@@ -54,6 +54,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from config import subprocess_env
+from ops.airflow_api import AirflowApi, AirflowApiError
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".encore" / "compose"
@@ -498,68 +499,8 @@ def logs(docker: str, name: str, lines: int = 25) -> str:
 # ---------------------------------------------------------------------------------- airflow
 
 
-class Airflow:
-    """Airflow's REST API (v2) as any client uses it: a JWT from /auth/token, then JSON."""
-
-    def __init__(self, url: str, user: str, password: str) -> None:
-        self.url = url
-        body = json.dumps({"username": user, "password": password}).encode()
-        request = urllib.request.Request(
-            f"{url}/auth/token", data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            self.token = json.loads(response.read())["access_token"]
-
-    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        for attempt in range(1, 6):
-            request = urllib.request.Request(
-                f"{self.url}/api/v2{path}",
-                data=data,
-                method=method,
-                headers={
-                    "Authorization": f"Bearer {self.token}",
-                    "Content-Type": "application/json",
-                    "Accept": "application/json",
-                },
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    return json.loads(response.read() or b"{}")
-            except urllib.error.HTTPError as error:
-                if error.code < 500 or attempt == 5:
-                    detail = error.read()[:500]
-                    raise CheckFailed(f"{method} {path}: {error.code} {detail!r}") from error
-            except (urllib.error.URLError, OSError):
-                if attempt == 5:
-                    raise
-            time.sleep(2 * attempt)
-        raise AssertionError("unreachable")
-
-    def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
-
-    def run_path(self, dag_id: str, run_id: str) -> str:
-        return f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        path = f"{self.run_path(dag_id, run_id)}/taskInstances?limit=200"
-        return self.call("GET", path)["task_instances"]
-
-    def log_tail(self, ti: Mapping[str, Any], lines: int = 40) -> str:
-        """The last `lines` events of a task instance's latest try, as the UI shows them."""
-        path = (
-            f"{self.run_path(ti['dag_id'], ti['dag_run_id'])}/taskInstances/"
-            f"{quote(ti['task_id'], safe='')}/logs/{ti['try_number']}"
-            f"?full_content=true&map_index={ti['map_index']}"
-        )
-        content = self.call("GET", path).get("content", [])
-        events = [e if isinstance(e, str) else e.get("event", "") for e in content]
-        return "\n".join(events[-lines:])
-
-
 def run_chain(
-    api: Airflow, conf: Mapping[str, Any], timeout: float, note: list[str]
+    api: AirflowApi, conf: Mapping[str, Any], timeout: float, note: list[str]
 ) -> dict[str, dict[str, Any]]:
     """Trigger encore_ingest, unpause the three, wait until the asset-triggered
     encore_recommend run succeeds; returns the chain's run of each DAG."""
@@ -591,7 +532,7 @@ def run_chain(
                 if run_["run_type"] == "scheduled":
                     if run_["state"] not in {"success", "failed"}:
                         stopped.add(f"{dag_id} {run_['dag_run_id']}")
-                        with contextlib.suppress(CheckFailed):
+                        with contextlib.suppress(AirflowApiError):
                             api.call(
                                 "PATCH",
                                 api.run_path(dag_id, run_["dag_run_id"]),
@@ -602,7 +543,7 @@ def run_chain(
                     tis = api.task_instances(dag_id, run_["dag_run_id"])
                     for ti in tis:  # CI keeps this output, not the stack's log files
                         if ti["state"] == "failed":
-                            with contextlib.suppress(CheckFailed, OSError):
+                            with contextlib.suppress(AirflowApiError):
                                 print(
                                     f"--- the log of {dag_id}.{ti['task_id']} "
                                     f"(try {ti['try_number']}), its end:\n{api.log_tail(ti)}",
@@ -630,7 +571,7 @@ def run_chain(
 
 
 def task_hosts(
-    api: Airflow, runs: Mapping[str, Mapping[str, Any]], workers: Mapping[str, str]
+    api: AirflowApi, runs: Mapping[str, Mapping[str, Any]], workers: Mapping[str, str]
 ) -> dict[str, list[str]]:
     """Worker container -> the tasks it ran; fails on a task not run by a worker."""
     by_worker: dict[str, list[str]] = {name: [] for name in workers.values()}
@@ -796,7 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         by_service = {service_of(c): c["Name"].lstrip("/") for c in found}
         with steps.step("dags") as note:
-            api = Airflow(
+            api = AirflowApi.login(
                 f"http://127.0.0.1:{stack.port('AIRFLOW_PORT')}",
                 "admin",
                 stack.secret("ENCORE_AIRFLOW_ADMIN_PASSWORD"),
@@ -852,7 +793,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Environment as error:
         print(f"compose-check: this environment cannot run the stack: {error}", file=sys.stderr)
         code, reason = EXIT_ENVIRONMENT, str(error)
-    except (CheckFailed, AssertionError, OSError, subprocess.SubprocessError) as error:
+    except (
+        CheckFailed,
+        AirflowApiError,
+        AssertionError,
+        OSError,
+        subprocess.SubprocessError,
+    ) as error:
         print(f"compose-check FAILED: {error}", file=sys.stderr)
         code, reason = EXIT_FAILED, str(error)
     finally:

@@ -26,21 +26,18 @@ it marks them failed as they appear.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 import pytest
 
 from config import subprocess_env
 from ops import airflow_server
+from ops.airflow_api import AirflowApi, AirflowApiError
 from ops.services import descendants, free_port, group_members, leftovers, stop_service
 from tests.support.airflow_cli import INGEST, RECOMMEND, TRANSFORM, dags_test, run_env
 from tests.support.airflow_cli import task_states as cli_task_states
@@ -60,52 +57,6 @@ CONF = {"users": 40, "tracks": 400, "days": 120, "seed": 5, "score_shards": 3}
 RUN_TIMEOUT = 1500.0  # seconds; a ceiling on a loaded 2-core box, not a speed assertion
 WAIT_MS = 120_000
 DONE = {"success", "failed"}
-
-
-class Api:
-    """The Airflow REST API (v2) with a bearer token, as any HTTP client would use it."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.token = url, token
-
-    def call(self, method: str, path: str, body: dict | None = None, attempts: int = 5) -> dict:
-        """One API call; a 5xx is retried (the SQLite metadata DB of standalone answers
-        'database is locked' now and then while the scheduler writes)."""
-        data = json.dumps(body).encode() if body is not None else None
-        for attempt in range(1, attempts + 1):
-            request = urllib.request.Request(
-                f"{self.url}/api/v2{path}",
-                data=data,
-                method=method,
-                headers={
-                    "Authorization": f"Bearer {self.token}",
-                    "Content-Type": "application/json",
-                    "Accept": "application/json",
-                },
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    return json.loads(response.read() or b"{}")
-            except urllib.error.HTTPError as error:
-                if error.code < 500 or attempt == attempts:
-                    raise AssertionError(
-                        f"{method} {path}: {error.code} {error.read()[:500]!r}"
-                    ) from error
-            time.sleep(2 * attempt)
-        raise AssertionError("unreachable")
-
-    def run_path(self, dag_id: str, run_id: str) -> str:
-        return f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
-
-    def runs(self, dag_id: str) -> list[dict]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
-
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
-        path = f"{self.run_path(dag_id, run_id)}/taskInstances?limit=100"
-        return {
-            f"{ti['task_id']}[{ti['map_index']}]": ti["state"]
-            for ti in self.call("GET", path)["task_instances"]
-        }
 
 
 def _poll(check, *, timeout: float, what: str, interval: float = 3.0):
@@ -137,13 +88,13 @@ def airflow(
 
 
 @pytest.fixture(scope="module")
-def api(airflow: airflow_server.AirflowServer) -> Api:
-    return Api(airflow.url, airflow.token())
+def api(airflow: airflow_server.AirflowServer) -> AirflowApi:
+    return AirflowApi(airflow.url, airflow.token())
 
 
 @pytest.fixture(scope="module")
 def finished_run(
-    airflow: airflow_server.AirflowServer, api: Api, module_warehouse_url: str
+    airflow: airflow_server.AirflowServer, api: AirflowApi, module_warehouse_url: str
 ) -> dict:
     """Trigger the chain's first DAG, unpause them all, wait for the last one's run."""
     for dag_id in CHAIN:  # the DAG processor has to have parsed them first
@@ -163,7 +114,7 @@ def finished_run(
         for dag_id in CHAIN:
             for run in api.runs(dag_id):
                 if run["run_type"] == "scheduled" and run["state"] not in DONE:
-                    with contextlib.suppress(AssertionError):  # best effort: retried next poll
+                    with contextlib.suppress(AirflowApiError):  # best effort: retried next poll
                         api.call(
                             "PATCH", api.run_path(dag_id, run["dag_run_id"]), {"state": "failed"}
                         )
@@ -198,12 +149,12 @@ def _log_tail(server: airflow_server.AirflowServer, lines: int = 60) -> str:
     return "\n".join(line for line in text if "password" not in line.lower())[-lines * 200 :]
 
 
-def _known(api: Api, dag_id: str) -> bool | None:
+def _known(api: AirflowApi, dag_id: str) -> bool | None:
     listed = api.call("GET", f"/dags?dag_id_pattern={dag_id}")["dags"]
     return True if any(dag["dag_id"] == dag_id for dag in listed) else None
 
 
-def test_pipeline_runs_through_the_scheduler(api: Api, finished_run: dict) -> None:
+def test_pipeline_runs_through_the_scheduler(api: AirflowApi, finished_run: dict) -> None:
     states = api.task_states(CHAIN[-1], finished_run["dag_run_id"])
     assert states
     assert set(states.values()) <= {"success", "skipped"}, states
@@ -218,7 +169,7 @@ def page(tmp_path: Path):
 
 @needs_chromium
 def test_grid_view_shows_the_dags(
-    airflow: airflow_server.AirflowServer, api: Api, finished_run: dict, page
+    airflow: airflow_server.AirflowServer, api: AirflowApi, finished_run: dict, page
 ) -> None:
     page.goto(f"{airflow.url}/dags/{CHAIN[0]}")
     # Not logged in yet: the UI redirects to the login form, sometimes in two hops, and
@@ -295,7 +246,7 @@ def test_full_run_publishes_the_serving_contract(
 
 
 def test_both_checkpoints_ran_passed_and_were_stored(
-    api: Api, finished_run: dict, module_warehouse_url: str
+    api: AirflowApi, finished_run: dict, module_warehouse_url: str
 ) -> None:
     with psycopg.connect(module_warehouse_url) as conn:
         runs = conn.execute(
