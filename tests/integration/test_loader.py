@@ -282,3 +282,34 @@ def test_a_snapshot_load_deletes_when_a_reader_holds_its_table(
         assert _filenode(module_conn) == before
         reader.rollback()
     assert len(batch_rows(module_conn, "t_read")) == 2
+
+
+def test_a_snapshot_load_that_fails_half_way_leaves_the_previous_world(
+    module_conn: psycopg.Connection,
+) -> None:
+    """The TRUNCATE is part of the load's transaction: a COPY that fails after it (here on a
+    NUL byte, after 300k good rows) rolls it back, and the previous world is all there."""
+    module_conn.execute("delete from raw.synthetic_plays")
+    module_conn.commit()
+    load_batch(
+        module_conn,
+        plays(25),
+        SYNTHETIC_PLAYS,
+        source="t_world",
+        logical_date=DAY,
+        replace="source",
+    )
+    before = batch_rows(module_conn, "t_world")
+    filenode = _filenode(module_conn)
+    broken = pl.concat([plays(300_000), plays(1, user="bad\x00user")])
+    with pytest.raises(psycopg.Error):
+        load_batch(
+            module_conn,
+            broken,
+            SYNTHETIC_PLAYS,
+            source="t_world",
+            logical_date=DAY,
+            replace="source",
+        )
+    assert batch_rows(module_conn, "t_world") == before
+    assert _filenode(module_conn) == filenode
