@@ -90,6 +90,7 @@ def encore_recommend() -> None:
         recorded in ml.policy_decisions with this run's id."""
         from ml.policy import should_train
         from warehouse import connections
+        from warehouse.paths import artifacts_dir
 
         assert params is not None
         context = get_current_context()
@@ -100,6 +101,7 @@ def encore_recommend() -> None:
                 drift_threshold=params["drift_threshold"],
                 force=params["force_train"],
                 dag_run_id=context["ti"].run_id,
+                artifacts_dir=artifacts_dir(),
             )
         log.info("%s: %s", "train" if decision.train else "skip training", decision.reason)
         return decision.train

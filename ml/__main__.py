@@ -78,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_age_days=args.max_age_days,
                 drift_threshold=args.drift_threshold,
                 force=args.force,
+                artifacts_dir=folder,
             )
             result = {
                 "train": decision.train,

@@ -77,11 +77,17 @@ def save_model(artifacts_dir: Path, version: str, model_text: str, sidecar: dict
     return folder
 
 
+def model_saved(artifacts_dir: Path, version: str) -> bool:
+    """Whether `version`'s folder under `artifacts_dir` holds its trees and sidecar."""
+    folder = Path(artifacts_dir) / version
+    return (folder / MODEL_FILE).is_file() and (folder / SIDECAR_FILE).is_file()
+
+
 def load_model(artifacts_dir: Path, version: str) -> LoadedModel:
     """Load a model folder written by save_model; refuses one whose feature list differs from
     this code's (the feature marts would no longer match the trees)."""
     folder = Path(artifacts_dir) / version
-    if not (folder / MODEL_FILE).is_file() or not (folder / SIDECAR_FILE).is_file():
+    if not model_saved(artifacts_dir, version):
         raise FileNotFoundError(f"no model {version!r} under {artifacts_dir}")
     sidecar = json.loads((folder / SIDECAR_FILE).read_text(encoding="utf-8"))
     if list(sidecar["features"]) != list(FEATURES):

@@ -19,6 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ml import list_model
+from ml.artifacts import model_saved
 from ml.db import CANDIDATE_FEATURES, MARTS
 from ml.features import FEATURES
 from ml.runs import SUCCEEDED
@@ -287,9 +288,11 @@ def should_train(
     now: datetime | None = None,
     dag_run_id: str | None = None,
     record: bool = True,
+    artifacts_dir: Path | None = None,
 ) -> Decision:
     """Decide whether to train tonight (see the module's docstring) and record the decision
-    in ml.policy_decisions (unless `record` is false)."""
+    in ml.policy_decisions (unless `record` is false). With `artifacts_dir` (where scoring
+    loads models from), a latest model whose files are not there is retrained."""
     now = now or datetime.now(UTC)
     details: dict[str, Any] = {
         "max_age_days": max_age_days,
@@ -309,6 +312,11 @@ def should_train(
         decision = Decision(True, "forced", details)
     elif run is None:
         decision = Decision(True, "no succeeded model yet", details)
+    elif artifacts_dir is not None and not model_saved(artifacts_dir, run["model_version"]):
+        # e.g. a new machine or volume under the same warehouse: scoring could not load it
+        decision = Decision(
+            True, f"model {run['model_version']} has no files under {artifacts_dir}", details
+        )
     elif run.get("features") is not None and list(run["features"]) != list(FEATURES):
         # A release changed the feature list: the old model can't score the new marts.
         decision = Decision(

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from ml import policy
+from ml.artifacts import MODEL_FILE, SIDECAR_FILE
 from ml.policy import Decision, feature_psi, profile, psi
 from ml.score import FALLBACK_REASON, explain, render
 
@@ -113,6 +114,23 @@ def test_decisions_without_drift(monkeypatch, no_recording, age, force, train, r
     monkeypatch.setattr(policy, "latest_run", _latest(age))
     decision = policy.should_train(_FakeConn(), now=NOW, force=force)  # type: ignore[arg-type]
     assert decision.train is train and reason in decision.reason
+
+
+def test_a_fresh_model_whose_files_are_gone_is_retrained(
+    monkeypatch, no_recording, tmp_path
+) -> None:
+    """Scoring loads the latest model from the artifacts folder: a model registered in the
+    warehouse but without its files there (another machine, a lost volume) is retrained
+    instead of failing every score shard."""
+    monkeypatch.setattr(policy, "latest_run", _latest(1))
+    monkeypatch.setattr(policy, "reference_profile", lambda conn, version: None)
+    decision = policy.should_train(_FakeConn(), now=NOW, artifacts_dir=tmp_path)  # type: ignore[arg-type]
+    assert decision.train and "lgbm-x has no files under" in decision.reason
+    (tmp_path / "lgbm-x").mkdir()
+    for name in (MODEL_FILE, SIDECAR_FILE):
+        (tmp_path / "lgbm-x" / name).write_text("{}")
+    kept = policy.should_train(_FakeConn(), now=NOW, artifacts_dir=tmp_path)  # type: ignore[arg-type]
+    assert not kept.train and "no drift reference" in kept.reason
 
 
 @pytest.mark.parametrize(("shift", "train"), [(0.0, False), (1.5, True)])
