@@ -64,6 +64,24 @@ class AirflowApi:
             time.sleep(2 * attempt)
         raise AssertionError("unreachable")
 
+    def has_dag(self, dag_id: str) -> bool:
+        """Whether the DAG processor has parsed `dag_id`."""
+        listed = self.call("GET", f"/dags?dag_id_pattern={dag_id}")["dags"]
+        return any(dag["dag_id"] == dag_id for dag in listed)
+
+    def trigger_next(self, dag_id: str, conf: Mapping[str, Any], note: str) -> dict[str, Any]:
+        """Trigger `dag_id` with `conf` for the date the scheduler would run next. Unpausing a
+        DAG with a time schedule makes the scheduler start the latest missed interval at once,
+        with the default params; finding a run at that date, it starts none. (Such a run
+        would load the full-size default world; had its checkpoint passed first, its row
+        counts would have become the bounds a smaller world then fails.)"""
+        next_run = self.call("GET", f"/dags/{dag_id}")["next_dagrun_logical_date"]
+        return self.call(
+            "POST",
+            f"/dags/{dag_id}/dagRuns",
+            {"logical_date": next_run, "conf": dict(conf), "note": note},
+        )
+
     def run_path(self, dag_id: str, run_id: str) -> str:
         return f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
 

@@ -506,20 +506,11 @@ def run_chain(
     encore_recommend run succeeds; returns the chain's run of each DAG."""
 
     def parsed(dag_id: str) -> Callable[[], bool | None]:
-        return lambda: True if api.call("GET", f"/dags?dag_id_pattern={dag_id}")["dags"] else None
+        return lambda: api.has_dag(dag_id) or None
 
     for dag_id in CHAIN:  # the dag-processor has to have parsed them
         poll(parsed(dag_id), timeout=300, what=f"DAG {dag_id} parsed")
-    # The run takes the date the scheduler would give its own run once the DAG is unpaused:
-    # finding that run there, the scheduler creates none. (A `scheduled` run would run the
-    # full-size default world until marked failed; had its checkpoint passed first, its row
-    # counts would have become the bounds the small world then fails.)
-    next_run = api.call("GET", f"/dags/{CHAIN[0]}")["next_dagrun_logical_date"]
-    triggered = api.call(
-        "POST",
-        f"/dags/{CHAIN[0]}/dagRuns",
-        {"logical_date": next_run, "conf": dict(conf), "note": "make compose-check"},
-    )
+    triggered = api.trigger_next(CHAIN[0], conf, note="make compose-check")
     for dag_id in reversed(CHAIN):
         api.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})
 

@@ -153,21 +153,23 @@ def _replace_batch(
     """Remove what the batch replaces and COPY the new rows, in one transaction."""
     target = sql.SQL("{}.{}").format(sql.Identifier(RAW_SCHEMA), sql.Identifier(table.name))
     with conn.transaction(), conn.cursor() as cursor:
-        truncated = (
-            _truncate_if_sole_source(conn, cursor, target, source)
+        replaced = (
+            _truncate_if_sole_source(cursor, target, source)
             if replace == "source" and table.snapshot
             else None
         )
-        if truncated is not None:
-            replaced = truncated
-        elif replace == "source":
-            cursor.execute(sql.SQL("delete from {} where _source = %s").format(target), [source])
-            replaced = cursor.rowcount
-        else:
-            cursor.execute(
-                sql.SQL("delete from {} where _source = %s and _logical_date = %s").format(target),
-                [source, logical_date],
-            )
+        if replaced is None:
+            if replace == "source":
+                cursor.execute(
+                    sql.SQL("delete from {} where _source = %s").format(target), [source]
+                )
+            else:
+                cursor.execute(
+                    sql.SQL("delete from {} where _source = %s and _logical_date = %s").format(
+                        target
+                    ),
+                    [source, logical_date],
+                )
             replaced = cursor.rowcount
         with progress(f"COPY raw.{table.name}", total=data.height) as bar:
             copy_frame_binary(
@@ -184,7 +186,7 @@ def _replace_batch(
 
 
 def _truncate_if_sole_source(
-    conn: psycopg.Connection, cursor: psycopg.Cursor, target: sql.Composable, source: str
+    cursor: psycopg.Cursor, target: sql.Composable, source: str
 ) -> int | None:
     """Empty a snapshot table with TRUNCATE when every row in it is `source`'s; returns the
     rows it held, or None (nothing done) when another source has rows there or the table's
@@ -193,7 +195,7 @@ def _truncate_if_sole_source(
     the rows) and leaves no dead rows behind: a reload of a 1M-play world COPYs into an
     empty file instead of after a million dead tuples (docs/benchmarks.md)."""
     try:
-        with conn.transaction():  # a savepoint: a lock timeout undoes only this attempt
+        with cursor.connection.transaction():  # a savepoint: a timeout undoes only this
             cursor.execute(
                 sql.SQL("set local lock_timeout = {}").format(sql.Literal(TRUNCATE_LOCK_TIMEOUT))
             )
@@ -207,7 +209,8 @@ def _truncate_if_sole_source(
             ).fetchone()
     except psycopg.errors.LockNotAvailable:
         log.info(
-            "%s is in use: its source's rows are deleted, not truncated", target.as_string(conn)
+            "%s is in use: its source's rows are deleted, not truncated",
+            target.as_string(cursor.connection),
         )
         return None
     assert held is not None

@@ -98,15 +98,8 @@ def finished_run(
 ) -> dict:
     """Trigger the chain's first DAG, unpause them all, wait for the last one's run."""
     for dag_id in CHAIN:  # the DAG processor has to have parsed them first
-        _poll(lambda dag_id=dag_id: _known(api, dag_id), timeout=600, what=f"DAG {dag_id}")
-    # For the date the scheduler would run next: finding the run there, it creates none
-    # (ops/compose_check.py says why that matters).
-    next_run = api.call("GET", f"/dags/{CHAIN[0]}")["next_dagrun_logical_date"]
-    triggered = api.call(
-        "POST",
-        f"/dags/{CHAIN[0]}/dagRuns",
-        {"logical_date": next_run, "conf": CONF, "note": "test_airflow_ui"},
-    )
+        _poll(lambda dag_id=dag_id: api.has_dag(dag_id) or None, timeout=600, what=f"DAG {dag_id}")
+    triggered = api.trigger_next(CHAIN[0], CONF, note="test_airflow_ui")
     for dag_id in reversed(CHAIN):
         assert api.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})["is_paused"] is False
 
@@ -147,11 +140,6 @@ def _log_tail(server: airflow_server.AirflowServer, lines: int = 60) -> str:
     """The end of standalone's log, without the line that prints the admin password."""
     text = server.log_file.read_text(errors="replace").splitlines()
     return "\n".join(line for line in text if "password" not in line.lower())[-lines * 200 :]
-
-
-def _known(api: AirflowApi, dag_id: str) -> bool | None:
-    listed = api.call("GET", f"/dags?dag_id_pattern={dag_id}")["dags"]
-    return True if any(dag["dag_id"] == dag_id for dag in listed) else None
 
 
 def test_pipeline_runs_through_the_scheduler(api: AirflowApi, finished_run: dict) -> None:
